@@ -1,0 +1,346 @@
+"""Process harness for the end-to-end tests: start/stop/restart a server binary
+(metad, or etcd as the reference) on free loopback ports, and talk to it with
+etcdctl 3.4, python3-etcd3 and raw gRPC stubs.
+
+Nothing here sleeps for synchronisation: readiness and shutdown are polled
+against a deadline.
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import grpc
+import etcd3
+from etcd3 import etcdrpc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.environ.get("METAD_SOURCE") or os.path.dirname(os.path.dirname(HERE))
+METAD_BIN = os.environ.get("METAD_BIN") or os.path.join(REPO, "build", "metad")
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+
+READY_DEADLINE = 20.0   # seconds for a fresh or restarted server to answer
+STOP_DEADLINE = 20.0    # seconds between SIGTERM and SIGKILL
+RPC_TIMEOUT = 10.0      # every gRPC call made by the tests has a deadline
+
+
+def _binary_version(path):
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out
+
+
+def _is_reference_etcd():
+    return os.path.basename(METAD_BIN) == "etcd"
+
+
+IS_REFERENCE_ETCD = _is_reference_etcd()
+# etcd 3.4 is the only reference installed; a few assertions follow etcd 3.5
+# (ETCD-COMPAT.md) where 3.4 differs, and are skipped against it.
+IS_REFERENCE_ETCD_34 = IS_REFERENCE_ETCD and "etcd Version: 3.4." in _binary_version(METAD_BIN)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certs(outdir):
+    """Run certs/make-certs.sh into outdir and return a dict of file paths."""
+    script = os.path.join(REPO, "certs", "make-certs.sh")
+    subprocess.run(["bash", script, outdir], check=True, timeout=60,
+                   capture_output=True)
+    names = ["ca", "ca-key", "server", "server-key", "client", "client-key",
+             "other-ca", "other-client", "other-client-key"]
+    return {n: os.path.join(outdir, n + ".pem") for n in names}
+
+
+def b64(s):
+    return base64.b64decode(s) if s else b""
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One server process with its own data dir and ports, restartable in place."""
+
+    def __init__(self, workdir, name="n1", certs=None, extra_args=(), env=None):
+        self.workdir = workdir
+        self.name = name
+        self.data_dir = os.path.join(workdir, "data")
+        self.log_path = os.path.join(workdir, "server.log")
+        self.certs = certs          # dict from make_certs(), or None for plain TCP
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.client_port = None
+        self.peer_port = None
+        self.proc = None
+        self.starts = 0
+        self._clients = []
+        self._channels = []
+
+    # -- addresses ---------------------------------------------------------
+    @property
+    def tls(self):
+        return self.certs is not None
+
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    @property
+    def client_url(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.client_port)
+
+    @property
+    def peer_url(self):
+        return "http://127.0.0.1:%d" % self.peer_port
+
+    @property
+    def target(self):
+        return "127.0.0.1:%d" % self.client_port
+
+    def argv(self):
+        args = [METAD_BIN,
+                "--name", self.name,
+                "--data-dir", self.data_dir,
+                "--listen-client-urls", self.client_url,
+                "--advertise-client-urls", self.client_url,
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", "%s=%s" % (self.name, self.peer_url)]
+        if self.tls:
+            args += ["--cert-file", self.certs["server"],
+                     "--key-file", self.certs["server-key"],
+                     "--trusted-ca-file", self.certs["ca"],
+                     "--client-cert-auth"]
+        return args + self.extra_args
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self):
+        """Start (or restart, same data dir and ports) and wait until it serves."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise ServerError("already running")
+        fresh_ports = self.client_port is None
+        for attempt in range(3):
+            if fresh_ports:
+                self.client_port, self.peer_port = free_port(), free_port()
+                while self.peer_port == self.client_port:
+                    self.peer_port = free_port()
+            self._spawn()
+            try:
+                self.wait_ready()
+                return self
+            except ServerError:
+                # Another process may have taken a port between our probe and
+                # the server's bind: retry a fresh server on new ports.
+                if (fresh_ports and attempt < 2 and self.proc.poll() is not None
+                        and "address already in use" in self.log_text().lower()):
+                    shutil.rmtree(self.data_dir, ignore_errors=True)
+                    continue
+                self.kill()
+                raise
+        raise ServerError("could not start")
+
+    def _spawn(self):
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(("\n===== start #%d: %s\n" % (self.starts, " ".join(self.argv()))).encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                         env=self.env, start_new_session=True)
+
+    def wait_ready(self, deadline=READY_DEADLINE):
+        """Poll a linearizable Range until it answers (leader elected, serving)."""
+        end = time.monotonic() + deadline
+        last = None
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise ServerError("server exited with %s before becoming ready:\n%s"
+                                  % (self.proc.returncode, self.log_tail()))
+            # First wait for the port to accept TCP (a gRPC channel that failed to
+            # connect backs off for seconds), then ask through a fresh channel.
+            try:
+                socket.create_connection(("127.0.0.1", self.client_port), timeout=0.5).close()
+            except OSError as e:
+                last = e
+                time.sleep(0.02)  # poll interval, not synchronisation
+                continue
+            with self.new_channel() as ch:
+                try:
+                    etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"e2e-readiness-probe"),
+                                             timeout=2.0, wait_for_ready=True)
+                    return
+                except grpc.RpcError as e:
+                    last = e
+            time.sleep(0.02)
+        raise ServerError("server not ready after %.0fs (last error: %s):\n%s"
+                          % (deadline, last, self.log_tail()))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _close_clients(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        for ch in self._channels:
+            ch.close()
+        self._clients, self._channels = [], []
+
+    def stop(self, deadline=STOP_DEADLINE):
+        """SIGTERM, wait; SIGKILL after the deadline. Returns (returncode, graceful)."""
+        self._close_clients()
+        if self.proc is None:
+            return None, True
+        if self.proc.poll() is not None:
+            return self.proc.returncode, True
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=deadline), True
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=30), False
+
+    def kill(self):
+        """SIGKILL (crash) and reap."""
+        self._close_clients()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    # -- logs --------------------------------------------------------------
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, nbytes=20000):
+        return self.log_text()[-nbytes:]
+
+    # -- clients -----------------------------------------------------------
+    def tls_args(self, cacert="ca", cert="client", key="client-key"):
+        if not self.tls:
+            return []
+        args = []
+        if cacert:
+            args += ["--cacert", self.certs[cacert]]
+        if cert:
+            args += ["--cert", self.certs[cert], "--key", self.certs[key]]
+        return args
+
+    def ctl(self, *args, input=None, timeout=30, tls=None, endpoint=None):
+        """Run etcdctl (API 3) against this server. Returns (rc, stdout, stderr).
+
+        tls: None = the default client certs when the server uses TLS; otherwise a
+        list of extra flags used instead (e.g. [] for none)."""
+        env = dict(os.environ, ETCDCTL_API="3")
+        for k in list(env):
+            if k.startswith("ETCDCTL_") and k != "ETCDCTL_API":
+                del env[k]
+        cmd = [ETCDCTL, "--endpoints", endpoint or self.client_url,
+               "--dial-timeout", "5s", "--command-timeout", "10s"]
+        cmd += self.tls_args() if tls is None else list(tls)
+        cmd += [str(a) for a in args]
+        p = subprocess.run(cmd, input=input, capture_output=True, text=True,
+                           timeout=timeout, env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    def ctl_ok(self, *args, **kw):
+        rc, out, err = self.ctl(*args, **kw)
+        assert rc == 0, "etcdctl %s failed rc=%d\nstdout:%s\nstderr:%s" % (args, rc, out, err)
+        return out
+
+    def ctl_json(self, *args, **kw):
+        return json.loads(self.ctl_ok("--write-out=json", *args, **kw))
+
+    def client(self, **kw):
+        """A python3-etcd3 client; closed when the server stops."""
+        opts = dict(timeout=RPC_TIMEOUT)
+        if self.tls:
+            opts.update(ca_cert=self.certs["ca"], cert_cert=self.certs["client"],
+                        cert_key=self.certs["client-key"])
+        opts.update(kw)
+        c = etcd3.client("127.0.0.1", self.client_port, **opts)
+        self._clients.append(c)
+        return c
+
+    def new_channel(self, options=None):
+        """A fresh gRPC channel (caller closes it)."""
+        if self.tls:
+            with open(self.certs["ca"], "rb") as f:
+                ca = f.read()
+            with open(self.certs["client-key"], "rb") as f:
+                key = f.read()
+            with open(self.certs["client"], "rb") as f:
+                cert = f.read()
+            creds = grpc.ssl_channel_credentials(ca, key, cert)
+            return grpc.secure_channel(self.target, creds, options=options)
+        return grpc.insecure_channel(self.target, options=options)
+
+    def channel(self, options=None):
+        """A gRPC channel closed when the server stops."""
+        ch = self.new_channel(options)
+        self._channels.append(ch)
+        return ch
+
+    def kv(self):
+        return etcdrpc.KVStub(self.channel())
+
+    def maintenance(self):
+        return etcdrpc.MaintenanceStub(self.channel())
+
+    def cluster(self):
+        return etcdrpc.ClusterStub(self.channel())
+
+
+def new_workdir():
+    return tempfile.mkdtemp(prefix="metad-e2e-")
+
+
+def rpc_error(fn, *args, **kw):
+    """Call fn expecting a grpc.RpcError; return (code, details)."""
+    kw.setdefault("timeout", RPC_TIMEOUT)
+    try:
+        fn(*args, **kw)
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    raise AssertionError("expected an RPC error from %s" % getattr(fn, "_method", fn))
+
+
+def ctl_error(server, *args, **kw):
+    """Run etcdctl expecting failure; return (rc, message of its final 'Error: ' line)."""
+    rc, out, err = server.ctl(*args, **kw)
+    lines = [l for l in err.splitlines() if l.startswith("Error: ")]
+    return rc, (lines[-1][len("Error: "):] if lines else err.strip())
+
+
+def header_ok(h, revision=True):
+    """Every etcd response header names the cluster, the member and the raft term."""
+    assert h.cluster_id != 0, h
+    assert h.member_id != 0, h
+    assert h.raft_term >= 1, h
+    if revision:
+        assert h.revision >= 1, h
