@@ -1,0 +1,291 @@
+/*
+ * storage/db.c — the WiredTiger connection, sessions and transactions.
+ *
+ * One connection per node holds every table, so a single transaction can
+ * cover the Raft log, the key space and meta. Sessions open a cursor on each
+ * table once and keep it: opening cursors per operation costs more than the
+ * operation itself on the hot read and write paths.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/db_internal.h"
+
+/* Debian ships the snappy compressor as a loadable extension. */
+#define SNAPPY_EXT "/usr/lib/x86_64-linux-gnu/libwiredtiger_snappy.so"
+
+/*
+ * Tables, in enum db_table order. Keys and values are raw bytes ('u') with
+ * our own encodings. Prefix compression pays off where keys are user keys
+ * (long shared prefixes such as "/registry/pods/..."); it is off for tables
+ * keyed by big-endian integers, where it saves little.
+ */
+static const struct {
+	const char *uri;
+	int prefix_compression;
+} tables[DB_TBL_COUNT] = {
+	[DB_TBL_KV] = {"table:kv", 0},
+	[DB_TBL_INDEX] = {"table:index", 1},
+	[DB_TBL_CURRENT] = {"table:current", 1},
+	[DB_TBL_LEASE_KEYS] = {"table:lease_keys", 1},
+	[DB_TBL_META] = {"table:meta", 0},
+	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0},
+	[DB_TBL_RAFT_STATE] = {"table:raft_state", 0},
+};
+
+int db_wt_error(int wt_rv)
+{
+	switch (wt_rv) {
+	case 0:
+		return DB_OK;
+	case WT_NOTFOUND:
+		return DB_NOTFOUND;
+	case ENOMEM:
+		return DB_NOMEM;
+	case EINVAL:
+		return DB_INVALID;
+	default:
+		return DB_IO;
+	}
+}
+
+const char *db_strerror(int code)
+{
+	switch (code) {
+	case DB_OK:
+		return "ok";
+	case DB_NOTFOUND:
+		return "not found";
+	case DB_COMPACTED:
+		return "mvcc: required revision has been compacted";
+	case DB_FUTURE_REV:
+		return "mvcc: required revision is a future revision";
+	case DB_NOMEM:
+		return "out of memory";
+	case DB_IO:
+		return "storage engine error";
+	case DB_CORRUPT:
+		return "stored data does not decode";
+	case DB_INVALID:
+		return "invalid argument";
+	default:
+		return "unknown storage error";
+	}
+}
+
+int db_buf_reserve(struct db_buf *b, size_t need)
+{
+	if (need <= b->cap)
+		return DB_OK;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	uint8_t *p = realloc(b->p, cap);
+	if (p == NULL)
+		return DB_NOMEM;
+	b->p = p;
+	b->cap = cap;
+	return DB_OK;
+}
+
+/* Open the connection, with snappy when the extension loads. */
+static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, int *snappy)
+{
+	char cfg[512];
+	const char *base = "create,cache_size=%lluM,session_max=1000,"
+			   "log=(enabled=true,archive=true,file_max=64MB),"
+			   "checkpoint=(wait=60),transaction_sync=(enabled=false)%s";
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
+		 ",extensions=[\"" SNAPPY_EXT "\"]");
+	int rv = wiredtiger_open(dir, NULL, cfg, conn);
+	if (rv == 0) {
+		*snappy = 1;
+		return 0;
+	}
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, "");
+	*snappy = 0;
+	return wiredtiger_open(dir, NULL, cfg, conn);
+}
+
+static int create_tables(WT_CONNECTION *conn, int snappy)
+{
+	WT_SESSION *ws;
+	int rv = conn->open_session(conn, NULL, NULL, &ws);
+	if (rv != 0)
+		return rv;
+	for (int t = 0; t < DB_TBL_COUNT; t++) {
+		char cfg[160];
+		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s",
+			 tables[t].prefix_compression ? "true" : "false",
+			 snappy ? ",block_compressor=snappy" : "");
+		rv = ws->create(ws, tables[t].uri, cfg);
+		if (rv != 0)
+			break;
+	}
+	int crv = ws->close(ws, NULL);
+	return rv != 0 ? rv : crv;
+}
+
+int db_open(const char *dir, const struct db_options *opts, struct db **out, char *errbuf,
+	    size_t errlen)
+{
+	uint64_t cache_mb = (opts && opts->cache_mb) ? opts->cache_mb : 256;
+	struct db *db = calloc(1, sizeof(*db));
+	if (db == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return DB_NOMEM;
+	}
+	db->dir = strdup(dir);
+	if (db->dir == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		free(db);
+		return DB_NOMEM;
+	}
+	int snappy;
+	int rv = open_conn(dir, cache_mb, &db->conn, &snappy);
+	if (rv != 0) {
+		snprintf(errbuf, errlen, "wiredtiger_open %s: %s", dir, wiredtiger_strerror(rv));
+		goto err_after_alloc;
+	}
+	rv = create_tables(db->conn, snappy);
+	if (rv != 0) {
+		snprintf(errbuf, errlen, "create tables in %s: %s", dir, wiredtiger_strerror(rv));
+		goto err_after_open;
+	}
+	*out = db;
+	return DB_OK;
+
+err_after_open:
+	db->conn->close(db->conn, NULL);
+err_after_alloc:
+	free(db->dir);
+	free(db);
+	return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
+}
+
+void db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	/* Closing the connection takes a final checkpoint. */
+	db->conn->close(db->conn, NULL);
+	free(db->dir);
+	free(db);
+}
+
+uint64_t db_size_bytes(const struct db *db)
+{
+	DIR *d = opendir(db->dir);
+	if (d == NULL)
+		return 0;
+	uint64_t total = 0;
+	struct dirent *e;
+	char path[4096];
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", db->dir, e->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+int db_session_open(struct db *db, struct db_session **out)
+{
+	struct db_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return DB_NOMEM;
+	s->db = db;
+	int rv = db->conn->open_session(db->conn, NULL, "isolation=snapshot", &s->wt);
+	if (rv != 0)
+		goto err_after_alloc;
+	for (int t = 0; t < DB_TBL_COUNT; t++) {
+		rv = s->wt->open_cursor(s->wt, tables[t].uri, NULL, NULL, &s->cur[t]);
+		if (rv != 0)
+			goto err_after_session;
+	}
+	*out = s;
+	return DB_OK;
+
+err_after_session:
+	s->wt->close(s->wt, NULL); /* closes the cursors opened so far */
+err_after_alloc:
+	free(s);
+	return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
+}
+
+void db_session_close(struct db_session *s)
+{
+	if (s == NULL)
+		return;
+	/* Closing the session rolls back an open transaction and closes cursors. */
+	s->wt->close(s->wt, NULL);
+	for (int i = 0; i < DB_SESSION_BUFS; i++)
+		free(s->buf[i].p);
+	free(s);
+}
+
+int db_txn_begin(struct db_session *s)
+{
+	if (s->in_txn)
+		return DB_INVALID;
+	int rv = s->wt->begin_transaction(s->wt, "isolation=snapshot");
+	if (rv != 0)
+		return db_wt_error(rv);
+	s->in_txn = 1;
+	s->txn_gen++;
+	return DB_OK;
+}
+
+int db_txn_commit(struct db_session *s, int sync)
+{
+	if (!s->in_txn)
+		return DB_INVALID;
+	/* On failure WiredTiger has rolled the transaction back already. */
+	int rv = s->wt->commit_transaction(s->wt, sync ? "sync=on" : "sync=off");
+	s->in_txn = 0;
+	if (rv != 0)
+		return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
+	return DB_OK;
+}
+
+void db_txn_abort(struct db_session *s)
+{
+	if (!s->in_txn)
+		return;
+	s->wt->rollback_transaction(s->wt, NULL);
+	s->in_txn = 0;
+}
+
+int db_txn_active(const struct db_session *s)
+{
+	return s->in_txn;
+}
+
+int db_read_begin(struct db_session *s, int *own)
+{
+	*own = 0;
+	if (s->in_txn)
+		return DB_OK;
+	int rv = db_txn_begin(s);
+	if (rv != DB_OK)
+		return rv;
+	*own = 1;
+	return DB_OK;
+}
+
+void db_read_end(struct db_session *s, int own)
+{
+	if (!own) {
+		for (int t = 0; t < DB_TBL_COUNT; t++)
+			s->cur[t]->reset(s->cur[t]);
+		return;
+	}
+	/* A read-only transaction: rollback releases the snapshot and resets cursors. */
+	db_txn_abort(s);
+}

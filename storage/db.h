@@ -1,0 +1,69 @@
+/*
+ * storage/db.h — the node's single WiredTiger connection.
+ *
+ * Every table of a node (MVCC key space, Raft log, leases, meta) lives in one
+ * WiredTiger connection opened here, so that one transaction can span them
+ * (the apply loop commits key changes and the consistent index together).
+ * WiredTiger types never appear in public headers; storage-internal files
+ * reach the connection through storage/db_internal.h.
+ */
+#ifndef METAD_STORAGE_DB_H
+#define METAD_STORAGE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+/* Error codes shared by the storage module; 0 is success. */
+enum {
+	DB_OK = 0,
+	DB_NOTFOUND = 1, /* no such key / entry */
+	DB_COMPACTED,    /* revision below the compacted revision */
+	DB_FUTURE_REV,   /* revision above the current revision */
+	DB_NOMEM,        /* allocation failed */
+	DB_IO,           /* WiredTiger reported an error */
+	DB_CORRUPT,      /* stored bytes do not decode */
+	DB_INVALID,      /* caller broke a precondition */
+};
+
+struct db_options {
+	uint64_t cache_mb; /* WiredTiger cache; 0 = default (256 MiB) */
+};
+
+/*
+ * Open (creating if needed) the database under `dir`, which must exist.
+ * On failure returns a DB_* code and writes a message to errbuf.
+ */
+int db_open(const char *dir, const struct db_options *opts, struct db **out,
+	    char *errbuf, size_t errlen);
+
+/* Close the connection cleanly (a checkpoint is taken). NULL is allowed. */
+void db_close(struct db *db);
+
+/* Bytes of all WiredTiger files under the data dir (Status.db_size). */
+uint64_t db_size_bytes(const struct db *db);
+
+/*
+ * A session is one thread's handle: a WiredTiger session with its cursors
+ * cached. Sessions are not thread-safe; open one per thread. Transactions
+ * span every table, so a batch can write the log, keys and meta at once.
+ */
+struct db_session;
+
+int db_session_open(struct db *db, struct db_session **out);
+void db_session_close(struct db_session *s); /* NULL is allowed */
+
+/* Begin a snapshot-isolation transaction on the session. */
+int db_txn_begin(struct db_session *s);
+/* Commit; with sync the commit is on disk (fsync'd) when this returns. */
+int db_txn_commit(struct db_session *s, int sync);
+/* Roll back; safe to call when no transaction is open. */
+void db_txn_abort(struct db_session *s);
+/* Non-zero while a transaction is open on the session. */
+int db_txn_active(const struct db_session *s);
+
+/* Static message for a DB_* code. */
+const char *db_strerror(int code);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * storage/mvcc.h — etcd's multi-version key space on WiredTiger.
+ *
+ * The model is etcd's: every write request gets one main revision; each
+ * operation inside it (a key put or deleted) gets a sub revision. Keys carry
+ * create_revision, mod_revision, version (1 on create, reset by delete) and
+ * lease. History is kept explicitly (WiredTiger timestamps are not durable in
+ * 3.2) until compaction removes versions below the compact revision, keeping
+ * each key's latest one.
+ *
+ * Tables (all in the db's connection):
+ *   kv      (main rev, sub rev)            -> key, value, create, version, lease, tombstone
+ *   index   (escaped user key, main, sub)  -> tombstone flag    [range at revision R]
+ *   current (user key)                     -> latest live KeyValue [head reads, no history scan]
+ *   lease_keys (lease id, user key)        -> ""                [keys attached to a lease]
+ *   meta    name -> value: rev, compact_rev, consistent_index, ...
+ * Keys are encoded so that WiredTiger's byte order is etcd's order.
+ *
+ * Threads: struct mvcc is shared; every call also takes the calling thread's
+ * db_session. Writes happen only inside a transaction the caller opened with
+ * db_txn_begin; mvcc_commit() ends it and publishes the new revision.
+ */
+#ifndef METAD_STORAGE_MVCC_H
+#define METAD_STORAGE_MVCC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/db.h"
+
+struct mvcc;
+
+/* One key-value, as etcd's mvccpb.KeyValue. */
+struct mvcc_kv {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value;
+	size_t value_len;
+	int64_t create_revision;
+	int64_t mod_revision;
+	int64_t version;
+	int64_t lease;
+};
+
+/*
+ * A list of key-values whose bytes it owns (copied out of WiredTiger memory
+ * into an internal arena). Zero-initialise or mvcc_kvlist_init before use;
+ * results are appended; mvcc_kvlist_free releases everything.
+ */
+struct mvcc_kvlist {
+	struct mvcc_kv *kvs;
+	size_t n;
+	size_t cap;       /* private */
+	void *arena;      /* private */
+};
+
+void mvcc_kvlist_init(struct mvcc_kvlist *l);
+void mvcc_kvlist_free(struct mvcc_kvlist *l);
+/* Append a copy of kv. Returns DB_OK or DB_NOMEM. */
+int mvcc_kvlist_push(struct mvcc_kvlist *l, const struct mvcc_kv *kv);
+
+/* Open the key space in db (creating tables on first use) and load rev,
+ * compact_rev and consistent_index from meta. */
+int mvcc_open(struct db *db, struct mvcc **out);
+void mvcc_close(struct mvcc *m); /* NULL is allowed */
+
+/* Published state (atomics: safe from any thread). */
+int64_t mvcc_rev(const struct mvcc *m);          /* last committed revision; 1 when empty, as etcd */
+int64_t mvcc_compact_rev(const struct mvcc *m);  /* 0 if never compacted */
+uint64_t mvcc_consistent_index(const struct mvcc *m);
+
+/* ---- reads ---- */
+
+#define MVCC_KEYS_ONLY 0x1  /* values are not copied (value_len 0) */
+#define MVCC_COUNT_ONLY 0x2 /* only count is computed */
+
+struct mvcc_range_req {
+	const uint8_t *key;
+	size_t key_len;
+	/* end_len == 0: the single key `key`. end == "\0" (len 1): every key >= key.
+	 * Otherwise the half-open interval [key, end). */
+	const uint8_t *end;
+	size_t end_len;
+	int64_t rev;   /* <= 0: the current revision */
+	int64_t limit; /* <= 0: no limit */
+	unsigned flags;
+};
+
+struct mvcc_range_res {
+	struct mvcc_kvlist kvs; /* in key order, at most limit */
+	int64_t count;          /* every live key in the range at rev, ignoring limit */
+	int64_t rev;            /* the store's current revision at the read (etcd's header revision) */
+};
+
+/*
+ * Range at a revision. Outside a transaction this opens and closes its own
+ * snapshot, so rev/count/kvs are mutually consistent. Inside the caller's
+ * write transaction it reads that transaction's state, own writes included.
+ * Errors (etcd's rules): DB_COMPACTED when 0 < rev < compact_rev (reading at
+ * exactly compact_rev is allowed), DB_FUTURE_REV when rev > current, DB_NOMEM, DB_IO.
+ * res must be zeroed by the caller; free res->kvs with mvcc_kvlist_free.
+ */
+int mvcc_range(struct mvcc *m, struct db_session *s, const struct mvcc_range_req *req,
+	       struct mvcc_range_res *res);
+
+/* ---- writes: only inside a transaction opened with db_txn_begin ---- */
+
+/* Start one write request: its first change takes revision current+1. */
+void mvcc_req_begin(struct mvcc *m, struct db_session *s);
+/* End the request; returns its revision (current+1 if it changed anything,
+ * else the unchanged current revision). */
+int64_t mvcc_req_end(struct mvcc *m, struct db_session *s);
+
+/* Put one key. If prev is not NULL and the key existed, its previous
+ * key-value is appended to prev. If out is not NULL the new key-value
+ * (create/mod revision, version, lease) is appended to out. Maintains
+ * lease_keys (detaching from the old lease, attaching to the new). */
+int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t key_len,
+	     const uint8_t *value, size_t value_len, int64_t lease, struct mvcc_kvlist *prev,
+	     struct mvcc_kvlist *out);
+
+/* Delete every live key in the range (same key/end rules as mvcc_range).
+ * *deleted gets the count; if prev is not NULL the deleted key-values are
+ * appended in key order. Each deleted key takes one sub revision; deleting
+ * nothing does not change the revision. */
+int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t key_len,
+		      const uint8_t *end, size_t end_len, int64_t *deleted, struct mvcc_kvlist *prev);
+
+/* Record a compaction at rev (reads below rev fail from now on). Does not
+ * change the revision. DB_COMPACTED if rev <= compact_rev, DB_FUTURE_REV if
+ * rev > current. History is removed later by mvcc_compact_run. */
+int mvcc_compact(struct mvcc *m, struct db_session *s, int64_t rev);
+
+/* Keys attached to a lease, appended to keys (keys only). */
+int mvcc_lease_keys(struct mvcc *m, struct db_session *s, int64_t lease, struct mvcc_kvlist *keys);
+
+/* Store the consistent index and commit the transaction (sync or not), then
+ * publish rev / compact_rev / consistent_index. On error the transaction is
+ * rolled back and nothing is published. */
+int mvcc_commit(struct mvcc *m, struct db_session *s, uint64_t consistent_index, int sync);
+/* Roll back the transaction and forget pending revisions. */
+void mvcc_abort(struct mvcc *m, struct db_session *s);
+
+/* ---- maintenance ---- */
+
+/* Physically remove history below the recorded compact revision, keeping each
+ * key's latest version at or below it (and dropping tombstones <= it). Runs
+ * its own transactions in bounded chunks so writers are not blocked long.
+ * Call with no transaction open on s. */
+int mvcc_compact_run(struct mvcc *m, struct db_session *s);
+
+/* Hash of the key-value history up to rev (for HashKV); DB_COMPACTED etc. */
+int mvcc_hash(struct mvcc *m, struct db_session *s, int64_t rev, uint32_t *hash,
+	      int64_t *compact_rev);
+
+#endif
