@@ -72,13 +72,15 @@ out:
 }
 
 /*
- * One chunk: scan from resume (exclusive; NULL = start) removing up to CHUNK
+ * One chunk: scan the index with c (a cursor of its own: removals go through
+ * the session's cached cursors, which would lose this one's position) from
+ * the resume key (exclusive; from the start when first) removing up to CHUNK
  * entries. *done when the index is exhausted. The last key seen is left in
  * s->buf[3] for the next chunk.
  */
-static int chunk(struct db_session *s, int64_t C, struct group *g, int first, int *done)
+static int chunk(struct db_session *s, WT_CURSOR *c, int64_t C, struct group *g, int first,
+		 int *done)
 {
-	WT_CURSOR *c = db_cursor(s, DB_TBL_INDEX);
 	struct db_buf *resume = &s->buf[3], *gb = &s->buf[0];
 	int rv, removed = 0;
 	if (first) {
@@ -172,19 +174,25 @@ int mvcc_compact_run(struct mvcc *m, struct db_session *s)
 		rv = DB_OK;
 	if (rv != DB_OK || (int64_t)compacted >= C)
 		goto abort; /* nothing to do */
+	WT_CURSOR *scan;
+	rv = db_wt_error(s->wt->open_cursor(s->wt, "table:index", NULL, NULL, &scan));
+	if (rv != DB_OK)
+		goto abort;
 	struct group g = {0};
 	int done = 0;
 	for (int first = 1; !done; first = 0) {
 		if (!first && (rv = db_txn_begin(s)) != DB_OK)
-			goto out;
-		if ((rv = chunk(s, C, &g, first, &done)) != DB_OK)
-			goto abort;
-		if (done && (rv = mvcc_meta_put_u64(s, MVCC_META_COMPACTED, (uint64_t)C)) != DB_OK)
-			goto abort;
+			break;
+		if ((rv = chunk(s, scan, C, &g, first, &done)) != DB_OK ||
+		    (done && (rv = mvcc_meta_put_u64(s, MVCC_META_COMPACTED, (uint64_t)C)) != DB_OK)) {
+			db_txn_abort(s);
+			break;
+		}
 		/* Not synced: a crash only means the next run redoes this chunk. */
 		if ((rv = db_txn_commit(s, 0)) != DB_OK)
-			goto out;
+			break;
 	}
+	scan->close(scan);
 	goto out;
 abort:
 	db_txn_abort(s);
