@@ -53,8 +53,14 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        item._metad_failed = True
-        for srv in getattr(item, "_metad_servers", []):
+        servers = list(getattr(item, "_metad_servers", []))
+        for v in getattr(item, "funcargs", {}).values():
+            if isinstance(v, harness.Server) and v not in servers:
+                servers.append(v)
+        for srv in servers:
+            group = getattr(srv, "_group", None) or getattr(item, "_metad_group", None)
+            if group is not None:
+                group.failed = True
             rep.sections.append(("server log %s (%s)" % (srv.name, srv.log_path),
                                  srv.log_tail()))
 
@@ -64,32 +70,54 @@ def certs(tmp_path_factory):
     return harness.make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
-@pytest.fixture
-def server_factory(request):
-    """factory(tls_certs=None, extra_args=()) -> started harness.Server.
+class _Servers:
+    """Servers started for one test (or one module), stopped in teardown."""
 
-    Every server is stopped in teardown (SIGTERM, then SIGKILL after a deadline)
-    and its temp dir removed."""
-    servers = []
-    request.node._metad_servers = servers
+    def __init__(self):
+        self.servers = []
+        self.failed = False
 
-    def factory(certs=None, extra_args=(), start=True, name="n1"):
+    def factory(self, certs=None, extra_args=(), start=True, name="n1"):
         srv = harness.Server(harness.new_workdir(), name=name, certs=certs,
                              extra_args=extra_args)
-        servers.append(srv)
+        self.servers.append(srv)
         if start:
             srv.start()
         return srv
 
-    yield factory
-    for srv in servers:
-        try:
-            srv.stop()
-        finally:
-            srv.kill()
-    if not _KEEP and not getattr(request.node, "_metad_failed", False):
-        for srv in servers:
-            shutil.rmtree(srv.workdir, ignore_errors=True)
+    def teardown(self):
+        for srv in self.servers:
+            try:
+                srv.stop()
+            finally:
+                srv.kill()
+        if not _KEEP and not self.failed:
+            for srv in self.servers:
+                shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(request):
+    """factory(certs=None, extra_args=(), start=True) -> harness.Server.
+
+    Every server is stopped in teardown (SIGTERM, then SIGKILL after a deadline)
+    and its temp dir removed (kept if the test failed)."""
+    group = _Servers()
+    request.node._metad_servers = group.servers
+    request.node._metad_group = group
+    yield group.factory
+    group.teardown()
+
+
+@pytest.fixture(scope="module")
+def module_server(request):
+    """One plain server shared by the tests of a module that only read data the
+    module fixture wrote (or use keys no other test touches)."""
+    group = _Servers()
+    srv = group.factory()
+    srv._group = group
+    yield srv
+    group.teardown()
 
 
 @pytest.fixture
