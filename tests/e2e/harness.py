@@ -338,7 +338,10 @@ def ctl_error(server, *args, **kw):
 
 
 def header_ok(h, revision=True):
-    """Every etcd response header names the cluster, the member and the raft term."""
+    """Every etcd response header names the cluster, the member and the raft term.
+    h is a ResponseHeader message or etcdctl's JSON dict of one."""
+    if isinstance(h, dict):
+        h = etcdrpc.ResponseHeader(**h)
     assert h.cluster_id != 0, h
     assert h.member_id != 0, h
     assert h.raft_term >= 1, h
