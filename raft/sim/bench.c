@@ -1,0 +1,1 @@
+int raft_sim_placeholder_23731;

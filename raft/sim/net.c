@@ -1,0 +1,151 @@
+/*
+ * raft/sim/net.c — the simulated network: a queue of messages ordered by
+ * delivery time, with loss, duplication, reordering (random latency) and
+ * partitions. In wire mode every message goes through the nanopb codec, as
+ * it would between real nodes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/sim/sim_int.h"
+
+static bool before(const struct smsg *a, const struct smsg *b)
+{
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void push(struct sim *s, struct smsg *m)
+{
+	if (s->qn == s->qcap) {
+		s->qcap = s->qcap ? 2 * s->qcap : 256;
+		s->q = realloc(s->q, s->qcap * sizeof(*s->q));
+		if (s->q == NULL) {
+			abort();
+		}
+	}
+	size_t i = s->qn++;
+	while (i > 0 && before(m, &s->q[(i - 1) / 2])) {
+		s->q[i] = s->q[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	s->q[i] = *m;
+}
+
+static void pop(struct sim *s, struct smsg *out)
+{
+	*out = s->q[0];
+	struct smsg last = s->q[--s->qn];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->qn) {
+			break;
+		}
+		if (c + 1 < s->qn && before(&s->q[c + 1], &s->q[c])) {
+			c++;
+		}
+		if (!before(&s->q[c], &last)) {
+			break;
+		}
+		s->q[i] = s->q[c];
+		i = c;
+	}
+	if (s->qn > 0) {
+		s->q[i] = last;
+	}
+}
+
+static void freeMsg(struct sim *s, struct smsg *m)
+{
+	if (s->o->wire) {
+		free(m->bytes);
+	} else {
+		raft_message_release(&m->m);
+	}
+}
+
+void netSend(struct sim *s, int from_slot, const struct raft_message *m)
+{
+	unsigned f = s->healed ? 0 : s->o->faults;
+	if ((f & SIM_FAULT_DROP) && simChance(s, 40)) {
+		simTrace(s, "drop %s %llu->%llu", raft_msg_type_name(m->type),
+			 (unsigned long long)m->from, (unsigned long long)m->to);
+		return;
+	}
+	int copies = ((f & SIM_FAULT_DUP) && simChance(s, 20)) ? 2 : 1;
+	for (int c = 0; c < copies; c++) {
+		struct smsg sm;
+		memset(&sm, 0, sizeof(sm));
+		sm.at = (uint64_t)s->now + 1 + ((s->o->faults & SIM_FAULT_REORDER) ? simRand(s) % 3 : 0);
+		sm.seq = s->seq++;
+		sm.from_slot = from_slot;
+		sm.to = m->to;
+		if (s->o->wire) {
+			size_t size;
+			if (raft_msg_encoded_size(m, &size) != 0) {
+				simViolation(s, "cannot size %s", raft_msg_type_name(m->type));
+				return;
+			}
+			sm.bytes = malloc(size ? size : 1);
+			if (sm.bytes == NULL || raft_msg_encode(m, sm.bytes, size, &sm.len) != 0) {
+				simViolation(s, "cannot encode %s", raft_msg_type_name(m->type));
+				free(sm.bytes);
+				return;
+			}
+		} else if (raft_message_hold(&sm.m, m) != 0) {
+			abort();
+		}
+		push(s, &sm);
+	}
+}
+
+void netDeliverDue(struct sim *s)
+{
+	while (s->qn > 0 && s->q[0].at <= (uint64_t)s->now) {
+		struct smsg sm;
+		pop(s, &sm);
+		int to = simSlotOf(s, sm.to);
+		struct snode *dst = to >= 0 ? &s->nodes[to] : NULL;
+		struct snode *src = &s->nodes[sm.from_slot];
+		if (dst == NULL || !dst->up || (s->partitioned && dst->group != src->group)) {
+			freeMsg(s, &sm);
+			continue;
+		}
+		struct raft_message dm;
+		struct raft_message *m = &sm.m;
+		if (s->o->wire) {
+			int rv = raft_msg_decode(sm.bytes, sm.len, &dm);
+			if (rv != 0) {
+				simViolation(s, "cannot decode own message: %s", raft_strerror(rv));
+				freeMsg(s, &sm);
+				continue;
+			}
+			m = &dm;
+		}
+		simTrace(s, "recv %s %llu->%llu t%llu i%llu lt%llu c%llu n%zu%s%s",
+			 raft_msg_type_name(m->type), (unsigned long long)m->from,
+			 (unsigned long long)m->to, (unsigned long long)m->term,
+			 (unsigned long long)m->index, (unsigned long long)m->log_term,
+			 (unsigned long long)m->commit, m->n_entries, m->reject ? " reject" : "",
+			 m->type == RAFT_MSG_SNAP ? " snap" : "");
+		int rv = raft_step(dst->r, m);
+		if (rv == RAFT_INVALID || rv == RAFT_CORRUPT) {
+			simViolation(s, "node %llu rejected %s: %s", (unsigned long long)dst->id,
+				     raft_msg_type_name(m->type), raft_strerror(rv));
+		}
+		if (s->o->wire) {
+			raft_message_release(&dm);
+		}
+		freeMsg(s, &sm);
+	}
+}
+
+void netClear(struct sim *s)
+{
+	for (size_t i = 0; i < s->qn; i++) {
+		freeMsg(s, &s->q[i]);
+	}
+	free(s->q);
+	s->q = NULL;
+	s->qn = s->qcap = 0;
+}

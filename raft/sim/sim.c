@@ -1,0 +1,674 @@
+/*
+ * raft/sim/sim.c — the simulated cluster: nodes driven exactly as a real
+ * driver would (persist, then send, then apply, then advance), crashes that
+ * keep only what was persisted, client traffic, faults, healing and the
+ * liveness check. Everything is derived from the seed: same seed, same run.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/sim/sim_int.h"
+
+#define ELECTION_TICK 10
+#define HEARTBEAT_TICK 2
+#define HEAL_STEPS 600
+
+uint64_t simHash(uint64_t h, uint64_t v)
+{
+	uint64_t z = h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t simEntryHash(const struct raft_entry *e)
+{
+	uint64_t h = simHash(0x51, e->type);
+	size_t i = 0;
+	for (; i + 8 <= e->len; i += 8) {
+		uint64_t w;
+		memcpy(&w, e->data + i, 8);
+		h = simHash(h, w);
+	}
+	for (; i < e->len; i++) {
+		h = simHash(h, e->data[i]);
+	}
+	return simHash(h, e->len);
+}
+
+uint64_t simRand(struct sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void simTrace(struct sim *s, const char *fmt, ...)
+{
+	if (s->trace == NULL) {
+		return;
+	}
+	char *line = s->trace[s->trace_head];
+	int n = snprintf(line, sizeof(s->trace[0]), "[%5d] ", s->now);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(s->trace[0]) - (size_t)n, fmt, ap);
+	va_end(ap);
+	s->trace_head = (s->trace_head + 1) % s->trace_cap;
+	if (s->trace_n < s->trace_cap) {
+		s->trace_n++;
+	}
+}
+
+void simViolation(struct sim *s, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (s->violations == 0 && s->st->violations == 0) {
+		snprintf(s->st->what, sizeof(s->st->what), "%s", buf);
+		s->st->bad_seed = s->seed;
+	}
+	s->violations++;
+	simTrace(s, "VIOLATION: %s", buf);
+}
+
+int simSlotOf(struct sim *s, uint64_t id)
+{
+	for (int k = 0; k < s->nslots; k++) {
+		if (s->nodes[k].alive && s->nodes[k].id == id) {
+			return k;
+		}
+	}
+	return -1;
+}
+
+static void nodeStart(struct sim *s, struct snode *n)
+{
+	struct raft_config c;
+	raft_config_init(&c, n->id);
+	c.election_tick = ELECTION_TICK;
+	c.heartbeat_tick = HEARTBEAT_TICK;
+	c.seed = s->seed * 7919 + n->id;
+	c.max_msg_bytes = 256; /* small appends: more interleavings */
+	c.max_inflight_msgs = 4;
+	c.test_unsafe_commit = s->o->unsafe_commit;
+	struct raft_entry *ents = calloc(n->n ? n->n : 1, sizeof(*ents));
+	if (ents == NULL) {
+		abort();
+	}
+	/* The library restarts from the snapshot: entries kept before it
+	 * (trailing entries) are not replayed. */
+	size_t skip = 0;
+	while (skip < n->n && n->log[skip].index <= n->smeta.index) {
+		skip++;
+	}
+	for (size_t i = skip; i < n->n; i++) {
+		const struct pentry *p = &n->log[i];
+		ents[i - skip] = (struct raft_entry){.term = p->term,
+						     .index = p->index,
+						     .type = p->type,
+						     .len = p->len,
+						     .data = pentryData(p)};
+	}
+	struct raft_persisted p = {
+		.hard_state = n->hs,
+		.snapshot = {.meta = n->smeta,
+			     .data = (const uint8_t *)&n->sdata,
+			     .len = n->smeta.index ? sizeof(n->sdata) : 0},
+		.entries = ents,
+		.n_entries = n->n - skip,
+		.applied = n->smeta.index,
+	};
+	int rv = raft_create(&c, &p, &n->r);
+	free(ents);
+	if (rv != 0) {
+		simViolation(s, "node %llu cannot restart: %s", (unsigned long long)n->id,
+			     raft_strerror(rv));
+		n->up = false;
+		return;
+	}
+	n->up = true;
+	n->applied = n->smeta.index;
+	n->sm = n->smeta.index ? n->sdata.sm : 0;
+	n->obs_commit = n->smeta.index;
+	n->obs_role = RAFT_FOLLOWER;
+	n->obs_term = 0;
+}
+
+static void nodeCrash(struct sim *s, struct snode *n, int down_for)
+{
+	raft_destroy(n->r);
+	n->r = NULL;
+	n->up = false;
+	n->down_until = s->now + down_for;
+	simTrace(s, "crash %llu (down %d)", (unsigned long long)n->id, down_for);
+}
+
+static void nodeFree(struct sim *s, struct snode *n)
+{
+	(void)s;
+	if (n->up) {
+		raft_destroy(n->r);
+	}
+	for (size_t j = 0; j < n->n; j++) {
+		pentryFree(&n->log[j]);
+	}
+	free(n->log);
+	memset(n, 0, sizeof(*n));
+}
+
+/* A brand-new server (initial member or one about to be added). */
+static void nodeNew(struct sim *s, struct snode *n, uint64_t id, const struct raft_conf *conf)
+{
+	memset(n, 0, sizeof(*n));
+	n->alive = true;
+	n->id = id;
+	n->first = 1;
+	n->smeta.conf = *conf;
+	nodeStart(s, n);
+}
+
+static void applyConfChange(struct sim *s, struct snode *n, const struct raft_entry *e)
+{
+	struct raft_conf_change cc;
+	if (raft_conf_change_decode(e->data, e->len, &cc) != 0) {
+		simViolation(s, "node %llu applies a corrupt conf change", (unsigned long long)n->id);
+		return;
+	}
+	if (e->index == s->t_n) {
+		/* First time this change is applied anywhere. */
+	}
+	if (cc.type == RAFT_CC_REMOVE) {
+		/* The removal is committed: the removed server shuts down. */
+		int k = simSlotOf(s, cc.node_id);
+		if (k >= 0 && &s->nodes[k] != n) {
+			simTrace(s, "shutdown removed %llu", (unsigned long long)cc.node_id);
+			nodeFree(s, &s->nodes[k]);
+		}
+	}
+}
+
+/* Drive one ready exactly like a real node: persist, send, apply, advance. */
+static void processReady(struct sim *s, int slot)
+{
+	struct snode *n = &s->nodes[slot];
+	struct raft_ready rd;
+	if (!raft_ready(n->r, &rd)) {
+		return;
+	}
+	bool self_removed = false;
+	if (rd.snapshot != NULL) {
+		if (rd.snapshot->len != sizeof(struct ssnap)) {
+			simViolation(s, "snapshot of %zu bytes", rd.snapshot->len);
+		} else {
+			struct ssnap d;
+			memcpy(&d, rd.snapshot->data, sizeof(d));
+			if (d.index != rd.snapshot->meta.index) {
+				simViolation(s, "snapshot meta %llu vs data %llu",
+					     (unsigned long long)rd.snapshot->meta.index,
+					     (unsigned long long)d.index);
+			}
+			n->smeta = rd.snapshot->meta;
+			n->sdata = d;
+			checkSnapshotInstall(s, n, &d);
+			s->st->snapshots++;
+			simTrace(s, "node %llu installs snapshot %llu", (unsigned long long)n->id,
+				 (unsigned long long)d.index);
+		}
+	}
+	if (rd.n_entries > 0) {
+		checkPersist(s, n, rd.entries, rd.n_entries);
+	}
+	if (rd.has_hard_state) {
+		n->hs = rd.hard_state;
+	}
+	for (size_t i = 0; i < rd.n_messages; i++) {
+		netSend(s, slot, &rd.messages[i]);
+	}
+	for (size_t i = 0; i < rd.n_committed; i++) {
+		const struct raft_entry *e = &rd.committed[i];
+		checkApply(s, n, e);
+		if (e->type == RAFT_ENTRY_CONF_CHANGE) {
+			struct raft_conf_change cc;
+			if (raft_conf_change_decode(e->data, e->len, &cc) == 0 &&
+			    cc.type == RAFT_CC_REMOVE && cc.node_id == n->id) {
+				self_removed = true;
+			}
+			applyConfChange(s, n, e);
+		}
+	}
+	for (size_t i = 0; i < rd.n_read_states; i++) {
+		checkReadState(s, n, rd.read_states[i].ctx, rd.read_states[i].index);
+	}
+	raft_advance(n->r);
+	if (self_removed) {
+		simTrace(s, "shutdown removed %llu (self)", (unsigned long long)n->id);
+		nodeFree(s, n);
+	}
+}
+
+static int randomUpSlot(struct sim *s)
+{
+	int cand[SIM_MAX_NODES], c = 0;
+	for (int k = 0; k < s->nslots; k++) {
+		if (s->nodes[k].alive && s->nodes[k].up) {
+			cand[c++] = k;
+		}
+	}
+	return c ? cand[simRand(s) % (uint64_t)c] : -1;
+}
+
+static int leaderSlot(struct sim *s)
+{
+	int best = -1;
+	uint64_t best_term = 0;
+	for (int k = 0; k < s->nslots; k++) {
+		struct snode *n = &s->nodes[k];
+		if (n->alive && n->up) {
+			struct raft_status st;
+			raft_status(n->r, &st);
+			if (st.role == RAFT_LEADER && st.term >= best_term) {
+				best = k;
+				best_term = st.term;
+			}
+		}
+	}
+	return best;
+}
+
+static void propose(struct sim *s, int k)
+{
+	struct snode *n = &s->nodes[k];
+	uint64_t ids[3];
+	struct raft_buffer b[3];
+	int cnt = 1 + (int)(simRand(s) % 3);
+	for (int i = 0; i < cnt; i++) {
+		ids[i] = ++s->next_prop;
+		b[i] = (struct raft_buffer){&ids[i], sizeof(ids[i])};
+	}
+	uint64_t first;
+	int rv = raft_propose(n->r, b, (size_t)cnt, &first);
+	simTrace(s, "propose %d at %llu: %s (first %llu)", cnt, (unsigned long long)n->id,
+		 raft_strerror(rv), (unsigned long long)first);
+}
+
+static void readIndex(struct sim *s, int k)
+{
+	struct snode *n = &s->nodes[k];
+	uint64_t ctx = ++s->next_ctx;
+	if (raft_read_index(n->r, ctx) != 0) {
+		return;
+	}
+	if (s->n_reads == (int)(sizeof(s->reads) / sizeof(s->reads[0]))) {
+		/* Forget the oldest: unanswered reads are allowed (lost messages). */
+		s->reads[0] = s->reads[--s->n_reads];
+	}
+	/* Anything committed anywhere by now must be visible to this read. */
+	s->reads[s->n_reads++] = (struct pread){ctx, s->t_n, k, s->now};
+}
+
+static int freeSlot(struct sim *s)
+{
+	for (int k = 0; k < s->nslots; k++) {
+		if (!s->nodes[k].alive) {
+			return k;
+		}
+	}
+	return -1;
+}
+
+static void confChange(struct sim *s)
+{
+	int l = leaderSlot(s);
+	if (l < 0) {
+		return;
+	}
+	struct snode *ln = &s->nodes[l];
+	const struct raft_conf *c = raft_conf(ln->r);
+	uint32_t type;
+	uint64_t id;
+	int slot = -1;
+	if (c->n_learners > 0 && simChance(s, 800)) {
+		id = c->learners[simRand(s) % c->n_learners];
+		type = simChance(s, 800) ? RAFT_CC_PROMOTE : RAFT_CC_REMOVE;
+	} else if ((slot = freeSlot(s)) >= 0 && simChance(s, 600)) {
+		id = s->next_id;
+		type = simChance(s, 850) ? RAFT_CC_ADD_LEARNER : RAFT_CC_ADD_VOTER;
+	} else if (c->n_voters > 2) {
+		id = c->voters[simRand(s) % c->n_voters];
+		type = RAFT_CC_REMOVE;
+		slot = -1;
+	} else {
+		return;
+	}
+	uint64_t index;
+	int rv = raft_propose_conf_change(ln->r, type, id, &index);
+	simTrace(s, "conf change %u %llu at leader %llu: %s", type, (unsigned long long)id,
+		 (unsigned long long)ln->id, raft_strerror(rv));
+	if (rv != 0) {
+		return;
+	}
+	s->st->conf_changes++;
+	if (type == RAFT_CC_ADD_LEARNER || type == RAFT_CC_ADD_VOTER) {
+		/* Servers left over from an add that never committed are gone:
+		 * the change just accepted proves the previous one committed. */
+		const struct raft_conf *now = raft_conf(ln->r);
+		for (int k = 0; k < s->nslots; k++) {
+			struct snode *n = &s->nodes[k];
+			if (n->alive && !raft_conf_is_voter(now, n->id) &&
+			    !raft_conf_is_learner(now, n->id)) {
+				nodeFree(s, n);
+			}
+		}
+		slot = freeSlot(s);
+		s->next_id++;
+		struct raft_conf empty;
+		memset(&empty, 0, sizeof(empty));
+		nodeNew(s, &s->nodes[slot], id, &empty);
+	}
+}
+
+static void transfer(struct sim *s)
+{
+	int l = leaderSlot(s);
+	if (l < 0) {
+		return;
+	}
+	const struct raft_conf *c = raft_conf(s->nodes[l].r);
+	uint64_t target = c->voters[simRand(s) % c->n_voters];
+	int rv = raft_transfer_leader(s->nodes[l].r, target);
+	simTrace(s, "transfer %llu -> %llu: %s", (unsigned long long)s->nodes[l].id,
+		 (unsigned long long)target, raft_strerror(rv));
+}
+
+static void snapshot(struct sim *s, int k)
+{
+	struct snode *n = &s->nodes[k];
+	struct raft_status st;
+	raft_status(n->r, &st);
+	if (n->applied <= st.snapshot_index || n->applied != st.applied) {
+		return;
+	}
+	bool ok;
+	struct ssnap d = {n->applied, n->sm, pentryChainAt(n, n->applied, &ok)};
+	if (!ok) {
+		return; /* applied entries not all persisted here yet */
+	}
+	uint64_t trailing = simRand(s) % 6;
+	int rv = raft_snapshot_taken(n->r, d.index, &d, sizeof(d), trailing);
+	if (rv != 0) {
+		simViolation(s, "snapshot_taken(%llu) on %llu: %s", (unsigned long long)d.index,
+			     (unsigned long long)n->id, raft_strerror(rv));
+		return;
+	}
+	/* The disk now holds the snapshot and drops the same prefix. */
+	raft_snapshot_get(n->r, &n->smeta);
+	struct raft_status after;
+	raft_status(n->r, &after);
+	uint64_t upto = after.first_index - 1;
+	if (upto >= n->first) {
+		size_t drop = (size_t)(upto - n->first + 1);
+		if (drop > n->n) {
+			drop = n->n;
+		}
+		n->base_chain = n->log[drop - 1].chain;
+		for (size_t j = 0; j < drop; j++) {
+			pentryFree(&n->log[j]);
+		}
+		memmove(n->log, n->log + drop, (n->n - drop) * sizeof(*n->log));
+		n->n -= drop;
+		n->first = upto + 1;
+	}
+	n->sdata = d;
+	s->st->snapshots++;
+	simTrace(s, "snapshot %llu at %llu (trailing %llu)", (unsigned long long)n->id,
+		 (unsigned long long)d.index, (unsigned long long)trailing);
+}
+
+static void restartDue(struct sim *s, bool all)
+{
+	for (int k = 0; k < s->nslots; k++) {
+		struct snode *n = &s->nodes[k];
+		if (n->alive && !n->up && (all || s->now >= n->down_until)) {
+			simTrace(s, "restart %llu", (unsigned long long)n->id);
+			nodeStart(s, n);
+		}
+	}
+}
+
+static void stepOnce(struct sim *s, bool faulty)
+{
+	unsigned f = faulty ? s->o->faults : 0;
+	restartDue(s, false);
+	if (f & SIM_FAULT_PARTITION) {
+		if (s->partitioned && s->now >= s->partition_until) {
+			s->partitioned = false;
+			simTrace(s, "partition healed");
+		} else if (!s->partitioned && simChance(s, 6)) {
+			s->partitioned = true;
+			s->partition_until = s->now + 20 + (int)(simRand(s) % 150);
+			for (int k = 0; k < s->nslots; k++) {
+				s->nodes[k].group = (int)(simRand(s) % 2);
+			}
+			simTrace(s, "partition until %d", s->partition_until);
+		}
+	}
+	if ((f & SIM_FAULT_CRASH) && simChance(s, 5)) {
+		int k = randomUpSlot(s);
+		if (k >= 0) {
+			nodeCrash(s, &s->nodes[k], 5 + (int)(simRand(s) % 80));
+		}
+	}
+	if ((f & SIM_FAULT_CONF) && simChance(s, 6)) {
+		confChange(s);
+	}
+	if ((f & SIM_FAULT_TRANSFER) && simChance(s, 4)) {
+		transfer(s);
+	}
+	if ((f & SIM_FAULT_SNAPSHOT) && simChance(s, 15)) {
+		int k = randomUpSlot(s);
+		if (k >= 0) {
+			snapshot(s, k);
+		}
+	}
+	if (faulty && simChance(s, 300)) {
+		int k = randomUpSlot(s);
+		if (k >= 0) {
+			propose(s, k);
+		}
+	}
+	if (faulty && simChance(s, 120)) {
+		int k = randomUpSlot(s);
+		if (k >= 0) {
+			readIndex(s, k);
+		}
+	}
+	for (int k = 0; k < s->nslots; k++) {
+		if (s->nodes[k].alive && s->nodes[k].up) {
+			raft_tick(s->nodes[k].r);
+		}
+	}
+	netDeliverDue(s);
+	for (int k = 0; k < s->nslots; k++) {
+		/* A slow disk: a node may take a while to handle its ready, and a
+		 * crash meanwhile loses what it had not persisted. */
+		if (s->nodes[k].alive && s->nodes[k].up && (!faulty || simChance(s, 750))) {
+			processReady(s, k);
+		}
+	}
+	checkStep(s);
+	s->now++;
+	s->st->steps++;
+}
+
+/* After healing: a leader must emerge, commit a fresh entry and every
+ * member must apply it, within a bounded number of steps. */
+static void checkLiveness(struct sim *s)
+{
+	uint64_t marker = 0xfeed000000000000ull ^ s->seed;
+	struct raft_entry me = {.type = RAFT_ENTRY_NORMAL, .len = 8, .data = (uint8_t *)&marker};
+	uint64_t mhash = simEntryHash(&me);
+	uint64_t midx = 0;
+	int proposed_at = -1000;
+	for (int h = 0; h < HEAL_STEPS; h++) {
+		int l = leaderSlot(s);
+		bool committed = midx != 0 && midx <= s->t_n && s->t_hash[midx] == mhash;
+		if (l >= 0 && !committed && s->now - proposed_at >= 4 * ELECTION_TICK) {
+			struct raft_buffer b = {&marker, sizeof(marker)};
+			uint64_t first;
+			if (raft_propose(s->nodes[l].r, &b, 1, &first) == 0) {
+				midx = first;
+				proposed_at = s->now;
+				simTrace(s, "liveness marker proposed at %llu index %llu",
+					 (unsigned long long)s->nodes[l].id, (unsigned long long)first);
+			}
+		}
+		if (committed && l >= 0) {
+			const struct raft_conf *c = raft_conf(s->nodes[l].r);
+			bool all = true;
+			for (uint32_t g = 0; g < c->n_voters + c->n_learners && all; g++) {
+				uint64_t id = g < c->n_voters ? c->voters[g] : c->learners[g - c->n_voters];
+				int k = simSlotOf(s, id);
+				all = k >= 0 && s->nodes[k].up && s->nodes[k].applied >= midx;
+			}
+			if (all) {
+				return;
+			}
+		}
+		stepOnce(s, false);
+	}
+	int l = leaderSlot(s);
+	simViolation(s, "liveness: %d steps after healing: leader %llu, marker index %llu %s",
+		     HEAL_STEPS, l >= 0 ? (unsigned long long)s->nodes[l].id : 0ull,
+		     (unsigned long long)midx,
+		     midx && midx <= s->t_n && s->t_hash[midx] == mhash ? "committed, not applied everywhere"
+									  : "not committed");
+}
+
+uint64_t sim_run_seed(const struct sim_opts *o, uint64_t seed, struct sim_stats *st,
+		      FILE *trace_out, int trace_lines)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		abort();
+	}
+	s->o = o;
+	s->seed = seed;
+	s->rng = seed * 0x2545f4914f6cdd1dull + 0x1234567;
+	s->st = st;
+	s->nslots = o->nodes + 1 < SIM_MAX_NODES ? o->nodes + 1 : SIM_MAX_NODES;
+	s->next_id = (uint64_t)o->nodes + 1;
+	if (trace_lines > 0) {
+		s->trace = calloc((size_t)trace_lines, sizeof(*s->trace));
+		s->trace_cap = trace_lines;
+	}
+	checkInit(s);
+	struct raft_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	for (int k = 0; k < o->nodes; k++) {
+		conf.voters[conf.n_voters++] = (uint64_t)k + 1;
+	}
+	for (int k = 0; k < o->nodes; k++) {
+		nodeNew(s, &s->nodes[k], (uint64_t)k + 1, &conf);
+	}
+	for (int i = 0; i < o->steps; i++) {
+		stepOnce(s, true);
+		if (o->stop_on_violation && s->violations > 0) {
+			break;
+		}
+	}
+	if (s->violations == 0 || !o->stop_on_violation) {
+		s->healed = true;
+		s->partitioned = false;
+		simTrace(s, "heal");
+		restartDue(s, true);
+		checkLiveness(s);
+	}
+	st->seeds++;
+	st->commits += s->t_n;
+	st->violations += s->violations;
+	uint64_t v = s->violations;
+	if (s->trace != NULL && trace_out != NULL) {
+		for (int i = 0; i < s->trace_n; i++) {
+			int at = (s->trace_head - s->trace_n + i + s->trace_cap) % s->trace_cap;
+			fprintf(trace_out, "%s\n", s->trace[at]);
+		}
+	}
+	for (int k = 0; k < s->nslots; k++) {
+		if (s->nodes[k].alive) {
+			nodeFree(s, &s->nodes[k]);
+		}
+	}
+	netClear(s);
+	checkClose(s);
+	free(s->trace);
+	free(s);
+	return v;
+}
+
+uint64_t sim_run(const struct sim_opts *o, struct sim_stats *st)
+{
+	for (uint64_t i = 0; i < o->seeds; i++) {
+		sim_run_seed(o, o->seed + i, st, NULL, 0);
+		if (o->stop_on_violation && st->violations > 0) {
+			break;
+		}
+	}
+	return st->violations;
+}
+
+void sim_opts_init(struct sim_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->seed = 1;
+	o->seeds = 1;
+	o->nodes = 5;
+	o->steps = 2000;
+	o->wire = true;
+}
+
+int sim_parse_faults(const char *str, unsigned *mask)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {{"drop", SIM_FAULT_DROP},	   {"dup", SIM_FAULT_DUP},
+		     {"reorder", SIM_FAULT_REORDER}, {"partition", SIM_FAULT_PARTITION},
+		     {"crash", SIM_FAULT_CRASH},     {"conf", SIM_FAULT_CONF},
+		     {"transfer", SIM_FAULT_TRANSFER}, {"snapshot", SIM_FAULT_SNAPSHOT},
+		     {"all", SIM_FAULT_ALL},	   {"none", 0}};
+	*mask = 0;
+	const char *p = str;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+		bool found = false;
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0) {
+				*mask |= names[i].bit;
+				found = true;
+			}
+		}
+		if (!found && len > 0) {
+			return -1;
+		}
+		p += len;
+		if (*p == ',') {
+			p++;
+		}
+	}
+	return 0;
+}
+
+void sim_print_summary(FILE *f, const struct sim_stats *st)
+{
+	fprintf(f, "seeds=%llu steps=%llu elections=%llu commits=%llu snapshots=%llu "
+		   "conf_changes=%llu violations=%llu\n",
+		(unsigned long long)st->seeds, (unsigned long long)st->steps,
+		(unsigned long long)st->elections, (unsigned long long)st->commits,
+		(unsigned long long)st->snapshots, (unsigned long long)st->conf_changes,
+		(unsigned long long)st->violations);
+}
