@@ -35,6 +35,7 @@ Where etcd 3.4 differs from the etcd 3.5 behaviour metad targets
 
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -86,14 +87,35 @@ class _Servers:
         return srv
 
     def teardown(self):
+        """Stop every server; fail if one crashed during the test or did not shut
+        down cleanly on SIGTERM (metad must exit 0; etcd re-raises SIGTERM)."""
+        problems = []
         for srv in self.servers:
+            if srv.died_unexpectedly():
+                problems.append("%s exited on its own with status %s during the test"
+                                % (srv.name, srv.proc.returncode))
+                continue
+            was_running = srv.running()
             try:
-                srv.stop()
+                rc, graceful = srv.stop()
             finally:
                 srv.kill()
+            if not was_running:
+                continue
+            clean = (0, -signal.SIGTERM) if harness.IS_REFERENCE_ETCD else (0,)
+            if not graceful:
+                problems.append("%s ignored SIGTERM for %.0fs (killed)"
+                                % (srv.name, harness.STOP_DEADLINE))
+            elif rc not in clean:
+                problems.append("%s exited with status %s on SIGTERM" % (srv.name, rc))
+        if problems:
+            self.failed = True
         if not _KEEP and not self.failed:
             for srv in self.servers:
                 shutil.rmtree(srv.workdir, ignore_errors=True)
+        if problems:
+            raise AssertionError("; ".join(problems) + "\n" + "\n".join(
+                "--- %s:\n%s" % (srv.log_path, srv.log_tail(8000)) for srv in self.servers))
 
 
 @pytest.fixture

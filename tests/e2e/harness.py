@@ -24,6 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("METAD_SOURCE") or os.path.dirname(os.path.dirname(HERE))
 METAD_BIN = os.environ.get("METAD_BIN") or os.path.join(REPO, "build", "metad")
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+# If the test process dies without teardown (e.g. killed by a ctest timeout), the
+# kernel kills the server too: util-linux setpriv sets the parent-death signal.
+SETPRIV = shutil.which("setpriv")
 
 READY_DEADLINE = 20.0   # seconds for a fresh or restarted server to answer
 STOP_DEADLINE = 20.0    # seconds between SIGTERM and SIGKILL
@@ -89,6 +92,7 @@ class Server:
         self.peer_port = None
         self.proc = None
         self.starts = 0
+        self.killed = False         # True after our own SIGKILL
         self._clients = []
         self._channels = []
 
@@ -140,6 +144,7 @@ class Server:
                 self.client_port, self.peer_port = free_port(), free_port()
                 while self.peer_port == self.client_port:
                     self.peer_port = free_port()
+            self._stopping = False
             self._spawn()
             try:
                 self.wait_ready()
@@ -156,11 +161,21 @@ class Server:
         raise ServerError("could not start")
 
     def _spawn(self):
+        if not os.access(METAD_BIN, os.X_OK):
+            raise ServerError("server binary %s not found: build metad, or set METAD_BIN "
+                              "(METAD_BIN=/usr/bin/etcd runs the tests against etcd)"
+                              % METAD_BIN)
         self.starts += 1
+        self.killed = False
+        argv = self.argv()
+        if SETPRIV:
+            argv = [SETPRIV, "--pdeathsig", "KILL", "--"] + argv
         with open(self.log_path, "ab") as log:
-            log.write(("\n===== start #%d: %s\n" % (self.starts, " ".join(self.argv()))).encode())
+            log.write(("\n===== start #%d: %s\n" % (self.starts, " ".join(argv))).encode())
             log.flush()
-            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
+            # Own process group: a terminal ^C reaches pytest, whose teardown
+            # then stops the server in order.
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir,
                                          env=self.env, start_new_session=True)
 
@@ -211,6 +226,7 @@ class Server:
             return None, True
         if self.proc.poll() is not None:
             return self.proc.returncode, True
+        self._stopping = True
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=deadline), True
@@ -222,8 +238,14 @@ class Server:
         """SIGKILL (crash) and reap."""
         self._close_clients()
         if self.proc is not None and self.proc.poll() is None:
+            self.killed = True
             self.proc.kill()
             self.proc.wait(timeout=30)
+
+    def died_unexpectedly(self):
+        """The process exited on its own (a crash), not through stop() or kill()."""
+        return (self.proc is not None and self.proc.poll() is not None
+                and not self.killed and not getattr(self, "_stopping", False))
 
     def restart(self):
         self.stop()
