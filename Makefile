@@ -1,0 +1,50 @@
+# Thin front over CMake. `make run` and `make test` install what is missing first.
+DEBS := cmake gcc make pkg-config openssl libgrpc-dev libprotobuf-c-dev protobuf-c-compiler \
+        libnanopb-dev nanopb libwiredtiger-dev libssl-dev etcd-client etcd-server \
+        python3 python3-etcd3 python3-pytest python3-grpcio procps
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build build-asan run test test-unit test-asan bench clean
+
+all: build
+
+# Install only what is missing: dpkg-query answers without the network.
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMETAD_SANITIZE=ON
+
+build-asan: deps $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/metad --name default --data-dir default.metad
+
+# Every test twice: an optimised build, then ASan+UBSan.
+test: build build-asan
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -LE slow
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -L unit
+
+bench: build
+	tools/bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

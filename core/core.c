@@ -1,0 +1,377 @@
+/*
+ * core/core.c — opening the node, its identity, and the request entry points.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/core_internal.h"
+#include "storage/raftlog.h"
+
+#define DEFAULT_QUOTA (2LL << 30) /* etcd's default backend quota: 2 GiB */
+
+static const struct {
+	int code;
+	const char *msg;
+} errtab[] = {
+	{0, ""},
+#define CORE_ROW_(name, code, msg) {code, msg},
+	CORE_ERRORS(CORE_ROW_)
+#undef CORE_ROW_
+};
+
+const char *core_strerror(int err)
+{
+	if (err < 0 || err >= CORE_ERR_COUNT_)
+		return "etcdserver: unknown error";
+	return errtab[err].msg;
+}
+
+int core_grpc_code(int err)
+{
+	if (err < 0 || err >= CORE_ERR_COUNT_)
+		return CORE_GRPC_UNKNOWN;
+	return errtab[err].code;
+}
+
+int core_db_err(int rv)
+{
+	switch (rv) {
+	case DB_OK:
+		return CORE_OK;
+	case DB_COMPACTED:
+		return CORE_ECOMPACTED;
+	case DB_FUTURE_REV:
+		return CORE_EFUTURE_REV;
+	case DB_NOMEM:
+		return CORE_ENOMEM;
+	default:
+		return CORE_EINTERNAL;
+	}
+}
+
+/* FNV-1a: member and cluster ids are stable hashes of the configuration,
+ * as etcd derives them from peer URLs and the cluster token. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; s && *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static char *keep(struct core *c, const char *s)
+{
+	char *d = strdup(s ? s : "");
+	char **v = realloc(c->strings, (c->n_strings + 1) * sizeof(*v));
+	if (d == NULL || v == NULL) {
+		free(d);
+		if (v)
+			c->strings = v;
+		return NULL;
+	}
+	c->strings = v;
+	c->strings[c->n_strings++] = d;
+	return d;
+}
+
+static int copy_urls(struct core *c, const char *const *in, size_t n, const char *const **out)
+{
+	const char **v = calloc(n ? n : 1, sizeof(*v));
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] = keep(c, in[i])) == NULL) {
+			free(v);
+			return -1;
+		}
+	*out = v;
+	return 0;
+}
+
+static int copy_config(struct core *c, const struct core_config *cfg)
+{
+	c->cfg = *cfg;
+	c->cfg.name = keep(c, cfg->name);
+	c->cfg.data_dir = keep(c, cfg->data_dir);
+	c->cfg.cluster_token = keep(c, cfg->cluster_token ? cfg->cluster_token : "etcd-cluster");
+	if (!c->cfg.name || !c->cfg.data_dir || !c->cfg.cluster_token)
+		return -1;
+	if (copy_urls(c, cfg->client_urls, cfg->n_client_urls, &c->cfg.client_urls) ||
+	    copy_urls(c, cfg->peer_urls, cfg->n_peer_urls, &c->cfg.peer_urls))
+		return -1;
+	return 0;
+}
+
+struct db_session *core_session(struct core *c)
+{
+	static _Thread_local struct db_session *mine;
+	static _Thread_local struct core *owner;
+	if (mine != NULL && owner == c)
+		return mine;
+	struct session_slot *slot = calloc(1, sizeof(*slot));
+	if (slot == NULL)
+		return NULL;
+	if (db_session_open(c->db, &slot->s) != DB_OK) {
+		free(slot);
+		return NULL;
+	}
+	pthread_mutex_lock(&c->smu);
+	slot->next = c->sessions;
+	c->sessions = slot;
+	pthread_mutex_unlock(&c->smu);
+	mine = slot->s;
+	owner = c;
+	return mine;
+}
+
+static void free_core(struct core *c)
+{
+	struct session_slot *s = c->sessions;
+	while (s != NULL) {
+		struct session_slot *next = s->next;
+		db_session_close(s->s);
+		free(s);
+		s = next;
+	}
+	db_session_close(c->wsession);
+	db_session_close(c->csession);
+	mvcc_close(c->mvcc);
+	db_close(c->db);
+	free((void *)c->cfg.client_urls);
+	free((void *)c->cfg.peer_urls);
+	for (size_t i = 0; i < c->n_strings; i++)
+		free(c->strings[i]);
+	free(c->strings);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->cmu);
+	pthread_cond_destroy(&c->ccv);
+	pthread_mutex_destroy(&c->smu);
+	free(c);
+}
+
+int core_open(const struct core_config *cfg, struct core **out, char *err, size_t errlen)
+{
+	struct core *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return CORE_ENOMEM;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	pthread_mutex_init(&c->cmu, NULL);
+	pthread_cond_init(&c->ccv, NULL);
+	pthread_mutex_init(&c->smu, NULL);
+	if (copy_config(c, cfg) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free_core(c);
+		return CORE_ENOMEM;
+	}
+	c->quota = cfg->quota_backend_bytes > 0 ? cfg->quota_backend_bytes : DEFAULT_QUOTA;
+
+	uint64_t h = fnv(14695981039346656037ULL, c->cfg.cluster_token);
+	for (size_t i = 0; i < c->cfg.n_peer_urls; i++)
+		h = fnv(h, c->cfg.peer_urls[i]);
+	c->member_id = h ? h : 1;
+	c->cluster_id = fnv(c->member_id, "cluster") | 1;
+
+	if (mkdir(c->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create data dir %s: %s", c->cfg.data_dir, strerror(errno));
+		free_core(c);
+		return CORE_EINTERNAL;
+	}
+	struct db_options dbo = {.cache_mb = cfg->cache_mb};
+	int rv = db_open(c->cfg.data_dir, &dbo, &c->db, err, errlen);
+	if (rv == DB_OK && (rv = rlog_init(c->db)) != DB_OK)
+		snprintf(err, errlen, "raft log: %s", db_strerror(rv));
+	if (rv == DB_OK && (rv = mvcc_open(c->db, &c->mvcc)) != DB_OK)
+		snprintf(err, errlen, "mvcc: %s", db_strerror(rv));
+	if (rv == DB_OK && ((rv = db_session_open(c->db, &c->wsession)) != DB_OK ||
+			    (rv = db_session_open(c->db, &c->csession)) != DB_OK))
+		snprintf(err, errlen, "session: %s", db_strerror(rv));
+	if (rv == DB_OK && (rv = writer_replay(c)) != DB_OK)
+		snprintf(err, errlen, "log replay: %s", db_strerror(rv));
+	if (rv == DB_OK)
+		atomic_store(&c->db_size, db_size_bytes(c->db));
+	if (rv == DB_OK && (rv = compactor_start(c)) != DB_OK)
+		snprintf(err, errlen, "compactor thread");
+	if (rv != DB_OK) {
+		free_core(c);
+		return CORE_EINTERNAL;
+	}
+	if (writer_start(c) != DB_OK) {
+		snprintf(err, errlen, "writer thread");
+		compactor_stop(c);
+		free_core(c);
+		return CORE_EINTERNAL;
+	}
+	*out = c;
+	return CORE_OK;
+}
+
+void core_close(struct core *c)
+{
+	if (c == NULL)
+		return;
+	writer_stop(c);
+	compactor_stop(c);
+	uint64_t commits = atomic_load(&c->commits), reqs = atomic_load(&c->requests);
+	fprintf(stderr, "metad: write path: %llu requests in %llu synced commits\n",
+		(unsigned long long)reqs, (unsigned long long)commits);
+	free_core(c);
+}
+
+const struct core_config *core_config(const struct core *c)
+{
+	return &c->cfg;
+}
+
+void core_write_stats(struct core *c, uint64_t *commits, uint64_t *requests)
+{
+	*commits = atomic_load(&c->commits);
+	*requests = atomic_load(&c->requests);
+}
+
+void core_fill_header(struct core *c, Etcdserverpb__ResponseHeader *h, int64_t rev)
+{
+	h->cluster_id = c->cluster_id;
+	h->member_id = c->member_id;
+	h->raft_term = 1;
+	h->revision = rev > 0 ? rev : mvcc_rev(c->mvcc);
+}
+
+void core_status(struct core *c, struct core_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->cluster_id = c->cluster_id;
+	st->member_id = c->member_id;
+	st->leader = c->member_id;
+	st->raft_term = 1;
+	st->raft_index = atomic_load(&c->last_index);
+	st->applied_index = mvcc_consistent_index(c->mvcc);
+	st->revision = mvcc_rev(c->mvcc);
+	st->compact_revision = mvcc_compact_rev(c->mvcc);
+	st->db_size = db_size_bytes(c->db);
+	st->db_size_in_use = st->db_size;
+}
+
+/* ---- request entry points ---- */
+
+static void fail(core_done_fn cb, void *arg, int err)
+{
+	struct reply *r = reply_new();
+	if (r == NULL) {
+		static struct core_reply oom = {CORE_ENOMEM, NULL};
+		cb(arg, &oom);
+		return;
+	}
+	reply_done(r, err, NULL, cb, arg);
+}
+
+/* etcd refuses writes that would grow the db past the quota. */
+static bool over_quota(struct core *c, size_t grow)
+{
+	return (int64_t)(atomic_load(&c->db_size) + grow) > c->quota;
+}
+
+void core_range(struct core *c, const Etcdserverpb__RangeRequest *req, core_done_fn cb, void *arg)
+{
+	int err = validate_range(req);
+	struct db_session *s = err == CORE_OK ? core_session(c) : NULL;
+	if (err == CORE_OK && s == NULL)
+		err = CORE_ENOMEM;
+	if (err != CORE_OK) {
+		fail(cb, arg, err);
+		return;
+	}
+	struct reply *r = reply_new();
+	if (r == NULL) {
+		fail(cb, arg, CORE_ENOMEM);
+		return;
+	}
+	Etcdserverpb__RangeResponse *resp = NULL;
+	err = core_range_exec(c, s, r, req, &resp);
+	reply_done(r, err, resp ? &resp->base : NULL, cb, arg);
+}
+
+void core_put(struct core *c, const Etcdserverpb__PutRequest *req, core_done_fn cb, void *arg)
+{
+	int err = validate_put(req);
+	if (err == CORE_OK && over_quota(c, req->key.len + req->value.len))
+		err = CORE_ENOSPACE;
+	if (err != CORE_OK) {
+		fail(cb, arg, err);
+		return;
+	}
+	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
+	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_PUT;
+	ir.put = (Etcdserverpb__PutRequest *)req;
+	writer_submit(c, &ir, cb, arg);
+}
+
+void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *req, core_done_fn cb,
+		       void *arg)
+{
+	int err = validate_delete(req);
+	if (err != CORE_OK) {
+		fail(cb, arg, err);
+		return;
+	}
+	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
+	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_DELETE_RANGE;
+	ir.delete_range = (Etcdserverpb__DeleteRangeRequest *)req;
+	writer_submit(c, &ir, cb, arg);
+}
+
+static void txn_readonly(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn cb,
+			 void *arg)
+{
+	struct db_session *s = core_session(c);
+	struct reply *r = s ? reply_new() : NULL;
+	if (r == NULL) {
+		fail(cb, arg, CORE_ENOMEM);
+		return;
+	}
+	/* One snapshot for compares and reads, as etcd's read-only txn. */
+	int err = db_txn_begin(s) == DB_OK ? CORE_OK : CORE_EINTERNAL;
+	Etcdserverpb__TxnResponse *resp = NULL;
+	if (err == CORE_OK) {
+		err = apply_txn(c, s, r, req, false, &resp);
+		db_txn_abort(s);
+	}
+	reply_done(r, err, resp ? &resp->base : NULL, cb, arg);
+}
+
+void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn cb, void *arg)
+{
+	int err = validate_txn(req, c->cfg.max_txn_ops ? c->cfg.max_txn_ops : 128);
+	if (err != CORE_OK) {
+		fail(cb, arg, err);
+		return;
+	}
+	if (txn_is_readonly(req)) {
+		txn_readonly(c, req, cb, arg);
+		return;
+	}
+	if (over_quota(c, etcdserverpb__txn_request__get_packed_size(req))) {
+		fail(cb, arg, CORE_ENOSPACE);
+		return;
+	}
+	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
+	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_TXN;
+	ir.txn = (Etcdserverpb__TxnRequest *)req;
+	writer_submit(c, &ir, cb, arg);
+}
+
+void core_compact(struct core *c, const Etcdserverpb__CompactionRequest *req, core_done_fn cb,
+		  void *arg)
+{
+	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
+	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_COMPACTION;
+	ir.compaction = (Etcdserverpb__CompactionRequest *)req;
+	writer_submit(c, &ir, cb, arg);
+}

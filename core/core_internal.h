@@ -1,0 +1,137 @@
+/*
+ * core/core_internal.h — state shared by the files of core/. Not for callers.
+ */
+#ifndef METAD_CORE_INTERNAL_H
+#define METAD_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "internal.pb-c.h"
+
+#include "core/arena.h"
+#include "core/core.h"
+#include "storage/db.h"
+#include "storage/mvcc.h"
+
+/* A reply and everything its message points into. */
+struct reply {
+	struct core_reply pub;
+	struct arena arena;
+	struct reply_list *lists; /* kvlists to free with the reply */
+};
+
+struct reply *reply_new(void);
+/* A kvlist freed together with the reply (NULL when out of memory). */
+struct mvcc_kvlist *reply_kvlist(struct reply *r);
+/* Header with ids, term and revision. */
+Etcdserverpb__ResponseHeader *reply_header(struct core *c, struct reply *r, int64_t rev);
+/* etcd KeyValue pointing at kv's bytes (kv must live as long as the reply). */
+Mvccpb__KeyValue *reply_kv(struct reply *r, const struct mvcc_kv *kv);
+/* Finish: err set (message dropped) or msg set; hands the reply to cb. */
+void reply_done(struct reply *r, int err, ProtobufCMessage *msg, core_done_fn cb, void *arg);
+
+/* A queued write. */
+struct proposal {
+	struct proposal *next;
+	uint8_t *data; /* packed Metadpb__InternalRequest */
+	size_t len;
+	core_done_fn cb;
+	void *arg;
+	int64_t compact_rev; /* set by apply for a physical compaction waiter */
+	struct reply *reply;
+};
+
+struct session_slot {
+	struct session_slot *next;
+	struct db_session *s;
+};
+
+struct core {
+	struct core_config cfg;
+	char **strings; /* deep copies behind cfg */
+	size_t n_strings;
+
+	struct db *db;
+	struct mvcc *mvcc;
+	uint64_t cluster_id;
+	uint64_t member_id;
+	int64_t quota;
+
+	/* writer (log + apply) */
+	pthread_t writer;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct proposal *head, *tail;
+	size_t queued;
+	bool stopping;
+	struct db_session *wsession;
+	_Atomic uint64_t last_index;
+	_Atomic uint64_t commits;
+	_Atomic uint64_t requests;
+	_Atomic uint64_t db_size; /* refreshed by the writer; stat() per put is too slow */
+
+	/* compactor: physical compaction off the write path */
+	pthread_t compactor;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	bool cpending;
+	bool cstopping;
+	struct proposal *cwaiters;
+	struct db_session *csession;
+
+	/* reader sessions, one per thread, closed at core_close */
+	pthread_mutex_t smu;
+	struct session_slot *sessions;
+};
+
+/* The calling thread's read session. */
+struct db_session *core_session(struct core *c);
+/* Map a DB_* code to a CORE_E* code. */
+int core_db_err(int rv);
+
+/* Range (etcd's apply Range: filters, sort, limit, more, count). Runs in s's
+ * open transaction if any, else in its own snapshot. */
+int core_range_exec(struct core *c, struct db_session *s, struct reply *r,
+		    const Etcdserverpb__RangeRequest *req, Etcdserverpb__RangeResponse **out);
+
+/* Validation before a request enters the log (etcd's v3rpc checks). */
+int validate_range(const Etcdserverpb__RangeRequest *r);
+int validate_put(const Etcdserverpb__PutRequest *r);
+int validate_delete(const Etcdserverpb__DeleteRangeRequest *r);
+int validate_txn(const Etcdserverpb__TxnRequest *r, uint32_t max_ops);
+/* True when no operation (nested included) writes. */
+bool txn_is_readonly(const Etcdserverpb__TxnRequest *r);
+
+/* Apply one decoded request inside the writer's open transaction. Returns
+ * CORE_OK with *msg set, or a CORE_E* code with no changes made. */
+int apply_request(struct core *c, struct db_session *s, struct reply *r,
+		  const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev);
+/* Txn (also used read-only, outside the log). */
+int apply_txn(struct core *c, struct db_session *s, struct reply *r,
+	      const Etcdserverpb__TxnRequest *req, bool write, Etcdserverpb__TxnResponse **out);
+/* Single operations inside an open write request (apply.c); no revision
+ * bookkeeping: callers bracket them with mvcc_req_begin/mvcc_req_end. */
+int check_put(struct core *c, struct db_session *s, const Etcdserverpb__PutRequest *p);
+int apply_put(struct core *c, struct db_session *s, struct reply *r, const Etcdserverpb__PutRequest *p,
+	      Etcdserverpb__PutResponse **out);
+int apply_delete(struct core *c, struct db_session *s, struct reply *r,
+		 const Etcdserverpb__DeleteRangeRequest *d, Etcdserverpb__DeleteRangeResponse **out);
+/* Whether a lease exists (no leases yet: only 0 is "no lease"). */
+bool core_lease_exists(struct core *c, int64_t id);
+
+/* Writer thread and queue (writer.c). */
+int writer_start(struct core *c);
+void writer_stop(struct core *c);
+void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg);
+/* Replay log entries above the applied index (start-up, before threads). */
+int writer_replay(struct core *c);
+
+/* Compactor (compactor.c). */
+int compactor_start(struct core *c);
+void compactor_stop(struct core *c);
+/* Ask for a physical run; p (may be NULL) is answered when it is done. */
+void compactor_request(struct core *c, struct proposal *p);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * core/errors.h — the errors a request can end with, as etcd names them.
+ *
+ * One X-macro table: code, gRPC status code (numeric, so core stays free of
+ * gRPC headers) and etcd's exact message. Clients match on the message text
+ * (clientv3's errStringToError), so the strings must not change.
+ */
+#ifndef METAD_CORE_ERRORS_H
+#define METAD_CORE_ERRORS_H
+
+/* gRPC status codes used below (values fixed by the gRPC spec). */
+#define CORE_GRPC_UNKNOWN 2
+#define CORE_GRPC_INVALID_ARGUMENT 3
+#define CORE_GRPC_NOT_FOUND 5
+#define CORE_GRPC_RESOURCE_EXHAUSTED 8
+#define CORE_GRPC_FAILED_PRECONDITION 9
+#define CORE_GRPC_OUT_OF_RANGE 11
+#define CORE_GRPC_UNIMPLEMENTED 12
+#define CORE_GRPC_INTERNAL 13
+#define CORE_GRPC_UNAVAILABLE 14
+
+#define CORE_ERRORS(X)                                                                             \
+	X(CORE_EKEY_NOT_PROVIDED, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided")   \
+	X(CORE_EKEY_NOT_FOUND, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: key not found")            \
+	X(CORE_EVALUE_PROVIDED, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: value is provided")       \
+	X(CORE_ELEASE_PROVIDED, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: lease is provided")       \
+	X(CORE_ETOO_MANY_OPS, CORE_GRPC_INVALID_ARGUMENT,                                          \
+	  "etcdserver: too many operations in txn request")                                        \
+	X(CORE_EDUPLICATE_KEY, CORE_GRPC_INVALID_ARGUMENT,                                         \
+	  "etcdserver: duplicate key given in txn request")                                        \
+	X(CORE_ECOMPACTED, CORE_GRPC_OUT_OF_RANGE,                                                 \
+	  "etcdserver: mvcc: required revision has been compacted")                                \
+	X(CORE_EFUTURE_REV, CORE_GRPC_OUT_OF_RANGE,                                                \
+	  "etcdserver: mvcc: required revision is a future revision")                              \
+	X(CORE_ENOSPACE, CORE_GRPC_RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded") \
+	X(CORE_EREQUEST_TOO_LARGE, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: request is too large") \
+	X(CORE_ETOO_MANY_REQUESTS, CORE_GRPC_UNKNOWN, "etcdserver: too many requests")             \
+	X(CORE_ELEASE_NOT_FOUND, CORE_GRPC_NOT_FOUND, "etcdserver: requested lease not found")     \
+	X(CORE_ELEASE_EXISTS, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: lease already exists")   \
+	X(CORE_ELEASE_TTL_TOO_LARGE, CORE_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")    \
+	X(CORE_ESTOPPED, CORE_GRPC_UNAVAILABLE, "etcdserver: server stopped")                      \
+	X(CORE_ETIMEOUT, CORE_GRPC_UNAVAILABLE, "etcdserver: request timed out")                   \
+	X(CORE_ENOMEM, CORE_GRPC_RESOURCE_EXHAUSTED, "etcdserver: out of memory")                  \
+	X(CORE_EINTERNAL, CORE_GRPC_INTERNAL, "etcdserver: internal error")
+
+enum {
+	CORE_OK = 0,
+	CORE_ERR_FIRST_ = 0, /* codes start at 1 */
+#define CORE_ENUM_(name, code, msg) name,
+	CORE_ERRORS(CORE_ENUM_)
+#undef CORE_ENUM_
+	CORE_ERR_COUNT_
+};
+
+/* etcd's message for a CORE_E* code ("" for CORE_OK). */
+const char *core_strerror(int err);
+/* gRPC status code for a CORE_E* code (0 for CORE_OK). */
+int core_grpc_code(int err);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * etcdapi/api.h — etcd's v3 gRPC API served with the gRPC C core.
+ *
+ * One gRPC server, several completion-queue threads. Unary handlers decode,
+ * hand the request to core/ and send the reply from the completion callback.
+ */
+#ifndef METAD_ETCDAPI_API_H
+#define METAD_ETCDAPI_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+struct api_tls {
+	const char *cert_file;
+	const char *key_file;
+	const char *trusted_ca_file; /* NULL: no client certificates checked */
+	int client_cert_auth;        /* require a client certificate signed by the CA */
+};
+
+struct api_config {
+	const char *const *listen_urls; /* http://host:port or https://host:port */
+	size_t n_listen_urls;
+	struct api_tls tls;
+	uint64_t max_request_bytes;     /* etcd: 1.5 MiB */
+	uint32_t max_concurrent_streams; /* etcd: unlimited */
+	int threads;                    /* completion-queue threads; 0 = one per CPU, at least 2 */
+};
+
+struct api_server;
+
+/* Bind every listen URL and start serving. On failure writes errbuf. */
+int api_start(const struct api_config *cfg, struct core *core, struct api_server **out,
+	      char *errbuf, size_t errlen);
+/* Stop accepting, let in-flight calls finish (cancel them after a grace
+ * period), join the threads and free the server. */
+void api_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * etcdapi/call.c — the life of one call: requested, decoded, answered, freed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+
+#include "etcdapi/call.h"
+
+void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m)
+{
+	struct api_call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		fprintf(stderr, "metad: out of memory arming a call\n");
+		return;
+	}
+	c->state = CALL_NEW;
+	c->srv = srv;
+	c->cq = cq;
+	c->method = m;
+	grpc_metadata_array_init(&c->md);
+	grpc_call_error e;
+	if (m != NULL) {
+		e = grpc_server_request_registered_call(api_grpc_server(srv), m->registered, &c->call,
+							&c->deadline, &c->md,
+							m->client_stream ? NULL : &c->payload, cq, cq, c);
+	} else {
+		grpc_call_details_init(&c->details);
+		e = grpc_server_request_call(api_grpc_server(srv), &c->call, &c->details, &c->md, cq, cq,
+					     c);
+	}
+	if (e != GRPC_CALL_OK) {
+		/* No completion will come for this tag: clean up now. */
+		grpc_metadata_array_destroy(&c->md);
+		if (m == NULL)
+			grpc_call_details_destroy(&c->details);
+		free(c);
+	}
+}
+
+static void call_free(struct api_call *c)
+{
+	if (c->req != NULL)
+		protobuf_c_message_free_unpacked(c->req, NULL);
+	if (c->payload != NULL)
+		grpc_byte_buffer_destroy(c->payload);
+	if (c->resp != NULL)
+		grpc_byte_buffer_destroy(c->resp);
+	grpc_slice_unref(c->status_slice);
+	grpc_metadata_array_destroy(&c->md);
+	if (c->method == NULL)
+		grpc_call_details_destroy(&c->details);
+	if (c->call != NULL)
+		grpc_call_unref(c->call);
+	free(c);
+}
+
+/* Last batch: metadata, optional message, status, and the close. */
+static void finish(struct api_call *c, grpc_status_code code, const char *msg)
+{
+	grpc_op ops[4];
+	size_t n = 0;
+	memset(ops, 0, sizeof(ops));
+	ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+	n++;
+	if (c->resp != NULL) {
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n].data.send_message.send_message = c->resp;
+		n++;
+	}
+	c->status_slice = grpc_slice_from_copied_string(msg ? msg : "");
+	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[n].data.send_status_from_server.status = code;
+	ops[n].data.send_status_from_server.status_details = msg && *msg ? &c->status_slice : NULL;
+	n++;
+	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
+	n++;
+	c->state = CALL_FINISHING;
+	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+	if (e != GRPC_CALL_OK) {
+		fprintf(stderr, "metad: start_batch failed: %d\n", (int)e);
+		call_free(c);
+	}
+}
+
+void api_finish_status(struct api_call *c, grpc_status_code code, const char *msg)
+{
+	finish(c, code, msg);
+}
+
+void api_finish_msg(struct api_call *c, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	grpc_slice s = grpc_slice_malloc(len);
+	protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(s));
+	c->resp = grpc_raw_byte_buffer_create(&s, 1);
+	grpc_slice_unref(s);
+	finish(c, GRPC_STATUS_OK, NULL);
+}
+
+void api_reply(struct api_call *c, struct core_reply *r)
+{
+	if (r->err == CORE_OK)
+		api_finish_msg(c, r->msg);
+	else
+		finish(c, (grpc_status_code)core_grpc_code(r->err), core_strerror(r->err));
+	core_reply_free(r);
+}
+
+void api_core_done(void *arg, struct core_reply *reply)
+{
+	api_reply(arg, reply);
+}
+
+/* The whole payload as one contiguous slice. */
+static grpc_slice payload_slice(grpc_byte_buffer *bb)
+{
+	grpc_byte_buffer_reader rd;
+	if (!grpc_byte_buffer_reader_init(&rd, bb))
+		return grpc_empty_slice();
+	grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
+	grpc_byte_buffer_reader_destroy(&rd);
+	return s;
+}
+
+static void unknown_method(struct api_call *c)
+{
+	/* grpc-go's words, which etcd clients see for an unknown path. */
+	char buf[512];
+	char *path = grpc_slice_to_c_string(c->details.method);
+	const char *svc = path[0] == '/' ? path + 1 : path;
+	const char *slash = strrchr(svc, '/');
+	int known = 0;
+	for (struct api_method *m = api_kv_methods; m->path; m++)
+		if (slash && strncmp(m->path + 1, svc, (size_t)(slash - svc) + 1) == 0)
+			known = 1;
+	for (struct api_method *m = api_other_methods; m->path; m++)
+		if (slash && strncmp(m->path + 1, svc, (size_t)(slash - svc) + 1) == 0)
+			known = 1;
+	if (slash && known)
+		snprintf(buf, sizeof(buf), "unknown method %s for service %.*s", slash + 1,
+			 (int)(slash - svc), svc);
+	else if (slash)
+		snprintf(buf, sizeof(buf), "unknown service %.*s", (int)(slash - svc), svc);
+	else
+		snprintf(buf, sizeof(buf), "malformed method name: %s", path);
+	gpr_free(path);
+	finish(c, GRPC_STATUS_UNIMPLEMENTED, buf);
+}
+
+static void serve(struct api_call *c)
+{
+	struct api_method *m = c->method;
+	if (m == NULL) {
+		unknown_method(c);
+		return;
+	}
+	if (m->fn == NULL) {
+		char buf[256];
+		const char *name = strrchr(m->path, '/');
+		snprintf(buf, sizeof(buf), "method %s not implemented", name ? name + 1 : m->path);
+		finish(c, GRPC_STATUS_UNIMPLEMENTED, buf);
+		return;
+	}
+	if (m->client_stream) {
+		m->fn(c, NULL);
+		return;
+	}
+	if (c->payload == NULL) {
+		finish(c, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request: no payload");
+		return;
+	}
+	grpc_slice s = payload_slice(c->payload);
+	size_t len = GRPC_SLICE_LENGTH(s);
+	if (len > api_max_request_bytes(c->srv)) {
+		grpc_slice_unref(s);
+		finish(c, (grpc_status_code)core_grpc_code(CORE_EREQUEST_TOO_LARGE),
+		       core_strerror(CORE_EREQUEST_TOO_LARGE));
+		return;
+	}
+	c->req = protobuf_c_message_unpack(m->req, NULL, len, GRPC_SLICE_START_PTR(s));
+	grpc_slice_unref(s);
+	if (c->req == NULL) {
+		finish(c, GRPC_STATUS_INTERNAL,
+		       "grpc: error unmarshalling request: proto: cannot parse invalid wire-format data");
+		return;
+	}
+	m->fn(c, c->req);
+}
+
+void api_call_event(struct api_call *c, int success)
+{
+	switch (c->state) {
+	case CALL_NEW:
+		if (!success) { /* server shutting down */
+			call_free(c);
+			return;
+		}
+		/* Re-arm first so the method is never without a waiting slot. */
+		api_call_arm(c->srv, c->cq, c->method);
+		serve(c);
+		return;
+	case CALL_FINISHING:
+		call_free(c);
+		return;
+	}
+}
+
+struct core *api_core(const struct api_call *c)
+{
+	return api_core_of(c->srv);
+}

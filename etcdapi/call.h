@@ -1,0 +1,75 @@
+/*
+ * etcdapi/call.h — one server call and its completion-queue tag.
+ *
+ * A struct api_call is the tag of every batch started on its call. Each
+ * started batch yields exactly one completion, dequeued on the call's own
+ * CQ thread; the struct is freed after the last one. A reply may be sent
+ * from another thread (the writer's callback): that is the only batch in
+ * flight on the call at that moment, so no locking is needed.
+ */
+#ifndef METAD_ETCDAPI_CALL_H
+#define METAD_ETCDAPI_CALL_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "core/core.h"
+
+struct api_server;
+struct api_call;
+
+typedef void (*api_handler_fn)(struct api_call *call, const ProtobufCMessage *req);
+
+/* How a method is served. */
+struct api_method {
+	const char *path;                       /* "/etcdserverpb.KV/Range" */
+	const ProtobufCMessageDescriptor *req;   /* request type (unary / server-stream) */
+	api_handler_fn fn;                       /* NULL: answered UNIMPLEMENTED */
+	int client_stream;                       /* the client streams (Watch, KeepAlive) */
+	int prearm;                              /* outstanding request_call per CQ */
+	void *registered;                        /* grpc_server_register_method handle */
+};
+
+enum api_call_state { CALL_NEW, CALL_FINISHING };
+
+struct api_call {
+	enum api_call_state state;
+	struct api_server *srv;
+	grpc_completion_queue *cq;
+	struct api_method *method; /* NULL: an unregistered method */
+	grpc_call *call;
+	gpr_timespec deadline;
+	grpc_metadata_array md;
+	grpc_call_details details; /* unregistered calls only */
+	grpc_byte_buffer *payload;
+	ProtobufCMessage *req;
+	grpc_byte_buffer *resp;
+	grpc_slice status_slice;
+	int cancelled;
+};
+
+/* The core this server drives. */
+struct core *api_core(const struct api_call *call);
+
+/* Send a message and OK, or the error of reply->err; frees the reply. */
+void api_reply(struct api_call *call, struct core_reply *reply);
+/* Finish with a status and message (no response message). */
+void api_finish_status(struct api_call *call, grpc_status_code code, const char *msg);
+/* Finish with OK and a message packed from msg (borrowed). */
+void api_finish_msg(struct api_call *call, const ProtobufCMessage *msg);
+
+/* core_done_fn adapter: arg is the api_call. */
+void api_core_done(void *arg, struct core_reply *reply);
+
+/* Server internals used by server.c. */
+void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m);
+void api_call_event(struct api_call *call, int success);
+
+/* Method tables (one file per service). */
+extern struct api_method api_kv_methods[];
+extern struct api_method api_other_methods[];
+uint64_t api_max_request_bytes(const struct api_server *srv);
+struct core *api_core_of(const struct api_server *srv);
+grpc_server *api_grpc_server(const struct api_server *srv);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * etcdapi/kv.c — the KV service: decode, hand to core, reply.
+ */
+#include "etcdapi/call.h"
+
+#include "rpc.pb-c.h"
+
+static void kv_range(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_range(api_core(call), (const Etcdserverpb__RangeRequest *)req, api_core_done, call);
+}
+
+static void kv_put(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_put(api_core(call), (const Etcdserverpb__PutRequest *)req, api_core_done, call);
+}
+
+static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_delete_range(api_core(call), (const Etcdserverpb__DeleteRangeRequest *)req, api_core_done,
+			  call);
+}
+
+static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_txn(api_core(call), (const Etcdserverpb__TxnRequest *)req, api_core_done, call);
+}
+
+static void kv_compact(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_compact(api_core(call), (const Etcdserverpb__CompactionRequest *)req, api_core_done, call);
+}
+
+/* The hot methods keep many calls armed per completion queue. */
+struct api_method api_kv_methods[] = {
+	{"/etcdserverpb.KV/Range", &etcdserverpb__range_request__descriptor, kv_range, 0, 64, NULL},
+	{"/etcdserverpb.KV/Put", &etcdserverpb__put_request__descriptor, kv_put, 0, 64, NULL},
+	{"/etcdserverpb.KV/DeleteRange", &etcdserverpb__delete_range_request__descriptor,
+	 kv_delete_range, 0, 16, NULL},
+	{"/etcdserverpb.KV/Txn", &etcdserverpb__txn_request__descriptor, kv_txn, 0, 64, NULL},
+	{"/etcdserverpb.KV/Compact", &etcdserverpb__compaction_request__descriptor, kv_compact, 0, 2,
+	 NULL},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};

@@ -1,0 +1,128 @@
+/*
+ * etcdapi/maintenance.c — Maintenance and Cluster: what etcdctl's endpoint
+ * and member commands need from a single member, and UNIMPLEMENTED for the
+ * rest until their issues land.
+ */
+#include <string.h>
+
+#include "etcdapi/call.h"
+
+#include "rpc.pb-c.h"
+#include "v3election.pb-c.h"
+#include "v3lock.pb-c.h"
+
+static void status(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	struct core *core = api_core(call);
+	struct core_status st;
+	core_status(core, &st);
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(core, &h, st.revision);
+	Etcdserverpb__StatusResponse resp = ETCDSERVERPB__STATUS_RESPONSE__INIT;
+	resp.header = &h;
+	resp.version = (char *)CORE_ETCD_VERSION;
+	resp.dbsize = (int64_t)st.db_size;
+	resp.dbsizeinuse = (int64_t)st.db_size_in_use;
+	resp.leader = st.leader;
+	resp.raftindex = st.raft_index;
+	resp.raftterm = st.raft_term;
+	resp.raftappliedindex = st.applied_index;
+	api_finish_msg(call, &resp.base);
+}
+
+static void fill_member(struct core *core, Etcdserverpb__Member *m)
+{
+	const struct core_config *cfg = core_config(core);
+	struct core_status st;
+	core_status(core, &st);
+	m->id = st.member_id;
+	m->name = (char *)cfg->name;
+	m->n_peerurls = cfg->n_peer_urls;
+	m->peerurls = (char **)cfg->peer_urls;
+	m->n_clienturls = cfg->n_client_urls;
+	m->clienturls = (char **)cfg->client_urls;
+}
+
+static void member_list(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	struct core *core = api_core(call);
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(core, &h, 0);
+	Etcdserverpb__Member m = ETCDSERVERPB__MEMBER__INIT;
+	fill_member(core, &m);
+	Etcdserverpb__Member *ms[1] = {&m};
+	Etcdserverpb__MemberListResponse resp = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
+	resp.header = &h;
+	resp.n_members = 1;
+	resp.members = ms;
+	api_finish_msg(call, &resp.base);
+}
+
+static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	/* No alarms are raised yet: GET lists none, (de)activation is a no-op. */
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(api_core(call), &h, 0);
+	Etcdserverpb__AlarmResponse resp = ETCDSERVERPB__ALARM_RESPONSE__INIT;
+	resp.header = &h;
+	api_finish_msg(call, &resp.base);
+}
+
+#define UNARY(path, desc) {path, &desc, NULL, 0, 1, NULL}
+#define STREAM(path) {path, NULL, NULL, 1, 1, NULL}
+
+struct api_method api_other_methods[] = {
+	{"/etcdserverpb.Maintenance/Status", &etcdserverpb__status_request__descriptor, status, 0, 8,
+	 NULL},
+	{"/etcdserverpb.Cluster/MemberList", &etcdserverpb__member_list_request__descriptor,
+	 member_list, 0, 4, NULL},
+	{"/etcdserverpb.Maintenance/Alarm", &etcdserverpb__alarm_request__descriptor, alarm_rpc, 0, 2,
+	 NULL},
+	STREAM("/etcdserverpb.Watch/Watch"),
+	UNARY("/etcdserverpb.Lease/LeaseGrant", etcdserverpb__lease_grant_request__descriptor),
+	UNARY("/etcdserverpb.Lease/LeaseRevoke", etcdserverpb__lease_revoke_request__descriptor),
+	STREAM("/etcdserverpb.Lease/LeaseKeepAlive"),
+	UNARY("/etcdserverpb.Lease/LeaseTimeToLive", etcdserverpb__lease_time_to_live_request__descriptor),
+	UNARY("/etcdserverpb.Lease/LeaseLeases", etcdserverpb__lease_leases_request__descriptor),
+	UNARY("/etcdserverpb.Cluster/MemberAdd", etcdserverpb__member_add_request__descriptor),
+	UNARY("/etcdserverpb.Cluster/MemberRemove", etcdserverpb__member_remove_request__descriptor),
+	UNARY("/etcdserverpb.Cluster/MemberUpdate", etcdserverpb__member_update_request__descriptor),
+	UNARY("/etcdserverpb.Cluster/MemberPromote", etcdserverpb__member_promote_request__descriptor),
+	UNARY("/etcdserverpb.Maintenance/Defragment", etcdserverpb__defragment_request__descriptor),
+	UNARY("/etcdserverpb.Maintenance/Hash", etcdserverpb__hash_request__descriptor),
+	UNARY("/etcdserverpb.Maintenance/HashKV", etcdserverpb__hash_kvrequest__descriptor),
+	UNARY("/etcdserverpb.Maintenance/Snapshot", etcdserverpb__snapshot_request__descriptor),
+	UNARY("/etcdserverpb.Maintenance/MoveLeader", etcdserverpb__move_leader_request__descriptor),
+	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),
+	UNARY("/etcdserverpb.Auth/AuthEnable", etcdserverpb__auth_enable_request__descriptor),
+	UNARY("/etcdserverpb.Auth/AuthDisable", etcdserverpb__auth_disable_request__descriptor),
+	UNARY("/etcdserverpb.Auth/AuthStatus", etcdserverpb__auth_status_request__descriptor),
+	UNARY("/etcdserverpb.Auth/Authenticate", etcdserverpb__authenticate_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserAdd", etcdserverpb__auth_user_add_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserGet", etcdserverpb__auth_user_get_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserList", etcdserverpb__auth_user_list_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserDelete", etcdserverpb__auth_user_delete_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserChangePassword",
+	      etcdserverpb__auth_user_change_password_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserGrantRole", etcdserverpb__auth_user_grant_role_request__descriptor),
+	UNARY("/etcdserverpb.Auth/UserRevokeRole", etcdserverpb__auth_user_revoke_role_request__descriptor),
+	UNARY("/etcdserverpb.Auth/RoleAdd", etcdserverpb__auth_role_add_request__descriptor),
+	UNARY("/etcdserverpb.Auth/RoleGet", etcdserverpb__auth_role_get_request__descriptor),
+	UNARY("/etcdserverpb.Auth/RoleList", etcdserverpb__auth_role_list_request__descriptor),
+	UNARY("/etcdserverpb.Auth/RoleDelete", etcdserverpb__auth_role_delete_request__descriptor),
+	UNARY("/etcdserverpb.Auth/RoleGrantPermission",
+	      etcdserverpb__auth_role_grant_permission_request__descriptor),
+	UNARY("/etcdserverpb.Auth/RoleRevokePermission",
+	      etcdserverpb__auth_role_revoke_permission_request__descriptor),
+	UNARY("/v3lockpb.Lock/Lock", v3lockpb__lock_request__descriptor),
+	UNARY("/v3lockpb.Lock/Unlock", v3lockpb__unlock_request__descriptor),
+	UNARY("/v3electionpb.Election/Campaign", v3electionpb__campaign_request__descriptor),
+	UNARY("/v3electionpb.Election/Proclaim", v3electionpb__proclaim_request__descriptor),
+	UNARY("/v3electionpb.Election/Leader", v3electionpb__leader_request__descriptor),
+	UNARY("/v3electionpb.Election/Observe", v3electionpb__leader_request__descriptor),
+	UNARY("/v3electionpb.Election/Resign", v3electionpb__resign_request__descriptor),
+	{NULL, NULL, NULL, 0, 0, NULL},
+};

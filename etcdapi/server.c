@@ -1,0 +1,274 @@
+/*
+ * etcdapi/server.c — the gRPC core server: methods, ports, TLS, CQ threads.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+
+#include "etcdapi/api.h"
+#include "etcdapi/call.h"
+
+#define GRPC_OVERHEAD_BYTES (512 * 1024) /* etcd: receive limit = max request + 512 KiB */
+#define SHUTDOWN_GRACE_S 10
+#define MAX_THREADS 64
+
+struct api_server {
+	grpc_server *server;
+	struct core *core;
+	uint64_t max_request_bytes;
+	int n_cq;
+	grpc_completion_queue *cqs[MAX_THREADS];
+	pthread_t threads[MAX_THREADS];
+	grpc_completion_queue *shutdown_cq;
+};
+
+uint64_t api_max_request_bytes(const struct api_server *srv)
+{
+	return srv->max_request_bytes;
+}
+
+grpc_server *api_grpc_server(const struct api_server *srv)
+{
+	return srv->server;
+}
+
+struct core *api_core_of(const struct api_server *srv)
+{
+	return srv->core;
+}
+
+static void *cq_main(void *arg)
+{
+	grpc_completion_queue *cq = arg;
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_OP_COMPLETE)
+			api_call_event(ev.tag, ev.success);
+	}
+	return NULL;
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open %s", path);
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	buf[len] = 0;
+	return buf;
+}
+
+static grpc_server_credentials *tls_creds(const struct api_tls *t, char *err, size_t errlen)
+{
+	char *cert = read_file(t->cert_file, err, errlen);
+	char *key = cert ? read_file(t->key_file, err, errlen) : NULL;
+	char *ca = key && t->trusted_ca_file ? read_file(t->trusted_ca_file, err, errlen) : NULL;
+	grpc_server_credentials *creds = NULL;
+	if (cert && key && (ca || !t->trusted_ca_file)) {
+		grpc_ssl_pem_key_cert_pair pair = {key, cert};
+		grpc_ssl_client_certificate_request_type req = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+		if (t->client_cert_auth)
+			req = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+		else if (ca)
+			req = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+		creds = grpc_ssl_server_credentials_create_ex(ca, &pair, 1, req, NULL);
+		if (creds == NULL)
+			snprintf(err, errlen, "bad TLS certificate or key");
+	}
+	free(cert);
+	free(key);
+	free(ca);
+	return creds;
+}
+
+/* "http://127.0.0.1:2379" -> "127.0.0.1:2379"; sets *tls for https. */
+static int url_addr(const char *url, char *addr, size_t len, int *tls)
+{
+	const char *p;
+	*tls = 0;
+	if (strncmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncmp(url, "https://", 8) == 0) {
+		p = url + 8;
+		*tls = 1;
+	} else if (strncmp(url, "unix://", 7) == 0 || strncmp(url, "unixs://", 8) == 0) {
+		snprintf(addr, len, "unix:%s", strchr(url, '/') + 2);
+		*tls = url[4] == 's';
+		return 0;
+	} else
+		p = url;
+	size_t n = strcspn(p, "/");
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(addr, p, n);
+	addr[n] = 0;
+	return 0;
+}
+
+static int add_ports(struct api_server *s, const struct api_config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_listen_urls; i++) {
+		char addr[512];
+		int tls;
+		if (url_addr(cfg->listen_urls[i], addr, sizeof(addr), &tls) != 0) {
+			snprintf(err, errlen, "invalid listen URL %s", cfg->listen_urls[i]);
+			return -1;
+		}
+		grpc_server_credentials *creds;
+		if (tls) {
+			if (cfg->tls.cert_file == NULL || cfg->tls.key_file == NULL) {
+				snprintf(err, errlen, "TLS URL %s needs --cert-file and --key-file",
+					 cfg->listen_urls[i]);
+				return -1;
+			}
+			creds = tls_creds(&cfg->tls, err, errlen);
+			if (creds == NULL)
+				return -1;
+		} else {
+			creds = grpc_insecure_server_credentials_create();
+		}
+		int port = grpc_server_add_http2_port(s->server, addr, creds);
+		grpc_server_credentials_release(creds);
+		if (port == 0) {
+			snprintf(err, errlen, "cannot listen on %s", cfg->listen_urls[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void register_methods(struct api_server *s, struct api_method *tab)
+{
+	for (struct api_method *m = tab; m->path; m++)
+		m->registered = grpc_server_register_method(
+			s->server, m->path, NULL,
+			m->client_stream ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+			0);
+}
+
+static void arm_all(struct api_server *s, grpc_completion_queue *cq, struct api_method *tab)
+{
+	for (struct api_method *m = tab; m->path; m++)
+		for (int i = 0; i < m->prearm; i++)
+			api_call_arm(s, cq, m);
+}
+
+int api_start(const struct api_config *cfg, struct core *core, struct api_server **out,
+	      char *err, size_t errlen)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->core = core;
+	s->max_request_bytes = cfg->max_request_bytes;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s->n_cq = cfg->threads > 0 ? cfg->threads : (ncpu > 2 ? (int)ncpu : 2);
+	if (s->n_cq > MAX_THREADS)
+		s->n_cq = MAX_THREADS;
+
+	grpc_init();
+	uint64_t recv_max = cfg->max_request_bytes + GRPC_OVERHEAD_BYTES;
+	grpc_arg args[] = {
+		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+		 {.integer = recv_max > INT_MAX ? INT_MAX : (int)recv_max}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_CONCURRENT_STREAMS,
+		 {.integer = cfg->max_concurrent_streams == 0 || cfg->max_concurrent_streams > INT_MAX
+				     ? INT_MAX
+				     : (int)cfg->max_concurrent_streams}},
+		/* etcd allows client pings every 5 s; gRPC core's default policy
+		 * (5 min, 2 strikes) would GOAWAY etcd's Go clients. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, {.integer = 5000}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PING_STRIKES, {.integer = 0}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
+		/* etcd's server keepalive: ping after 2 h idle, 20 s timeout. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 2 * 3600 * 1000}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 20000}},
+	};
+	grpc_channel_args cargs = {sizeof(args) / sizeof(args[0]), args};
+	s->server = grpc_server_create(&cargs, NULL);
+	register_methods(s, api_kv_methods);
+	register_methods(s, api_other_methods);
+	for (int i = 0; i < s->n_cq; i++) {
+		s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
+	}
+	s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+	if (add_ports(s, cfg, err, errlen) != 0) {
+		grpc_server_destroy(s->server);
+		for (int i = 0; i < s->n_cq; i++)
+			grpc_completion_queue_destroy(s->cqs[i]);
+		grpc_completion_queue_destroy(s->shutdown_cq);
+		grpc_shutdown();
+		free(s);
+		return -1;
+	}
+	grpc_server_start(s->server);
+	for (int i = 0; i < s->n_cq; i++) {
+		arm_all(s, s->cqs[i], api_kv_methods);
+		arm_all(s, s->cqs[i], api_other_methods);
+		for (int k = 0; k < 2; k++)
+			api_call_arm(s, s->cqs[i], NULL); /* unknown methods */
+		pthread_create(&s->threads[i], NULL, cq_main, s->cqs[i]);
+	}
+	*out = s;
+	return 0;
+}
+
+void api_stop(struct api_server *s)
+{
+	if (s == NULL)
+		return;
+	static int shutdown_tag;
+	grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &shutdown_tag);
+	grpc_event ev = grpc_completion_queue_pluck(
+		s->shutdown_cq, &shutdown_tag,
+		gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN)),
+		NULL);
+	if (ev.type == GRPC_QUEUE_TIMEOUT) {
+		grpc_server_cancel_all_calls(s->server);
+		grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
+					    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	}
+	for (int i = 0; i < s->n_cq; i++)
+		grpc_completion_queue_shutdown(s->cqs[i]);
+	for (int i = 0; i < s->n_cq; i++)
+		pthread_join(s->threads[i], NULL);
+	grpc_server_destroy(s->server);
+	for (int i = 0; i < s->n_cq; i++)
+		grpc_completion_queue_destroy(s->cqs[i]);
+	grpc_completion_queue_shutdown(s->shutdown_cq);
+	grpc_completion_queue_destroy(s->shutdown_cq);
+	grpc_shutdown();
+	free(s);
+}

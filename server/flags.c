@@ -1,0 +1,272 @@
+/*
+ * server/flags.c — parsing etcd-style flags (--flag value, --flag=value,
+ * single or double dash, booleans without a value).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/flags.h"
+
+/* etcd 3.4 server flags metad accepts but does not use. */
+static const char *const ignored_value_flags[] = {
+	"wal-dir", "snapshot-count", "heartbeat-interval", "election-timeout", "max-snapshots",
+	"max-wals", "backend-batch-interval", "backend-batch-limit", "grpc-keepalive-min-time",
+	"grpc-keepalive-interval", "grpc-keepalive-timeout", "discovery", "discovery-fallback",
+	"discovery-proxy", "discovery-srv", "discovery-srv-name", "auto-compaction-retention",
+	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname", "peer-cert-file",
+	"peer-key-file", "peer-trusted-ca-file", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "auth-token", "bcrypt-cost",
+	"auth-token-ttl", "metrics", "listen-metrics-urls", "logger", "log-outputs", "log-level",
+	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
+	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
+	"experimental-backend-bbolt-freelist-type", "experimental-compaction-batch-limit",
+	"experimental-watch-progress-notify-interval", "experimental-warning-apply-duration",
+	"log-package-levels", "config-file", NULL,
+};
+static const char *const ignored_bool_flags[] = {
+	"initial-election-tick-advance", "strict-reconfig-check", "pre-vote", "enable-v2", "auto-tls",
+	"peer-client-cert-auth", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
+	"experimental-enable-v2v3", "experimental-enable-lease-checkpoint",
+	"experimental-peer-skip-client-san-verification", "force-new-cluster", "debug", NULL,
+};
+
+void flags_usage(void)
+{
+	printf("Usage: metad [flags]\n"
+	       "  A metadata and coordination server that speaks etcd's v3 gRPC API.\n\n"
+	       "  --name 'default'                         human-readable name for this member\n"
+	       "  --data-dir '${name}.metad'               path to the data directory\n"
+	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
+	       "  --advertise-client-urls 'http://localhost:2379' client URLs advertised to the cluster\n"
+	       "  --listen-peer-urls 'http://localhost:2380'      URLs to listen on for peers\n"
+	       "  --initial-advertise-peer-urls 'http://localhost:2380' peer URLs advertised\n"
+	       "  --initial-cluster 'default=http://localhost:2380'  initial cluster configuration\n"
+	       "  --initial-cluster-state 'new'            new or existing\n"
+	       "  --initial-cluster-token 'etcd-cluster'   cluster token\n"
+	       "  --max-request-bytes '1572864'            largest client request accepted\n"
+	       "  --max-txn-ops '128'                      most operations in one txn\n"
+	       "  --quota-backend-bytes '0'                backend size quota (0 = 2 GiB)\n"
+	       "  --max-concurrent-streams '4294967295'    streams per client connection\n"
+	       "  --cert-file '' --key-file ''             TLS for client traffic\n"
+	       "  --trusted-ca-file ''                     CA for client certificates\n"
+	       "  --client-cert-auth 'false'               require client certificates\n"
+	       "  --version                                print the version and exit\n"
+	       "  -h, --help                               print this help and exit\n"
+	       "Other etcd 3.4 server flags are accepted and ignored with a warning.\n");
+}
+
+static int in(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (strcmp(*list, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int parse_bool(const char *name, const char *v, int *out)
+{
+	if (v == NULL || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+		*out = 1;
+	else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		*out = 0;
+	else {
+		fprintf(stderr, "invalid boolean value \"%s\" for flag -%s\n", v, name);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_u64(const char *name, const char *v, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || x > max) {
+		fprintf(stderr, "invalid value \"%s\" for flag -%s\n", v, name);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/* Split a comma-separated URL list into dst (pointing into a copy). */
+static int split_urls(struct flags *f, const char *name, const char *v, const char **dst, size_t *n)
+{
+	size_t len = strlen(v) + 1;
+	char *copy = malloc(len + sizeof(char *));
+	if (copy == NULL)
+		return -1;
+	/* Chain the copies so flags_free can release them. */
+	memcpy(copy, &f->url_storage, sizeof(char *));
+	f->url_storage = copy;
+	char *s = copy + sizeof(char *);
+	memcpy(s, v, len);
+	*n = 0;
+	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+		if (*n == FLAGS_MAX_URLS) {
+			fprintf(stderr, "too many URLs for flag -%s\n", name);
+			return -1;
+		}
+		dst[(*n)++] = tok;
+	}
+	if (*n == 0) {
+		fprintf(stderr, "empty URL list for flag -%s\n", name);
+		return -1;
+	}
+	return 0;
+}
+
+static void defaults(struct flags *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->name = "default";
+	f->listen_client_urls[0] = "http://localhost:2379";
+	f->n_listen_client_urls = 1;
+	f->advertise_client_urls[0] = "http://localhost:2379";
+	f->n_advertise_client_urls = 1;
+	f->listen_peer_urls[0] = "http://localhost:2380";
+	f->n_listen_peer_urls = 1;
+	f->initial_advertise_peer_urls[0] = "http://localhost:2380";
+	f->n_initial_advertise_peer_urls = 1;
+	f->initial_cluster_state = "new";
+	f->initial_cluster_token = "etcd-cluster";
+	f->max_request_bytes = 1572864;
+	f->max_txn_ops = 128;
+	f->quota_backend_bytes = 0;
+	f->max_concurrent_streams = UINT32_MAX;
+}
+
+static int set_value(struct flags *f, const char *name, const char *v)
+{
+	uint64_t u;
+	if (strcmp(name, "name") == 0)
+		f->name = v;
+	else if (strcmp(name, "data-dir") == 0)
+		f->data_dir = v;
+	else if (strcmp(name, "listen-client-urls") == 0)
+		return split_urls(f, name, v, f->listen_client_urls, &f->n_listen_client_urls);
+	else if (strcmp(name, "advertise-client-urls") == 0)
+		return split_urls(f, name, v, f->advertise_client_urls, &f->n_advertise_client_urls);
+	else if (strcmp(name, "listen-peer-urls") == 0)
+		return split_urls(f, name, v, f->listen_peer_urls, &f->n_listen_peer_urls);
+	else if (strcmp(name, "initial-advertise-peer-urls") == 0)
+		return split_urls(f, name, v, f->initial_advertise_peer_urls,
+				  &f->n_initial_advertise_peer_urls);
+	else if (strcmp(name, "initial-cluster") == 0)
+		f->initial_cluster = v;
+	else if (strcmp(name, "initial-cluster-state") == 0) {
+		if (strcmp(v, "new") && strcmp(v, "existing")) {
+			fprintf(stderr, "invalid value \"%s\" for flag -%s: must be new or existing\n", v,
+				name);
+			return -1;
+		}
+		f->initial_cluster_state = v;
+	} else if (strcmp(name, "initial-cluster-token") == 0)
+		f->initial_cluster_token = v;
+	else if (strcmp(name, "cert-file") == 0)
+		f->cert_file = v;
+	else if (strcmp(name, "key-file") == 0)
+		f->key_file = v;
+	else if (strcmp(name, "trusted-ca-file") == 0)
+		f->trusted_ca_file = v;
+	else if (strcmp(name, "max-request-bytes") == 0) {
+		if (parse_u64(name, v, UINT32_MAX, &u))
+			return -1;
+		f->max_request_bytes = u;
+	} else if (strcmp(name, "max-txn-ops") == 0) {
+		if (parse_u64(name, v, UINT32_MAX, &u))
+			return -1;
+		f->max_txn_ops = (uint32_t)u;
+	} else if (strcmp(name, "quota-backend-bytes") == 0) {
+		if (parse_u64(name, v, INT64_MAX, &u))
+			return -1;
+		f->quota_backend_bytes = (int64_t)u;
+	} else if (strcmp(name, "max-concurrent-streams") == 0) {
+		if (parse_u64(name, v, UINT32_MAX, &u))
+			return -1;
+		f->max_concurrent_streams = (uint32_t)u;
+	} else if (in(ignored_value_flags, name))
+		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
+	else {
+		fprintf(stderr, "flag provided but not defined: -%s\n", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int is_bool(const char *name)
+{
+	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "help") == 0 ||
+	       strcmp(name, "h") == 0 || strcmp(name, "version") == 0 || in(ignored_bool_flags, name);
+}
+
+static int set_bool(struct flags *f, const char *name, const char *v)
+{
+	int b;
+	if (parse_bool(name, v, &b))
+		return -1;
+	if (strcmp(name, "client-cert-auth") == 0)
+		f->client_cert_auth = b;
+	else if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0)
+		f->help = b;
+	else if (strcmp(name, "version") == 0)
+		f->version = b;
+	else
+		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
+	return 0;
+}
+
+int flags_parse(struct flags *f, int argc, char **argv)
+{
+	defaults(f);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || a[1] == 0) {
+			fprintf(stderr, "'%s' is not a valid flag\n", a);
+			return -1;
+		}
+		a += a[1] == '-' ? 2 : 1;
+		char name[128];
+		const char *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+		if (nlen == 0 || nlen >= sizeof(name)) {
+			fprintf(stderr, "bad flag syntax: %s\n", argv[i]);
+			return -1;
+		}
+		memcpy(name, a, nlen);
+		name[nlen] = 0;
+		const char *v = eq ? eq + 1 : NULL;
+		if (is_bool(name)) {
+			if (set_bool(f, name, v))
+				return -1;
+			continue;
+		}
+		if (v == NULL) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "flag needs an argument: -%s\n", name);
+				return -1;
+			}
+			v = argv[++i];
+		}
+		if (set_value(f, name, v))
+			return -1;
+	}
+	if (f->data_dir == NULL) {
+		snprintf(f->data_dir_buf, sizeof(f->data_dir_buf), "%s.metad", f->name);
+		f->data_dir = f->data_dir_buf;
+	}
+	return 0;
+}
+
+void flags_free(struct flags *f)
+{
+	while (f->url_storage != NULL) {
+		char *next;
+		memcpy(&next, f->url_storage, sizeof(char *));
+		free(f->url_storage);
+		f->url_storage = next;
+	}
+}

@@ -1,0 +1,49 @@
+/*
+ * server/flags.h — etcd's command-line flags, as metad understands them.
+ *
+ * Flags have etcd's names and defaults. Every other etcd 3.4 server flag is
+ * accepted and ignored with a warning, so scripts written for etcd start
+ * metad unchanged.
+ */
+#ifndef METAD_SERVER_FLAGS_H
+#define METAD_SERVER_FLAGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLAGS_MAX_URLS 16
+
+struct flags {
+	const char *name;
+	const char *data_dir; /* default: <name>.metad */
+	const char *listen_client_urls[FLAGS_MAX_URLS];
+	size_t n_listen_client_urls;
+	const char *advertise_client_urls[FLAGS_MAX_URLS];
+	size_t n_advertise_client_urls;
+	const char *listen_peer_urls[FLAGS_MAX_URLS];
+	size_t n_listen_peer_urls;
+	const char *initial_advertise_peer_urls[FLAGS_MAX_URLS];
+	size_t n_initial_advertise_peer_urls;
+	const char *initial_cluster;
+	const char *initial_cluster_state;
+	const char *initial_cluster_token;
+	const char *cert_file;
+	const char *key_file;
+	const char *trusted_ca_file;
+	int client_cert_auth;
+	uint64_t max_request_bytes;
+	uint32_t max_txn_ops;
+	int64_t quota_backend_bytes;
+	uint32_t max_concurrent_streams;
+	int help;
+	int version;
+	char data_dir_buf[4096];
+	char *url_storage; /* split copies of URL lists */
+};
+
+/* Parse argv. Returns 0, or -1 after printing an error (exit code 2). */
+int flags_parse(struct flags *f, int argc, char **argv);
+void flags_free(struct flags *f);
+void flags_usage(void);
+
+#endif
