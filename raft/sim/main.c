@@ -13,7 +13,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: raft-sim [--seed S] [--seeds K] [--nodes N] [--steps T]\n"
 		"                [--faults drop,dup,reorder,partition,crash,conf,transfer,snapshot|all]\n"
-		"                [--no-wire] [--trace] [--unsafe-commit]\n");
+		"                [--no-wire] [--trace] [--unsafe-commit] [--crash-rate PER_MILLE]\n"
+		"                [--msg-bytes N]\n");
 	exit(2);
 }
 
@@ -48,6 +49,10 @@ int main(int argc, char **argv)
 				usage();
 			}
 			i++;
+		} else if (strcmp(a, "--crash-rate") == 0 && v) {
+			o.crash_per_mille = (unsigned)num(v), i++;
+		} else if (strcmp(a, "--msg-bytes") == 0 && v) {
+			o.max_msg_bytes = (size_t)num(v), i++;
 		} else if (strcmp(a, "--no-wire") == 0) {
 			o.wire = false;
 		} else if (strcmp(a, "--trace") == 0) {

@@ -11,7 +11,7 @@
 
 #define ELECTION_TICK 10
 #define HEARTBEAT_TICK 2
-#define HEAL_STEPS 600
+#define HEAL_STEPS 3000
 
 uint64_t simHash(uint64_t h, uint64_t v)
 {
@@ -93,8 +93,14 @@ static void nodeStart(struct sim *s, struct snode *n)
 	c.election_tick = ELECTION_TICK;
 	c.heartbeat_tick = HEARTBEAT_TICK;
 	c.seed = s->seed * 7919 + n->id;
-	c.max_msg_bytes = 256; /* small appends: more interleavings */
-	c.max_inflight_msgs = 4;
+	/* Small appends split a leader's log over many messages, which is what
+	 * exposes ordering bugs (e.g. committing an old term's entry alone). */
+	static const size_t msg_bytes[] = {1, 8, 64, 4096};
+	c.max_msg_bytes = msg_bytes[(s->seed + n->id) % 4];
+	if (s->o->max_msg_bytes != 0) {
+		c.max_msg_bytes = s->o->max_msg_bytes;
+	}
+	c.max_inflight_msgs = 1 + (s->seed % 5);
 	c.test_unsafe_commit = s->o->unsafe_commit;
 	struct raft_entry *ents = calloc(n->n ? n->n : 1, sizeof(*ents));
 	if (ents == NULL) {
@@ -457,8 +463,12 @@ static void stepOnce(struct sim *s, bool faulty)
 			simTrace(s, "partition until %d", s->partition_until);
 		}
 	}
-	if ((f & SIM_FAULT_CRASH) && simChance(s, 5)) {
-		int k = randomUpSlot(s);
+	if ((f & SIM_FAULT_CRASH) && simChance(s, s->o->crash_per_mille)) {
+		/* Half the crashes hit the leader: that is where logs diverge. */
+		int k = simChance(s, 500) ? leaderSlot(s) : -1;
+		if (k < 0) {
+			k = randomUpSlot(s);
+		}
 		if (k >= 0) {
 			nodeCrash(s, &s->nodes[k], 5 + (int)(simRand(s) % 80));
 		}
@@ -629,6 +639,7 @@ void sim_opts_init(struct sim_opts *o)
 	o->nodes = 5;
 	o->steps = 2000;
 	o->wire = true;
+	o->crash_per_mille = 15;
 }
 
 int sim_parse_faults(const char *str, unsigned *mask)
