@@ -93,6 +93,7 @@ class Server:
         self.proc = None
         self.starts = 0
         self.killed = False         # True after our own SIGKILL
+        self.stop_results = []      # (returncode, graceful) of every SIGTERM stop
         self._clients = []
         self._channels = []
 
@@ -229,10 +230,12 @@ class Server:
         self._stopping = True
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=deadline), True
+            result = self.proc.wait(timeout=deadline), True
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait(timeout=30), False
+            result = self.proc.wait(timeout=30), False
+        self.stop_results.append(result)
+        return result
 
     def kill(self):
         """SIGKILL (crash) and reap."""

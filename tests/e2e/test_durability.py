@@ -158,3 +158,31 @@ def test_graceful_sigterm_restart_keeps_everything(server):
     assert kv.Range(etcdrpc.RangeRequest(key=b"overwritten", revision=last - 2),
                     timeout=10).kvs[0].value == b"2"
     assert server.ctl_ok("get", "overwritten", "--print-value-only") == "3\n"
+
+
+def test_revision_of_a_trailing_delete_survives_restart(server):
+    """The current revision is restored even when no live key carries it (the last
+    write was a delete), after a crash and after a graceful restart."""
+    kv = server.kv()
+    kv.Put(etcdrpc.PutRequest(key=b"x", value=b"1"), timeout=10)
+    kv.Put(etcdrpc.PutRequest(key=b"y", value=b"1"), timeout=10)
+    d1 = kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"x"), timeout=10).header.revision
+    server.kill()
+    server.start()
+    kv = server.kv()
+    assert kv.Range(etcdrpc.RangeRequest(key=b"x"), timeout=10).header.revision == d1
+    assert kv.Range(etcdrpc.RangeRequest(key=b"x", revision=d1 - 1), timeout=10).count == 1
+    d2 = kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"\0", range_end=b"\0"),
+                        timeout=10).header.revision
+    assert d2 == d1 + 1
+    server.restart()
+    kv = server.kv()
+    r = kv.Range(etcdrpc.RangeRequest(key=b"\0", range_end=b"\0"), timeout=10)
+    assert r.count == 0 and r.header.revision == d2
+    assert kv.Put(etcdrpc.PutRequest(key=b"z", value=b"1"), timeout=10).header.revision == d2 + 1
+    # A key deleted before the restart starts over at version 1.
+    (z,) = kv.Range(etcdrpc.RangeRequest(key=b"z"), timeout=10).kvs
+    assert z.version == 1
+    kv.Put(etcdrpc.PutRequest(key=b"y", value=b"2"), timeout=10)
+    (y,) = kv.Range(etcdrpc.RangeRequest(key=b"y"), timeout=10).kvs
+    assert y.version == 1 and y.create_revision == d2 + 2
