@@ -29,9 +29,9 @@ static const struct {
 	int prefix_compression;
 } tables[DB_TBL_COUNT] = {
 	[DB_TBL_KV] = {"table:kv", 0},
-	[DB_TBL_INDEX] = {"table:index", 1},
-	[DB_TBL_CURRENT] = {"table:current", 1},
-	[DB_TBL_LEASE_KEYS] = {"table:lease_keys", 1},
+	[DB_TBL_INDEX] = {"table:index", 0},
+	[DB_TBL_CURRENT] = {"table:current", 0},
+	[DB_TBL_LEASE_KEYS] = {"table:lease_keys", 0},
 	[DB_TBL_META] = {"table:meta", 0},
 	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0},
 	[DB_TBL_RAFT_STATE] = {"table:raft_state", 0},
@@ -92,13 +92,20 @@ int db_buf_reserve(struct db_buf *b, size_t need)
 	return DB_OK;
 }
 
-/* Open the connection, with snappy when the extension loads. */
+/*
+ * Open the connection, with snappy when the extension loads.
+ * Dirty-eviction thresholds are raised from WiredTiger's 5%/20%: with the
+ * defaults, application threads (the apply loop) spend most of a write batch
+ * evicting dirty pages (measured: ~3x fewer puts/s); checkpoints every 60 s
+ * bound the dirty data anyway.
+ */
 static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, int *snappy)
 {
 	char cfg[512];
 	const char *base = "create,cache_size=%lluM,session_max=1000,"
 			   "log=(enabled=true,archive=true,file_max=64MB),"
-			   "checkpoint=(wait=60),transaction_sync=(enabled=false)%s";
+			   "checkpoint=(wait=60),transaction_sync=(enabled=false),"
+			   "eviction_dirty_target=30,eviction_dirty_trigger=50%s";
 	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
 		 ",extensions=[\"" SNAPPY_EXT "\"]");
 	int rv = wiredtiger_open(dir, NULL, cfg, conn);

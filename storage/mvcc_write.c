@@ -106,9 +106,11 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	} else {
 		rv = rv == WT_NOTFOUND ? DB_OK : db_wt_error(rv);
 	}
-	cur->reset(cur);
-	if (rv != DB_OK)
+	/* No reset: the insert below reuses the leaf page the search pinned. */
+	if (rv != DB_OK) {
+		cur->reset(cur);
 		return rv;
+	}
 
 	struct mvcc_kv kv = {
 		.key = key,
@@ -122,13 +124,15 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	};
 	int64_t old_lease = found ? old.lease : 0;
 	int64_t sub = st->req_sub;
-	if ((rv = write_history(s, &kv, sub, 0)) != DB_OK)
-		return rv;
 	struct db_buf *b = &s->buf[BUF_B];
-	if ((rv = db_buf_reserve(b, mvcc_cur_val_max(value_len))) != DB_OK)
+	if ((rv = db_buf_reserve(b, mvcc_cur_val_max(value_len))) != DB_OK) {
+		cur->reset(cur);
 		return rv;
+	}
 	size_t vlen = mvcc_cur_val_encode(&kv, b->p);
 	if ((rv = insert(cur, key, key_len, b->p, vlen)) != DB_OK)
+		return rv;
+	if ((rv = write_history(s, &kv, sub, 0)) != DB_OK)
 		return rv;
 	if (old_lease != lease) {
 		if (old_lease != 0 && (rv = lease_key_set(s, old_lease, key, key_len, 0)) != DB_OK)
