@@ -54,9 +54,12 @@ IS_REFERENCE_ETCD_34 = IS_REFERENCE_ETCD and "etcd Version: 3.4." in _binary_ver
 
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in (2379, 2380):   # never collide with a real etcd's defaults
+            return port
 
 
 def make_certs(outdir):

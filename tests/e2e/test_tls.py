@@ -104,3 +104,34 @@ def test_tls_server_restart_keeps_data(tls_server):
     tls_server.ctl_ok("put", "persist", "over-tls")
     tls_server.restart()
     assert tls_server.ctl_ok("get", "persist", "--print-value-only") == "over-tls\n"
+
+
+def test_kv_tour_over_tls(tls_server):
+    """The KV service and etcdctl's maintenance commands behave the same over TLS."""
+    kv = tls_server.kv()
+    revs = [kv.Put(etcdrpc.PutRequest(key=b"t/%d" % i, value=b"%d" % i), timeout=RPC_TIMEOUT)
+            .header.revision for i in range(5)]
+    assert revs == list(range(revs[0], revs[0] + 5))
+    r = kv.Range(etcdrpc.RangeRequest(key=b"t/", range_end=b"t0", limit=2,
+                                      sort_order=etcdrpc.RangeRequest.DESCEND), timeout=10)
+    assert [x.key for x in r.kvs] == [b"t/4", b"t/3"] and r.more and r.count == 5
+    old = kv.Range(etcdrpc.RangeRequest(key=b"t/", range_end=b"t0", revision=revs[1]),
+                   timeout=10)
+    assert old.count == 2 and old.header.revision == revs[4]
+    t = kv.Txn(etcdrpc.TxnRequest(
+        compare=[etcdrpc.Compare(key=b"t/0", target=etcdrpc.Compare.VALUE,
+                                 result=etcdrpc.Compare.EQUAL, value=b"0")],
+        success=[etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(
+            key=b"t/", range_end=b"t0", prev_kv=True))]), timeout=10)
+    assert t.succeeded and t.responses[0].response_delete_range.deleted == 5
+    assert t.header.revision == revs[4] + 1
+    kv.Compact(etcdrpc.CompactionRequest(revision=revs[2], physical=True), timeout=10)
+    with pytest.raises(grpc.RpcError) as exc:
+        kv.Range(etcdrpc.RangeRequest(key=b"t/0", revision=revs[1]), timeout=10)
+    assert exc.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert exc.value.details() == "etcdserver: mvcc: required revision has been compacted"
+    (m,) = tls_server.ctl_json("member", "list")["members"]
+    assert m["clientURLs"] == [tls_server.client_url] and m["name"] == "n1"
+    assert tls_server.ctl_ok("txn", input='version("t/0") = "0"\n\nput t/new x\n\n\n') == \
+        "SUCCESS\n\nOK\n"
+    assert tls_server.ctl_ok("del", "--prefix", "t/") == "1\n"
