@@ -103,7 +103,7 @@ static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, i
 {
 	char cfg[512];
 	const char *base = "create,cache_size=%lluM,session_max=1000,"
-			   "log=(enabled=true,archive=true,file_max=64MB),"
+			   "log=(enabled=true,archive=true,file_max=16MB),"
 			   "checkpoint=(wait=60),transaction_sync=(enabled=false),"
 			   "eviction_dirty_target=30,eviction_dirty_trigger=50%s";
 	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
@@ -194,6 +194,12 @@ uint64_t db_size_bytes(const struct db *db)
 	char path[4096];
 	while ((e = readdir(d)) != NULL) {
 		struct stat st;
+		/* The journal (and its pre-allocated files) is not the database,
+		 * as etcd's WAL is not counted in its db size. */
+		if (strncmp(e->d_name, "WiredTigerLog.", 14) == 0 ||
+		    strncmp(e->d_name, "WiredTigerPreplog.", 18) == 0 ||
+		    strncmp(e->d_name, "WiredTigerTmplog.", 17) == 0)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", db->dir, e->d_name);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
 			total += (uint64_t)st.st_size;

@@ -41,7 +41,9 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out,
 /* Close the connection cleanly (a checkpoint is taken). NULL is allowed. */
 void db_close(struct db *db);
 
-/* Bytes of all WiredTiger files under the data dir (Status.db_size). */
+/* Bytes of the WiredTiger data files under the data dir (Status.db_size):
+ * tables and metadata. The journal (WiredTigerLog.*, pre-allocated log
+ * files) is not counted, as etcd does not count its WAL. */
 uint64_t db_size_bytes(const struct db *db);
 
 /*

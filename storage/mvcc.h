@@ -106,7 +106,8 @@ int mvcc_range(struct mvcc *m, struct db_session *s, const struct mvcc_range_req
 
 /* ---- writes: only inside a transaction opened with db_txn_begin ---- */
 
-/* Start one write request: its first change takes revision current+1. */
+/* Start one write request: its first change takes revision current+1.
+ * mvcc_put / mvcc_delete_range outside a request return DB_INVALID. */
 void mvcc_req_begin(struct mvcc *m, struct db_session *s);
 /* End the request; returns its revision (current+1 if it changed anything,
  * else the unchanged current revision). */
@@ -147,10 +148,16 @@ void mvcc_abort(struct mvcc *m, struct db_session *s);
 /* Physically remove history below the recorded compact revision, keeping each
  * key's latest version at or below it (and dropping tombstones <= it). Runs
  * its own transactions in bounded chunks so writers are not blocked long.
- * Call with no transaction open on s. */
+ * Call with no transaction open on s (else DB_INVALID); safe to run on its
+ * own thread next to the writer. Progress is kept in meta, so calling it at
+ * start-up finishes a compaction interrupted by a restart; with nothing to
+ * do it returns at once. */
 int mvcc_compact_run(struct mvcc *m, struct db_session *s);
 
-/* Hash of the key-value history up to rev (for HashKV); DB_COMPACTED etc. */
+/* Hash of the key-value history up to rev (for HashKV); DB_COMPACTED etc.
+ * rev <= 0 means the current revision. CRC-32C over the history entries with
+ * compact_rev < main <= rev (scheme documented in mvcc_hash.c), so it does
+ * not change when mvcc_compact_run removes entries. *compact_rev is set. */
 int mvcc_hash(struct mvcc *m, struct db_session *s, int64_t rev, uint32_t *hash,
 	      int64_t *compact_rev);
 

@@ -199,8 +199,7 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 			break;
 		if ((rv = mvcc_cur_val_decode(v.data, v.size, &old)) != DB_OK)
 			goto out;
-		/* Copy the key: the history writes below reuse other buffers, not cursor memory,
-		 * but the remove invalidates what get_key returned. */
+		/* Copy the key: the remove below invalidates what get_key returned. */
 		if ((rv = db_buf_reserve(kb, k.size)) != DB_OK)
 			goto out;
 		memcpy(kb->p, k.data, k.size);

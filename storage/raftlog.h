@@ -29,7 +29,8 @@ struct rlog_hardstate {
 	uint64_t commit;
 };
 
-/* Create the tables if missing. Call once at start-up. */
+/* Create the tables if missing. Call once at start-up. (db_open already
+ * creates every table, so this cannot fail today; kept for the contract.) */
 int rlog_init(struct db *db);
 
 /*
@@ -47,7 +48,10 @@ int rlog_bounds(struct db_session *s, uint64_t *first, uint64_t *last);
 /*
  * Read entries [lo, hi) up to max_bytes of data (at least one entry when any
  * exists). Calls fn for each entry; the entry's data is borrowed only for the
- * duration of the call. Stops early when fn returns non-zero.
+ * duration of the call, and fn must not use s (it would move the cursor the
+ * entries are read with). Stops early when fn returns non-zero.
+ * Errors: DB_COMPACTED if lo < first, DB_NOTFOUND if hi > last + 1 (entries
+ * not yet stored; etcd raft's ErrUnavailable), DB_CORRUPT, DB_IO.
  */
 typedef int (*rlog_visit_fn)(void *arg, const struct rlog_entry *e);
 int rlog_read(struct db_session *s, uint64_t lo, uint64_t hi, size_t max_bytes, rlog_visit_fn fn,
@@ -56,10 +60,13 @@ int rlog_read(struct db_session *s, uint64_t lo, uint64_t hi, size_t max_bytes, 
 /* Term of the entry at index (DB_NOTFOUND if not stored). */
 int rlog_term(struct db_session *s, uint64_t index, uint64_t *term);
 
-/* Remove entries with index < upto (log compaction after a snapshot). */
+/* Remove entries with index < upto (log compaction after a snapshot). The
+ * log then starts at upto, even if that is past the last entry (first =
+ * upto, last = upto - 1). Own synced transaction if none is open. */
 int rlog_compact(struct db_session *s, uint64_t upto);
 
-/* Hard state; a missing one reads as all zero. */
+/* Hard state; a missing one reads as all zero. Saving with no transaction
+ * open commits it synced (the same holds for rlog_save_blob). */
 int rlog_save_hardstate(struct db_session *s, const struct rlog_hardstate *hs);
 int rlog_load_hardstate(struct db_session *s, struct rlog_hardstate *hs);
 
