@@ -130,6 +130,8 @@ void confHistClose(struct confHistory *h)
 
 int confHistPush(struct confHistory *h, uint64_t index, const struct raft_conf *c)
 {
+	struct raft_conf copy = *c; /* c may point into recs, which may move */
+	c = &copy;
 	if (h->n == h->cap) {
 		struct confRec *recs = raftRealloc(h->recs, 2 * h->cap * sizeof(*recs));
 		if (recs == NULL) {
