@@ -115,6 +115,9 @@ struct sim {
 	int trace_cap, trace_n, trace_head;
 };
 
+#define SIM_ELECTION_TICK 10
+#define SIM_HEARTBEAT_TICK 2
+
 uint64_t simRand(struct sim *s);
 static inline bool simChance(struct sim *s, unsigned per_mille)
 {
@@ -125,6 +128,20 @@ void simViolation(struct sim *s, const char *fmt, ...) __attribute__((format(pri
 int simSlotOf(struct sim *s, uint64_t id);
 uint64_t simHash(uint64_t h, uint64_t v);
 uint64_t simEntryHash(const struct raft_entry *e);
+
+/* sim.c: nodes and actions */
+void nodeStart(struct sim *s, struct snode *n);
+void nodeCrash(struct sim *s, struct snode *n, int down_for);
+void nodeFree(struct sim *s, struct snode *n);
+void nodeNew(struct sim *s, struct snode *n, uint64_t id, const struct raft_conf *conf);
+void processReady(struct sim *s, int slot);
+int randomUpSlot(struct sim *s);
+int leaderSlot(struct sim *s);
+void propose(struct sim *s, int k);
+void readIndex(struct sim *s, int k);
+void confChange(struct sim *s);
+void transfer(struct sim *s);
+void snapshot(struct sim *s, int k);
 
 /* net.c */
 void netSend(struct sim *s, int from_slot, const struct raft_message *m);
