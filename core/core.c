@@ -171,6 +171,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		free_core(c);
 		return CORE_ENOMEM;
 	}
+	if (c->cfg.max_request_bytes == 0)
+		c->cfg.max_request_bytes = 1572864; /* etcd's default, 1.5 MiB */
 	c->quota = cfg->quota_backend_bytes > 0 ? cfg->quota_backend_bytes : DEFAULT_QUOTA;
 
 	uint64_t h = fnv(14695981039346656037ULL, c->cfg.cluster_token);
@@ -195,6 +197,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
 	if (rv == DB_OK && (rv = writer_replay(c)) != DB_OK)
 		snprintf(err, errlen, "log replay: %s", db_strerror(rv));
+	if (rv == DB_OK && (rv = writer_bootstrap(c)) != DB_OK)
+		snprintf(err, errlen, "log bootstrap: %s", db_strerror(rv));
 	if (rv == DB_OK)
 		atomic_store(&c->db_size, db_size_bytes(c->db));
 	if (rv == DB_OK && (rv = compactor_start(c)) != DB_OK)

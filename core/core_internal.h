@@ -127,6 +127,8 @@ void writer_stop(struct core *c);
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg);
 /* Replay log entries above the applied index (start-up, before threads). */
 int writer_replay(struct core *c);
+/* First start: log the empty bootstrap entry. */
+int writer_bootstrap(struct core *c);
 
 /* Compactor (compactor.c). */
 int compactor_start(struct core *c);

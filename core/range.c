@@ -93,7 +93,9 @@ int core_range_exec(struct core *c, struct db_session *s, struct reply *r,
 	};
 	if (q->limit > 0 && q->sort_order == ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__NONE && !filtered)
 		mq.limit = q->limit + 1; /* one extra tells whether there is more */
-	if (q->keys_only)
+	/* Values are still needed to sort by value; they are dropped below. */
+	if (q->keys_only && !(order != ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__NONE &&
+			      q->sort_target == ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__VALUE))
 		mq.flags |= MVCC_KEYS_ONLY;
 	if (q->count_only)
 		mq.flags |= MVCC_COUNT_ONLY;

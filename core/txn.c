@@ -233,6 +233,29 @@ static int exec_path(struct core *c, struct db_session *s, struct reply *r,
 	return CORE_OK;
 }
 
+/* etcd leaves nested put, delete and txn headers with only the revision
+ * of the whole txn (ranges carry their own read revision). */
+static void set_nested_revs(Etcdserverpb__TxnResponse *t, int64_t rev)
+{
+	for (size_t i = 0; i < t->n_responses; i++) {
+		Etcdserverpb__ResponseOp *ro = t->responses[i];
+		switch (ro->response_case) {
+		case ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_PUT:
+			ro->response_put->header->revision = rev;
+			break;
+		case ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_DELETE_RANGE:
+			ro->response_delete_range->header->revision = rev;
+			break;
+		case ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_TXN:
+			ro->response_txn->header->revision = rev;
+			set_nested_revs(ro->response_txn, rev);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 int apply_txn(struct core *c, struct db_session *s, struct reply *r,
 	      const Etcdserverpb__TxnRequest *req, bool write, Etcdserverpb__TxnResponse **out)
 {
@@ -246,9 +269,11 @@ int apply_txn(struct core *c, struct db_session *s, struct reply *r,
 		if (write)
 			mvcc_req_begin(c->mvcc, s);
 		rv = exec_path(c, s, r, req, &p, &at, out);
-		int64_t rev = write ? mvcc_req_end(c->mvcc, s) : 0;
-		if (rv == CORE_OK)
+		int64_t rev = write ? mvcc_req_end(c->mvcc, s) : mvcc_rev(c->mvcc);
+		if (rv == CORE_OK) {
+			set_nested_revs(*out, rev);
 			core_fill_header(c, (*out)->header, rev);
+		}
 	}
 	free(p.v);
 	return rv;

@@ -47,7 +47,7 @@ static int validate_op(const Etcdserverpb__RequestOp *op, uint32_t max_ops)
 
 /* ---- the duplicate-key rule (etcd checkIntervals) ---- */
 
-/* A deleted interval [key, end); end NULL = +infinity; point = key only. */
+/* A deleted interval [key, end), or the single key when point is set. */
 struct span {
 	const uint8_t *key;
 	size_t key_len;
@@ -77,7 +77,7 @@ static bool span_hits(const struct span *s, const ProtobufCBinaryData *k)
 	int c = bcmp_(k->data, k->len, s->key, s->key_len);
 	if (s->point || c < 0)
 		return c == 0;
-	return s->end == NULL || bcmp_(k->data, k->len, s->end, s->end_len) < 0;
+	return bcmp_(k->data, k->len, s->end, s->end_len) < 0;
 }
 
 static bool hits_dels(const struct key_sets *ks, const ProtobufCBinaryData *k)
@@ -133,11 +133,10 @@ static void sets_free(struct key_sets *ks)
 
 static struct span del_span(const Etcdserverpb__DeleteRangeRequest *d)
 {
-	struct span s = {d->key.data, d->key.len, NULL, 0, d->range_end.len == 0};
-	if (d->range_end.len > 0 && !(d->range_end.len == 1 && d->range_end.data[0] == 0)) {
-		s.end = d->range_end.data;
-		s.end_len = d->range_end.len;
-	}
+	/* etcd takes range_end literally here, so a from-key delete ("\0")
+	 * is the empty interval [key, "\0") and conflicts with no put. */
+	struct span s = {d->key.data, d->key.len, d->range_end.data, d->range_end.len,
+			 d->range_end.len == 0};
 	return s;
 }
 

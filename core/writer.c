@@ -36,6 +36,12 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 	struct reply *r = reply_new();
 	struct proposal *p = calloc(1, sizeof(*p));
 	size_t len = metadpb__internal_request__get_packed_size(req);
+	/* etcd limits the proposed entry, not the client message. */
+	if (r != NULL && len > c->cfg.max_request_bytes) {
+		free(p);
+		reply_done(r, CORE_EREQUEST_TOO_LARGE, NULL, cb, arg);
+		return;
+	}
 	uint8_t *data = malloc(len ? len : 1);
 	if (r == NULL || p == NULL || data == NULL) {
 		free(p);
@@ -76,6 +82,8 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 /* Apply one packed entry; fills p->reply when p is not NULL. */
 static void apply_entry(struct core *c, const uint8_t *data, size_t len, struct proposal *p)
 {
+	if (len == 0 && p == NULL)
+		return; /* the bootstrap entry: nothing to apply */
 	struct reply *r = p ? p->reply : reply_new();
 	if (r == NULL)
 		fatal("apply", DB_NOMEM);
@@ -270,6 +278,23 @@ int writer_replay(struct core *c)
 			free(ch->e[i].data);
 	}
 	free(ch);
+	return rv;
+}
+
+int writer_bootstrap(struct core *c)
+{
+	if (atomic_load(&c->last_index) != 0)
+		return DB_OK;
+	/* A new member's log starts with one empty entry, so raft index and
+	 * applied index are >= 1 from the first answer on, as in etcd. */
+	struct rlog_entry e = {.index = 1, .term = 1, .type = ENTRY_NORMAL, .data = NULL, .len = 0};
+	int rv = rlog_append(c->wsession, &e, 1);
+	if (rv == DB_OK)
+		rv = db_txn_begin(c->wsession);
+	if (rv == DB_OK)
+		rv = mvcc_commit(c->mvcc, c->wsession, 1, 1);
+	if (rv == DB_OK)
+		atomic_store(&c->last_index, 1);
 	return rv;
 }
 

@@ -9,6 +9,7 @@
 #include <grpc/support/alloc.h>
 
 #include "etcdapi/call.h"
+#include "etcdapi/wire.h"
 
 void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m)
 {
@@ -175,20 +176,18 @@ static void serve(struct api_call *c)
 		return;
 	}
 	grpc_slice s = payload_slice(c->payload);
+	/* Size is checked by core on what is proposed, as etcd: reads are not limited. */
 	size_t len = GRPC_SLICE_LENGTH(s);
-	if (len > api_max_request_bytes(c->srv)) {
-		grpc_slice_unref(s);
-		finish(c, (grpc_status_code)core_grpc_code(CORE_EREQUEST_TOO_LARGE),
-		       core_strerror(CORE_EREQUEST_TOO_LARGE));
-		return;
-	}
 	c->req = protobuf_c_message_unpack(m->req, NULL, len, GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
 	if (c->req == NULL) {
-		finish(c, GRPC_STATUS_INTERNAL,
-		       "grpc: error unmarshalling request: proto: cannot parse invalid wire-format data");
+		char why[256], msg[320];
+		wire_error(m->req, GRPC_SLICE_START_PTR(s), len, why, sizeof(why));
+		snprintf(msg, sizeof(msg), "grpc: error unmarshalling request: %s", why);
+		grpc_slice_unref(s);
+		finish(c, GRPC_STATUS_INTERNAL, msg);
 		return;
 	}
+	grpc_slice_unref(s);
 	m->fn(c, c->req);
 }
 

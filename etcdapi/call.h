@@ -68,7 +68,6 @@ void api_call_event(struct api_call *call, int success);
 /* Method tables (one file per service). */
 extern struct api_method api_kv_methods[];
 extern struct api_method api_other_methods[];
-uint64_t api_max_request_bytes(const struct api_server *srv);
 struct core *api_core_of(const struct api_server *srv);
 grpc_server *api_grpc_server(const struct api_server *srv);
 

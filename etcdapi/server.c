@@ -21,17 +21,11 @@
 struct api_server {
 	grpc_server *server;
 	struct core *core;
-	uint64_t max_request_bytes;
 	int n_cq;
 	grpc_completion_queue *cqs[MAX_THREADS];
 	pthread_t threads[MAX_THREADS];
 	grpc_completion_queue *shutdown_cq;
 };
-
-uint64_t api_max_request_bytes(const struct api_server *srv)
-{
-	return srv->max_request_bytes;
-}
 
 grpc_server *api_grpc_server(const struct api_server *srv)
 {
@@ -190,7 +184,6 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		return -1;
 	}
 	s->core = core;
-	s->max_request_bytes = cfg->max_request_bytes;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s->n_cq = cfg->threads > 0 ? cfg->threads : (ncpu > 2 ? (int)ncpu : 2);
 	if (s->n_cq > MAX_THREADS)
