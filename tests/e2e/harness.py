@@ -22,7 +22,7 @@ from etcd3 import etcdrpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("METAD_SOURCE") or os.path.dirname(os.path.dirname(HERE))
-METAD_BIN = os.environ.get("METAD_BIN") or os.path.join(REPO, "build", "metad")
+METAD_BIN = os.path.abspath(os.environ.get("METAD_BIN") or os.path.join(REPO, "build", "metad"))
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 # If the test process dies without teardown (e.g. killed by a ctest timeout), the
 # kernel kills the server too: util-linux setpriv sets the parent-death signal.
@@ -161,6 +161,7 @@ class Server:
                     shutil.rmtree(self.data_dir, ignore_errors=True)
                     continue
                 self.kill()
+                self.killed = True      # already reported by this exception
                 raise
         raise ServerError("could not start")
 

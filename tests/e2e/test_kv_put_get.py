@@ -1,6 +1,8 @@
 """Put and plain Get: revisions, create/mod revision and version, prev_kv, lease,
 ignore_value / ignore_lease and their error cases; etcdctl and python3-etcd3."""
 
+import threading
+
 import grpc
 import pytest
 from etcd3 import etcdrpc
@@ -163,3 +165,44 @@ def test_python_etcd3_get_missing_and_put_if_not_exists(etcd):
     assert etcd.replace("pine", "1", "3") is True
     assert etcd.replace("pine", "1", "4") is False
     assert etcd.get("pine")[0] == b"3"
+
+
+def test_prev_kv_absent_after_delete(kv):
+    kv.Put(etcdrpc.PutRequest(key=b"pd", value=b"1"), timeout=10)
+    kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"pd"), timeout=10)
+    p = kv.Put(etcdrpc.PutRequest(key=b"pd", value=b"2", prev_kv=True), timeout=10)
+    assert not p.HasField("prev_kv")
+
+
+def test_concurrent_puts_get_distinct_contiguous_revisions(server, kv):
+    """Under concurrency every put still gets exactly one revision of its own:
+    the acknowledged revisions are start+1 .. start+N with no gap and no repeat."""
+    start = kv.Range(etcdrpc.RangeRequest(key=b"x"), timeout=10).header.revision
+    threads, per_thread = 8, 40
+    revs, errors = [], []
+    lock = threading.Lock()
+
+    def writer(t):
+        with server.new_channel() as ch:
+            stub = etcdrpc.KVStub(ch)
+            for i in range(per_thread):
+                try:
+                    r = stub.Put(etcdrpc.PutRequest(key=b"c/%d" % (i % 5), value=b"%d" % t),
+                                 timeout=10)
+                except grpc.RpcError as e:
+                    errors.append(e)
+                    return
+                with lock:
+                    revs.append(r.header.revision)
+
+    ts = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+    n = threads * per_thread
+    assert sorted(revs) == list(range(start + 1, start + n + 1))
+    total_versions = sum(x.version for x in kv.Range(
+        etcdrpc.RangeRequest(key=b"c/", range_end=b"c0"), timeout=10).kvs)
+    assert total_versions == n

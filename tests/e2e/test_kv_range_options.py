@@ -242,3 +242,32 @@ def test_header_on_range(sorted_keys, skv):
     r = rng(skv)
     header_ok(r.header)
     assert r.header.revision == max(v[1] for v in sorted_keys.values())
+
+
+def test_paginated_list_at_pinned_revision(server, kv):
+    """Kubernetes' List: pages of `limit` keys, each continuing at lastKey+"\\0",
+    all at the revision of the first page, while writers keep changing the range."""
+    for i in range(23):
+        kv.Put(etcdrpc.PutRequest(key=b"pods/%03d" % i, value=b"v0"), timeout=10)
+    first = kv.Range(R(key=b"pods/", range_end=b"pods0", limit=5), timeout=10)
+    pinned = first.header.revision
+    assert first.count == 23 and first.more is True
+    seen = [x.key for x in first.kvs]
+    key = first.kvs[-1].key + b"\0"
+    pages = 1
+    while True:
+        # Concurrent changes after the pinned revision must not show up.
+        kv.Put(etcdrpc.PutRequest(key=b"pods/%03d" % (100 + pages), value=b"new"), timeout=10)
+        kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"pods/%03d" % (pages - 1)), timeout=10)
+        page = kv.Range(R(key=key, range_end=b"pods0", limit=5, revision=pinned), timeout=10)
+        pages += 1
+        # count is the number of keys left in [key, end) at the pinned revision.
+        assert page.count == 23 - len(seen)
+        assert page.header.revision > pinned
+        assert all(x.value == b"v0" and x.mod_revision <= pinned for x in page.kvs)
+        seen += [x.key for x in page.kvs]
+        if not page.more:
+            break
+        key = page.kvs[-1].key + b"\0"
+    assert seen == [b"pods/%03d" % i for i in range(23)]
+    assert pages == 5

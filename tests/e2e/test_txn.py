@@ -4,6 +4,7 @@ txn ops, one revision per writing txn, the duplicate-key rule, the op limit,
 etcdctl txn -i and python3-etcd3 transactions."""
 
 import json
+import threading
 
 import grpc
 import pytest
@@ -327,3 +328,39 @@ def test_python_etcd3_transaction(etcd):
                                    success=[t.put("/t/y", "nested")], failure=[])])
     assert ok is True and responses[0].response_txn.succeeded is True
     assert etcd.get("/t/y")[0] == b"nested"
+
+
+def test_concurrent_compare_and_swap_counter(server):
+    """Optimistic concurrency as Kubernetes does it: read, then Txn guarded by
+    mod_revision. Exactly the successful swaps are counted; none is lost."""
+    kv0 = server.kv()
+    put(kv0, b"counter", b"0")
+    threads, attempts = 4, 25
+    wins = []
+    lock = threading.Lock()
+
+    def worker():
+        with server.new_channel() as ch:
+            kv = etcdrpc.KVStub(ch)
+            for _ in range(attempts):
+                (cur,) = kv.Range(etcdrpc.RangeRequest(key=b"counter"), timeout=10).kvs
+                nxt = b"%d" % (int(cur.value) + 1)
+                r = kv.Txn(T(compare=[cmp(b"counter", C.MOD, C.EQUAL, cur.mod_revision)],
+                             success=[P(b"counter", nxt)], failure=[G(b"counter")]),
+                           timeout=10)
+                if r.succeeded:
+                    with lock:
+                        wins.append(r.header.revision)
+                else:
+                    # The failure branch saw a newer value than we read.
+                    assert r.responses[0].response_range.kvs[0].mod_revision > cur.mod_revision
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    (final,) = kv0.Range(etcdrpc.RangeRequest(key=b"counter"), timeout=10).kvs
+    assert int(final.value) == len(wins) >= attempts
+    assert final.version == len(wins) + 1
+    assert len(set(wins)) == len(wins)
