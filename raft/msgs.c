@@ -98,6 +98,9 @@ int raft_message_hold(struct raft_message *dst, const struct raft_message *src)
 	if (src->n_entries > 0) {
 		dst->entries = raftMalloc(src->n_entries * sizeof(*dst->entries));
 		if (dst->entries == NULL) {
+			/* Leave dst empty so that releasing it is harmless. */
+			dst->n_entries = 0;
+			dst->snapshot.batch = NULL;
 			return RAFT_NOMEM;
 		}
 		memcpy(dst->entries, src->entries, src->n_entries * sizeof(*dst->entries));
