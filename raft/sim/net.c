@@ -60,7 +60,30 @@ static void freeMsg(struct sim *s, struct smsg *m)
 	if (s->o->wire) {
 		free(m->bytes);
 	} else {
-		raft_message_release(&m->m);
+		raft_message_release(m->m);
+		free(m->m);
+	}
+}
+
+/* Encode into the scratch buffer, growing it when the message is larger. */
+static int encode(struct sim *s, const struct raft_message *m)
+{
+	for (;;) {
+		if (s->scratch != NULL &&
+		    raft_msg_encode(m, s->scratch, s->scratch_cap, &s->scratch_len) == 0) {
+			return 0;
+		}
+		size_t size;
+		if (raft_msg_encoded_size(m, &size) != 0 || size <= s->scratch_cap) {
+			simViolation(s, "cannot encode %s", raft_msg_type_name(m->type));
+			return -1;
+		}
+		free(s->scratch);
+		s->scratch_cap = size * 2;
+		s->scratch = malloc(s->scratch_cap);
+		if (s->scratch == NULL) {
+			abort();
+		}
 	}
 }
 
@@ -81,19 +104,20 @@ void netSend(struct sim *s, int from_slot, const struct raft_message *m)
 		sm.from_slot = from_slot;
 		sm.to = m->to;
 		if (s->o->wire) {
-			size_t size;
-			if (raft_msg_encoded_size(m, &size) != 0) {
-				simViolation(s, "cannot size %s", raft_msg_type_name(m->type));
+			if (c == 0 && encode(s, m) != 0) {
 				return;
 			}
-			sm.bytes = malloc(size ? size : 1);
-			if (sm.bytes == NULL || raft_msg_encode(m, sm.bytes, size, &sm.len) != 0) {
-				simViolation(s, "cannot encode %s", raft_msg_type_name(m->type));
-				free(sm.bytes);
-				return;
+			sm.len = s->scratch_len;
+			sm.bytes = malloc(sm.len ? sm.len : 1);
+			if (sm.bytes == NULL) {
+				abort();
 			}
-		} else if (raft_message_hold(&sm.m, m) != 0) {
-			abort();
+			memcpy(sm.bytes, s->scratch, sm.len);
+		} else {
+			sm.m = malloc(sizeof(*sm.m));
+			if (sm.m == NULL || raft_message_hold(sm.m, m) != 0) {
+				abort();
+			}
 		}
 		push(s, &sm);
 	}
@@ -112,7 +136,7 @@ void netDeliverDue(struct sim *s)
 			continue;
 		}
 		struct raft_message dm;
-		struct raft_message *m = &sm.m;
+		struct raft_message *m = sm.m;
 		if (s->o->wire) {
 			int rv = raft_msg_decode(sm.bytes, sm.len, &dm);
 			if (rv != 0) {
@@ -148,4 +172,7 @@ void netClear(struct sim *s)
 	free(s->q);
 	s->q = NULL;
 	s->qn = s->qcap = 0;
+	free(s->scratch);
+	s->scratch = NULL;
+	s->scratch_cap = 0;
 }

@@ -72,7 +72,7 @@ struct smsg {
 	uint64_t to;
 	uint8_t *bytes; /* wire mode */
 	size_t len;
-	struct raft_message m; /* held mode */
+	struct raft_message *m; /* held mode (kept small: the heap moves these) */
 };
 
 struct pread {
@@ -94,6 +94,8 @@ struct sim {
 	/* Network: a binary heap ordered by (at, seq). */
 	struct smsg *q;
 	size_t qn, qcap;
+	uint8_t *scratch; /* encoding buffer, so each message is encoded once */
+	size_t scratch_cap, scratch_len;
 	uint64_t seq;
 	bool partitioned;
 	int partition_until;
