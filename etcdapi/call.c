@@ -11,6 +11,8 @@
 #include "etcdapi/call.h"
 #include "etcdapi/wire.h"
 
+static void call_event(struct api_tag *tag, int success);
+
 void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m)
 {
 	struct api_call *c = calloc(1, sizeof(*c));
@@ -18,6 +20,7 @@ void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_
 		fprintf(stderr, "metad: out of memory arming a call\n");
 		return;
 	}
+	c->tag.fn = call_event;
 	c->state = CALL_NEW;
 	c->srv = srv;
 	c->cq = cq;
@@ -42,7 +45,7 @@ void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_
 	}
 }
 
-static void call_free(struct api_call *c)
+void api_call_free(struct api_call *c)
 {
 	if (c->req != NULL)
 		protobuf_c_message_free_unpacked(c->req, NULL);
@@ -84,7 +87,7 @@ static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
 	if (e != GRPC_CALL_OK) {
 		fprintf(stderr, "metad: start_batch failed: %d\n", (int)e);
-		call_free(c);
+		api_call_free(c);
 	}
 }
 
@@ -191,12 +194,13 @@ static void serve(struct api_call *c)
 	m->fn(c, c->req);
 }
 
-void api_call_event(struct api_call *c, int success)
+static void call_event(struct api_tag *tag, int success)
 {
+	struct api_call *c = (struct api_call *)tag;
 	switch (c->state) {
 	case CALL_NEW:
 		if (!success) { /* server shutting down */
-			call_free(c);
+			api_call_free(c);
 			return;
 		}
 		/* Re-arm first so the method is never without a waiting slot. */
@@ -204,7 +208,7 @@ void api_call_event(struct api_call *c, int success)
 		serve(c);
 		return;
 	case CALL_FINISHING:
-		call_free(c);
+		api_call_free(c);
 		return;
 	}
 }

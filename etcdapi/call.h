@@ -30,9 +30,25 @@ struct api_method {
 	void *registered;                        /* grpc_server_register_method handle */
 };
 
+/*
+ * Every completion-queue tag starts with this: the CQ thread calls fn with
+ * the event's success flag. Streams (Watch, LeaseKeepAlive) define their own
+ * tags; unary calls use the one embedded in struct api_call.
+ */
+struct api_tag {
+	void (*fn)(struct api_tag *tag, int success);
+};
+
 enum api_call_state { CALL_NEW, CALL_FINISHING };
 
+/*
+ * A client-streaming method's handler is called with req == NULL right after
+ * the call arrives and owns the call from then on: it drives its own batches
+ * (with its own tags, or by replacing call->tag.fn) and must end with
+ * api_finish_status() or by freeing the call with api_call_free().
+ */
 struct api_call {
+	struct api_tag tag; /* first: the CQ hands this back */
 	enum api_call_state state;
 	struct api_server *srv;
 	grpc_completion_queue *cq;
@@ -63,7 +79,8 @@ void api_core_done(void *arg, struct core_reply *reply);
 
 /* Server internals used by server.c. */
 void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m);
-void api_call_event(struct api_call *call, int success);
+/* Release everything the call holds (after its last completion). */
+void api_call_free(struct api_call *call);
 
 /* Method tables (one file per service). */
 extern struct api_method api_kv_methods[];

@@ -44,8 +44,10 @@ static void *cq_main(void *arg)
 		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
-		if (ev.type == GRPC_OP_COMPLETE)
-			api_call_event(ev.tag, ev.success);
+		if (ev.type == GRPC_OP_COMPLETE) {
+			struct api_tag *t = ev.tag;
+			t->fn(t, ev.success);
+		}
 	}
 	return NULL;
 }
