@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 	struct sim_opts o;
 	sim_opts_init(&o);
 	bool trace = false;
+	const char *faults = "none";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
 			if (sim_parse_faults(v, &o.faults) != 0) {
 				usage();
 			}
+			faults = v;
 			i++;
 		} else if (strcmp(a, "--crash-rate") == 0 && v) {
 			o.crash_per_mille = (unsigned)num(v), i++;
@@ -81,9 +83,14 @@ int main(int argc, char **argv)
 		printf("trace of seed %llu (last 400 events):\n", (unsigned long long)st.bad_seed);
 		struct sim_stats again;
 		memset(&again, 0, sizeof(again));
+		o.stop_on_violation = true; /* the trace ends where things went wrong */
 		sim_run_seed(&o, st.bad_seed, &again, stdout, 400);
-		printf("reproduce: raft-sim --seed %llu --seeds 1 --nodes %d --steps %d --trace\n",
-		       (unsigned long long)st.bad_seed, o.nodes, o.steps);
+		o.stop_on_violation = false;
+		printf("reproduce: raft-sim --seed %llu --seeds 1 --nodes %d --steps %d --faults %s%s%s "
+		       "--crash-rate %u --msg-bytes %zu --trace\n",
+		       (unsigned long long)st.bad_seed, o.nodes, o.steps, faults,
+		       o.unsafe_commit ? " --unsafe-commit" : "", o.wire ? "" : " --no-wire",
+		       o.crash_per_mille, o.max_msg_bytes);
 		return 1;
 	}
 	return 0;
