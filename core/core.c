@@ -139,6 +139,7 @@ static void free_core(struct core *c)
 	}
 	db_session_close(c->wsession);
 	db_session_close(c->csession);
+	db_session_close(c->ksession);
 	mvcc_close(c->mvcc);
 	db_close(c->db);
 	free((void *)c->cfg.client_urls);
@@ -151,6 +152,8 @@ static void free_core(struct core *c)
 	pthread_mutex_destroy(&c->cmu);
 	pthread_cond_destroy(&c->ccv);
 	pthread_mutex_destroy(&c->smu);
+	pthread_mutex_destroy(&c->kmu);
+	pthread_cond_destroy(&c->kcv);
 	free(c);
 }
 
@@ -166,6 +169,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	pthread_mutex_init(&c->cmu, NULL);
 	pthread_cond_init(&c->ccv, NULL);
 	pthread_mutex_init(&c->smu, NULL);
+	pthread_mutex_init(&c->kmu, NULL);
+	pthread_cond_init(&c->kcv, NULL);
 	if (copy_config(c, cfg) != 0) {
 		snprintf(err, errlen, "out of memory");
 		free_core(c);
@@ -186,15 +191,18 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
-	struct db_options dbo = {.cache_mb = cfg->cache_mb};
+	struct db_options dbo = {.cache_mb = cfg->cache_mb, .unjournaled_state = 1};
 	int rv = db_open(c->cfg.data_dir, &dbo, &c->db, err, errlen);
 	if (rv == DB_OK && (rv = rlog_init(c->db)) != DB_OK)
 		snprintf(err, errlen, "raft log: %s", db_strerror(rv));
 	if (rv == DB_OK && (rv = mvcc_open(c->db, &c->mvcc)) != DB_OK)
 		snprintf(err, errlen, "mvcc: %s", db_strerror(rv));
 	if (rv == DB_OK && ((rv = db_session_open(c->db, &c->wsession)) != DB_OK ||
-			    (rv = db_session_open(c->db, &c->csession)) != DB_OK))
+			    (rv = db_session_open(c->db, &c->csession)) != DB_OK ||
+			    (rv = db_session_open(c->db, &c->ksession)) != DB_OK))
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
+	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
+		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
 	if (rv == DB_OK && (rv = writer_replay(c)) != DB_OK)
 		snprintf(err, errlen, "log replay: %s", db_strerror(rv));
 	if (rv == DB_OK && (rv = writer_bootstrap(c)) != DB_OK)
@@ -203,12 +211,17 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		atomic_store(&c->db_size, db_size_bytes(c->db));
 	if (rv == DB_OK && (rv = compactor_start(c)) != DB_OK)
 		snprintf(err, errlen, "compactor thread");
+	if (rv == DB_OK && (rv = checkpointer_start(c)) != DB_OK) {
+		snprintf(err, errlen, "checkpoint thread");
+		compactor_stop(c);
+	}
 	if (rv != DB_OK) {
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
 	if (writer_start(c) != DB_OK) {
 		snprintf(err, errlen, "writer thread");
+		checkpointer_stop(c);
 		compactor_stop(c);
 		free_core(c);
 		return CORE_EINTERNAL;
@@ -222,6 +235,7 @@ void core_close(struct core *c)
 	if (c == NULL)
 		return;
 	writer_stop(c);
+	checkpointer_stop(c);
 	compactor_stop(c);
 	uint64_t commits = atomic_load(&c->commits), reqs = atomic_load(&c->requests);
 	fprintf(stderr, "metad: write path: %llu requests in %llu synced commits\n",

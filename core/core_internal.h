@@ -81,6 +81,14 @@ struct core {
 	struct proposal *cwaiters;
 	struct db_session *csession;
 
+	/* checkpointer: makes applied state durable, trims the log */
+	pthread_t checkpointer;
+	pthread_mutex_t kmu;
+	pthread_cond_t kcv;
+	bool kstop;
+	struct db_session *ksession;
+	_Atomic uint64_t durable_index; /* applied index held by the last checkpoint */
+
 	/* reader sessions, one per thread, closed at core_close */
 	pthread_mutex_t smu;
 	struct session_slot *sessions;
@@ -129,6 +137,10 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 int writer_replay(struct core *c);
 /* First start: log the empty bootstrap entry. */
 int writer_bootstrap(struct core *c);
+
+/* Checkpointer (checkpoint.c). */
+int checkpointer_start(struct core *c);
+void checkpointer_stop(struct core *c);
 
 /* Compactor (compactor.c). */
 int compactor_start(struct core *c);

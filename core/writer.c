@@ -18,8 +18,6 @@
 
 #define BATCH_MAX_REQS 4096
 #define BATCH_MAX_BYTES (8u << 20)
-#define LOG_KEEP 10000   /* entries kept behind the applied index */
-#define LOG_TRIM_EVERY 1024
 
 #define ENTRY_NORMAL 0
 
@@ -154,24 +152,9 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 	}
 }
 
-static void trim_log(struct core *c)
-{
-	uint64_t applied = mvcc_consistent_index(c->mvcc);
-	if (applied <= LOG_KEEP)
-		return;
-	if (db_txn_begin(c->wsession) != DB_OK)
-		return;
-	if (rlog_compact(c->wsession, applied - LOG_KEEP) != DB_OK) {
-		db_txn_abort(c->wsession);
-		return;
-	}
-	(void)db_txn_commit(c->wsession, 0);
-}
-
 static void *writer_main(void *arg)
 {
 	struct core *c = arg;
-	uint64_t batches = 0;
 	struct timespec sized = {0, 0};
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
@@ -197,8 +180,6 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 
 		run_batch(c, batch, n);
-		if (++batches % LOG_TRIM_EVERY == 0)
-			trim_log(c);
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec != sized.tv_sec) { /* at most once a second */

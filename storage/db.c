@@ -27,14 +27,15 @@
 static const struct {
 	const char *uri;
 	int prefix_compression;
+	int always_journaled; /* the Raft log: durable on every synced commit */
 } tables[DB_TBL_COUNT] = {
 	[DB_TBL_KV] = {"table:kv", 0},
 	[DB_TBL_INDEX] = {"table:index", 0},
 	[DB_TBL_CURRENT] = {"table:current", 0},
 	[DB_TBL_LEASE_KEYS] = {"table:lease_keys", 0},
 	[DB_TBL_META] = {"table:meta", 0},
-	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0},
-	[DB_TBL_RAFT_STATE] = {"table:raft_state", 0},
+	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0, 1},
+	[DB_TBL_RAFT_STATE] = {"table:raft_state", 0, 1},
 };
 
 int db_wt_error(int wt_rv)
@@ -118,7 +119,7 @@ static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, i
 	return wiredtiger_open(dir, NULL, cfg, conn);
 }
 
-static int create_tables(WT_CONNECTION *conn, int snappy)
+static int create_tables(WT_CONNECTION *conn, int snappy, int unjournaled_state)
 {
 	WT_SESSION *ws;
 	int rv = conn->open_session(conn, NULL, NULL, &ws);
@@ -126,9 +127,10 @@ static int create_tables(WT_CONNECTION *conn, int snappy)
 		return rv;
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
 		char cfg[160];
-		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s",
+		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s",
 			 tables[t].prefix_compression ? "true" : "false",
-			 snappy ? ",block_compressor=snappy" : "");
+			 snappy ? ",block_compressor=snappy" : "",
+			 unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
 		rv = ws->create(ws, tables[t].uri, cfg);
 		if (rv != 0)
 			break;
@@ -158,7 +160,7 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 		snprintf(errbuf, errlen, "wiredtiger_open %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_alloc;
 	}
-	rv = create_tables(db->conn, snappy);
+	rv = create_tables(db->conn, snappy, opts ? opts->unjournaled_state : 0);
 	if (rv != 0) {
 		snprintf(errbuf, errlen, "create tables in %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_open;
@@ -172,6 +174,11 @@ err_after_alloc:
 	free(db->dir);
 	free(db);
 	return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
+}
+
+int db_checkpoint(struct db_session *s)
+{
+	return db_wt_error(s->wt->checkpoint(s->wt, NULL));
 }
 
 void db_close(struct db *db)

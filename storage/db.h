@@ -29,6 +29,15 @@ enum {
 
 struct db_options {
 	uint64_t cache_mb; /* WiredTiger cache; 0 = default (256 MiB) */
+	/*
+	 * 0 (default): every table is journaled, so a synced commit makes all
+	 * of it durable. 1: only the Raft log and Raft state are journaled;
+	 * the key space, leases and meta become durable at checkpoints, and
+	 * the caller replays its log above the checkpointed consistent index
+	 * (etcd's model: half the bytes written per request). Fixed when a
+	 * table is created.
+	 */
+	int unjournaled_state;
 };
 
 /*
@@ -64,6 +73,9 @@ int db_txn_commit(struct db_session *s, int sync);
 void db_txn_abort(struct db_session *s);
 /* Non-zero while a transaction is open on the session. */
 int db_txn_active(const struct db_session *s);
+
+/* Take a checkpoint (everything committed before it starts is in it). */
+int db_checkpoint(struct db_session *s);
 
 /* Static message for a DB_* code. */
 const char *db_strerror(int code);

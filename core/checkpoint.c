@@ -1,0 +1,79 @@
+/*
+ * core/checkpoint.c — making applied state durable, and trimming the log.
+ *
+ * The key space is not journaled (db_options.unjournaled_state): applying a
+ * batch writes it once, and durability comes from the synced log. This
+ * thread checkpoints WiredTiger every few seconds; everything applied before
+ * a checkpoint started is on disk after it, so the log below that point can
+ * go (keeping a tail for followers that lag, as etcd's catch-up entries).
+ * A crash replays the log above the last checkpoint's consistent index.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "core/core_internal.h"
+#include "storage/raftlog.h"
+
+#define CHECKPOINT_EVERY_S 5
+#define LOG_KEEP 5000 /* etcd's catch-up entries */
+
+static void trim(struct core *c, uint64_t durable)
+{
+	if (durable <= LOG_KEEP)
+		return;
+	if (db_txn_begin(c->ksession) != DB_OK)
+		return;
+	if (rlog_compact(c->ksession, durable - LOG_KEEP) != DB_OK) {
+		db_txn_abort(c->ksession);
+		return;
+	}
+	(void)db_txn_commit(c->ksession, 0);
+}
+
+static void checkpoint_once(struct core *c)
+{
+	/* Read before the checkpoint starts: the checkpoint holds at least this. */
+	uint64_t ci = mvcc_consistent_index(c->mvcc);
+	if (ci == atomic_load(&c->durable_index))
+		return;
+	int rv = db_checkpoint(c->ksession);
+	if (rv != DB_OK) {
+		fprintf(stderr, "metad: checkpoint: %s\n", db_strerror(rv));
+		return;
+	}
+	atomic_store(&c->durable_index, ci);
+	trim(c, ci);
+}
+
+static void *checkpoint_main(void *arg)
+{
+	struct core *c = arg;
+	pthread_mutex_lock(&c->kmu);
+	while (!c->kstop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CHECKPOINT_EVERY_S;
+		pthread_cond_timedwait(&c->kcv, &c->kmu, &until);
+		if (c->kstop)
+			break;
+		pthread_mutex_unlock(&c->kmu);
+		checkpoint_once(c);
+		pthread_mutex_lock(&c->kmu);
+	}
+	pthread_mutex_unlock(&c->kmu);
+	return NULL;
+}
+
+int checkpointer_start(struct core *c)
+{
+	return pthread_create(&c->checkpointer, NULL, checkpoint_main, c) == 0 ? DB_OK : DB_NOMEM;
+}
+
+void checkpointer_stop(struct core *c)
+{
+	pthread_mutex_lock(&c->kmu);
+	c->kstop = true;
+	pthread_cond_broadcast(&c->kcv);
+	pthread_mutex_unlock(&c->kmu);
+	pthread_join(c->checkpointer, NULL);
+}
