@@ -104,6 +104,11 @@ int bench_conns_open(struct bench_conns *c, const struct bench_opts *o, double t
 		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = -1},
 		/* Unary benchmark calls must not be silently retried. */
 		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_RETRIES, .value.integer = 0},
+		/* Fewer filters per call: the tool's CPU per request is its ceiling.
+		 * Deadlines stay enforced (deadline checks are kept on explicitly). */
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MINIMAL_STACK, .value.integer = 1},
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_DEADLINE_CHECKS, .value.integer = 1},
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_CHANNELZ, .value.integer = 0},
 	};
 	grpc_channel_args cargs = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 	for (int i = 0; i < o->conns; i++) {

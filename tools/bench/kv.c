@@ -35,8 +35,10 @@ static void next_put(void *ctx, uint64_t n, uint64_t *rng, struct bench_req *out
 {
 	struct kv_ctx *k = ctx;
 	uint64_t keys[BENCH_TMPL_MAX_KEYS];
+	/* Consecutive keys from a picked one: a txn may not name a key twice. */
+	uint64_t base = pick_key(k->o, n * (uint64_t)k->write.nkeys, rng);
 	for (int i = 0; i < k->write.nkeys; i++)
-		keys[i] = pick_key(k->o, n * (uint64_t)k->write.nkeys + (uint64_t)i, rng);
+		keys[i] = (base + (uint64_t)i) % k->o->key_space;
 	out->method = k->write_method;
 	out->msg = bench_tmpl_render(&k->write, k->o->key_prefix, keys, 0);
 	out->kind = BENCH_KIND_ALL;
@@ -145,8 +147,13 @@ static int prepare(struct kv_ctx *k, uint8_t *value, uint8_t *key0)
 	bench_key_format(key0, (size_t)o->key_size, o->key_prefix, 0);
 	if (strcmp(cmd, "put") == 0)
 		return build_write(k, 0, value);
-	if (strcmp(cmd, "txn-put") == 0)
+	if (strcmp(cmd, "txn-put") == 0) {
+		if ((uint64_t)o->txn_ops > o->key_space) {
+			fprintf(stderr, "metad-bench: --key-space-size must be >= --txn-ops\n");
+			return 1;
+		}
 		return build_write(k, o->txn_ops, value);
+	}
 	if (strcmp(cmd, "status") == 0) {
 		Etcdserverpb__StatusRequest sr = ETCDSERVERPB__STATUS_REQUEST__INIT;
 		k->fixed = pack_slice(&sr.base);
@@ -185,7 +192,10 @@ static int prepare(struct kv_ctx *k, uint8_t *value, uint8_t *key0)
 				rr.range_end.data = (uint8_t *)o->args[1];
 				rr.range_end.len = strlen(o->args[1]);
 			} else if (rr.key.len == 0) {
-				rr.range_end.data = &zero; /* "" .. "\0": every key */
+				/* "" means every key: "\0" .. "\0", as clientv3's WithPrefix("") */
+				rr.key.data = &zero;
+				rr.key.len = 1;
+				rr.range_end.data = &zero;
 				rr.range_end.len = 1;
 			}
 			k->fixed = pack_slice(&txn.base);

@@ -132,9 +132,12 @@ static void print_json(const struct bench_result *r)
 	const struct bench_stats *s = &r->stats;
 	printf("{\"workload\":");
 	json_string(r->workload);
+	/* watch: ok counts events, and the rate is events delivered per second. */
+	double rps = r->seconds > 0 ? (double)s->ok / r->seconds : 0.0;
+	if (r->is_watch)
+		rps = r->event_seconds > 0 ? (double)s->events / r->event_seconds : 0.0;
 	printf(",\"seconds\":%.6f,\"ok\":%llu,\"errors\":%llu,\"rps\":%.2f,\"latency_ms\":",
-	       r->seconds, (unsigned long long)s->ok, (unsigned long long)s->errors,
-	       r->seconds > 0 ? (double)s->ok / r->seconds : 0.0);
+	       r->seconds, (unsigned long long)s->ok, (unsigned long long)s->errors, rps);
 	json_latency(&s->lat[BENCH_KIND_ALL]);
 	static const char *const kname[BENCH_KIND__N] = {"", "reads", "writes"};
 	for (int k = BENCH_KIND_READ; k < BENCH_KIND__N; k++) {

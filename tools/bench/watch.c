@@ -37,7 +37,7 @@ struct watch_ctx {
 	struct bench_opts put_opts;   /* o, with the key prefix/size the watchers cover */
 	struct bench_conns *conns;
 	struct wstream *streams;
-	grpc_byte_buffer *create;     /* the WatchCreateRequest every watcher sends */
+	grpc_slice create;            /* the WatchCreateRequest every watcher sends */
 	struct bench_tmpl put;
 	_Atomic uint64_t created;
 	_Atomic uint64_t events;
@@ -56,6 +56,7 @@ struct wstream {
 	int creates_sent;
 	int cancelled;                /* by us: a CANCELLED status is then expected */
 	grpc_byte_buffer *recv_buf;
+	grpc_byte_buffer *send_buf;   /* one per send: gRPC empties a buffer it sends */
 	grpc_metadata_array md_initial, md_trailing;
 	grpc_status_code code;
 	grpc_slice details;
@@ -108,10 +109,14 @@ static void send_create(struct wstream *s)
 	size_t n = 0;
 	if (s->creates_sent == 0)
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	s->send_buf = grpc_raw_byte_buffer_create(&s->w->create, 1);
 	ops[n].op = GRPC_OP_SEND_MESSAGE;
-	ops[n++].data.send_message.send_message = s->w->create;
+	ops[n++].data.send_message.send_message = s->send_buf;
 	s->creates_sent++;
-	start(s, ops, n, &s->send, &s->send_busy);
+	if (start(s, ops, n, &s->send, &s->send_busy) != 0) {
+		grpc_byte_buffer_destroy(s->send_buf);
+		s->send_buf = NULL;
+	}
 }
 
 static void arm_recv(struct wstream *s, int first)
@@ -132,7 +137,8 @@ static void on_send(struct bench_tag *tag, int success)
 {
 	struct wstream *s = ((struct wtag *)tag)->s;
 	s->send_busy = 0;
-	/* The create message is shared by all streams and freed at the end. */
+	grpc_byte_buffer_destroy(s->send_buf);
+	s->send_buf = NULL;
 	if (success && !s->cancelled && s->creates_sent < s->w->o->watchers_per_stream)
 		send_create(s);
 	stream_maybe_done(s);
@@ -290,7 +296,9 @@ static int prepare(struct watch_ctx *w, uint8_t *keybuf, uint8_t *value, uint8_t
 	Etcdserverpb__WatchRequest wr = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	wr.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	wr.create_request = &cr;
-	w->create = bench_msg_pack(&wr.base);
+	size_t len = protobuf_c_message_get_packed_size(&wr.base);
+	w->create = grpc_slice_malloc(len);
+	protobuf_c_message_pack(&wr.base, GRPC_SLICE_START_PTR(w->create));
 
 	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
 	put.key.data = keybuf;
@@ -410,8 +418,7 @@ out:
 	/* A run that never started has no thread to wait for. */
 	(void)run_started;
 	bench_run_close(&r);
-	if (w.create)
-		grpc_byte_buffer_destroy(w.create);
+	grpc_slice_unref(w.create);
 	bench_tmpl_free(&w.put);
 	free(w.streams);
 	free(keybuf);
