@@ -19,6 +19,10 @@ int bench_cmd_watch(const struct bench_opts *o, struct bench_conns *c, struct be
 /* lease-keepalive (lease.c) */
 int bench_cmd_lease(const struct bench_opts *o, struct bench_conns *c, struct bench_result *res);
 
+/* serve-null: a do-nothing server on --endpoints, until SIGINT or --duration
+ * (null_server.c). Not a load: it measures the tool's own ceiling. */
+int bench_cmd_serve_null(const struct bench_opts *o);
+
 /* Whether the progress bar is drawn: a terminal, no --json, no --no-progress. */
 int bench_show_progress(const struct bench_opts *o);
 

@@ -109,6 +109,11 @@ int bench_conns_open(struct bench_conns *c, const struct bench_opts *o, double t
 		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MINIMAL_STACK, .value.integer = 1},
 		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_DEADLINE_CHECKS, .value.integer = 1},
 		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_CHANNELZ, .value.integer = 0},
+		/* A server that is still starting is retried every 50-100 ms, not
+		 * after gRPC's default 1 s and more: run.sh times restarts with this. */
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, .value.integer = 50},
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, .value.integer = 50},
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, .value.integer = 100},
 	};
 	grpc_channel_args cargs = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 	for (int i = 0; i < o->conns; i++) {

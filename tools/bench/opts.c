@@ -68,6 +68,8 @@ void bench_opts_usage(void)
 	    "  watch-latency    put -> event delay (defaults: --rate 100 --total 1000)\n"
 	    "  lease-keepalive  keep-alive round trips, one lease and stream per client (--ttl)\n"
 	    "  status           Maintenance.Status: the trivial RPC, to show the tool's own ceiling\n"
+	    "  serve-null       a server answering every call with an empty OK message, on the\n"
+	    "                   first --endpoints address (until Ctrl-C or --duration): the ceiling\n"
 	    "options:\n"
 	    "  --endpoints LIST   comma-separated [http[s]://]host:port, loopback only (127.0.0.1:2379)\n"
 	    "  --conns N          gRPC connections (1)      --clients N  requests in flight (1)\n"

@@ -73,6 +73,10 @@ static void print_text(const struct bench_result *r)
 		printf("  requests/s: %.1f\n", r->seconds > 0 ? (double)s->ok / r->seconds : 0.0);
 	}
 	print_latency(&s->lat[BENCH_KIND_ALL], "  ");
+	uint64_t n = s->ok + s->errors;
+	if (r->seconds > 0 && n > 0)
+		printf("  client CPU: %.2f s, %.1f%% of one core, %.1f us per request\n",
+		       r->client_cpu_s, 100 * r->client_cpu_s / r->seconds, 1e6 * r->client_cpu_s / (double)n);
 	static const char *const kname[BENCH_KIND__N] = {"", "reads", "writes"};
 	for (int k = BENCH_KIND_READ; k < BENCH_KIND__N; k++) {
 		if (s->kind_ok[k] == 0)
@@ -155,6 +159,9 @@ static void print_json(const struct bench_result *r)
 		       (unsigned long long)r->watchers, (unsigned long long)r->puts,
 		       (unsigned long long)s->events, (unsigned long long)r->events_expected,
 		       r->event_seconds > 0 ? (double)s->events / r->event_seconds : 0.0);
+	uint64_t n = s->ok + s->errors;
+	printf(",\"client_cpu_s\":%.3f,\"client_cpu_us_per_req\":%.2f", r->client_cpu_s,
+	       n ? 1e6 * r->client_cpu_s / (double)n : 0.0);
 	printf(",\"error_codes\":{");
 	const char *sep = "";
 	for (int i = 0; i < BENCH_STATUS_CODES; i++)

@@ -16,6 +16,7 @@ struct bench_result {
 	int have_first_error;
 	grpc_status_code first_code;
 	char first_msg[256];
+	double client_cpu_s;            /* this process's user+sys CPU during the run */
 	/* watch / watch-latency only */
 	int is_watch;
 	uint64_t watchers;

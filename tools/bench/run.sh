@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# tools/bench/run.sh — `make bench`: the reference etcd and metad, in turn, on
+# this machine, under the same workloads driven by metad-bench, in one table.
+#
+# Each server gets free loopback ports (never 2379/2380), a fresh data dir
+# under $BUILD/bench-data (same medium for both) and the same quota. Phase A
+# runs the throughput/latency workloads; phase B loads N keys into a fresh
+# data dir, reads peak RSS and on-disk size, stops the server cleanly and
+# times a restart until the first Range answers. Every server started here is
+# killed on exit, whatever happens.
+#
+# Env: BUILD (build dir, default build), BENCH_QUICK=1 (under 3 minutes),
+#      ETCD (reference etcd binary, default /usr/bin/etcd).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+METAD=$BUILD/metad
+BENCH=$BUILD/metad-bench
+ETCD=${ETCD:-/usr/bin/etcd}
+QUICK=${BENCH_QUICK:-0}
+PY=/usr/bin/python3
+QUOTA=$((8 * 1024 * 1024 * 1024))
+WORK=$BUILD/bench-data
+OUT=$WORK/results
+RESULTS_MD=$BUILD/bench-results.md
+
+for bin in "$METAD" "$BENCH" "$ETCD" "$PY"; do
+	[[ -x $bin ]] || { echo "run.sh: missing $bin (build first: make build)" >&2; exit 1; }
+done
+
+if [[ $QUICK = 1 ]]; then
+	DUR=4            # seconds per throughput workload (each also has a --total cap)
+	PUT1_TOTAL=4000
+	BIG_TOTAL=400000
+	WL_TOTAL=300     # watch-latency puts at 100/s
+	LOAD_KEYS=100000
+	LOAD_CAP=60
+else
+	DUR=15
+	PUT1_TOTAL=20000
+	BIG_TOTAL=2000000
+	WL_TOTAL=1000
+	LOAD_KEYS=1000000
+	LOAD_CAP=400
+fi
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- servers
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	local p
+	while :; do
+		p=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		[[ $p != 2379 && $p != 2380 ]] && { echo "$p"; return; }
+	done
+}
+
+# start_server KIND DATADIR LOG: sets SPID and SPORT; does not wait.
+start_server() {
+	local kind=$1 dir=$2 logf=$3 bin
+	[[ -n ${SPORT:-} && -n ${PPORT:-} ]] || { SPORT=$(free_port); PPORT=$(free_port); }
+	bin=$METAD
+	[[ $kind = etcd ]] && bin=$ETCD
+	"$bin" --name n1 --data-dir "$dir" \
+		--listen-client-urls "http://127.0.0.1:$SPORT" --advertise-client-urls "http://127.0.0.1:$SPORT" \
+		--listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+		--initial-cluster "n1=http://127.0.0.1:$PPORT" --quota-backend-bytes "$QUOTA" \
+		>>"$logf" 2>&1 &
+	SPID=$!
+	PIDS+=("$SPID")
+}
+
+# wait_answer PORT DEADLINE_S: polls until a Range answers; prints the ms it took.
+wait_answer() {
+	local port=$1 deadline=$2 t0 now
+	t0=$(date +%s%N)
+	while :; do
+		now=$(date +%s%N)
+		if (( (now - t0) / 1000000000 >= deadline )); then
+			echo "timeout"
+			return 1
+		fi
+		kill -0 "$SPID" 2>/dev/null || { echo "exited"; return 1; }
+		# Cheap check first: is anything listening yet?
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+			"$BENCH" range --endpoints "127.0.0.1:$port" --total 1 --timeout 2 --no-progress \
+				--json >/dev/null 2>&1; then
+			now=$(date +%s%N)
+			echo $(( (now - T_LAUNCH) / 1000000 ))
+			return 0
+		fi
+		sleep 0.01
+	done
+}
+
+# stop_server: SIGTERM, wait (60 s) for a clean exit; returns 1 if it had to be killed.
+stop_server() {
+	local i
+	kill -TERM "$SPID" 2>/dev/null || true
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$SPID" 2>/dev/null || { wait "$SPID" 2>/dev/null || true; return 0; }
+		sleep 0.1
+	done
+	kill -KILL "$SPID" 2>/dev/null || true
+	wait "$SPID" 2>/dev/null || true
+	return 1
+}
+
+# ---------------------------------------------------------------- workloads
+# bench NAME ARGS...: runs metad-bench, stores its JSON in $OUT/$KIND-NAME.json.
+bench() {
+	local name=$1
+	shift
+	local f=$OUT/$KIND-$name.json
+	log "  $KIND: $name"
+	"$BENCH" "$@" --endpoints "127.0.0.1:$SPORT" --json --no-progress >"$f" 2>"$f.err" || true
+	[[ -s $f ]] || echo '{"failed":true}' >"$f"
+}
+
+etcd_fsyncs() {
+	curl -s "http://127.0.0.1:$SPORT/metrics" 2>/dev/null |
+		awk '/^etcd_disk_wal_fsync_duration_seconds_count/ {print $2}'
+}
+
+phase_a() {
+	local dir=$WORK/$KIND-a logf=$WORK/$KIND-a.log
+	rm -rf "$dir" "$logf"
+	SPORT= PPORT=
+	T_LAUNCH=$(date +%s%N)
+	start_server "$KIND" "$dir" "$logf"
+	local t
+	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
+	log "$KIND up on 127.0.0.1:$SPORT in $t ms"
+	local kv="--key-size 8 --val-size 256 --key-space-size 100000"
+	local many="--clients 1000 --conns 100"
+	bench put1 put $kv --sequential-keys --clients 1 --conns 1 --total "$PUT1_TOTAL" --duration "$DUR"
+	local f0
+	[[ $KIND = etcd ]] && f0=$(etcd_fsyncs)
+	bench put1000 put $kv $many --total "$BIG_TOTAL" --duration "$DUR"
+	[[ $KIND = etcd ]] && echo "$f0 $(etcd_fsyncs)" >"$OUT/etcd-fsyncs"
+	bench rangel range $many --consistency l --total "$BIG_TOTAL" --duration "$DUR"
+	bench ranges range $many --consistency s --total "$BIG_TOTAL" --duration "$DUR"
+	bench mixed txn-mixed $kv $many --rw-ratio 9 --total "$BIG_TOTAL" --duration "$DUR"
+	bench wlat watch-latency --key-size 32 --val-size 32 --streams 10 --watchers-per-stream 10 \
+		--rate 100 --total "$WL_TOTAL" --timeout 10 --watch-wait 3
+	bench status status $many --total "$BIG_TOTAL" --duration "$DUR"
+	stop_server || log "$KIND: had to SIGKILL (no clean exit in 60 s)"
+	grep -a "write path" "$logf" | tail -1 >"$OUT/$KIND-writepath" || true
+}
+
+phase_b() {
+	local dir=$WORK/$KIND-b logf=$WORK/$KIND-b.log
+	rm -rf "$dir" "$logf"
+	SPORT= PPORT=
+	T_LAUNCH=$(date +%s%N)
+	start_server "$KIND" "$dir" "$logf"
+	local t
+	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
+	log "  $KIND: load $LOAD_KEYS keys of 256 bytes"
+	bench load put --key-size 16 --val-size 256 --sequential-keys --key-space-size "$LOAD_KEYS" \
+		--total "$LOAD_KEYS" --clients 1000 --conns 100 --duration "$LOAD_CAP"
+	awk '/^VmHWM/ {print $2}' "/proc/$SPID/status" >"$OUT/$KIND-hwm"
+	local clean=1
+	stop_server || clean=0
+	du -sk "$dir" | awk '{print $1}' >"$OUT/$KIND-du"
+	grep -a "write path" "$logf" | tail -1 >"$OUT/$KIND-writepath-load" || true
+	# Same ports again, so nothing but the restart is measured.
+	T_LAUNCH=$(date +%s%N)
+	start_server "$KIND" "$dir" "$logf"
+	t=$(wait_answer "$SPORT" 300) || t="failed:$t"
+	echo "$t $clean" >"$OUT/$KIND-restart"
+	log "  $KIND: restart to first answer: $t ms"
+	stop_server || true
+}
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*
+T0=$(date +%s)
+for KIND in etcd metad; do
+	log "== $KIND: workloads (${DUR}s each)"
+	phase_a || true
+	log "== $KIND: load, memory, disk, restart"
+	phase_b || true
+done
+
+# The tool's own ceiling: the same status load against a server that does
+# nothing (metad-bench serve-null), on the same machine.
+log "== tool ceiling: status against metad-bench serve-null"
+KIND=null SPORT=$(free_port)
+"$BENCH" serve-null --endpoints "127.0.0.1:$SPORT" >"$WORK/null.log" 2>&1 &
+SPID=$!
+PIDS+=("$SPID")
+T_LAUNCH=$(date +%s%N)
+if wait_answer "$SPORT" 20 >/dev/null; then
+	bench status status --clients 1000 --conns 100 --total "$BIG_TOTAL" --duration "$DUR"
+fi
+kill -INT "$SPID" 2>/dev/null || true
+wait "$SPID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- table
+"$PY" - "$OUT" "$QUICK" "$LOAD_KEYS" "$(( $(date +%s) - T0 ))" <<'EOF' | tee "$RESULTS_MD"
+import json, os, sys
+out, quick, load_keys, secs = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
+
+def load(kind, name):
+    try:
+        with open(os.path.join(out, f"{kind}-{name}.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"failed": True}
+
+def text(kind, name):
+    try:
+        with open(os.path.join(out, f"{kind}-{name}")) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+def err(j):
+    if j.get("failed"):
+        return "failed"
+    if j.get("ok", 0) == 0:
+        fe = j.get("first_error") or {}
+        return "error: " + fe.get("code", "no answers")
+    return None
+
+rows = []
+def row(label, e, m, better, fmt="{:.0f}"):
+    def cell(v):
+        return v if isinstance(v, str) else fmt.format(v)
+    ratio = "-"
+    if not isinstance(e, str) and not isinstance(m, str) and e:
+        ratio = f"{m / e:.2f} ({better} is better)"
+    rows.append((label, cell(e), cell(m), ratio))
+
+def metric(j, path):
+    if err(j):
+        return err(j)
+    v = j
+    for p in path:
+        v = v.get(p) if isinstance(v, dict) else None
+    return "-" if v is None else v
+
+def errs(j):
+    if j.get("failed") or not j.get("errors"):
+        return ""
+    fe = j.get("first_error") or {}
+    return f"{j['errors']} errors ({fe.get('code')}: {fe.get('message')})"
+
+workloads = [
+    ("put1", "put, 1 client"),
+    ("put1000", "put, 1,000 clients / 100 conns"),
+    ("rangel", "range linearizable, 1,000 clients"),
+    ("ranges", "range serializable, 1,000 clients"),
+    ("mixed", "txn-mixed 90/10 reads, 1,000 clients"),
+]
+notes = []
+for name, label in workloads:
+    e, m = load("etcd", name), load("metad", name)
+    row(label + " (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
+    row(label + " p99 (ms)", metric(e, ["latency_ms", "p99"]), metric(m, ["latency_ms", "p99"]),
+        "lower", "{:.2f}")
+    for kind, j in (("etcd", e), ("metad", m)):
+        if errs(j):
+            notes.append(f"{kind} {name}: {errs(j)}")
+e, m = load("etcd", "wlat"), load("metad", "wlat")
+row("watch-latency put->event p50 (ms)", metric(e, ["latency_ms", "p50"]),
+    metric(m, ["latency_ms", "p50"]), "lower", "{:.2f}")
+row("watch-latency put->event p99 (ms)", metric(e, ["latency_ms", "p99"]),
+    metric(m, ["latency_ms", "p99"]), "lower", "{:.2f}")
+for kind, j in (("etcd", e), ("metad", m)):
+    if errs(j):
+        notes.append(f"{kind} watch-latency: {errs(j)}")
+e, m = load("etcd", "load"), load("metad", "load")
+row(f"load {load_keys:,} keys x 256 B (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
+for kind, j in (("etcd", e), ("metad", m)):
+    if not j.get("failed") and j.get("ok", 0) < load_keys:
+        notes.append(f"{kind} load: only {j.get('ok', 0)} of {load_keys} keys acknowledged")
+    if errs(j):
+        notes.append(f"{kind} load: {errs(j)}")
+
+def num(kind, name, scale):
+    t = text(kind, name).split()
+    try:
+        return float(t[0]) / scale
+    except (IndexError, ValueError):
+        return "-"
+
+row("peak RSS after load (MiB)", num("etcd", "hwm", 1024), num("metad", "hwm", 1024), "lower")
+row("on-disk size after load (MiB)", num("etcd", "du", 1024), num("metad", "du", 1024), "lower")
+row("restart to first answer (ms)", num("etcd", "restart", 1), num("metad", "restart", 1), "lower")
+for kind in ("etcd", "metad"):
+    t = text(kind, "restart").split()
+    if len(t) > 1 and t[1] == "0":
+        notes.append(f"{kind}: did not stop within 60 s of SIGTERM after the load (killed)")
+e, m = load("etcd", "status"), load("metad", "status")
+row("status RPC, 1,000 clients (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
+
+j = load("null", "status")
+if not err(j):
+    notes.insert(0, f"metad-bench's own ceiling on this machine: {j['rps']:.0f} req/s "
+                 f"(status RPC, 1,000 clients / 100 conns, against `metad-bench serve-null`; "
+                 f"client CPU {j.get('client_cpu_us_per_req', 0):.1f} us per request)")
+mode = "BENCH_QUICK=1" if quick else "full"
+print(f"## metad vs etcd 3.4 ({mode} run, {secs} s, one machine, same run)\n")
+print("| workload | etcd | metad | ratio metad/etcd |")
+print("|---|---:|---:|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+print()
+wp = text("metad", "writepath")
+if wp:
+    print(f"- metad write path, workloads phase: `{wp}`")
+try:
+    a, b = text("etcd", "fsyncs").split()
+    j = load("etcd", "put1000")
+    n = j.get("ok", 0)
+    f = int(float(b) - float(a))
+    if f > 0:
+        print(f"- etcd, put with 1,000 clients: {n} puts in {f} WAL fsyncs ({n / f:.1f} per fsync)")
+except ValueError:
+    pass
+wp = text("metad", "writepath-load")
+if wp:
+    print(f"- metad write path, load phase: `{wp}`")
+for n in notes:
+    print(f"- {n}")
+EOF
