@@ -161,4 +161,31 @@ int mvcc_compact_run(struct mvcc *m, struct db_session *s);
 int mvcc_hash(struct mvcc *m, struct db_session *s, int64_t rev, uint32_t *hash,
 	      int64_t *compact_rev);
 
+/* ---- history of changes (mvcc_changes.c), for watches ---- */
+
+/* One change: a put (kv complete, mod_revision = its revision) or, when
+ * tombstone is set, a delete (only kv.key and kv.mod_revision are set, as in
+ * etcd's DELETE event). Bytes are borrowed for the callback only. */
+struct mvcc_change {
+	struct mvcc_kv kv;
+	int64_t sub;
+	int tombstone;
+};
+/* Return non-zero to stop the scan (that value is returned). */
+typedef int (*mvcc_change_fn)(void *arg, const struct mvcc_change *ch);
+
+/*
+ * Every change with from_rev <= revision <= to_rev, in revision order, whose
+ * key is in the range (key/end rules as mvcc_range; key == NULL: all keys).
+ * Runs in its own snapshot (call with no transaction open on s). Returns
+ * DB_COMPACTED when from_rev < the compacted revision seen in that snapshot
+ * (the history is incomplete there), else DB_OK, DB_NOMEM, DB_IO, DB_CORRUPT
+ * or the callback's stop value. At most max_changes changes are reported
+ * (0 = no limit); *last_rev gets the last revision fully scanned, so a caller
+ * can go on from *last_rev + 1 in bounded chunks.
+ */
+int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
+		 const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
+		 size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev);
+
 #endif
