@@ -6,13 +6,7 @@
  * changes nothing and the rest of the batch goes on.
  */
 #include "core/core_internal.h"
-
-bool core_lease_exists(struct core *c, int64_t id)
-{
-	(void)c;
-	/* Leases arrive with the Lease service; until then none exists. */
-	return id == 0;
-}
+#include "core/lease_internal.h"
 
 /* The key's current key-value appended to out, if it exists. */
 static int current_kv(struct core *c, struct db_session *s, const ProtobufCBinaryData *key,
@@ -180,6 +174,10 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 	}
 	case METADPB__INTERNAL_REQUEST__REQUEST_COMPACTION:
 		return apply_compaction(c, s, r, req->compaction, msg, compact_rev);
+	case METADPB__INTERNAL_REQUEST__REQUEST_LEASE_GRANT:
+		return apply_lease_grant(c, s, r, req->lease_grant, msg);
+	case METADPB__INTERNAL_REQUEST__REQUEST_LEASE_REVOKE:
+		return apply_lease_revoke(c, s, r, req->lease_revoke, msg);
 	default:
 		return CORE_EINTERNAL;
 	}

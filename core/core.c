@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/core_internal.h"
+#include "core/lease_internal.h"
 #include "storage/raftlog.h"
 
 #define DEFAULT_QUOTA (2LL << 30) /* etcd's default backend quota: 2 GiB */
@@ -137,6 +138,7 @@ static void free_core(struct core *c)
 		free(s);
 		s = next;
 	}
+	lessor_free(c->lessor);
 	db_session_close(c->wsession);
 	db_session_close(c->csession);
 	db_session_close(c->ksession);
@@ -201,6 +203,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 			    (rv = db_session_open(c->db, &c->csession)) != DB_OK ||
 			    (rv = db_session_open(c->db, &c->ksession)) != DB_OK))
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
+	if (rv == DB_OK && (rv = lessor_open(c, &c->lessor)) != DB_OK)
+		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
 	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
 		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
 	if (rv == DB_OK && (rv = writer_replay(c)) != DB_OK)
@@ -211,8 +215,13 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		atomic_store(&c->db_size, db_size_bytes(c->db));
 	if (rv == DB_OK && (rv = compactor_start(c)) != DB_OK)
 		snprintf(err, errlen, "compactor thread");
+	if (rv == DB_OK && (rv = watch_start(c)) != DB_OK) {
+		snprintf(err, errlen, "watch hub thread");
+		compactor_stop(c);
+	}
 	if (rv == DB_OK && (rv = checkpointer_start(c)) != DB_OK) {
 		snprintf(err, errlen, "checkpoint thread");
+		watch_stop(c);
 		compactor_stop(c);
 	}
 	if (rv != DB_OK) {
@@ -222,6 +231,16 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	if (writer_start(c) != DB_OK) {
 		snprintf(err, errlen, "writer thread");
 		checkpointer_stop(c);
+		watch_stop(c);
+		compactor_stop(c);
+		free_core(c);
+		return CORE_EINTERNAL;
+	}
+	if (lessor_start(c->lessor) != DB_OK) {
+		snprintf(err, errlen, "lessor thread");
+		writer_stop(c);
+		checkpointer_stop(c);
+		watch_stop(c);
 		compactor_stop(c);
 		free_core(c);
 		return CORE_EINTERNAL;
@@ -234,7 +253,9 @@ void core_close(struct core *c)
 {
 	if (c == NULL)
 		return;
+	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
+	watch_stop(c);
 	checkpointer_stop(c);
 	compactor_stop(c);
 	uint64_t commits = atomic_load(&c->commits), reqs = atomic_load(&c->requests);

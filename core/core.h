@@ -13,10 +13,13 @@
 #ifndef METAD_CORE_CORE_H
 #define METAD_CORE_CORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "rpc.pb-c.h"
+#include "v3election.pb-c.h"
+#include "v3lock.pb-c.h"
 
 #include "core/errors.h"
 
@@ -36,6 +39,8 @@ struct core_config {
 	uint32_t max_txn_ops;       /* --max-txn-ops */
 	int64_t quota_backend_bytes; /* --quota-backend-bytes; 0 = etcd default 2 GiB */
 	uint64_t cache_mb;           /* storage cache */
+	uint64_t watch_queue_bytes;  /* --watch-queue-bytes: per-stream send queue; 0 = 4 MiB */
+	int64_t watch_progress_ms;   /* --experimental-watch-progress-notify-interval; 0 = 10 min */
 };
 
 struct core;
@@ -87,5 +92,88 @@ const struct core_config *core_config(const struct core *c);
 
 /* Write-path counters (group commit): synced log commits and requests. */
 void core_write_stats(struct core *c, uint64_t *commits, uint64_t *requests);
+
+/* ---- Lease (lease.c) ----
+ * Grant and revoke go through the write path (replicated); ID 0 asks the
+ * server to pick one. Errors: CORE_ELEASE_EXISTS, CORE_ELEASE_TTL_TOO_LARGE,
+ * CORE_ELEASE_NOT_FOUND (revoke). TimeToLive of an unknown lease answers
+ * TTL -1, as etcd. */
+void core_lease_grant(struct core *c, const Etcdserverpb__LeaseGrantRequest *req, core_done_fn cb,
+		      void *arg);
+void core_lease_revoke(struct core *c, const Etcdserverpb__LeaseRevokeRequest *req,
+		       core_done_fn cb, void *arg);
+void core_lease_time_to_live(struct core *c, const Etcdserverpb__LeaseTimeToLiveRequest *req,
+			     core_done_fn cb, void *arg);
+void core_lease_leases(struct core *c, core_done_fn cb, void *arg);
+/* Keep-alive: renew in memory (leader-local, as etcd) and return the granted
+ * TTL, or 0 when the lease is unknown or already expired. Thread-safe. */
+int64_t core_lease_renew(struct core *c, int64_t id);
+
+/* ---- Watch (watch*.c) ----
+ * A watch stream is etcd's Watch call seen from core: requests go in, packed
+ * WatchResponse messages come out through the sink, from the hub thread. */
+struct core_watch_stream;
+struct core_watch_sink {
+	/* One packed etcdserverpb.WatchResponse (bytes borrowed for the call).
+	 * The callee queues it and later reports it with core_watch_sent. */
+	void (*send)(void *arg, const uint8_t *data, size_t len);
+	/* Core has let go of the stream (after core_watch_close): last call. */
+	void (*closed)(void *arg);
+};
+/* NULL when out of memory. sink and arg must live until sink->closed. */
+struct core_watch_stream *core_watch_open(struct core *c, const struct core_watch_sink *sink,
+					  void *arg);
+/* A WatchRequest from the client (borrowed; copied). Any thread. */
+void core_watch_request(struct core_watch_stream *ws, const Etcdserverpb__WatchRequest *req);
+/* len bytes of what send() delivered were taken by the transport (or
+ * dropped): frees the stream's budget. Not after core_watch_close. */
+void core_watch_sent(struct core_watch_stream *ws, size_t len);
+/* The call is over; sink->closed follows from the hub thread. */
+void core_watch_close(struct core_watch_stream *ws);
+
+/* Wait for any change in [key, end) (watch range rules) at a revision above
+ * after_rev; cb runs once, on the hub thread, possibly early (spuriously):
+ * callers re-check. With stopping set the wait was aborted (server
+ * shutdown): clean up and give up. Used by the Lock and Election services.
+ * Returns CORE_ENOMEM (cb never runs) or CORE_OK. */
+typedef void (*core_watch_wait_fn)(void *arg, bool stopping);
+int core_watch_wait(struct core *c, const uint8_t *key, size_t key_len, const uint8_t *end,
+		    size_t end_len, int64_t after_rev, core_watch_wait_fn cb, void *arg);
+/* Abort every wait (their callbacks run with stopping set) and any made
+ * later; returns once they ran. For server shutdown, while calls waiting on
+ * them can still be answered. */
+void core_watch_abort_waits(struct core *c);
+
+/* ---- Lock and Election (lock.c, election.c) ----
+ * etcd's v3lock and v3election services run inside the server with the
+ * clientv3 concurrency recipes (Mutex, Election) over core's own txn, range
+ * and watch waits. Replies carry v3lockpb / v3electionpb messages. Errors are
+ * CORE_E* codes or these, which etcd returns as plain errors (gRPC Unknown
+ * with the text of core_concurrency_strerror). */
+enum {
+	CORE_EC_SESSION_EXPIRED = 100, /* "mutex: session is expired" */
+	CORE_EC_NOT_LEADER,            /* "election: not leader" */
+	CORE_EC_NO_LEADER,             /* "election: no leader" */
+	CORE_EC_MISSING_LEADER,        /* "\"leader\" field must be provided" */
+};
+const char *core_concurrency_strerror(int err); /* NULL for other codes */
+void core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb, void *arg);
+void core_unlock(struct core *c, const V3lockpb__UnlockRequest *req, core_done_fn cb, void *arg);
+void core_campaign(struct core *c, const V3electionpb__CampaignRequest *req, core_done_fn cb,
+		   void *arg);
+void core_proclaim(struct core *c, const V3electionpb__ProclaimRequest *req, core_done_fn cb,
+		   void *arg);
+void core_resign(struct core *c, const V3electionpb__ResignRequest *req, core_done_fn cb,
+		 void *arg);
+void core_leader(struct core *c, const V3electionpb__LeaderRequest *req, core_done_fn cb,
+		 void *arg);
+/* Observe: cb gets each new leader (or a new value of it), from core
+ * threads; after core_observe_stop (or at shutdown) a last call with resp ==
+ * NULL, after which nothing more comes. NULL when out of memory. */
+struct core_observe;
+typedef void (*core_observe_fn)(void *arg, const V3electionpb__LeaderResponse *resp);
+struct core_observe *core_observe_start(struct core *c, const V3electionpb__LeaderRequest *req,
+					core_observe_fn cb, void *arg);
+void core_observe_stop(struct core_observe *o);
 
 #endif

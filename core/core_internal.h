@@ -81,6 +81,10 @@ struct core {
 	struct proposal *cwaiters;
 	struct db_session *csession;
 
+	/* lessor (lease.c) and watch hub (watch*.c) */
+	struct lessor *lessor;
+	struct watch_hub *watch;
+
 	/* checkpointer: makes applied state durable, trims the log */
 	pthread_t checkpointer;
 	pthread_mutex_t kmu;
@@ -126,7 +130,7 @@ int apply_put(struct core *c, struct db_session *s, struct reply *r, const Etcds
 	      Etcdserverpb__PutResponse **out);
 int apply_delete(struct core *c, struct db_session *s, struct reply *r,
 		 const Etcdserverpb__DeleteRangeRequest *d, Etcdserverpb__DeleteRangeResponse **out);
-/* Whether a lease exists (no leases yet: only 0 is "no lease"). */
+/* Whether a lease exists (0, "no lease", always does); lease.c. */
 bool core_lease_exists(struct core *c, int64_t id);
 
 /* Writer thread and queue (writer.c). */
@@ -141,6 +145,12 @@ int writer_bootstrap(struct core *c);
 /* Checkpointer (checkpoint.c). */
 int checkpointer_start(struct core *c);
 void checkpointer_stop(struct core *c);
+
+/* Watch hub (watch.c): started before the writer, stopped after it. The
+ * writer calls watch_notify after each committed batch (never blocks). */
+int watch_start(struct core *c);
+void watch_stop(struct core *c);
+void watch_notify(struct core *c);
 
 /* Compactor (compactor.c). */
 int compactor_start(struct core *c);

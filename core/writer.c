@@ -136,6 +136,7 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 	rv = mvcc_commit(c->mvcc, c->wsession, first + n - 1, 0);
 	if (rv != DB_OK)
 		fatal("apply commit", rv);
+	watch_notify(c); /* the hub reads the new revisions itself */
 
 	/* 3. answer */
 	while (batch != NULL) {

@@ -9,6 +9,7 @@
 #include <grpc/support/alloc.h>
 
 #include "etcdapi/call.h"
+#include "etcdapi/stream_methods.h"
 #include "etcdapi/wire.h"
 
 static void call_event(struct api_tag *tag, int success);
@@ -139,12 +140,12 @@ static void unknown_method(struct api_call *c)
 	const char *svc = path[0] == '/' ? path + 1 : path;
 	const char *slash = strrchr(svc, '/');
 	int known = 0;
-	for (struct api_method *m = api_kv_methods; m->path; m++)
-		if (slash && strncmp(m->path + 1, svc, (size_t)(slash - svc) + 1) == 0)
-			known = 1;
-	for (struct api_method *m = api_other_methods; m->path; m++)
-		if (slash && strncmp(m->path + 1, svc, (size_t)(slash - svc) + 1) == 0)
-			known = 1;
+	struct api_method *tabs[] = {api_kv_methods,    api_other_methods,   api_lease_methods,
+				     api_watch_methods, api_lock_methods,    api_election_methods};
+	for (size_t t = 0; t < sizeof(tabs) / sizeof(tabs[0]); t++)
+		for (struct api_method *m = tabs[t]; m->path; m++)
+			if (slash && strncmp(m->path + 1, svc, (size_t)(slash - svc) + 1) == 0)
+				known = 1;
 	if (slash && known)
 		snprintf(buf, sizeof(buf), "unknown method %s for service %.*s", slash + 1,
 			 (int)(slash - svc), svc);

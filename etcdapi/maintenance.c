@@ -8,8 +8,6 @@
 #include "etcdapi/call.h"
 
 #include "rpc.pb-c.h"
-#include "v3election.pb-c.h"
-#include "v3lock.pb-c.h"
 
 static void status(struct api_call *call, const ProtobufCMessage *req)
 {
@@ -81,12 +79,6 @@ struct api_method api_other_methods[] = {
 	 member_list, 0, 4, NULL},
 	{"/etcdserverpb.Maintenance/Alarm", &etcdserverpb__alarm_request__descriptor, alarm_rpc, 0, 2,
 	 NULL},
-	STREAM("/etcdserverpb.Watch/Watch"),
-	UNARY("/etcdserverpb.Lease/LeaseGrant", etcdserverpb__lease_grant_request__descriptor),
-	UNARY("/etcdserverpb.Lease/LeaseRevoke", etcdserverpb__lease_revoke_request__descriptor),
-	STREAM("/etcdserverpb.Lease/LeaseKeepAlive"),
-	UNARY("/etcdserverpb.Lease/LeaseTimeToLive", etcdserverpb__lease_time_to_live_request__descriptor),
-	UNARY("/etcdserverpb.Lease/LeaseLeases", etcdserverpb__lease_leases_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberAdd", etcdserverpb__member_add_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberRemove", etcdserverpb__member_remove_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberUpdate", etcdserverpb__member_update_request__descriptor),
@@ -117,12 +109,5 @@ struct api_method api_other_methods[] = {
 	      etcdserverpb__auth_role_grant_permission_request__descriptor),
 	UNARY("/etcdserverpb.Auth/RoleRevokePermission",
 	      etcdserverpb__auth_role_revoke_permission_request__descriptor),
-	UNARY("/v3lockpb.Lock/Lock", v3lockpb__lock_request__descriptor),
-	UNARY("/v3lockpb.Lock/Unlock", v3lockpb__unlock_request__descriptor),
-	UNARY("/v3electionpb.Election/Campaign", v3electionpb__campaign_request__descriptor),
-	UNARY("/v3electionpb.Election/Proclaim", v3electionpb__proclaim_request__descriptor),
-	UNARY("/v3electionpb.Election/Leader", v3electionpb__leader_request__descriptor),
-	UNARY("/v3electionpb.Election/Observe", v3electionpb__leader_request__descriptor),
-	UNARY("/v3electionpb.Election/Resign", v3electionpb__resign_request__descriptor),
 	{NULL, NULL, NULL, 0, 0, NULL},
 };

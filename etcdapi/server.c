@@ -13,6 +13,8 @@
 
 #include "etcdapi/api.h"
 #include "etcdapi/call.h"
+#include "etcdapi/stream.h"
+#include "etcdapi/stream_methods.h"
 
 #define GRPC_OVERHEAD_BYTES (512 * 1024) /* etcd: receive limit = max request + 512 KiB */
 #define SHUTDOWN_GRACE_S 10
@@ -214,6 +216,10 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	s->server = grpc_server_create(&cargs, NULL);
 	register_methods(s, api_kv_methods);
 	register_methods(s, api_other_methods);
+	register_methods(s, api_lease_methods);
+	register_methods(s, api_watch_methods);
+	register_methods(s, api_lock_methods);
+	register_methods(s, api_election_methods);
 	for (int i = 0; i < s->n_cq; i++) {
 		s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
 		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
@@ -232,6 +238,10 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	for (int i = 0; i < s->n_cq; i++) {
 		arm_all(s, s->cqs[i], api_kv_methods);
 		arm_all(s, s->cqs[i], api_other_methods);
+		arm_all(s, s->cqs[i], api_lease_methods);
+		arm_all(s, s->cqs[i], api_watch_methods);
+		arm_all(s, s->cqs[i], api_lock_methods);
+		arm_all(s, s->cqs[i], api_election_methods);
 		for (int k = 0; k < 2; k++)
 			api_call_arm(s, s->cqs[i], NULL); /* unknown methods */
 		pthread_create(&s->threads[i], NULL, cq_main, s->cqs[i]);
@@ -246,6 +256,11 @@ void api_stop(struct api_server *s)
 		return;
 	static int shutdown_tag;
 	grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &shutdown_tag);
+	/* Streams (Watch, KeepAlive, Observe) never end on their own, nor do
+	 * Lock/Campaign calls waiting for their turn: end them while their
+	 * calls can still be answered. */
+	api_stream_shutdown_all();
+	core_watch_abort_waits(s->core);
 	grpc_event ev = grpc_completion_queue_pluck(
 		s->shutdown_cq, &shutdown_tag,
 		gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN)),

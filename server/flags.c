@@ -23,7 +23,7 @@ static const char *const ignored_value_flags[] = {
 	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
 	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
 	"experimental-backend-bbolt-freelist-type", "experimental-compaction-batch-limit",
-	"experimental-watch-progress-notify-interval", "experimental-warning-apply-duration",
+"experimental-warning-apply-duration",
 	"log-package-levels", "config-file", NULL,
 };
 static const char *const ignored_bool_flags[] = {
@@ -50,6 +50,10 @@ void flags_usage(void)
 	       "  --max-txn-ops '128'                      most operations in one txn\n"
 	       "  --quota-backend-bytes '0'                backend size quota (0 = 2 GiB)\n"
 	       "  --max-concurrent-streams '4294967295'    streams per client connection\n"
+	       "  --experimental-watch-progress-notify-interval '10m0s'  progress notification period\n"
+	       "  --watch-queue-bytes '4194304'            bytes a Watch stream may have waiting to be\n"
+	       "                                           sent; past it its watchers fall behind and\n"
+	       "                                           catch up from the store when the client reads\n"
 	       "  --cert-file '' --key-file ''             TLS for client traffic\n"
 	       "  --trusted-ca-file ''                     CA for client certificates\n"
 	       "  --client-cert-auth 'false'               require client certificates\n"
@@ -90,6 +94,53 @@ static int parse_u64(const char *name, const char *v, uint64_t max, uint64_t *ou
 	}
 	*out = x;
 	return 0;
+}
+
+/* A Go duration ("10m", "1m30s", "500ms", "2h") in milliseconds. */
+static int parse_duration_ms(const char *name, const char *v, int64_t *out)
+{
+	double total = 0;
+	const char *p = v;
+	if (*p == 0)
+		goto bad;
+	while (*p) {
+		char *end;
+		errno = 0;
+		double x = strtod(p, &end);
+		if (end == p || errno || x < 0)
+			goto bad;
+		p = end;
+		double unit;
+		if (strncmp(p, "ms", 2) == 0) {
+			unit = 1;
+			p += 2;
+		} else if (strncmp(p, "us", 2) == 0) {
+			unit = 1e-3;
+			p += 2;
+		} else if (strncmp(p, "ns", 2) == 0) {
+			unit = 1e-6;
+			p += 2;
+		} else if (*p == 's') {
+			unit = 1000;
+			p++;
+		} else if (*p == 'm') {
+			unit = 60000;
+			p++;
+		} else if (*p == 'h') {
+			unit = 3600000;
+			p++;
+		} else if (*p == 0 && x == 0) {
+			unit = 0;
+		} else {
+			goto bad;
+		}
+		total += x * unit;
+	}
+	*out = (int64_t)total;
+	return 0;
+bad:
+	fprintf(stderr, "invalid value \"%s\" for flag -%s: time: invalid duration\n", v, name);
+	return -1;
 }
 
 /* Split a comma-separated URL list into dst (pointing into a copy). */
@@ -137,6 +188,8 @@ static void defaults(struct flags *f)
 	f->max_txn_ops = 128;
 	f->quota_backend_bytes = 0;
 	f->max_concurrent_streams = UINT32_MAX;
+	f->watch_progress_ms = 10 * 60 * 1000;
+	f->watch_queue_bytes = 4u << 20;
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
@@ -188,6 +241,13 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		if (parse_u64(name, v, UINT32_MAX, &u))
 			return -1;
 		f->max_concurrent_streams = (uint32_t)u;
+	} else if (strcmp(name, "experimental-watch-progress-notify-interval") == 0) {
+		if (parse_duration_ms(name, v, &f->watch_progress_ms))
+			return -1;
+	} else if (strcmp(name, "watch-queue-bytes") == 0) {
+		if (parse_u64(name, v, UINT64_MAX, &u))
+			return -1;
+		f->watch_queue_bytes = u;
 	} else if (in(ignored_value_flags, name))
 		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
 	else {

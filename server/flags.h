@@ -35,6 +35,8 @@ struct flags {
 	uint32_t max_txn_ops;
 	int64_t quota_backend_bytes;
 	uint32_t max_concurrent_streams;
+	int64_t watch_progress_ms;  /* --experimental-watch-progress-notify-interval (10m) */
+	uint64_t watch_queue_bytes; /* --watch-queue-bytes: per Watch stream send queue (4 MiB) */
 	int help;
 	int version;
 	char data_dir_buf[4096];

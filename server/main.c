@@ -73,6 +73,8 @@ int main(int argc, char **argv)
 		.max_request_bytes = f.max_request_bytes,
 		.max_txn_ops = f.max_txn_ops,
 		.quota_backend_bytes = f.quota_backend_bytes,
+		.watch_queue_bytes = f.watch_queue_bytes,
+		.watch_progress_ms = f.watch_progress_ms,
 	};
 	char err[512] = "";
 	struct core *core = NULL;

@@ -1,0 +1,45 @@
+/*
+ * core/lock_internal.h — what the Lock and Election services share: the
+ * concurrency recipes' key helpers and "wait until every older key under a
+ * prefix is gone" (clientv3 concurrency's waitDeletes), run inside core.
+ */
+#ifndef METAD_CORE_LOCK_INTERNAL_H
+#define METAD_CORE_LOCK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+struct reply;
+
+/* A byte string with its own allocation. */
+struct cbytes {
+	uint8_t *p;
+	size_t len;
+};
+
+/* name + "/" (the recipes' key prefix). */
+int cc_prefix(struct cbytes *out, const uint8_t *name, size_t len);
+/* pfx + lowercase hex of lease (the recipes' own key). */
+int cc_key(struct cbytes *out, const struct cbytes *pfx, int64_t lease);
+/* etcd's prefix range end (clientv3.GetPrefixRangeEnd). */
+int cc_prefix_end(struct cbytes *out, const struct cbytes *pfx);
+
+/* A synchronous Range; *out is the reply (free with core_reply_free). */
+int cc_range(struct core *c, const Etcdserverpb__RangeRequest *q, struct core_reply **out);
+
+/* The first (oldest create revision) key under pfx. */
+void cc_first_create(Etcdserverpb__RangeRequest *q, const struct cbytes *pfx,
+		     const struct cbytes *end);
+
+/* Wait until no key under pfx has create_revision <= max_rev, then call
+ * done(arg, err) once (from some core thread). */
+typedef void (*cc_done_fn)(void *arg, int err);
+int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev, cc_done_fn done,
+		    void *arg);
+
+/* Fail cb with err through a fresh reply. */
+void cc_fail(core_done_fn cb, void *arg, int err);
+
+#endif

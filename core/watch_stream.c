@@ -1,0 +1,461 @@
+/*
+ * core/watch_stream.c — one Watch call's watchers: create / cancel /
+ * progress requests, and building the responses each watcher is owed.
+ *
+ * Everything here runs on the hub thread. A watcher owes the client every
+ * matching event from next_rev on. Near the head (synced) it gets one
+ * response per revision, as etcd's synced watchers do; once it is more than
+ * WATCH_LAG_REVS behind (a slow client, or a start_revision in the past) it
+ * gets up to WATCH_BATCH_MAX_REVS revisions per response, from the ring or,
+ * when the ring no longer covers next_rev, from storage in bounded chunks —
+ * etcd's unsynced watchers. The stream's byte budget bounds what is waiting
+ * in the transport; past it the hub simply stops building for that stream.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/core_internal.h"
+#include "core/watch_internal.h"
+
+static const char ERR_EMPTY_RANGE[] = "mvcc: watcher range is empty";
+static const char ERR_DUP_ID[] = "mvcc: duplicate watch ID provided on the WatchStream";
+
+/* ---- delivering ---- */
+
+static void deliver_msg(struct watch_hub *h, struct core_watch_stream *ws,
+			const Etcdserverpb__WatchResponse *resp)
+{
+	size_t len = etcdserverpb__watch_response__get_packed_size(resp);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL) {
+		fprintf(stderr, "metad: watch: out of memory packing a response\n");
+		return;
+	}
+	etcdserverpb__watch_response__pack(resp, buf);
+	/* Count it before handing it over: the sink may report it at once. */
+	atomic_fetch_add(&ws->queued, len);
+	ws->sink->send(ws->arg, buf, len);
+	free(buf);
+	(void)h;
+}
+
+static void deliver_ctrl(struct watch_hub *h, struct core_watch_stream *ws, int64_t id,
+			 bool created, bool canceled, const char *reason, int64_t compact_rev,
+			 int64_t rev)
+{
+	Etcdserverpb__ResponseHeader hd = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(h->c, &hd, rev);
+	Etcdserverpb__WatchResponse r = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+	r.header = &hd;
+	r.watch_id = id;
+	r.created = created;
+	r.canceled = canceled;
+	r.cancel_reason = (char *)(reason ? reason : "");
+	r.compact_revision = compact_rev;
+	deliver_msg(h, ws, &r);
+}
+
+/* Events assembled for one watcher's response. */
+struct wbuild {
+	struct arena arena;
+	Mvccpb__Event **evs;
+	size_t n, cap;
+	bool oom;
+};
+
+static Mvccpb__KeyValue *kv_msg(struct wbuild *b, const struct mvcc_kv *kv, bool tombstone,
+				bool copy)
+{
+	Mvccpb__KeyValue *m = arena_alloc(&b->arena, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	mvccpb__key_value__init(m);
+	m->key.len = kv->key_len;
+	m->key.data = copy ? arena_dup(&b->arena, kv->key, kv->key_len) : (uint8_t *)kv->key;
+	m->mod_revision = kv->mod_revision;
+	if (!tombstone) {
+		/* A DELETE event's kv carries only key and mod_revision (etcd). */
+		m->value.len = kv->value_len;
+		m->value.data =
+			copy ? arena_dup(&b->arena, kv->value, kv->value_len) : (uint8_t *)kv->value;
+		m->create_revision = kv->create_revision;
+		m->version = kv->version;
+		m->lease = kv->lease;
+	}
+	if ((kv->key_len && m->key.data == NULL) || (m->value.len && m->value.data == NULL))
+		return NULL;
+	return m;
+}
+
+static Mvccpb__Event *add_event(struct wbuild *b, const struct mvcc_kv *kv, bool tombstone,
+				bool copy)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		Mvccpb__Event **v = realloc(b->evs, cap * sizeof(*v));
+		if (v == NULL) {
+			b->oom = true;
+			return NULL;
+		}
+		b->evs = v;
+		b->cap = cap;
+	}
+	Mvccpb__Event *e = arena_alloc(&b->arena, sizeof(*e));
+	if (e == NULL || (mvccpb__event__init(e), e->kv = kv_msg(b, kv, tombstone, copy)) == NULL) {
+		b->oom = true;
+		return NULL;
+	}
+	e->type = tombstone ? MVCCPB__EVENT__EVENT_TYPE__DELETE : MVCCPB__EVENT__EVENT_TYPE__PUT;
+	b->evs[b->n++] = e;
+	return e;
+}
+
+static void wbuild_free(struct wbuild *b)
+{
+	free(b->evs);
+	arena_free(&b->arena);
+}
+
+/* Send b's events for w: one response, or fragments when asked for and the
+ * response is over the limit (every piece but the last has fragment set). */
+static void deliver_events(struct watch_hub *h, struct core_watch_stream *ws, struct watcher *w,
+			   struct wbuild *b, int64_t rev)
+{
+	Etcdserverpb__ResponseHeader hd = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(h->c, &hd, rev);
+	Etcdserverpb__WatchResponse r = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+	r.header = &hd;
+	r.watch_id = w->id;
+	r.events = b->evs;
+	r.n_events = b->n;
+	w->progress_due = false; /* events are progress too */
+	if (!w->fragment || b->n < 2 ||
+	    etcdserverpb__watch_response__get_packed_size(&r) <= h->frag_limit) {
+		deliver_msg(h, ws, &r);
+		return;
+	}
+	size_t at = 0;
+	while (at < b->n) {
+		size_t n = 0, size = 0;
+		while (at + n < b->n) {
+			size_t es = mvccpb__event__get_packed_size(b->evs[at + n]) + 8;
+			if (n > 0 && size + es > h->frag_limit)
+				break;
+			size += es;
+			n++;
+		}
+		r.events = b->evs + at;
+		r.n_events = n;
+		at += n;
+		r.fragment = at < b->n;
+		deliver_msg(h, ws, &r);
+	}
+}
+
+/* ---- building from the ring ---- */
+
+static bool wants(const struct watcher *w, const struct mvcc_kv *kv, int tombstone)
+{
+	if (tombstone ? w->nodelete : w->noput)
+		return false;
+	return watch_key_in(kv->key, kv->key_len, w->key, w->key_len, w->end, w->end_len);
+}
+
+static void build_ring(struct watch_hub *h, struct core_watch_stream *ws, struct watcher *w)
+{
+	bool multi = h->rev - w->next_rev >= WATCH_LAG_REVS;
+	int64_t limit = multi ? w->next_rev + WATCH_BATCH_MAX_REVS - 1 : INT64_MAX;
+	int64_t first = 0, next = h->rev + 1, prev_r = 0;
+	size_t bytes = 0;
+	struct wbuild b = {0};
+	arena_init(&b.arena);
+	for (size_t i = ring_find(h, w->next_rev); i < h->ring_n; i++) {
+		struct wev *e = ring_at(h, i);
+		int64_t r = e->kv.mod_revision;
+		if ((first && !multi && r != first) || r > limit ||
+		    (r != prev_r && bytes > WATCH_BATCH_MAX_BYTES)) {
+			next = r;
+			break;
+		}
+		prev_r = r;
+		if (!wants(w, &e->kv, e->tombstone))
+			continue;
+		first = first ? first : r;
+		bytes += e->size;
+		Mvccpb__Event *ev = add_event(&b, &e->kv, e->tombstone, false);
+		if (ev != NULL && w->prev_kv) {
+			const struct mvcc_kv *p = wev_prev(h, e);
+			if (p != NULL && (ev->prev_kv = kv_msg(&b, p, false, false)) == NULL)
+				b.oom = true;
+		}
+		if (b.oom)
+			break;
+	}
+	if (b.oom) {
+		fprintf(stderr, "metad: watch: out of memory building a response\n");
+		wbuild_free(&b);
+		return; /* retried on the next wake */
+	}
+	if (b.n > 0)
+		deliver_events(h, ws, w, &b, multi ? next - 1 : first);
+	w->next_rev = next;
+	wbuild_free(&b);
+}
+
+/* ---- building from storage (a watcher behind the ring) ---- */
+
+struct collect {
+	struct wbuild *b;
+	struct watcher *w;
+	int64_t *revs; /* per event, for prev_kv */
+};
+
+static int collect_change(void *arg, const struct mvcc_change *ch)
+{
+	struct collect *cl = arg;
+	if (!wants(cl->w, &ch->kv, ch->tombstone))
+		return 0;
+	if (add_event(cl->b, &ch->kv, ch->tombstone, true) == NULL)
+		return DB_NOMEM;
+	return 0;
+}
+
+/* prev_kv of a collected event: the key at the revision before. */
+static void add_prev(struct watch_hub *h, struct wbuild *b, Mvccpb__Event *ev)
+{
+	struct mvcc_range_req q = {.key = ev->kv->key.data, .key_len = ev->kv->key.len,
+				   .rev = ev->kv->mod_revision - 1};
+	struct mvcc_range_res res = {0};
+	if (q.rev > 0 && mvcc_range(h->c->mvcc, h->s, &q, &res) == DB_OK && res.kvs.n > 0)
+		ev->prev_kv = kv_msg(b, &res.kvs.kvs[0], false, true);
+	mvcc_kvlist_free(&res.kvs);
+}
+
+/* Returns false when w must go (compacted). */
+static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, struct watcher *w)
+{
+	int64_t to = w->next_rev + WATCH_BATCH_MAX_REVS - 1;
+	if (to > h->rev)
+		to = h->rev;
+	struct wbuild b = {0};
+	arena_init(&b.arena);
+	struct collect cl = {&b, w, NULL};
+	int64_t last = w->next_rev - 1;
+	int rv = mvcc_changes(h->c->mvcc, h->s, w->next_rev, to, w->key, w->key_len, w->end,
+			      w->end_len, WATCH_CHUNK_CHANGES, collect_change, &cl, &last);
+	if (rv == DB_COMPACTED) {
+		/* etcd: a compacted start revision cancels the watcher with
+		 * compact_revision set (clients report ErrCompacted). */
+		wbuild_free(&b);
+		deliver_ctrl(h, ws, w->id, false, true, NULL, mvcc_compact_rev(h->c->mvcc),
+			     mvcc_rev(h->c->mvcc));
+		return false;
+	}
+	if (rv != DB_OK || b.oom) {
+		fprintf(stderr, "metad: watch: catch-up read failed: %s\n", db_strerror(rv));
+		wbuild_free(&b);
+		return true; /* retried on the next wake */
+	}
+	for (size_t i = 0; w->prev_kv && i < b.n; i++)
+		add_prev(h, &b, b.evs[i]);
+	if (b.n > 0)
+		deliver_events(h, ws, w, &b, last);
+	w->next_rev = last + 1;
+	wbuild_free(&b);
+	return true;
+}
+
+/* ---- pumping ---- */
+
+static void remove_at(struct watch_hub *h, struct core_watch_stream *ws, size_t i)
+{
+	free(ws->w[i]->key);
+	free(ws->w[i]);
+	ws->w[i] = ws->w[--ws->n];
+	h->n_watchers--;
+}
+
+/* Over budget: stop building until core_watch_sent frees room. */
+static bool over_budget(struct watch_hub *h, struct core_watch_stream *ws)
+{
+	if (atomic_load(&ws->queued) < h->queue_limit)
+		return false;
+	atomic_store(&ws->blocked, true);
+	/* The transport may have caught up meanwhile (it saw blocked unset). */
+	if (atomic_load(&ws->queued) < h->queue_limit) {
+		atomic_store(&ws->blocked, false);
+		return false;
+	}
+	return true;
+}
+
+void wstream_pump(struct watch_hub *h, struct core_watch_stream *ws)
+{
+	bool synced = true, blocked = false;
+	size_t n = ws->n;
+	for (size_t k = 0; k < n && !blocked; k++) {
+		size_t idx = (ws->cursor + k) % n;
+		struct watcher *w = ws->w[idx];
+		while (!w->dead && (w->next_rev <= h->rev || w->progress_due)) {
+			if (over_budget(h, ws)) {
+				ws->cursor = idx;
+				blocked = true;
+				break;
+			}
+			if (w->next_rev > h->rev) {
+				/* Synced with progress due: an empty response whose
+				 * header revision is the promise. */
+				w->progress_due = false;
+				deliver_ctrl(h, ws, w->id, false, false, NULL, 0, h->rev);
+				break;
+			}
+			int64_t before = w->next_rev;
+			if (w->next_rev >= h->ring_lo)
+				build_ring(h, ws, w);
+			else if (!build_storage(h, ws, w))
+				w->dead = true;
+			if (w->next_rev == before)
+				break; /* failed: retry on the next wake */
+		}
+		if (!w->dead && w->next_rev <= h->rev)
+			synced = false;
+	}
+	for (size_t i = ws->n; i-- > 0;)
+		if (ws->w[i]->dead)
+			remove_at(h, ws, i);
+	if (ws->cursor >= ws->n)
+		ws->cursor = 0;
+	if (synced && ws->progress_pending && !over_budget(h, ws)) {
+		/* etcd 3.5: answered once every watcher is synced; watch_id -1. */
+		ws->progress_pending = false;
+		deliver_ctrl(h, ws, -1, false, false, NULL, 0, h->rev);
+	}
+}
+
+/* ---- requests ---- */
+
+static struct watcher *find(struct core_watch_stream *ws, int64_t id, size_t *at)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		if (ws->w[i]->id == id && !ws->w[i]->dead) {
+			if (at)
+				*at = i;
+			return ws->w[i];
+		}
+	return NULL;
+}
+
+static void create(struct watch_hub *h, struct core_watch_stream *ws,
+		   const Etcdserverpb__WatchCreateRequest *q)
+{
+	int64_t wsrev = mvcc_rev(h->c->mvcc);
+	static const uint8_t zero = 0;
+	/* etcd: an empty key means "\0", the smallest key. */
+	const uint8_t *key = q->key.len ? q->key.data : &zero;
+	size_t key_len = q->key.len ? q->key.len : 1;
+	const uint8_t *end = q->range_end.data;
+	size_t end_len = q->range_end.len;
+	const char *err = NULL;
+	if (end_len > 0 && !(end_len == 1 && end[0] == 0)) {
+		size_t n = key_len < end_len ? key_len : end_len;
+		int c = memcmp(key, end, n);
+		if (c > 0 || (c == 0 && key_len >= end_len))
+			err = ERR_EMPTY_RANGE;
+	}
+	int64_t id = q->watch_id;
+	if (err == NULL && id != 0 && find(ws, id, NULL) != NULL)
+		err = ERR_DUP_ID;
+	if (err != NULL) {
+		deliver_ctrl(h, ws, -1, true, true, err, 0, wsrev);
+		return;
+	}
+	if (id == 0) {
+		/* etcd picks the lowest free id from a per-stream counter. */
+		while (find(ws, ws->next_auto_id, NULL) != NULL)
+			ws->next_auto_id++;
+		id = ws->next_auto_id++;
+	}
+	struct watcher *w = calloc(1, sizeof(*w));
+	uint8_t *k = malloc(key_len + end_len + 1);
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? ws->cap * 2 : 4;
+		struct watcher **v = realloc(ws->w, cap * sizeof(*v));
+		if (v != NULL) {
+			ws->w = v;
+			ws->cap = cap;
+		}
+	}
+	if (w == NULL || k == NULL || ws->n == ws->cap) {
+		free(w);
+		free(k);
+		deliver_ctrl(h, ws, -1, true, true, "etcdserver: out of memory", 0, wsrev);
+		return;
+	}
+	memcpy(k, key, key_len);
+	if (end_len)
+		memcpy(k + key_len, end, end_len);
+	w->id = id;
+	w->key = k;
+	w->key_len = key_len;
+	w->end = k + key_len;
+	w->end_len = end_len;
+	w->next_rev = q->start_revision > 0 ? q->start_revision : wsrev + 1;
+	for (size_t i = 0; i < q->n_filters; i++) {
+		if (q->filters[i] == ETCDSERVERPB__WATCH_CREATE_REQUEST__FILTER_TYPE__NOPUT)
+			w->noput = true;
+		else if (q->filters[i] == ETCDSERVERPB__WATCH_CREATE_REQUEST__FILTER_TYPE__NODELETE)
+			w->nodelete = true;
+	}
+	w->prev_kv = q->prev_kv;
+	w->progress_notify = q->progress_notify;
+	w->fragment = q->fragment;
+	/* The created response goes out before any of this watcher's events:
+	 * both go through the stream's one FIFO, in this order. */
+	deliver_ctrl(h, ws, id, true, false, NULL, 0, wsrev);
+	ws->w[ws->n++] = w;
+	h->n_watchers++;
+}
+
+void wstream_request(struct watch_hub *h, struct core_watch_stream *ws,
+		     const Etcdserverpb__WatchRequest *req)
+{
+	switch (req->request_union_case) {
+	case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST:
+		create(h, ws, req->create_request);
+		break;
+	case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST: {
+		size_t at;
+		int64_t id = req->cancel_request->watch_id;
+		/* etcd answers only when the id existed. */
+		if (find(ws, id, &at) != NULL) {
+			remove_at(h, ws, at);
+			if (ws->cursor >= ws->n)
+				ws->cursor = 0;
+			deliver_ctrl(h, ws, id, false, true, NULL, 0, mvcc_rev(h->c->mvcc));
+		}
+		break;
+	}
+	case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST:
+		ws->progress_pending = true;
+		break;
+	default:
+		break;
+	}
+}
+
+void wstream_close(struct watch_hub *h, struct core_watch_stream *ws)
+{
+	while (ws->n > 0)
+		remove_at(h, ws, ws->n - 1);
+	free(ws->w);
+	if (ws->prev)
+		ws->prev->next = ws->next;
+	else if (h->streams == ws)
+		h->streams = ws->next;
+	if (ws->next)
+		ws->next->prev = ws->prev;
+	ws->sink->closed(ws->arg);
+	free(ws);
+}

@@ -1,0 +1,126 @@
+/*
+ * etcdapi/election.c — the Election service (v3electionpb). Observe is a
+ * server stream fed by core's observer until the client goes away.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "etcdapi/stream.h"
+#include "etcdapi/stream_methods.h"
+
+#include "v3election.pb-c.h"
+
+static void campaign(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_campaign(api_core(call), (const V3electionpb__CampaignRequest *)req, api_concurrency_done,
+		      call);
+}
+
+static void proclaim(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_proclaim(api_core(call), (const V3electionpb__ProclaimRequest *)req, api_concurrency_done,
+		      call);
+}
+
+static void leader(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_leader(api_core(call), (const V3electionpb__LeaderRequest *)req, api_concurrency_done,
+		    call);
+}
+
+static void resign(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_resign(api_core(call), (const V3electionpb__ResignRequest *)req, api_concurrency_done,
+		    call);
+}
+
+/* ---- Observe ---- */
+
+struct observer {
+	struct api_stream *st;
+	struct core_observe *o;
+	pthread_mutex_t mu; /* orders core_observe_stop against core's last call */
+	bool core_done;
+};
+
+static void on_leader(void *arg, const V3electionpb__LeaderResponse *resp)
+{
+	struct observer *ob = arg;
+	if (resp != NULL) {
+		api_stream_send_msg(ob->st, &resp->base);
+		return;
+	}
+	pthread_mutex_lock(&ob->mu);
+	ob->core_done = true;
+	pthread_mutex_unlock(&ob->mu);
+	api_stream_finish(ob->st, GRPC_STATUS_OK, NULL);
+	api_stream_unref(ob->st); /* core's reference */
+}
+
+static bool ob_recv(struct api_stream *st, const uint8_t *data, size_t len)
+{
+	(void)st, (void)data, (void)len;
+	return false; /* server streaming: nothing to read */
+}
+
+static void ob_recv_end(struct api_stream *st, bool eof)
+{
+	(void)eof;
+	struct observer *ob = st->owner;
+	/* The call is over (client gone or server stopping). */
+	pthread_mutex_lock(&ob->mu);
+	if (!ob->core_done && ob->o != NULL)
+		core_observe_stop(ob->o);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+static void ob_release(struct api_stream *st)
+{
+	struct observer *ob = st->owner;
+	pthread_mutex_destroy(&ob->mu);
+	free(ob);
+}
+
+static const struct api_stream_ops ob_ops = {ob_recv, ob_recv_end, NULL, ob_release};
+
+static void observe(struct api_call *call, const ProtobufCMessage *req)
+{
+	struct observer *ob = calloc(1, sizeof(*ob));
+	if (ob == NULL) {
+		api_finish_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		return;
+	}
+	pthread_mutex_init(&ob->mu, NULL);
+	struct core *core = api_core(call);
+	/* api_stream_open takes the call; req lives in it until the stream goes. */
+	ob->st = api_stream_open(call, &ob_ops, ob, false);
+	if (ob->st == NULL) {
+		pthread_mutex_destroy(&ob->mu);
+		free(ob);
+		return;
+	}
+	api_stream_ref(ob->st); /* core's, dropped at its last call */
+	pthread_mutex_lock(&ob->mu);
+	ob->o = core_observe_start(core, (const V3electionpb__LeaderRequest *)req, on_leader, ob);
+	bool failed = ob->o == NULL;
+	pthread_mutex_unlock(&ob->mu);
+	if (failed) {
+		api_stream_finish(ob->st, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		api_stream_unref(ob->st);
+	}
+	api_stream_unref(ob->st); /* the handler's */
+}
+
+struct api_method api_election_methods[] = {
+	{"/v3electionpb.Election/Campaign", &v3electionpb__campaign_request__descriptor, campaign, 0,
+	 4, NULL},
+	{"/v3electionpb.Election/Proclaim", &v3electionpb__proclaim_request__descriptor, proclaim, 0,
+	 2, NULL},
+	{"/v3electionpb.Election/Leader", &v3electionpb__leader_request__descriptor, leader, 0, 2,
+	 NULL},
+	{"/v3electionpb.Election/Observe", &v3electionpb__leader_request__descriptor, observe, 0, 2,
+	 NULL},
+	{"/v3electionpb.Election/Resign", &v3electionpb__resign_request__descriptor, resign, 0, 2,
+	 NULL},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};

@@ -1,0 +1,121 @@
+/*
+ * etcdapi/lease.c — the Lease service: unary calls go to core; the
+ * LeaseKeepAlive stream answers each request with one response.
+ */
+#include <stdlib.h>
+
+#include "etcdapi/call.h"
+#include "etcdapi/stream.h"
+
+#include "rpc.pb-c.h"
+
+/* Stop reading keep-alives while this much is waiting to be sent: a client
+ * that does not read its responses cannot make the server buffer more. */
+#define KEEPALIVE_QUEUE_MAX (256 * 1024)
+
+static void lease_grant(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_lease_grant(api_core(call), (const Etcdserverpb__LeaseGrantRequest *)req, api_core_done,
+			 call);
+}
+
+static void lease_revoke(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_lease_revoke(api_core(call), (const Etcdserverpb__LeaseRevokeRequest *)req,
+			  api_core_done, call);
+}
+
+static void lease_ttl(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_lease_time_to_live(api_core(call), (const Etcdserverpb__LeaseTimeToLiveRequest *)req,
+				api_core_done, call);
+}
+
+static void lease_leases(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	core_lease_leases(api_core(call), api_core_done, call);
+}
+
+/* ---- LeaseKeepAlive: recv and send completions share the call's CQ
+ * thread, so `paused` needs no lock. ---- */
+
+struct keepalive {
+	bool paused;
+};
+
+static bool ka_recv(struct api_stream *st, const uint8_t *data, size_t len)
+{
+	struct keepalive *ka = st->owner;
+	struct core *core = api_core(st->call);
+	Etcdserverpb__LeaseKeepAliveRequest *q =
+		etcdserverpb__lease_keep_alive_request__unpack(NULL, len, data);
+	if (q == NULL) {
+		api_stream_finish(st, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request");
+		return false;
+	}
+	/* etcd fills the header before renewing. */
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(core, &h, 0);
+	Etcdserverpb__LeaseKeepAliveResponse resp = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
+	resp.header = &h;
+	resp.id = q->id;
+	resp.ttl = core_lease_renew(core, q->id); /* unknown: TTL 0, not an error */
+	etcdserverpb__lease_keep_alive_request__free_unpacked(q, NULL);
+	api_stream_send_msg(st, &resp.base);
+	if (api_stream_queued(st) > KEEPALIVE_QUEUE_MAX) {
+		ka->paused = true;
+		return false;
+	}
+	return true;
+}
+
+static void ka_sent(struct api_stream *st, size_t len)
+{
+	(void)len;
+	struct keepalive *ka = st->owner;
+	if (ka->paused && api_stream_queued(st) <= KEEPALIVE_QUEUE_MAX / 2) {
+		ka->paused = false;
+		api_stream_recv_resume(st);
+	}
+}
+
+static void ka_recv_end(struct api_stream *st, bool eof)
+{
+	(void)eof;
+	/* Half-close or failure: end the call; drop the owner's reference. */
+	api_stream_finish(st, GRPC_STATUS_OK, NULL);
+	api_stream_unref(st);
+}
+
+static void ka_release(struct api_stream *st)
+{
+	free(st->owner);
+}
+
+static const struct api_stream_ops ka_ops = {ka_recv, ka_recv_end, ka_sent, ka_release};
+
+static void lease_keepalive(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	struct keepalive *ka = calloc(1, sizeof(*ka));
+	if (ka == NULL) {
+		api_finish_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		return;
+	}
+	if (api_stream_open(call, &ka_ops, ka, true) == NULL)
+		free(ka);
+}
+
+struct api_method api_lease_methods[] = {
+	{"/etcdserverpb.Lease/LeaseGrant", &etcdserverpb__lease_grant_request__descriptor, lease_grant,
+	 0, 8, NULL},
+	{"/etcdserverpb.Lease/LeaseRevoke", &etcdserverpb__lease_revoke_request__descriptor,
+	 lease_revoke, 0, 4, NULL},
+	{"/etcdserverpb.Lease/LeaseKeepAlive", NULL, lease_keepalive, 1, 4, NULL},
+	{"/etcdserverpb.Lease/LeaseTimeToLive", &etcdserverpb__lease_time_to_live_request__descriptor,
+	 lease_ttl, 0, 4, NULL},
+	{"/etcdserverpb.Lease/LeaseLeases", &etcdserverpb__lease_leases_request__descriptor,
+	 lease_leases, 0, 2, NULL},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};

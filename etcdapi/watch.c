@@ -1,0 +1,105 @@
+/*
+ * etcdapi/watch.c — the Watch service: a bidi stream whose requests go to
+ * core's watch hub and whose responses come back, packed, through the sink.
+ *
+ * References on the api_stream: the owner's (dropped when core says the
+ * stream is closed) plus gRPC's per batch. core_watch_sent is reported for
+ * every delivered byte so the hub can keep each stream within its budget.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "etcdapi/stream.h"
+#include "etcdapi/stream_methods.h"
+
+#include "rpc.pb-c.h"
+
+struct watch_call {
+	struct api_stream *st;
+	struct core_watch_stream *ws;
+	_Atomic bool closing; /* core_watch_close was called: no more core_watch_sent */
+};
+
+static void sink_send(void *arg, const uint8_t *data, size_t len)
+{
+	struct watch_call *wc = arg;
+	api_stream_send(wc->st, data, len);
+}
+
+static void sink_closed(void *arg)
+{
+	struct watch_call *wc = arg;
+	api_stream_unref(wc->st); /* the owner's reference */
+}
+
+static const struct core_watch_sink sink = {sink_send, sink_closed};
+
+static bool w_recv(struct api_stream *st, const uint8_t *data, size_t len)
+{
+	struct watch_call *wc = st->owner;
+	if (wc->ws == NULL)
+		return false;
+	Etcdserverpb__WatchRequest *q = etcdserverpb__watch_request__unpack(NULL, len, data);
+	if (q == NULL) {
+		api_stream_finish(st, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request");
+		return false;
+	}
+	core_watch_request(wc->ws, q);
+	etcdserverpb__watch_request__free_unpacked(q, NULL);
+	return true;
+}
+
+static void w_recv_end(struct api_stream *st, bool eof)
+{
+	(void)eof;
+	struct watch_call *wc = st->owner;
+	/* etcd ends the call when the client half-closes. */
+	api_stream_finish(st, GRPC_STATUS_OK, NULL);
+	if (wc->ws != NULL && !atomic_exchange(&wc->closing, true))
+		core_watch_close(wc->ws);
+}
+
+static void w_sent(struct api_stream *st, size_t len)
+{
+	struct watch_call *wc = st->owner;
+	/* recv_end and this run on the call's CQ thread, or on the hub thread
+	 * inside sink_send, while the hub still holds the stream. */
+	if (!atomic_load(&wc->closing))
+		core_watch_sent(wc->ws, len);
+}
+
+static void w_release(struct api_stream *st)
+{
+	free(st->owner);
+}
+
+static const struct api_stream_ops ops = {w_recv, w_recv_end, w_sent, w_release};
+
+static void watch(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	struct watch_call *wc = calloc(1, sizeof(*wc));
+	if (wc == NULL) {
+		api_finish_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		return;
+	}
+	struct core *core = api_core(call);
+	/* Completions of this call run on this CQ thread, after we return: the
+	 * first RECV cannot complete before wc is filled in. */
+	wc->st = api_stream_open(call, &ops, wc, true);
+	if (wc->st == NULL) {
+		free(wc);
+		return;
+	}
+	wc->ws = core_watch_open(core, &sink, wc);
+	if (wc->ws == NULL) {
+		atomic_store(&wc->closing, true);
+		api_stream_finish(wc->st, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		api_stream_unref(wc->st);
+	}
+}
+
+struct api_method api_watch_methods[] = {
+	{"/etcdserverpb.Watch/Watch", NULL, watch, 1, 8, NULL},
+	{NULL, NULL, NULL, 0, 0, NULL},
+};
