@@ -48,6 +48,7 @@ static void checkpoint_once(struct core *c)
 static void *checkpoint_main(void *arg)
 {
 	struct core *c = arg;
+	pthread_setname_np(pthread_self(), "metad-ckpt");
 	pthread_mutex_lock(&c->kmu);
 	while (!c->kstop) {
 		struct timespec until;

@@ -23,6 +23,7 @@ static void answer(struct proposal *list)
 static void *compactor_main(void *arg)
 {
 	struct core *c = arg;
+	pthread_setname_np(pthread_self(), "metad-compact");
 	pthread_mutex_lock(&c->cmu);
 	for (;;) {
 		while (!c->cpending && !c->cstopping)

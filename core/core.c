@@ -155,6 +155,8 @@ static void free_core(struct core *c)
 	pthread_cond_destroy(&c->ccv);
 	pthread_mutex_destroy(&c->smu);
 	pthread_mutex_destroy(&c->kmu);
+	pthread_mutex_destroy(&c->rmu);
+	pthread_cond_destroy(&c->rcv);
 	pthread_cond_destroy(&c->kcv);
 	free(c);
 }
@@ -172,6 +174,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	pthread_cond_init(&c->ccv, NULL);
 	pthread_mutex_init(&c->smu, NULL);
 	pthread_mutex_init(&c->kmu, NULL);
+	pthread_mutex_init(&c->rmu, NULL);
+	pthread_cond_init(&c->rcv, NULL);
 	pthread_cond_init(&c->kcv, NULL);
 	if (copy_config(c, cfg) != 0) {
 		snprintf(err, errlen, "out of memory");
@@ -228,8 +232,17 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
+	if (responder_start(c) != DB_OK) {
+		snprintf(err, errlen, "responder thread");
+		checkpointer_stop(c);
+		watch_stop(c);
+		compactor_stop(c);
+		free_core(c);
+		return CORE_EINTERNAL;
+	}
 	if (writer_start(c) != DB_OK) {
 		snprintf(err, errlen, "writer thread");
+		responder_stop(c);
 		checkpointer_stop(c);
 		watch_stop(c);
 		compactor_stop(c);
@@ -239,6 +252,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	if (lessor_start(c->lessor) != DB_OK) {
 		snprintf(err, errlen, "lessor thread");
 		writer_stop(c);
+		responder_stop(c);
 		checkpointer_stop(c);
 		watch_stop(c);
 		compactor_stop(c);
@@ -255,6 +269,7 @@ void core_close(struct core *c)
 		return;
 	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
+	responder_stop(c); /* after the writer: it answers the writer's last batch */
 	watch_stop(c);
 	checkpointer_stop(c);
 	compactor_stop(c);
@@ -294,7 +309,7 @@ void core_status(struct core *c, struct core_status *st)
 	st->applied_index = mvcc_consistent_index(c->mvcc);
 	st->revision = mvcc_rev(c->mvcc);
 	st->compact_revision = mvcc_compact_rev(c->mvcc);
-	st->db_size = db_size_bytes(c->db);
+	st->db_size = atomic_load(&c->db_size); /* stat() of every file is too slow per call */
 	st->db_size_in_use = st->db_size;
 }
 

@@ -66,6 +66,7 @@ struct core {
 	struct proposal *head, *tail;
 	size_t queued;
 	bool stopping;
+	bool busy; /* a batch is being committed (by the writer or inline) */
 	struct db_session *wsession;
 	_Atomic uint64_t last_index;
 	_Atomic uint64_t commits;
@@ -92,6 +93,13 @@ struct core {
 	bool kstop;
 	struct db_session *ksession;
 	_Atomic uint64_t durable_index; /* applied index held by the last checkpoint */
+
+	/* responder: sends replies of applied batches */
+	pthread_t responder;
+	pthread_mutex_t rmu;
+	pthread_cond_t rcv;
+	bool rstop;
+	struct proposal *rhead, *rtail;
 
 	/* reader sessions, one per thread, closed at core_close */
 	pthread_mutex_t smu;
@@ -141,6 +149,11 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 int writer_replay(struct core *c);
 /* First start: log the empty bootstrap entry. */
 int writer_bootstrap(struct core *c);
+
+/* Responder (responder.c): answers an applied batch (list linked by next). */
+int responder_start(struct core *c);
+void responder_stop(struct core *c);
+void responder_submit(struct core *c, struct proposal *batch, size_t n);
 
 /* Checkpointer (checkpoint.c). */
 int checkpointer_start(struct core *c);

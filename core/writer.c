@@ -138,24 +138,18 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 		fatal("apply commit", rv);
 	watch_notify(c); /* the hub reads the new revisions itself */
 
-	/* 3. answer */
-	while (batch != NULL) {
-		struct proposal *p = batch;
-		batch = p->next;
+	/* 3. answer (the responder sends, so the writer can commit the next batch) */
+	for (struct proposal *p = batch; p; p = p->next) {
 		free(p->data);
 		p->data = NULL;
-		if (p->compact_rev > 0) {
-			compactor_request(c, p); /* answered once history is gone */
-			continue;
-		}
-		p->cb(p->arg, &p->reply->pub);
-		free(p);
 	}
+	responder_submit(c, batch, n);
 }
 
 static void *writer_main(void *arg)
 {
 	struct core *c = arg;
+	pthread_setname_np(pthread_self(), "metad-writer");
 	struct timespec sized = {0, 0};
 	for (;;) {
 		pthread_mutex_lock(&c->mu);

@@ -42,6 +42,7 @@ struct core *api_core_of(const struct api_server *srv)
 static void *cq_main(void *arg)
 {
 	grpc_completion_queue *cq = arg;
+	pthread_setname_np(pthread_self(), "metad-cq");
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)

@@ -1,0 +1,81 @@
+/*
+ * core/responder.c — answering applied requests off the writer thread.
+ *
+ * Sending a reply runs gRPC's write path (framing, sendmsg) on the calling
+ * thread. Done by the writer, it lengthened every batch and made the single
+ * writer the bottleneck under load; a responder thread takes finished
+ * batches and answers them while the writer commits the next one. Small
+ * batches (a lone client) are answered inline: one hand-off fewer.
+ */
+#include <stdlib.h>
+
+#include "core/core_internal.h"
+
+#define INLINE_MAX 2
+
+static void answer(struct core *c, struct proposal *list)
+{
+	while (list != NULL) {
+		struct proposal *p = list;
+		list = p->next;
+		if (p->compact_rev > 0) {
+			compactor_request(c, p); /* answered once history is gone */
+			continue;
+		}
+		p->cb(p->arg, &p->reply->pub);
+		free(p);
+	}
+}
+
+void responder_submit(struct core *c, struct proposal *batch, size_t n)
+{
+	if (n <= INLINE_MAX) {
+		answer(c, batch);
+		return;
+	}
+	struct proposal *last = batch;
+	while (last->next != NULL)
+		last = last->next;
+	pthread_mutex_lock(&c->rmu);
+	if (c->rtail)
+		c->rtail->next = batch;
+	else
+		c->rhead = batch;
+	c->rtail = last;
+	pthread_cond_signal(&c->rcv);
+	pthread_mutex_unlock(&c->rmu);
+}
+
+static void *responder_main(void *arg)
+{
+	struct core *c = arg;
+	pthread_setname_np(pthread_self(), "metad-reply");
+	pthread_mutex_lock(&c->rmu);
+	for (;;) {
+		while (c->rhead == NULL && !c->rstop)
+			pthread_cond_wait(&c->rcv, &c->rmu);
+		if (c->rhead == NULL)
+			break;
+		struct proposal *list = c->rhead;
+		c->rhead = c->rtail = NULL;
+		pthread_mutex_unlock(&c->rmu);
+		answer(c, list);
+		pthread_mutex_lock(&c->rmu);
+	}
+	pthread_mutex_unlock(&c->rmu);
+	return NULL;
+}
+
+int responder_start(struct core *c)
+{
+	return pthread_create(&c->responder, NULL, responder_main, c) == 0 ? DB_OK : DB_NOMEM;
+}
+
+void responder_stop(struct core *c)
+{
+	pthread_mutex_lock(&c->rmu);
+	c->rstop = true;
+	pthread_cond_broadcast(&c->rcv);
+	pthread_mutex_unlock(&c->rmu);
+	pthread_join(c->responder, NULL);
+}
