@@ -15,7 +15,7 @@
 #include "core/core_internal.h"
 #include "core/watch_internal.h"
 
-#define DEFAULT_QUEUE_BYTES (4u << 20)
+#define DEFAULT_QUEUE_BYTES (1u << 20)
 #define DEFAULT_PROGRESS_MS (10 * 60 * 1000) /* etcd: 10 minutes */
 #define GRPC_OVERHEAD_BYTES (512 * 1024)    /* etcd's fragment limit = max request + 512 KiB */
 
@@ -60,7 +60,35 @@ size_t ring_find(const struct watch_hub *h, int64_t rev)
 static void wev_free(struct wev *e)
 {
 	mvcc_kvlist_free(&e->prev);
+	free(e->enc);
 	free(e);
+}
+
+const uint8_t *wev_enc(struct wev *e, size_t *len)
+{
+	if (e->enc == NULL) {
+		Mvccpb__KeyValue kv = MVCCPB__KEY_VALUE__INIT;
+		kv.key.data = (uint8_t *)e->kv.key;
+		kv.key.len = e->kv.key_len;
+		kv.mod_revision = e->kv.mod_revision;
+		if (!e->tombstone) {
+			kv.value.data = (uint8_t *)e->kv.value;
+			kv.value.len = e->kv.value_len;
+			kv.create_revision = e->kv.create_revision;
+			kv.version = e->kv.version;
+			kv.lease = e->kv.lease;
+		}
+		Mvccpb__Event ev = MVCCPB__EVENT__INIT;
+		ev.type = e->tombstone ? MVCCPB__EVENT__EVENT_TYPE__DELETE
+				       : MVCCPB__EVENT__EVENT_TYPE__PUT;
+		ev.kv = &kv;
+		size_t n = mvccpb__event__get_packed_size(&ev);
+		if ((e->enc = malloc(n ? n : 1)) == NULL)
+			return NULL;
+		e->enc_len = mvccpb__event__pack(&ev, e->enc);
+	}
+	*len = e->enc_len;
+	return e->enc;
 }
 
 const struct mvcc_kv *wev_prev(struct watch_hub *h, struct wev *e)
@@ -401,6 +429,7 @@ void watch_stop(struct core *c)
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->thread, NULL);
 	free(h->ring);
+	free(h->obuf);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	pthread_cond_destroy(&h->abort_cv);

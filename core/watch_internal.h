@@ -32,7 +32,7 @@
 #define WATCH_CHUNK_CHANGES 1024
 /* An unsynced watcher's response stops growing at the first revision
  * boundary past this (clients' default receive limit is 4 MiB). */
-#define WATCH_BATCH_MAX_BYTES (1u << 20)
+#define WATCH_BATCH_MAX_BYTES (256u << 10)
 /* Ring bounds: recent events kept in memory for watchers near the head. */
 #define WATCH_RING_MAX_EVENTS 16384
 #define WATCH_RING_MAX_BYTES (16u << 20)
@@ -43,6 +43,8 @@ struct wev {
 	int tombstone;
 	int prev_state; /* 0 = not looked up, 1 = none, 2 = prev set */
 	struct mvcc_kvlist prev;
+	uint8_t *enc; /* the packed mvccpb.Event without prev_kv, made once */
+	size_t enc_len;
 	size_t size;
 	uint8_t data[];
 };
@@ -125,6 +127,13 @@ struct watch_hub {
 	int64_t progress_ns;
 	int64_t next_progress;
 	size_t frag_limit;
+	uint8_t *obuf; /* response assembly buffer (watch_stream.c), reused */
+	size_t obuf_cap;
+	/* The last packed ResponseHeader, reused while the revision is the
+	 * same (ids and term do not change within a revision here). */
+	int64_t hdr_rev;
+	uint8_t hdr_enc[64];
+	size_t hdr_len;
 };
 
 /* watch.c */
@@ -134,6 +143,8 @@ static inline struct wev *ring_at(const struct watch_hub *h, size_t i)
 }
 /* Index of the first ring event with revision >= rev (ring_n if none). */
 size_t ring_find(const struct watch_hub *h, int64_t rev);
+/* e packed as an mvccpb.Event without prev_kv (once; NULL if out of memory). */
+const uint8_t *wev_enc(struct wev *e, size_t *len);
 /* The previous key-value of ring event e (looked up once); NULL if none. */
 const struct mvcc_kv *wev_prev(struct watch_hub *h, struct wev *e);
 /* Whether key is in a watcher-style range. */

@@ -51,7 +51,7 @@ void flags_usage(void)
 	       "  --quota-backend-bytes '0'                backend size quota (0 = 2 GiB)\n"
 	       "  --max-concurrent-streams '4294967295'    streams per client connection\n"
 	       "  --experimental-watch-progress-notify-interval '10m0s'  progress notification period\n"
-	       "  --watch-queue-bytes '4194304'            bytes a Watch stream may have waiting to be\n"
+	       "  --watch-queue-bytes '1048576'            bytes a Watch stream may have waiting to be\n"
 	       "                                           sent; past it its watchers fall behind and\n"
 	       "                                           catch up from the store when the client reads\n"
 	       "  --cert-file '' --key-file ''             TLS for client traffic\n"
@@ -189,7 +189,7 @@ static void defaults(struct flags *f)
 	f->quota_backend_bytes = 0;
 	f->max_concurrent_streams = UINT32_MAX;
 	f->watch_progress_ms = 10 * 60 * 1000;
-	f->watch_queue_bytes = 4u << 20;
+	f->watch_queue_bytes = 1u << 20;
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
