@@ -232,6 +232,10 @@ struct raft_config {
 	 * ignoring Raft's current-term rule (paper figure 8). Exists so that the
 	 * simulator can prove it catches the resulting safety violations. */
 	bool test_unsafe_commit;
+	/* TEST ONLY: answer ReadIndex at once, without the heartbeat round that
+	 * proves this node still leads. A paused old leader then serves stale
+	 * reads; exists so that the simulator can prove it catches them. */
+	bool test_unsafe_read;
 };
 
 /* Fill defaults (election 10, heartbeat 1, pre-vote and check-quorum on). */

@@ -13,7 +13,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: raft-sim [--seed S] [--seeds K] [--nodes N] [--steps T]\n"
 		"                [--faults drop,dup,reorder,partition,crash,conf,transfer,snapshot|all]\n"
-		"                [--no-wire] [--trace] [--unsafe-commit] [--crash-rate PER_MILLE]\n"
+		"                [--no-wire] [--trace] [--unsafe-commit] [--unsafe-read]\n"
+		"                [--crash-rate PER_MILLE]\n"
 		"                [--msg-bytes N]\n");
 	exit(2);
 }
@@ -61,6 +62,8 @@ int main(int argc, char **argv)
 			trace = true;
 		} else if (strcmp(a, "--unsafe-commit") == 0) {
 			o.unsafe_commit = true; /* TEST ONLY: the broken variant */
+		} else if (strcmp(a, "--unsafe-read") == 0) {
+			o.unsafe_read = true; /* TEST ONLY: the broken variant */
 		} else {
 			usage();
 		}
@@ -89,7 +92,8 @@ int main(int argc, char **argv)
 		printf("reproduce: raft-sim --seed %llu --seeds 1 --nodes %d --steps %d --faults %s%s%s "
 		       "--crash-rate %u --msg-bytes %zu --trace\n",
 		       (unsigned long long)st.bad_seed, o.nodes, o.steps, faults,
-		       o.unsafe_commit ? " --unsafe-commit" : "", o.wire ? "" : " --no-wire",
+		       o.unsafe_commit ? " --unsafe-commit" : (o.unsafe_read ? " --unsafe-read" : ""),
+		       o.wire ? "" : " --no-wire",
 		       o.crash_per_mille, o.max_msg_bytes);
 		return 1;
 	}

@@ -89,6 +89,18 @@ static int encode(struct sim *s, const struct raft_message *m)
 
 void netSend(struct sim *s, int from_slot, const struct raft_message *m)
 {
+	/* Correct nodes send a few dozen messages per step; a broken variant can
+	 * make messages beget more without end. Stop instead of crawling. */
+	if (++s->sent > (uint64_t)SIM_MAX_SENDS_PER_STEP * (uint64_t)(s->now + 100) ||
+	    s->sent_bytes > (uint64_t)SIM_MAX_BYTES_PER_STEP * (uint64_t)(s->now + 100)) {
+		if (!s->aborted) {
+			simViolation(s, "message storm: %llu messages, %llu bytes sent in %d steps",
+				     (unsigned long long)s->sent, (unsigned long long)s->sent_bytes,
+				     s->now);
+		}
+		s->aborted = true;
+		return;
+	}
 	unsigned f = s->healed ? 0 : s->o->faults;
 	if ((f & SIM_FAULT_DROP) && simChance(s, 40)) {
 		simTrace(s, "drop %s %llu->%llu", raft_msg_type_name(m->type),
@@ -108,6 +120,7 @@ void netSend(struct sim *s, int from_slot, const struct raft_message *m)
 				return;
 			}
 			sm.len = s->scratch_len;
+			s->sent_bytes += sm.len;
 			sm.bytes = malloc(sm.len ? sm.len : 1);
 			if (sm.bytes == NULL) {
 				abort();
@@ -133,6 +146,12 @@ void netDeliverDue(struct sim *s)
 		struct snode *src = &s->nodes[sm.from_slot];
 		if (dst == NULL || !dst->up || (s->partitioned && dst->group != src->group)) {
 			freeMsg(s, &sm);
+			continue;
+		}
+		if (dst->paused_until > s->now) {
+			/* A frozen process reads its socket later; same order. */
+			sm.at = (uint64_t)dst->paused_until;
+			push(s, &sm);
 			continue;
 		}
 		struct raft_message dm;

@@ -49,6 +49,19 @@ static void stepOnce(struct sim *s, bool faulty)
 			nodeCrash(s, &s->nodes[k], 5 + (int)(simRand(s) % 80));
 		}
 	}
+	if ((f & SIM_FAULT_CRASH) && simChance(s, 4)) {
+		/* A pause (SIGSTOP, a long GC): the node keeps its state and wakes
+		 * up believing what it believed, e.g. that it leads. */
+		int k = simChance(s, 500) ? leaderSlot(s) : -1;
+		if (k < 0) {
+			k = randomUpSlot(s);
+		}
+		if (k >= 0) {
+			s->nodes[k].paused_until = s->now + 5 + (int)(simRand(s) % 60);
+			simTrace(s, "pause %llu until %d", (unsigned long long)s->nodes[k].id,
+				 s->nodes[k].paused_until);
+		}
+	}
 	if ((f & SIM_FAULT_CONF) && simChance(s, 6)) {
 		confChange(s);
 	}
@@ -74,7 +87,7 @@ static void stepOnce(struct sim *s, bool faulty)
 		}
 	}
 	for (int k = 0; k < s->nslots; k++) {
-		if (s->nodes[k].alive && s->nodes[k].up) {
+		if (simRunning(s, &s->nodes[k])) {
 			raft_tick(s->nodes[k].r);
 		}
 	}
@@ -82,7 +95,7 @@ static void stepOnce(struct sim *s, bool faulty)
 	for (int k = 0; k < s->nslots; k++) {
 		/* A slow disk: a node may take a while to handle its ready, and a
 		 * crash meanwhile loses what it had not persisted. */
-		if (s->nodes[k].alive && s->nodes[k].up && (!faulty || simChance(s, 750))) {
+		if (simRunning(s, &s->nodes[k]) && (!faulty || simChance(s, 750))) {
 			processReady(s, k);
 		}
 	}
@@ -100,7 +113,7 @@ static void checkLiveness(struct sim *s)
 	uint64_t mhash = simEntryHash(&me);
 	uint64_t midx = 0;
 	int proposed_at = -1000;
-	for (int h = 0; h < HEAL_STEPS; h++) {
+	for (int h = 0; h < HEAL_STEPS && !s->aborted; h++) {
 		int l = leaderSlot(s);
 		bool committed = midx != 0 && midx <= s->t_n && s->t_hash[midx] == mhash;
 		if (l >= 0 && !committed && s->now - proposed_at >= 4 * ELECTION_TICK) {
@@ -126,6 +139,9 @@ static void checkLiveness(struct sim *s)
 			}
 		}
 		stepOnce(s, false);
+	}
+	if (s->aborted) {
+		return;
 	}
 	int l = leaderSlot(s);
 	simViolation(s, "liveness: %d steps after healing: leader %llu, marker index %llu %s",
@@ -161,15 +177,18 @@ uint64_t sim_run_seed(const struct sim_opts *o, uint64_t seed, struct sim_stats 
 	for (int k = 0; k < o->nodes; k++) {
 		nodeNew(s, &s->nodes[k], (uint64_t)k + 1, &conf);
 	}
-	for (int i = 0; i < o->steps; i++) {
+	for (int i = 0; i < o->steps && !s->aborted; i++) {
 		stepOnce(s, true);
 		if (o->stop_on_violation && s->violations > 0) {
 			break;
 		}
 	}
-	if (s->violations == 0 || !o->stop_on_violation) {
+	if (!s->aborted && (s->violations == 0 || !o->stop_on_violation)) {
 		s->healed = true;
 		s->partitioned = false;
+		for (int k = 0; k < s->nslots; k++) {
+			s->nodes[k].paused_until = 0;
+		}
 		simTrace(s, "heal");
 		restartDue(s, true);
 		checkLiveness(s);

@@ -100,6 +100,7 @@ void nodeStart(struct sim *s, struct snode *n)
 	}
 	c.max_inflight_msgs = 1 + (s->seed % 5);
 	c.test_unsafe_commit = s->o->unsafe_commit;
+	c.test_unsafe_read = s->o->unsafe_read;
 	struct raft_entry *ents = calloc(n->n ? n->n : 1, sizeof(*ents));
 	if (ents == NULL) {
 		abort();
@@ -259,7 +260,7 @@ int randomUpSlot(struct sim *s)
 {
 	int cand[SIM_MAX_NODES], c = 0;
 	for (int k = 0; k < s->nslots; k++) {
-		if (s->nodes[k].alive && s->nodes[k].up) {
+		if (simRunning(s, &s->nodes[k])) {
 			cand[c++] = k;
 		}
 	}
@@ -272,7 +273,7 @@ int leaderSlot(struct sim *s)
 	uint64_t best_term = 0;
 	for (int k = 0; k < s->nslots; k++) {
 		struct snode *n = &s->nodes[k];
-		if (n->alive && n->up) {
+		if (simRunning(s, n)) {
 			struct raft_status st;
 			raft_status(n->r, &st);
 			if (st.role == RAFT_LEADER && st.term >= best_term) {

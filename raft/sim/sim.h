@@ -34,6 +34,7 @@ struct sim_opts {
 	unsigned faults;
 	bool wire;          /* pass every message through the nanopb codec */
 	bool unsafe_commit; /* TEST ONLY: the library's broken commit rule */
+	bool unsafe_read;   /* TEST ONLY: ReadIndex without leadership check */
 	bool stop_on_violation;
 	unsigned crash_per_mille; /* chance per step of a crash (default 5) */
 	size_t max_msg_bytes;     /* 0: chosen per node from the seed */

@@ -51,6 +51,7 @@ struct snode {
 	struct raft *r;
 	int group; /* partition side */
 	int down_until;
+	int paused_until; /* running but frozen (a stopped process): no ticks, no input */
 	/* Disk: survives crashes. */
 	struct raft_hard_state hs;
 	struct pentry *log; /* entries first .. first+n-1 */
@@ -99,6 +100,8 @@ struct sim {
 	uint64_t seq;
 	bool partitioned;
 	int partition_until;
+	bool aborted; /* a run gone so wrong (message storm) that it is stopped */
+	uint64_t sent, sent_bytes; /* messages sent in this run (wire bytes in wire mode) */
 	/* Checker. */
 	uint64_t *t_term, *t_hash, *t_chain, *t_sm; /* committed truth, 1-based */
 	uint64_t t_n, t_cap;
@@ -119,6 +122,8 @@ struct sim {
 
 #define SIM_ELECTION_TICK 10
 #define SIM_HEARTBEAT_TICK 2
+#define SIM_MAX_SENDS_PER_STEP 400
+#define SIM_MAX_BYTES_PER_STEP 8192
 
 uint64_t simRand(struct sim *s);
 static inline bool simChance(struct sim *s, unsigned per_mille)
@@ -130,6 +135,12 @@ void simViolation(struct sim *s, const char *fmt, ...) __attribute__((format(pri
 int simSlotOf(struct sim *s, uint64_t id);
 uint64_t simHash(uint64_t h, uint64_t v);
 uint64_t simEntryHash(const struct raft_entry *e);
+
+/* Up and not frozen: it ticks, reads its input and serves clients. */
+static inline bool simRunning(const struct sim *s, const struct snode *n)
+{
+	return n->alive && n->up && n->paused_until <= s->now;
+}
 
 /* sim.c: nodes and actions */
 void nodeStart(struct sim *s, struct snode *n);
