@@ -113,6 +113,10 @@ int64_t core_lease_renew(struct core *c, int64_t id);
  * A watch stream is etcd's Watch call seen from core: requests go in, packed
  * WatchResponse messages come out through the sink, from the hub thread. */
 struct core_watch_stream;
+/* What one queued message costs besides its bytes (buffers, list node):
+ * the stream's budget counts len + this per message, so many small
+ * responses cannot hide behind a byte limit. */
+#define CORE_WATCH_MSG_OVERHEAD 512
 struct core_watch_sink {
 	/* One packed etcdserverpb.WatchResponse (bytes borrowed for the call).
 	 * The callee queues it and later reports it with core_watch_sent. */
@@ -125,8 +129,9 @@ struct core_watch_stream *core_watch_open(struct core *c, const struct core_watc
 					  void *arg);
 /* A WatchRequest from the client (borrowed; copied). Any thread. */
 void core_watch_request(struct core_watch_stream *ws, const Etcdserverpb__WatchRequest *req);
-/* len bytes of what send() delivered were taken by the transport (or
- * dropped): frees the stream's budget. Not after core_watch_close. */
+/* What send() delivered was taken by the transport (or dropped): len =
+ * the bytes of those messages + CORE_WATCH_MSG_OVERHEAD for each. Frees the
+ * stream's budget. Not after core_watch_close. */
 void core_watch_sent(struct core_watch_stream *ws, size_t len);
 /* The call is over; sink->closed follows from the hub thread. */
 void core_watch_close(struct core_watch_stream *ws);

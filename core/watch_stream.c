@@ -35,7 +35,7 @@ static void deliver_msg(struct watch_hub *h, struct core_watch_stream *ws,
 	}
 	etcdserverpb__watch_response__pack(resp, buf);
 	/* Count it before handing it over: the sink may report it at once. */
-	atomic_fetch_add(&ws->queued, len);
+	atomic_fetch_add(&ws->queued, len + CORE_WATCH_MSG_OVERHEAD);
 	ws->sink->send(ws->arg, buf, len);
 	free(buf);
 	(void)h;
@@ -230,7 +230,7 @@ static void deliver_raw(struct watch_hub *h, struct core_watch_stream *ws, struc
 	memcpy(start, pre, n);
 	size_t len = b->len - PREFIX_ROOM + n;
 	w->progress_due = false;
-	atomic_fetch_add(&ws->queued, len);
+	atomic_fetch_add(&ws->queued, len + CORE_WATCH_MSG_OVERHEAD);
 	ws->sink->send(ws->arg, start, len);
 }
 

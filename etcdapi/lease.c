@@ -70,9 +70,9 @@ static bool ka_recv(struct api_stream *st, const uint8_t *data, size_t len)
 	return true;
 }
 
-static void ka_sent(struct api_stream *st, size_t len)
+static void ka_sent(struct api_stream *st, size_t len, size_t msgs)
 {
-	(void)len;
+	(void)len, (void)msgs;
 	struct keepalive *ka = st->owner;
 	if (ka->paused && api_stream_queued(st) <= KEEPALIVE_QUEUE_MAX / 2) {
 		ka->paused = false;

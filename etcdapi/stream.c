@@ -95,7 +95,10 @@ static bool start_locked(struct api_stream *st, grpc_op *ops, size_t n, struct a
 
 static void arm_recv_locked(struct api_stream *st)
 {
-	if (st->recv_armed || st->recv_done || st->closed)
+	/* Once finishing, nothing new is started: at server shutdown the CQ may
+	 * be shut down as soon as the status is out, and a batch started then
+	 * is a gRPC assertion. recv_end still comes from the close batch. */
+	if (st->recv_armed || st->recv_done || st->closed || st->finishing)
 		return;
 	grpc_op op;
 	memset(&op, 0, sizeof(op));
@@ -124,7 +127,7 @@ static void send_status_locked(struct api_stream *st)
 /* Start the next queued send, or the status if finishing. Caller holds mu. */
 static void pump_locked(struct api_stream *st)
 {
-	if (st->inflight != NULL)
+	if (st->inflight != NULL || st->status_sent)
 		return;
 	if (st->head != NULL && !st->closed) {
 		struct api_stream_msg *m = st->head;
@@ -197,7 +200,7 @@ void api_stream_send(struct api_stream *st, const uint8_t *data, size_t len)
 	if (st->closed || st->finishing) {
 		pthread_mutex_unlock(&st->mu);
 		if (st->ops->sent)
-			st->ops->sent(st, len);
+			st->ops->sent(st, len, 1);
 		return;
 	}
 	struct api_stream_msg *m = malloc(sizeof(*m));
@@ -218,7 +221,7 @@ void api_stream_send(struct api_stream *st, const uint8_t *data, size_t len)
 	pump_locked(st);
 	pthread_mutex_unlock(&st->mu);
 	if (m == NULL && st->ops->sent)
-		st->ops->sent(st, len);
+		st->ops->sent(st, len, 1);
 }
 
 void api_stream_send_msg(struct api_stream *st, const ProtobufCMessage *msg)
@@ -313,12 +316,13 @@ static void on_send(struct api_tag *t, int success)
 	st->queued_bytes -= len;
 	if (!success)
 		st->closed = true; /* the transport is gone: drop the rest */
-	size_t dropped = 0;
+	size_t dropped = 0, ndropped = 0;
 	if (st->closed)
 		while (st->head) {
 			struct api_stream_msg *d = st->head;
 			st->head = d->next;
 			dropped += d->len;
+			ndropped++;
 			grpc_byte_buffer_destroy(d->bb);
 			free(d);
 		}
@@ -331,8 +335,8 @@ static void on_send(struct api_tag *t, int success)
 		grpc_byte_buffer_destroy(m->bb);
 		free(m);
 	}
-	if (st->ops->sent && len + dropped > 0)
-		st->ops->sent(st, len + dropped);
+	if (st->ops->sent && (m != NULL || ndropped > 0))
+		st->ops->sent(st, len + dropped, (m != NULL) + ndropped);
 	api_stream_unref(st);
 }
 
@@ -340,7 +344,7 @@ static void on_close(struct api_tag *t, int success)
 {
 	(void)success;
 	struct api_stream *st = ((struct api_stream_tag *)t)->st;
-	size_t dropped = 0;
+	size_t dropped = 0, ndropped = 0;
 	pthread_mutex_lock(&st->mu);
 	st->closed = true;
 	/* Nothing queued will go out now (an in-flight send fails on its own). */
@@ -348,14 +352,15 @@ static void on_close(struct api_tag *t, int success)
 		struct api_stream_msg *d = st->head;
 		st->head = d->next;
 		dropped += d->len;
+		ndropped++;
 		grpc_byte_buffer_destroy(d->bb);
 		free(d);
 	}
 	st->tail = NULL;
 	st->queued_bytes -= dropped;
 	pthread_mutex_unlock(&st->mu);
-	if (st->ops->sent && dropped > 0)
-		st->ops->sent(st, dropped);
+	if (st->ops->sent && ndropped > 0)
+		st->ops->sent(st, dropped, ndropped);
 	end_recv(st, false);
 	api_stream_unref(st);
 }

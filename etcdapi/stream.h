@@ -29,9 +29,9 @@ struct api_stream_ops {
 	/* Nothing more will be received: half-close (eof = true), or the call
 	 * failed / was cancelled (eof = false). Called once. */
 	void (*recv_end)(struct api_stream *st, bool eof);
-	/* A queued message of len bytes has been handed to the transport (or
-	 * dropped because the call ended). May be NULL. */
-	void (*sent)(struct api_stream *st, size_t len);
+	/* msgs queued messages of len bytes in all have been handed to the
+	 * transport (or dropped because the call ended). May be NULL. */
+	void (*sent)(struct api_stream *st, size_t len, size_t msgs);
 	/* The last reference is gone; free the owner's state. May be NULL. */
 	void (*release)(struct api_stream *st);
 };

@@ -59,13 +59,13 @@ static void w_recv_end(struct api_stream *st, bool eof)
 		core_watch_close(wc->ws);
 }
 
-static void w_sent(struct api_stream *st, size_t len)
+static void w_sent(struct api_stream *st, size_t len, size_t msgs)
 {
 	struct watch_call *wc = st->owner;
 	/* recv_end and this run on the call's CQ thread, or on the hub thread
 	 * inside sink_send, while the hub still holds the stream. */
 	if (!atomic_load(&wc->closing))
-		core_watch_sent(wc->ws, len);
+		core_watch_sent(wc->ws, len + msgs * CORE_WATCH_MSG_OVERHEAD);
 }
 
 static void w_release(struct api_stream *st)
