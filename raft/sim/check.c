@@ -27,6 +27,7 @@ void checkInit(struct sim *s)
 	s->t_hash = xrealloc(NULL, s->t_cap * sizeof(uint64_t));
 	s->t_chain = xrealloc(NULL, s->t_cap * sizeof(uint64_t));
 	s->t_sm = xrealloc(NULL, s->t_cap * sizeof(uint64_t));
+	s->t_cterm = xrealloc(NULL, s->t_cap * sizeof(uint64_t));
 	s->t_n = 0;
 	s->t_term[0] = s->t_hash[0] = s->t_chain[0] = s->t_sm[0] = 0;
 	s->leaders_cap = 256;
@@ -45,6 +46,7 @@ void checkClose(struct sim *s)
 	free(s->t_hash);
 	free(s->t_chain);
 	free(s->t_sm);
+	free(s->t_cterm);
 	free(s->leaders);
 	free(s->lm);
 }
@@ -92,7 +94,7 @@ static void lmCheck(struct sim *s, uint64_t index, uint64_t term, uint64_t chain
 	s->lm_n++;
 }
 
-static void truthAdd(struct sim *s, const struct raft_entry *e, uint64_t chain)
+static void truthAdd(struct sim *s, const struct raft_entry *e, uint64_t chain, uint64_t cterm)
 {
 	if (s->t_n + 2 > s->t_cap) {
 		s->t_cap *= 2;
@@ -100,20 +102,34 @@ static void truthAdd(struct sim *s, const struct raft_entry *e, uint64_t chain)
 		s->t_hash = xrealloc(s->t_hash, s->t_cap * sizeof(uint64_t));
 		s->t_chain = xrealloc(s->t_chain, s->t_cap * sizeof(uint64_t));
 		s->t_sm = xrealloc(s->t_sm, s->t_cap * sizeof(uint64_t));
+		s->t_cterm = xrealloc(s->t_cterm, s->t_cap * sizeof(uint64_t));
 	}
 	uint64_t i = ++s->t_n;
 	uint64_t h = simEntryHash(e);
 	s->t_term[i] = e->term;
 	s->t_hash[i] = h;
 	s->t_chain[i] = chain;
+	s->t_cterm[i] = cterm;
 	s->t_sm[i] = e->type == RAFT_ENTRY_NORMAL ? simHash(s->t_sm[i - 1], h) : s->t_sm[i - 1];
 	simTrace(s, "committed %llu (term %llu)", (unsigned long long)i, (unsigned long long)e->term);
+}
+
+/* The current term of a running node (an observer of commits). */
+static uint64_t nodeTerm(const struct snode *n)
+{
+	struct raft_status st;
+	raft_status(n->r, &st);
+	return st.term;
 }
 
 /* An entry some node considers committed at e->index. */
 static void checkCommitted(struct sim *s, struct snode *n, const struct raft_entry *e)
 {
 	uint64_t i = e->index;
+	uint64_t term = nodeTerm(n);
+	if (i <= s->t_n && term < s->t_cterm[i]) {
+		s->t_cterm[i] = term;
+	}
 	if (i <= s->t_n) {
 		if (s->t_term[i] != e->term || s->t_hash[i] != simEntryHash(e)) {
 			simViolation(s, "state machine safety: node %llu has term %llu at committed "
@@ -122,7 +138,7 @@ static void checkCommitted(struct sim *s, struct snode *n, const struct raft_ent
 				     (unsigned long long)i, (unsigned long long)s->t_term[i]);
 		}
 	} else if (i == s->t_n + 1) {
-		truthAdd(s, e, chainOf(s->t_chain[i - 1], e));
+		truthAdd(s, e, chainOf(s->t_chain[i - 1], e), term);
 	} else {
 		simViolation(s, "commit gap: node %llu commits %llu but only %llu known",
 			     (unsigned long long)n->id, (unsigned long long)i,
@@ -254,9 +270,16 @@ void checkReadState(struct sim *s, struct snode *n, uint64_t ctx, uint64_t index
 	/* Unknown ctx: a duplicate answer or an expired read; nothing to check. */
 }
 
+/* Raft's leader completeness: an entry committed in term T is in the log of
+ * every leader of a term after T. (A leader of an older term may lack it: a
+ * candidate paused across an election can win its stale term afterwards,
+ * harmlessly, since nobody follows that term any more.) */
 static void checkLeaderComplete(struct sim *s, struct snode *n)
 {
 	for (uint64_t i = 1; i <= s->t_n; i++) {
+		if (s->t_cterm[i] >= n->obs_term) {
+			continue;
+		}
 		const struct raft_entry *e;
 		int rv = raft_log_entry(n->r, i, &e);
 		if (rv == RAFT_COMPACTED) {

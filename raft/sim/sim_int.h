@@ -104,6 +104,8 @@ struct sim {
 	uint64_t sent, sent_bytes; /* messages sent in this run (wire bytes in wire mode) */
 	/* Checker. */
 	uint64_t *t_term, *t_hash, *t_chain, *t_sm; /* committed truth, 1-based */
+	uint64_t *t_cterm; /* a term by which the entry was known committed (an upper
+			    * bound of the term in which it was committed) */
 	uint64_t t_n, t_cap;
 	uint64_t *leaders; /* term -> leader id */
 	uint64_t leaders_cap;
