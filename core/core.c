@@ -313,6 +313,29 @@ void core_status(struct core *c, struct core_status *st)
 	st->db_size_in_use = st->db_size;
 }
 
+int core_hash_kv(struct core *c, int64_t rev, uint32_t *hash, int64_t *compact_rev,
+		 int64_t *hash_rev)
+{
+	struct db_session *s = core_session(c);
+	if (s == NULL)
+		return CORE_ENOMEM;
+	int64_t at = rev > 0 ? rev : mvcc_rev(c->mvcc);
+	int rv = mvcc_hash(c->mvcc, s, at, hash, compact_rev);
+	*hash_rev = at;
+	return core_db_err(rv);
+}
+
+int core_defragment(struct core *c)
+{
+	struct db_session *s = core_session(c);
+	if (s == NULL)
+		return CORE_ENOMEM;
+	int rv = db_defragment(s);
+	if (rv == DB_OK)
+		atomic_store(&c->db_size, db_size_bytes(c->db));
+	return core_db_err(rv);
+}
+
 /* ---- request entry points ---- */
 
 static void fail(core_done_fn cb, void *arg, int err)

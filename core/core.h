@@ -70,6 +70,12 @@ void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn 
 void core_compact(struct core *c, const Etcdserverpb__CompactionRequest *req, core_done_fn cb,
 		  void *arg);
 
+/* Maintenance: HashKV at rev (<= 0: current; etcd's errors for compacted
+ * or future revisions), and defragmentation of the backend. */
+int core_hash_kv(struct core *c, int64_t rev, uint32_t *hash, int64_t *compact_rev,
+		 int64_t *hash_rev);
+int core_defragment(struct core *c);
+
 /* Snapshot of the node's state for Status / headers. */
 struct core_status {
 	uint64_t cluster_id;

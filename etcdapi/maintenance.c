@@ -58,6 +58,69 @@ static void member_list(struct api_call *call, const ProtobufCMessage *req)
 	api_finish_msg(call, &resp.base);
 }
 
+static void finish_core_err(struct api_call *call, int err)
+{
+	api_finish_status(call, (grpc_status_code)core_grpc_code(err), core_strerror(err));
+}
+
+static void hash_kv(struct api_call *call, const ProtobufCMessage *req)
+{
+	const Etcdserverpb__HashKVRequest *q = (const Etcdserverpb__HashKVRequest *)req;
+	struct core *core = api_core(call);
+	uint32_t hash = 0;
+	int64_t compact = 0, at = 0;
+	int err = core_hash_kv(core, q->revision, &hash, &compact, &at);
+	if (err != CORE_OK) {
+		finish_core_err(call, err);
+		return;
+	}
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(core, &h, 0);
+	Etcdserverpb__HashKVResponse resp = ETCDSERVERPB__HASH_KVRESPONSE__INIT;
+	resp.header = &h;
+	resp.hash = hash;
+	resp.compact_revision = compact;
+	resp.hash_revision = at;
+	api_finish_msg(call, &resp.base);
+}
+
+/* etcd hashes its whole backend file; metad hashes the whole key history,
+ * which is equally comparable across members. */
+static void hash(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	struct core *core = api_core(call);
+	uint32_t hv = 0;
+	int64_t compact = 0, at = 0;
+	int err = core_hash_kv(core, 0, &hv, &compact, &at);
+	if (err != CORE_OK) {
+		finish_core_err(call, err);
+		return;
+	}
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(core, &h, 0);
+	Etcdserverpb__HashResponse resp = ETCDSERVERPB__HASH_RESPONSE__INIT;
+	resp.header = &h;
+	resp.hash = hv;
+	api_finish_msg(call, &resp.base);
+}
+
+static void defragment(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	struct core *core = api_core(call);
+	int err = core_defragment(core);
+	if (err != CORE_OK) {
+		finish_core_err(call, err);
+		return;
+	}
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	core_fill_header(core, &h, 0);
+	Etcdserverpb__DefragmentResponse resp = ETCDSERVERPB__DEFRAGMENT_RESPONSE__INIT;
+	resp.header = &h;
+	api_finish_msg(call, &resp.base);
+}
+
 static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
@@ -83,9 +146,11 @@ struct api_method api_other_methods[] = {
 	UNARY("/etcdserverpb.Cluster/MemberRemove", etcdserverpb__member_remove_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberUpdate", etcdserverpb__member_update_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberPromote", etcdserverpb__member_promote_request__descriptor),
-	UNARY("/etcdserverpb.Maintenance/Defragment", etcdserverpb__defragment_request__descriptor),
-	UNARY("/etcdserverpb.Maintenance/Hash", etcdserverpb__hash_request__descriptor),
-	UNARY("/etcdserverpb.Maintenance/HashKV", etcdserverpb__hash_kvrequest__descriptor),
+	{"/etcdserverpb.Maintenance/Defragment", &etcdserverpb__defragment_request__descriptor,
+	 defragment, 0, 1, NULL},
+	{"/etcdserverpb.Maintenance/Hash", &etcdserverpb__hash_request__descriptor, hash, 0, 1, NULL},
+	{"/etcdserverpb.Maintenance/HashKV", &etcdserverpb__hash_kvrequest__descriptor, hash_kv, 0, 2,
+	 NULL},
 	UNARY("/etcdserverpb.Maintenance/Snapshot", etcdserverpb__snapshot_request__descriptor),
 	UNARY("/etcdserverpb.Maintenance/MoveLeader", etcdserverpb__move_leader_request__descriptor),
 	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),

@@ -182,6 +182,16 @@ int db_checkpoint(struct db_session *s)
 	return db_wt_error(s->wt->checkpoint(s->wt, NULL));
 }
 
+int db_defragment(struct db_session *s)
+{
+	for (int t = 0; t < DB_TBL_COUNT; t++) {
+		int rv = s->wt->compact(s->wt, tables[t].uri, NULL);
+		if (rv != 0)
+			return db_wt_error(rv);
+	}
+	return DB_OK;
+}
+
 void db_close(struct db *db)
 {
 	if (db == NULL)

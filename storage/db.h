@@ -77,6 +77,10 @@ int db_txn_active(const struct db_session *s);
 /* Take a checkpoint (everything committed before it starts is in it). */
 int db_checkpoint(struct db_session *s);
 
+/* Give free space in every table file back to the file system (etcd's
+ * defragment). Slow on big tables; readers and writers go on meanwhile. */
+int db_defragment(struct db_session *s);
+
 /* Static message for a DB_* code. */
 const char *db_strerror(int code);
 

@@ -1,6 +1,7 @@
 """Maintenance.Status and Cluster.MemberList as etcdctl and python3-etcd3 use them
 (endpoint status / health, member list), and the ResponseHeader every RPC fills."""
 
+import json
 import re
 
 from etcd3 import etcdrpc
@@ -132,3 +133,27 @@ def test_cluster_and_member_ids_stable_across_restart(server):
     assert (h2.cluster_id, h2.member_id) == (h1.cluster_id, h1.member_id)
     assert h2.revision == h1.revision
     assert h2.raft_term >= h1.raft_term
+
+
+def test_hashkv_and_defrag(server):
+    """`etcdctl endpoint hashkv` is stable for unchanged data, moves with
+    writes, refuses compacted revisions; `etcdctl defrag` succeeds and
+    keeps the data."""
+    for i in range(20):
+        server.ctl_ok("put", "h/%02d" % i, "v" * 100)
+    def hashkv(*extra):
+        out = json.loads(server.ctl_ok("endpoint", "hashkv", "-w", "json", *extra))
+        return out[0]["HashKV"]["hash"]
+    h1 = hashkv()
+    assert h1 == hashkv()
+    rev = int(json.loads(server.ctl_ok("get", "h/00", "-w", "json"))["header"]["revision"])
+    server.ctl_ok("put", "h/extra", "x")
+    assert hashkv() != h1
+    assert hashkv("--rev", str(rev)) == h1  # a past revision hashes as it did
+    server.ctl_ok("compaction", str(rev + 1))
+    rc, _, err = server.ctl("endpoint", "hashkv", "--rev", str(rev))
+    assert rc != 0 and "required revision has been compacted" in err
+    for i in range(20):
+        server.ctl_ok("del", "h/%02d" % i)
+    assert "Finished defragmenting" in server.ctl_ok("defrag")
+    assert server.ctl_ok("get", "h/extra", "--print-value-only") == "x\n"
