@@ -64,7 +64,7 @@ static void wev_free(struct wev *e)
 	free(e);
 }
 
-const uint8_t *wev_enc(struct wev *e, size_t *len)
+const uint8_t *wev_enc(struct watch_hub *h, struct wev *e, size_t *len)
 {
 	if (e->enc == NULL) {
 		Mvccpb__KeyValue kv = MVCCPB__KEY_VALUE__INIT;
@@ -86,6 +86,9 @@ const uint8_t *wev_enc(struct wev *e, size_t *len)
 		if ((e->enc = malloc(n ? n : 1)) == NULL)
 			return NULL;
 		e->enc_len = mvccpb__event__pack(&ev, e->enc);
+		/* Counted in the ring's bytes, so its bound holds. */
+		e->size += n;
+		h->ring_bytes += n;
 	}
 	*len = e->enc_len;
 	return e->enc;

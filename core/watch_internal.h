@@ -144,7 +144,7 @@ static inline struct wev *ring_at(const struct watch_hub *h, size_t i)
 /* Index of the first ring event with revision >= rev (ring_n if none). */
 size_t ring_find(const struct watch_hub *h, int64_t rev);
 /* e packed as an mvccpb.Event without prev_kv (once; NULL if out of memory). */
-const uint8_t *wev_enc(struct wev *e, size_t *len);
+const uint8_t *wev_enc(struct watch_hub *h, struct wev *e, size_t *len);
 /* The previous key-value of ring event e (looked up once); NULL if none. */
 const struct mvcc_kv *wev_prev(struct watch_hub *h, struct wev *e);
 /* Whether key is in a watcher-style range. */

@@ -270,7 +270,7 @@ static void build_ring(struct watch_hub *h, struct core_watch_stream *ws, struct
 		bytes += e->size;
 		if (fast) {
 			size_t elen;
-			const uint8_t *enc = wev_enc(e, &elen);
+			const uint8_t *enc = wev_enc(h, e, &elen);
 			if (enc == NULL)
 				ob.oom = true;
 			else
