@@ -168,7 +168,15 @@ enum {
 	CORE_EC_MISSING_LEADER,        /* "\"leader\" field must be provided" */
 };
 const char *core_concurrency_strerror(int err); /* NULL for other codes */
-void core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb, void *arg);
+/* Lock returns a handle valid until cb has been called (NULL if cb already
+ * was); core_lock_cancel (caller gone) makes a waiting lock give its place
+ * up at its next wake-up, deleting its key as clientv3's Mutex does. The
+ * caller must order cancel before cb's end itself (cb may run on any core
+ * thread). */
+struct core_lock_op;
+struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb,
+			       void *arg);
+void core_lock_cancel(struct core_lock_op *op);
 void core_unlock(struct core *c, const V3lockpb__UnlockRequest *req, core_done_fn cb, void *arg);
 void core_campaign(struct core *c, const V3electionpb__CampaignRequest *req, core_done_fn cb,
 		   void *arg);

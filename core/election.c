@@ -279,7 +279,7 @@ static void campaign_waited(void *arg, int err)
 
 static void campaign_wait(struct campaign_op *op)
 {
-	int err = cc_wait_deletes(op->c, &op->pfx, op->rev - 1, campaign_waited, op);
+	int err = cc_wait_deletes(op->c, &op->pfx, op->rev - 1, NULL, campaign_waited, op);
 	if (err != CORE_OK)
 		campaign_fail(op, err);
 }

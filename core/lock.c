@@ -119,6 +119,7 @@ struct waitdel {
 	struct core *c;
 	struct cbytes pfx, end;
 	int64_t max_rev;
+	const _Atomic bool *cancel;
 	cc_done_fn done;
 	void *arg;
 };
@@ -138,6 +139,10 @@ static void waitdel_step(void *arg, bool stopping)
 	struct waitdel *w = arg;
 	if (stopping) {
 		waitdel_end(w, CORE_ESTOPPED);
+		return;
+	}
+	if (w->cancel && atomic_load(w->cancel)) {
+		waitdel_end(w, CORE_ETIMEOUT);
 		return;
 	}
 	/* The newest key created at or before max_rev (clientv3's
@@ -163,13 +168,14 @@ static void waitdel_step(void *arg, bool stopping)
 		waitdel_end(w, err);
 }
 
-int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev, cc_done_fn done,
-		    void *arg)
+int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev,
+		    const _Atomic bool *cancel, cc_done_fn done, void *arg)
 {
 	struct waitdel *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return CORE_ENOMEM;
 	w->c = c;
+	w->cancel = cancel;
 	w->max_rev = max_rev;
 	w->done = done;
 	w->arg = arg;
@@ -187,14 +193,16 @@ int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev, c
 
 /* ---- Lock ---- */
 
-struct lock_op {
+struct core_lock_op {
 	struct core *c;
 	struct cbytes pfx, end, key;
 	int64_t lease;
 	int64_t my_rev;
 	core_done_fn cb;
 	void *arg;
+	_Atomic bool cancelled; /* the caller went away */
 };
+#define lock_op core_lock_op
 
 static void lock_free(struct lock_op *op)
 {
@@ -231,10 +239,26 @@ static void lock_answer(struct lock_op *op, const Etcdserverpb__ResponseHeader *
 	lock_free(op);
 }
 
+static void drop_reply(void *arg, struct core_reply *reply)
+{
+	(void)arg;
+	core_reply_free(reply);
+}
+
 static void lock_waited(void *arg, int err)
 {
 	struct lock_op *op = arg;
+	if (err == CORE_OK && atomic_load(&op->cancelled))
+		err = CORE_ETIMEOUT;
 	if (err != CORE_OK) {
+		if (atomic_load(&op->cancelled)) {
+			/* As clientv3's Mutex.Lock when its context ends: give
+			 * our place up, so the ones queued behind us go on. */
+			Etcdserverpb__DeleteRangeRequest d = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+			d.key.data = op->key.p;
+			d.key.len = op->key.len;
+			core_delete_range(op->c, &d, drop_reply, NULL);
+		}
 		lock_fail(op, err);
 		return;
 	}
@@ -274,17 +298,18 @@ static void lock_txn_done(void *arg, struct core_reply *reply)
 		return;
 	}
 	core_reply_free(reply);
-	int err = cc_wait_deletes(op->c, &op->pfx, op->my_rev - 1, lock_waited, op);
+	int err = cc_wait_deletes(op->c, &op->pfx, op->my_rev - 1, &op->cancelled, lock_waited, op);
 	if (err != CORE_OK)
 		lock_fail(op, err);
 }
 
-void core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb, void *arg)
+struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb,
+			       void *arg)
 {
 	struct lock_op *op = calloc(1, sizeof(*op));
 	if (op == NULL) {
 		cc_fail(cb, arg, CORE_ENOMEM);
-		return;
+		return NULL;
 	}
 	op->c = c;
 	op->lease = req->lease;
@@ -294,7 +319,7 @@ void core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb
 	    cc_key(&op->key, &op->pfx, req->lease) != CORE_OK ||
 	    cc_prefix_end(&op->end, &op->pfx) != CORE_OK) {
 		lock_fail(op, CORE_ENOMEM);
-		return;
+		return NULL;
 	}
 	/* if create_revision(key) == 0 then put(key, lease), owner
 	 * else get(key), owner */
@@ -330,6 +355,12 @@ void core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb
 	txn.n_failure = 2;
 	txn.failure = fail;
 	core_txn(c, &txn, lock_txn_done, op);
+	return op;
+}
+
+void core_lock_cancel(struct core_lock_op *op)
+{
+	atomic_store(&op->cancelled, true);
 }
 
 struct unlock_op {

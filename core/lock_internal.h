@@ -6,6 +6,8 @@
 #ifndef METAD_CORE_LOCK_INTERNAL_H
 #define METAD_CORE_LOCK_INTERNAL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,10 +36,11 @@ void cc_first_create(Etcdserverpb__RangeRequest *q, const struct cbytes *pfx,
 		     const struct cbytes *end);
 
 /* Wait until no key under pfx has create_revision <= max_rev, then call
- * done(arg, err) once (from some core thread). */
+ * done(arg, err) once (from some core thread). If cancel (may be NULL) is
+ * set when the wait wakes, it ends with CORE_ETIMEOUT. */
 typedef void (*cc_done_fn)(void *arg, int err);
-int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev, cc_done_fn done,
-		    void *arg);
+int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev,
+		    const _Atomic bool *cancel, cc_done_fn done, void *arg);
 
 /* Fail cb with err through a fresh reply. */
 void cc_fail(core_done_fn cb, void *arg, int err);

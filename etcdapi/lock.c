@@ -3,6 +3,13 @@
  * etcd serves Lock and Election through its own client library, so every
  * error reaches grpc-go as a plain Go error: gRPC Unknown with the text.
  */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "etcdapi/stream_methods.h"
 
 #include "v3lock.pb-c.h"
@@ -20,9 +27,130 @@ void api_concurrency_done(void *arg, struct core_reply *reply)
 	api_reply(arg, reply);
 }
 
+/* ---- Lock: the call is watched for cancellation while the lock waits,
+ * so a client that gives up also gives its place in the queue up. The call
+ * is finished here (not by api_finish_*, whose batch carries the close
+ * op this one started first). ---- */
+
+struct lock_call {
+	struct api_tag close_tag, done_tag;
+	struct api_call *call;
+	pthread_mutex_t mu;
+	int refs; /* close batch, final batch, core's answer */
+	int cancelled;
+	bool gone;      /* RECV_CLOSE completed */
+	bool core_done; /* core answered: op is no longer valid */
+	struct core_lock_op *op;
+};
+
+static void lc_unref(struct lock_call *lc)
+{
+	pthread_mutex_lock(&lc->mu);
+	bool last = --lc->refs == 0;
+	pthread_mutex_unlock(&lc->mu);
+	if (last) {
+		api_call_free(lc->call);
+		pthread_mutex_destroy(&lc->mu);
+		free(lc);
+	}
+}
+
+static void lc_closed(struct api_tag *t, int success)
+{
+	(void)success;
+	struct lock_call *lc = (struct lock_call *)((char *)t - offsetof(struct lock_call, close_tag));
+	pthread_mutex_lock(&lc->mu);
+	lc->gone = true;
+	if (lc->cancelled && !lc->core_done && lc->op != NULL)
+		core_lock_cancel(lc->op);
+	pthread_mutex_unlock(&lc->mu);
+	lc_unref(lc);
+}
+
+static void lc_done_batch(struct api_tag *t, int success)
+{
+	(void)success;
+	lc_unref((struct lock_call *)((char *)t - offsetof(struct lock_call, done_tag)));
+}
+
+static void lc_answer(void *arg, struct core_reply *reply)
+{
+	struct lock_call *lc = arg;
+	struct api_call *c = lc->call;
+	pthread_mutex_lock(&lc->mu);
+	lc->core_done = true;
+	pthread_mutex_unlock(&lc->mu);
+	grpc_status_code code = GRPC_STATUS_OK;
+	const char *msg = NULL;
+	if (reply->err == CORE_OK) {
+		size_t len = protobuf_c_message_get_packed_size(reply->msg);
+		grpc_slice s = grpc_slice_malloc(len);
+		protobuf_c_message_pack(reply->msg, GRPC_SLICE_START_PTR(s));
+		c->resp = grpc_raw_byte_buffer_create(&s, 1);
+		grpc_slice_unref(s);
+	} else {
+		code = GRPC_STATUS_UNKNOWN; /* see api_concurrency_done */
+		msg = core_concurrency_strerror(reply->err);
+		if (msg == NULL)
+			msg = core_strerror(reply->err);
+	}
+	grpc_op ops[3];
+	size_t n = 0;
+	memset(ops, 0, sizeof(ops));
+	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (c->resp != NULL) {
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n++].data.send_message.send_message = c->resp;
+	}
+	c->status_slice = grpc_slice_from_copied_string(msg ? msg : "");
+	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[n].data.send_status_from_server.status = code;
+	ops[n++].data.send_status_from_server.status_details = msg ? &c->status_slice : NULL;
+	core_reply_free(reply);
+	pthread_mutex_lock(&lc->mu);
+	lc->refs++;
+	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &lc->done_tag, NULL);
+	if (e != GRPC_CALL_OK) {
+		lc->refs--;
+		fprintf(stderr, "metad: lock: start_batch failed: %d\n", (int)e);
+	}
+	pthread_mutex_unlock(&lc->mu);
+	lc_unref(lc); /* core's */
+}
+
 static void lock(struct api_call *call, const ProtobufCMessage *req)
 {
-	core_lock(api_core(call), (const V3lockpb__LockRequest *)req, api_concurrency_done, call);
+	struct lock_call *lc = calloc(1, sizeof(*lc));
+	if (lc == NULL) {
+		api_finish_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		return;
+	}
+	lc->close_tag.fn = lc_closed;
+	lc->done_tag.fn = lc_done_batch;
+	lc->call = call;
+	lc->refs = 2; /* the close batch and core's answer */
+	pthread_mutex_init(&lc->mu, NULL);
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &lc->cancelled;
+	if (grpc_call_start_batch(call->call, &op, 1, &lc->close_tag, NULL) != GRPC_CALL_OK) {
+		pthread_mutex_destroy(&lc->mu);
+		free(lc);
+		api_finish_status(call, GRPC_STATUS_INTERNAL, "etcdserver: internal error");
+		return;
+	}
+	/* core may answer before core_lock returns: op is only kept while
+	 * core has not answered, and a cancel seen meanwhile is applied now. */
+	struct core_lock_op *o = core_lock(api_core(call), (const V3lockpb__LockRequest *)req,
+					   lc_answer, lc);
+	pthread_mutex_lock(&lc->mu);
+	if (!lc->core_done) {
+		lc->op = o;
+		if (lc->gone && lc->cancelled)
+			core_lock_cancel(o);
+	}
+	pthread_mutex_unlock(&lc->mu);
 }
 
 static void unlock(struct api_call *call, const ProtobufCMessage *req)

@@ -134,3 +134,23 @@ def test_python_etcd3_lock(server, etcd3_lock_fixed):
     t.join(15)
     assert box["ok"] and b.is_acquired()
     b.release()
+
+
+def test_cancelled_lock_gives_its_place_up(server, kv):
+    stub = pb.LockStub(server.channel())
+    la, lb, lc = grant(server), grant(server), grant(server)
+    a = stub.Lock(pb.LockRequest(name=b"q", lease=la), timeout=10)
+    # B gives up waiting (deadline); its key stays queued until it wakes.
+    code, _ = rpc_error(stub.Lock, pb.LockRequest(name=b"q", lease=lb), timeout=0.5)
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    t, box = lock_in_thread(stub, b"q", lc)
+    key_c = b"q/%x" % lc
+    end = time.monotonic() + 10
+    while kv.Range(etcdrpc.RangeRequest(key=key_c), timeout=10).count == 0:
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    stub.Unlock(pb.UnlockRequest(key=a.key), timeout=10)
+    # C is not held up by B, which left.
+    t.join(15)
+    assert box["resp"].key == key_c
+    assert kv.Range(etcdrpc.RangeRequest(key=b"q/%x" % lb), timeout=10).count == 0
