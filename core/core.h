@@ -178,8 +178,12 @@ struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req,
 			       void *arg);
 void core_lock_cancel(struct core_lock_op *op);
 void core_unlock(struct core *c, const V3lockpb__UnlockRequest *req, core_done_fn cb, void *arg);
-void core_campaign(struct core *c, const V3electionpb__CampaignRequest *req, core_done_fn cb,
-		   void *arg);
+/* Campaign: a handle as core_lock's; a cancelled campaign resigns (deletes
+ * its key) at its next wake-up, as clientv3's Election.Campaign does. */
+struct core_campaign_op;
+struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__CampaignRequest *req,
+				       core_done_fn cb, void *arg);
+void core_campaign_cancel(struct core_campaign_op *op);
 void core_proclaim(struct core *c, const V3electionpb__ProclaimRequest *req, core_done_fn cb,
 		   void *arg);
 void core_resign(struct core *c, const V3electionpb__ResignRequest *req, core_done_fn cb,

@@ -217,7 +217,8 @@ void core_leader(struct core *c, const V3electionpb__LeaderRequest *req, core_do
 
 /* ---- Campaign ---- */
 
-struct campaign_op {
+struct core_campaign_op {
+	_Atomic bool cancelled; /* the caller went away */
 	struct core *c;
 	struct cbytes name, pfx, key;
 	ProtobufCBinaryData value; /* points into value_buf */
@@ -227,6 +228,7 @@ struct campaign_op {
 	core_done_fn cb;
 	void *arg;
 };
+#define campaign_op core_campaign_op
 
 static void campaign_free(struct campaign_op *op)
 {
@@ -243,10 +245,26 @@ static void campaign_fail(struct campaign_op *op, int err)
 	campaign_free(op);
 }
 
+static void drop_reply(void *arg, struct core_reply *reply)
+{
+	(void)arg;
+	core_reply_free(reply);
+}
+
 static void campaign_waited(void *arg, int err)
 {
 	struct campaign_op *op = arg;
+	if (err == CORE_OK && atomic_load(&op->cancelled))
+		err = CORE_ETIMEOUT;
 	if (err != CORE_OK) {
+		if (atomic_load(&op->cancelled)) {
+			/* clientv3 resigns when Campaign's context ends. */
+			struct gtxn g;
+			gtxn_init(&g, op->key.p, op->key.len, op->rev, false);
+			g.then.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+			g.then.request_delete_range = &g.del;
+			core_txn(op->c, &g.txn, drop_reply, NULL);
+		}
 		campaign_fail(op, err);
 		return;
 	}
@@ -279,7 +297,7 @@ static void campaign_waited(void *arg, int err)
 
 static void campaign_wait(struct campaign_op *op)
 {
-	int err = cc_wait_deletes(op->c, &op->pfx, op->rev - 1, NULL, campaign_waited, op);
+	int err = cc_wait_deletes(op->c, &op->pfx, op->rev - 1, &op->cancelled, campaign_waited, op);
 	if (err != CORE_OK)
 		campaign_fail(op, err);
 }
@@ -329,13 +347,13 @@ static void campaign_txn_done(void *arg, struct core_reply *reply)
 	core_txn(op->c, &g.txn, campaign_proclaimed, op);
 }
 
-void core_campaign(struct core *c, const V3electionpb__CampaignRequest *req, core_done_fn cb,
-		   void *arg)
+struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__CampaignRequest *req,
+				       core_done_fn cb, void *arg)
 {
 	struct campaign_op *op = calloc(1, sizeof(*op));
 	if (op == NULL) {
 		cc_fail(cb, arg, CORE_ENOMEM);
-		return;
+		return NULL;
 	}
 	op->c = c;
 	op->lease = req->lease;
@@ -347,7 +365,7 @@ void core_campaign(struct core *c, const V3electionpb__CampaignRequest *req, cor
 	    cc_prefix(&op->pfx, req->name.data, req->name.len) != CORE_OK ||
 	    cc_key(&op->key, &op->pfx, req->lease) != CORE_OK) {
 		campaign_fail(op, CORE_ENOMEM);
-		return;
+		return NULL;
 	}
 	memcpy(op->value_buf, req->value.data, req->value.len);
 	op->value.data = op->value_buf;
@@ -358,6 +376,12 @@ void core_campaign(struct core *c, const V3electionpb__CampaignRequest *req, cor
 	gtxn_init(&g, op->key.p, op->key.len, 0, true);
 	gtxn_put(&g, &op->value, op->lease);
 	core_txn(c, &g.txn, campaign_txn_done, op);
+	return op;
+}
+
+void core_campaign_cancel(struct core_campaign_op *op)
+{
+	atomic_store(&op->cancelled, true);
 }
 
 /* ---- Observe ---- */

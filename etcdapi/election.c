@@ -10,10 +10,20 @@
 
 #include "v3election.pb-c.h"
 
+static void *campaign_start(struct core *c, const ProtobufCMessage *req, core_done_fn cb,
+			    void *arg)
+{
+	return core_campaign(c, (const V3electionpb__CampaignRequest *)req, cb, arg);
+}
+
+static void campaign_cancel(void *op)
+{
+	core_campaign_cancel(op);
+}
+
 static void campaign(struct api_call *call, const ProtobufCMessage *req)
 {
-	core_campaign(api_core(call), (const V3electionpb__CampaignRequest *)req, api_concurrency_done,
-		      call);
+	api_longpoll(call, req, campaign_start, campaign_cancel);
 }
 
 static void proclaim(struct api_call *call, const ProtobufCMessage *req)

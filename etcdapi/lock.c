@@ -27,10 +27,10 @@ void api_concurrency_done(void *arg, struct core_reply *reply)
 	api_reply(arg, reply);
 }
 
-/* ---- Lock: the call is watched for cancellation while the lock waits,
- * so a client that gives up also gives its place in the queue up. The call
- * is finished here (not by api_finish_*, whose batch carries the close
- * op this one started first). ---- */
+/* ---- Lock and Campaign: the call is watched for cancellation while it
+ * waits its turn, so a client that gives up also gives its place in the
+ * queue up. The call is finished here (not by api_finish_*, whose batch
+ * carries the close op this one started first). ---- */
 
 struct lock_call {
 	struct api_tag close_tag, done_tag;
@@ -40,7 +40,8 @@ struct lock_call {
 	int cancelled;
 	bool gone;      /* RECV_CLOSE completed */
 	bool core_done; /* core answered: op is no longer valid */
-	struct core_lock_op *op;
+	void *op;
+	api_cancel_fn cancel;
 };
 
 static void lc_unref(struct lock_call *lc)
@@ -62,7 +63,7 @@ static void lc_closed(struct api_tag *t, int success)
 	pthread_mutex_lock(&lc->mu);
 	lc->gone = true;
 	if (lc->cancelled && !lc->core_done && lc->op != NULL)
-		core_lock_cancel(lc->op);
+		lc->cancel(lc->op);
 	pthread_mutex_unlock(&lc->mu);
 	lc_unref(lc);
 }
@@ -118,7 +119,8 @@ static void lc_answer(void *arg, struct core_reply *reply)
 	lc_unref(lc); /* core's */
 }
 
-static void lock(struct api_call *call, const ProtobufCMessage *req)
+void api_longpoll(struct api_call *call, const ProtobufCMessage *req, api_start_fn start,
+		  api_cancel_fn cancel)
 {
 	struct lock_call *lc = calloc(1, sizeof(*lc));
 	if (lc == NULL) {
@@ -128,6 +130,7 @@ static void lock(struct api_call *call, const ProtobufCMessage *req)
 	lc->close_tag.fn = lc_closed;
 	lc->done_tag.fn = lc_done_batch;
 	lc->call = call;
+	lc->cancel = cancel;
 	lc->refs = 2; /* the close batch and core's answer */
 	pthread_mutex_init(&lc->mu, NULL);
 	grpc_op op;
@@ -140,17 +143,31 @@ static void lock(struct api_call *call, const ProtobufCMessage *req)
 		api_finish_status(call, GRPC_STATUS_INTERNAL, "etcdserver: internal error");
 		return;
 	}
-	/* core may answer before core_lock returns: op is only kept while
-	 * core has not answered, and a cancel seen meanwhile is applied now. */
-	struct core_lock_op *o = core_lock(api_core(call), (const V3lockpb__LockRequest *)req,
-					   lc_answer, lc);
+	/* core may answer before start returns: op is only kept while core
+	 * has not answered, and a cancel seen meanwhile is applied now. */
+	void *o = start(api_core(call), req, lc_answer, lc);
 	pthread_mutex_lock(&lc->mu);
 	if (!lc->core_done) {
 		lc->op = o;
 		if (lc->gone && lc->cancelled)
-			core_lock_cancel(o);
+			cancel(o);
 	}
 	pthread_mutex_unlock(&lc->mu);
+}
+
+static void *lock_start(struct core *c, const ProtobufCMessage *req, core_done_fn cb, void *arg)
+{
+	return core_lock(c, (const V3lockpb__LockRequest *)req, cb, arg);
+}
+
+static void lock_cancel(void *op)
+{
+	core_lock_cancel(op);
+}
+
+static void lock(struct api_call *call, const ProtobufCMessage *req)
+{
+	api_longpoll(call, req, lock_start, lock_cancel);
 }
 
 static void unlock(struct api_call *call, const ProtobufCMessage *req)

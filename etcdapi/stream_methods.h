@@ -17,4 +17,15 @@ extern struct api_method api_election_methods[];
  * errors grpc-go sends as plain errors). arg is the api_call. */
 void api_concurrency_done(void *arg, struct core_reply *reply);
 
+/* A call that waits its turn (Lock, Campaign): start hands req to core
+ * (answered through the callback it is given) and returns a handle valid
+ * until that answer; if the client goes away first, cancel(handle) is
+ * called once, under a lock that orders it before the answer. Errors are
+ * answered as api_concurrency_done does. */
+typedef void *(*api_start_fn)(struct core *c, const ProtobufCMessage *req, core_done_fn cb,
+			      void *arg);
+typedef void (*api_cancel_fn)(void *handle);
+void api_longpoll(struct api_call *call, const ProtobufCMessage *req, api_start_fn start,
+		  api_cancel_fn cancel);
+
 #endif

@@ -118,3 +118,24 @@ def test_etcdctl_elect_leader_change_when_leader_killed(server, kv):
             if p.poll() is None:
                 p.kill()
             p.wait(10)
+
+
+def test_cancelled_campaign_resigns(server, kv):
+    e = pb.ElectionStub(server.channel())
+    la, lb, lc = grant(server), grant(server), grant(server)
+    a = e.Campaign(pb.CampaignRequest(name=b"q", lease=la, value=b"a"), timeout=10).leader
+    code, _ = rpc_error(e.Campaign, pb.CampaignRequest(name=b"q", lease=lb, value=b"b"),
+                        timeout=0.5)
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("c", e.Campaign(
+        pb.CampaignRequest(name=b"q", lease=lc, value=b"c"), timeout=30)))
+    t.start()
+    end = time.monotonic() + 10
+    while kv.Range(etcdrpc.RangeRequest(key=b"q/%x" % lc), timeout=10).count == 0:
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    e.Resign(pb.ResignRequest(leader=a), timeout=10)
+    t.join(15)
+    assert box["c"].leader.key == b"q/%x" % lc
+    assert kv.Range(etcdrpc.RangeRequest(key=b"q/%x" % lb), timeout=10).count == 0
