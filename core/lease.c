@@ -401,6 +401,7 @@ static void revoke_done(void *arg, struct core_reply *reply)
 static void *expiry_main(void *arg)
 {
 	struct lessor *l = arg;
+	pthread_setname_np(pthread_self(), "metad-lease");
 	size_t per_tick = LEASE_REVOKE_RATE * EXPIRY_TICK_MS / 1000;
 	int64_t *ids = malloc(per_tick * sizeof(*ids));
 	pthread_mutex_lock(&l->mu);

@@ -325,6 +325,7 @@ static void run_cmds(struct watch_hub *h, struct watch_cmd *cmd)
 static void *hub_main(void *arg)
 {
 	struct watch_hub *h = arg;
+	pthread_setname_np(pthread_self(), "metad-watch");
 	h->s = core_session(h->c);
 	h->next_progress = now_ns() + h->progress_ns;
 	pthread_mutex_lock(&h->mu);
