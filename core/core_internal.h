@@ -39,7 +39,8 @@ struct proposal {
 	size_t len;
 	core_done_fn cb;
 	void *arg;
-	int64_t compact_rev; /* set by apply for a physical compaction waiter */
+	int64_t compact_rev; /* set by apply when it recorded a compaction */
+	bool physical;       /* ... and the client waits for the history to go */
 	struct reply *reply;
 };
 

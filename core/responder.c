@@ -18,10 +18,12 @@ static void answer(struct core *c, struct proposal *list)
 	while (list != NULL) {
 		struct proposal *p = list;
 		list = p->next;
-		if (p->compact_rev > 0) {
+		if (p->compact_rev > 0 && p->physical) {
 			compactor_request(c, p); /* answered once history is gone */
 			continue;
 		}
+		if (p->compact_rev > 0)
+			compactor_request(c, NULL); /* history goes in the background */
 		p->cb(p->arg, &p->reply->pub);
 		free(p);
 	}

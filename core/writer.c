@@ -91,12 +91,12 @@ static void apply_entry(struct core *c, const uint8_t *data, size_t len, struct 
 	int err = req ? apply_request(c, c->wsession, r, req, &msg, &crev) : CORE_EINTERNAL;
 	if (err == CORE_ENOMEM)
 		fatal("apply", DB_NOMEM);
-	if (req != NULL && req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_COMPACTION &&
-	    err == CORE_OK && p != NULL && req->compaction->physical)
+	/* The compactor is asked once the batch has committed (responder.c):
+	 * asked now, it could run before the new compact revision is visible. */
+	if (err == CORE_OK && crev > 0 && p != NULL) {
 		p->compact_rev = crev;
-	if (req != NULL && req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_COMPACTION &&
-	    err == CORE_OK)
-		compactor_request(c, NULL);
+		p->physical = req->compaction->physical;
+	}
 	metadpb__internal_request__free_unpacked(req, NULL);
 	r->pub.err = err;
 	r->pub.msg = err == CORE_OK ? msg : NULL;
