@@ -136,7 +136,6 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 	rv = mvcc_commit(c->mvcc, c->wsession, first + n - 1, 0);
 	if (rv != DB_OK)
 		fatal("apply commit", rv);
-	watch_notify(c); /* the hub reads the new revisions itself */
 
 	/* 3. answer (the responder sends, so the writer can commit the next batch) */
 	for (struct proposal *p = batch; p; p = p->next) {
@@ -144,6 +143,9 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 		p->data = NULL;
 	}
 	responder_submit(c, batch, n);
+	/* After the replies are on their way: waking the hub is not on a
+	 * client's path. The hub reads the new revisions itself. */
+	watch_notify(c);
 }
 
 static void *writer_main(void *arg)
