@@ -76,6 +76,14 @@ int core_hash_kv(struct core *c, int64_t rev, uint32_t *hash, int64_t *compact_r
 		 int64_t *hash_rev);
 int core_defragment(struct core *c);
 
+/*
+ * While on, this thread's writes may commit on the thread itself when
+ * nothing else is in flight (saves a hand-off to the writer for a lone
+ * client: ~10% more puts/s for one client). Only for callers that hold no
+ * lock which applying a batch (watch hub, lessor, callbacks) could need.
+ */
+void core_commit_inline(bool on);
+
 /* Snapshot of the node's state for Status / headers. */
 struct core_status {
 	uint64_t cluster_id;

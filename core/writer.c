@@ -29,6 +29,11 @@ static void fatal(const char *what, int rv)
 	abort();
 }
 
+static void run_batch(struct core *c, struct proposal *batch, size_t n);
+
+/* Set by callers holding no lock the apply path could need (core.h). */
+static _Thread_local bool may_commit_inline;
+
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
 {
 	struct reply *r = reply_new();
@@ -73,8 +78,27 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 		c->head = p;
 	c->tail = p;
 	c->queued++;
-	pthread_cond_signal(&c->cv);
+	if (!may_commit_inline || c->busy || c->head != p) {
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	/* Nothing in flight: commit here rather than wake the writer. */
+	c->busy = true;
+	c->head = c->tail = NULL;
+	c->queued--;
 	pthread_mutex_unlock(&c->mu);
+	run_batch(c, p, 1);
+	pthread_mutex_lock(&c->mu);
+	c->busy = false;
+	if (c->head != NULL || c->stopping) /* a stopping writer waits for us */
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void core_commit_inline(bool on)
+{
+	may_commit_inline = on;
 }
 
 /* Apply one packed entry; fills p->reply when p is not NULL. */
@@ -155,12 +179,15 @@ static void *writer_main(void *arg)
 	struct timespec sized = {0, 0};
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
-		while (c->head == NULL && !c->stopping)
+		while ((c->head == NULL || c->busy) && !c->stopping)
+			pthread_cond_wait(&c->cv, &c->mu);
+		while (c->busy) /* stopping: let an inline commit finish first */
 			pthread_cond_wait(&c->cv, &c->mu);
 		if (c->head == NULL) {
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
+		c->busy = true;
 		/* Take what is queued, up to the batch bounds. */
 		struct proposal *batch = c->head, *last = c->head;
 		size_t n = 1, bytes = last->len;
@@ -177,6 +204,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 
 		run_batch(c, batch, n);
+		pthread_mutex_lock(&c->mu);
+		c->busy = false;
+		pthread_mutex_unlock(&c->mu);
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec != sized.tv_sec) { /* at most once a second */

@@ -10,20 +10,28 @@ static void kv_range(struct api_call *call, const ProtobufCMessage *req)
 	core_range(api_core(call), (const Etcdserverpb__RangeRequest *)req, api_core_done, call);
 }
 
+/* KV handlers hold no lock, so a lone write may commit on this thread
+ * (core_commit_inline): one thread hand-off fewer on its path. */
 static void kv_put(struct api_call *call, const ProtobufCMessage *req)
 {
+	core_commit_inline(true);
 	core_put(api_core(call), (const Etcdserverpb__PutRequest *)req, api_core_done, call);
+	core_commit_inline(false);
 }
 
 static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
 {
+	core_commit_inline(true);
 	core_delete_range(api_core(call), (const Etcdserverpb__DeleteRangeRequest *)req, api_core_done,
 			  call);
+	core_commit_inline(false);
 }
 
 static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
 {
+	core_commit_inline(true);
 	core_txn(api_core(call), (const Etcdserverpb__TxnRequest *)req, api_core_done, call);
+	core_commit_inline(false);
 }
 
 static void kv_compact(struct api_call *call, const ProtobufCMessage *req)
