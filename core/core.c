@@ -161,6 +161,46 @@ static void free_core(struct core *c)
 	free(c);
 }
 
+/* Start the node's threads in order; on failure stop those already started,
+ * in reverse, and say which one failed. */
+static int start_threads(struct core *c, char *err, size_t errlen)
+{
+	const char *what;
+	what = "compactor";
+	if (compactor_start(c) != DB_OK)
+		goto err;
+	what = "watch hub";
+	if (watch_start(c) != DB_OK)
+		goto err_after_compactor;
+	what = "checkpoint";
+	if (checkpointer_start(c) != DB_OK)
+		goto err_after_watch;
+	what = "responder";
+	if (responder_start(c) != DB_OK)
+		goto err_after_checkpointer;
+	what = "writer";
+	if (writer_start(c) != DB_OK)
+		goto err_after_responder;
+	what = "lessor";
+	if (lessor_start(c->lessor) != DB_OK)
+		goto err_after_writer;
+	return DB_OK;
+
+err_after_writer:
+	writer_stop(c);
+err_after_responder:
+	responder_stop(c);
+err_after_checkpointer:
+	checkpointer_stop(c);
+err_after_watch:
+	watch_stop(c);
+err_after_compactor:
+	compactor_stop(c);
+err:
+	snprintf(err, errlen, "%s thread", what);
+	return DB_NOMEM;
+}
+
 int core_open(const struct core_config *cfg, struct core **out, char *err, size_t errlen)
 {
 	struct core *c = calloc(1, sizeof(*c));
@@ -217,45 +257,11 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "log bootstrap: %s", db_strerror(rv));
 	if (rv == DB_OK)
 		atomic_store(&c->db_size, db_size_bytes(c->db));
-	if (rv == DB_OK && (rv = compactor_start(c)) != DB_OK)
-		snprintf(err, errlen, "compactor thread");
-	if (rv == DB_OK && (rv = watch_start(c)) != DB_OK) {
-		snprintf(err, errlen, "watch hub thread");
-		compactor_stop(c);
-	}
-	if (rv == DB_OK && (rv = checkpointer_start(c)) != DB_OK) {
-		snprintf(err, errlen, "checkpoint thread");
-		watch_stop(c);
-		compactor_stop(c);
-	}
 	if (rv != DB_OK) {
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
-	if (responder_start(c) != DB_OK) {
-		snprintf(err, errlen, "responder thread");
-		checkpointer_stop(c);
-		watch_stop(c);
-		compactor_stop(c);
-		free_core(c);
-		return CORE_EINTERNAL;
-	}
-	if (writer_start(c) != DB_OK) {
-		snprintf(err, errlen, "writer thread");
-		responder_stop(c);
-		checkpointer_stop(c);
-		watch_stop(c);
-		compactor_stop(c);
-		free_core(c);
-		return CORE_EINTERNAL;
-	}
-	if (lessor_start(c->lessor) != DB_OK) {
-		snprintf(err, errlen, "lessor thread");
-		writer_stop(c);
-		responder_stop(c);
-		checkpointer_stop(c);
-		watch_stop(c);
-		compactor_stop(c);
+	if (start_threads(c, err, errlen) != DB_OK) {
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
