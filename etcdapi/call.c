@@ -1,9 +1,11 @@
 /*
  * etcdapi/call.c — the life of one call: requested, decoded, answered, freed.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
@@ -14,6 +16,39 @@
 
 static void call_event(struct api_tag *tag, int success);
 
+/*
+ * Live api_call structs. gRPC's shutdown notification comes once every
+ * transport is gone, which can be before our last completion is handled; a
+ * handler that then starts a batch on a shut-down CQ trips a gRPC assertion.
+ * api_stop waits for this to reach zero before shutting the CQs down.
+ */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cv = PTHREAD_COND_INITIALIZER;
+static long live_calls;
+
+static void live_add(long d)
+{
+	pthread_mutex_lock(&live_mu);
+	live_calls += d;
+	if (live_calls == 0)
+		pthread_cond_broadcast(&live_cv);
+	pthread_mutex_unlock(&live_mu);
+}
+
+long api_calls_wait_idle(gpr_timespec deadline)
+{
+	struct timespec ts;
+	gpr_timespec d = gpr_convert_clock_type(deadline, GPR_CLOCK_REALTIME);
+	ts.tv_sec = (time_t)d.tv_sec;
+	ts.tv_nsec = d.tv_nsec;
+	pthread_mutex_lock(&live_mu);
+	while (live_calls > 0 && pthread_cond_timedwait(&live_cv, &live_mu, &ts) == 0)
+		;
+	long left = live_calls;
+	pthread_mutex_unlock(&live_mu);
+	return left;
+}
+
 void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m)
 {
 	struct api_call *c = calloc(1, sizeof(*c));
@@ -21,6 +56,7 @@ void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_
 		fprintf(stderr, "metad: out of memory arming a call\n");
 		return;
 	}
+	live_add(1);
 	c->tag.fn = call_event;
 	c->state = CALL_NEW;
 	c->srv = srv;
@@ -43,6 +79,7 @@ void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_
 		if (m == NULL)
 			grpc_call_details_destroy(&c->details);
 		free(c);
+		live_add(-1);
 	}
 }
 
@@ -61,6 +98,7 @@ void api_call_free(struct api_call *c)
 	if (c->call != NULL)
 		grpc_call_unref(c->call);
 	free(c);
+	live_add(-1);
 }
 
 /* Last batch: metadata, optional message, status, and the close. */

@@ -81,6 +81,8 @@ void api_core_done(void *arg, struct core_reply *reply);
 void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m);
 /* Release everything the call holds (after its last completion). */
 void api_call_free(struct api_call *call);
+/* Wait until no call struct is alive or deadline passes; returns how many are left. */
+long api_calls_wait_idle(gpr_timespec deadline);
 
 /* Method tables (one file per service). */
 extern struct api_method api_kv_methods[];

@@ -271,6 +271,12 @@ void api_stop(struct api_server *s)
 		grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
 					    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	}
+	/* Every call's last completion must be handled (and nothing started
+	 * after it) before the CQs are shut down. */
+	long left = api_calls_wait_idle(gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+						     gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN)));
+	if (left > 0)
+		fprintf(stderr, "metad: %ld calls still open at shutdown\n", left);
 	for (int i = 0; i < s->n_cq; i++)
 		grpc_completion_queue_shutdown(s->cqs[i]);
 	for (int i = 0; i < s->n_cq; i++)
