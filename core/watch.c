@@ -146,8 +146,9 @@ static void ring_pop(struct watch_hub *h)
 static void ring_evict(struct watch_hub *h)
 {
 	int64_t need = h->rev + 1;
+	bool big = h->ring_bytes > WATCH_RING_SOFT_BYTES;
 	for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
-		for (size_t i = 0; i < ws->n; i++)
+		for (size_t i = 0; i < ws->n && !(big && atomic_load(&ws->blocked)); i++)
 			if (ws->w[i]->next_rev < need)
 				need = ws->w[i]->next_rev;
 	while (h->ring_n > 0) {
@@ -330,7 +331,7 @@ static void *hub_main(void *arg)
 	h->next_progress = now_ns() + h->progress_ns;
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
-		while (!h->stopping && h->cmd_head == NULL && h->notified <= h->rev &&
+		while (!h->stopping && h->cmd_head == NULL && atomic_load(&h->notified) <= h->rev &&
 		       h->ready == NULL) {
 			int64_t left = h->next_progress - now_ns();
 			if (left <= 0)
@@ -347,11 +348,17 @@ static void *hub_main(void *arg)
 		for (struct core_watch_stream *ws = h->ready; ws; ws = ws->ready_next)
 			ws->in_ready = false;
 		h->ready = NULL;
-		int64_t target = h->notified;
 		bool stopping = h->stopping;
 		pthread_mutex_unlock(&h->mu);
 
+		if (h->n_watchers == 0 && h->waits == NULL && h->s != NULL)
+			/* Idle commits did not wake us: skip them before new
+			 * watchers (which start at the current revision) or
+			 * waits (which re-check what the ring cannot show) arrive. */
+			ingest(h, atomic_load(&h->notified));
 		run_cmds(h, cmds);
+		atomic_store(&h->listening, h->n_watchers > 0 || h->waits != NULL);
+		int64_t target = atomic_load(&h->notified);
 		if (h->s != NULL && target > h->rev)
 			ingest(h, target);
 		if (now_ns() >= h->next_progress) {
@@ -404,7 +411,9 @@ int watch_start(struct core *c)
 	pthread_cond_init(&h->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&h->abort_cv, NULL);
-	h->rev = h->notified = mvcc_rev(c->mvcc);
+	h->rev = mvcc_rev(c->mvcc);
+	atomic_init(&h->notified, h->rev);
+	atomic_init(&h->listening, false);
 	h->ring_lo = h->rev + 1;
 	h->queue_limit = c->cfg.watch_queue_bytes ? c->cfg.watch_queue_bytes : DEFAULT_QUEUE_BYTES;
 	h->progress_ns = (c->cfg.watch_progress_ms > 0 ? c->cfg.watch_progress_ms : DEFAULT_PROGRESS_MS) *
@@ -447,11 +456,15 @@ void watch_notify(struct core *c)
 	if (h == NULL)
 		return;
 	int64_t rev = mvcc_rev(c->mvcc);
+	int64_t seen = atomic_load(&h->notified);
+	while (seen < rev && !atomic_compare_exchange_weak(&h->notified, &seen, rev))
+		;
+	/* With nobody watching, a commit costs no wake-up (a context switch per
+	 * put on a small machine); the hub reads notified when it next runs. */
+	if (seen >= rev || !atomic_load(&h->listening))
+		return;
 	pthread_mutex_lock(&h->mu);
-	if (rev > h->notified) {
-		h->notified = rev;
-		pthread_cond_signal(&h->cv);
-	}
+	pthread_cond_signal(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 }
 

@@ -36,6 +36,11 @@
 /* Ring bounds: recent events kept in memory for watchers near the head. */
 #define WATCH_RING_MAX_EVENTS 16384
 #define WATCH_RING_MAX_BYTES (16u << 20)
+/* Past this many bytes the ring keeps nothing for streams blocked on a slow
+ * reader: they catch up from storage anyway, and a stalled client should not
+ * pin the whole ring. (Below it, a stream blocked for a moment still finds
+ * its events in memory.) */
+#define WATCH_RING_SOFT_BYTES (4u << 20)
 
 /* One event in the ring (hub thread only). */
 struct wev {
@@ -107,7 +112,11 @@ struct watch_hub {
 	pthread_cond_t abort_cv; /* core_watch_abort_waits waits here */
 	struct watch_cmd *cmd_head, *cmd_tail;
 	struct core_watch_stream *ready;
-	int64_t notified; /* newest committed revision (mu) */
+	/* Newest committed revision. Written before `listening` is read and
+	 * read after it is written (both seq_cst): a commit that saw nobody
+	 * listening is always seen by the hub's next read of notified. */
+	_Atomic int64_t notified;
+	_Atomic bool listening; /* watchers or waits exist: commits must wake the hub */
 	bool stopping;
 	pthread_t thread;
 	bool started;

@@ -23,6 +23,9 @@ from etcd3 import etcdrpc
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("METAD_SOURCE") or os.path.dirname(os.path.dirname(HERE))
 METAD_BIN = os.path.abspath(os.environ.get("METAD_BIN") or os.path.join(REPO, "build", "metad"))
+# An ASan build (set by ctest): its quarantine keeps freed memory resident, so
+# RSS says nothing about what the server holds.
+SANITIZED = os.environ.get("METAD_SANITIZED") == "1"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 # If the test process dies without teardown (e.g. killed by a ctest timeout), the
 # kernel kills the server too: util-linux setpriv sets the parent-death signal.

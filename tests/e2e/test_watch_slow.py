@@ -9,7 +9,7 @@ import time
 
 from etcd3 import etcdrpc
 
-from harness import IS_REFERENCE_ETCD
+from harness import IS_REFERENCE_ETCD, SANITIZED
 from watchstream import WatchStream
 
 EVENTS = 100_000
@@ -17,8 +17,9 @@ PER_TXN = 10                 # 10 puts per revision: 10,000 revisions
 VALUE = b"v" * 1024
 WRITERS = 8
 # What metad may hold for a stalled stream: its send queue (--watch-queue-bytes,
-# 4 MiB), the hub's ring of recent events (16 MiB) and allocator slack. A server
-# that buffered the 100,000 events would hold more than 100 MiB.
+# 1 MiB), the part of the hub's ring it may pin (4 MiB) and allocator slack
+# (measured: 6-13 MiB more than with a reader keeping up). A server that
+# buffered the 100,000 events would hold more than 100 MiB.
 BOUND = 64 << 20
 
 
@@ -114,5 +115,5 @@ def test_stalled_reader_bounded_memory_and_exact_catch_up(server_factory):
     stalled = run(server_factory, stall=True)
     print("RSS growth: reader keeping up %.1f MiB, stalled reader %.1f MiB"
           % (control / 2**20, stalled / 2**20))
-    if not IS_REFERENCE_ETCD:
+    if not IS_REFERENCE_ETCD and not SANITIZED:
         assert stalled - control < BOUND, (stalled, control)
