@@ -77,12 +77,19 @@ int core_hash_kv(struct core *c, int64_t rev, uint32_t *hash, int64_t *compact_r
 int core_defragment(struct core *c);
 
 /*
- * While on, this thread's writes may commit on the thread itself when
- * nothing else is in flight (saves a hand-off to the writer for a lone
- * client: ~10% more puts/s for one client). Only for callers that hold no
- * lock which applying a batch (watch hub, lessor, callbacks) could need.
+ * While on, a write this thread submits when nothing else is queued or in
+ * flight is not handed to the writer: the thread must call
+ * core_commit_deferred() once it has no other work ready (a gRPC thread:
+ * when its queue is empty), and commits it itself. A lone client saves two
+ * thread wake-ups per write; a second write arriving meanwhile wakes the
+ * writer, which batches both. Only for threads that hold no lock which
+ * applying a batch (watch hub, lessor, callbacks) could need.
  */
 void core_commit_inline(bool on);
+/* Whether this thread holds a deferred write. */
+bool core_commit_pending(void);
+/* Commit this thread's deferred write (if the writer has not taken it). */
+void core_commit_deferred(void);
 
 /* Snapshot of the node's state for Status / headers. */
 struct core_status {

@@ -33,6 +33,28 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n);
 
 /* Set by callers holding no lock the apply path could need (core.h). */
 static _Thread_local bool may_commit_inline;
+/* A lone write this thread queued without waking the writer: it commits
+ * it in core_commit_deferred, unless the writer took it first. */
+static _Thread_local struct core *deferred;
+
+/* Take what is queued, up to the batch bounds. Caller holds mu, head != NULL. */
+static struct proposal *take_batch_locked(struct core *c, size_t *np)
+{
+	struct proposal *batch = c->head, *last = c->head;
+	size_t n = 1, bytes = last->len;
+	while (last->next != NULL && n < BATCH_MAX_REQS && bytes < BATCH_MAX_BYTES) {
+		last = last->next;
+		n++;
+		bytes += last->len;
+	}
+	c->head = last->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	last->next = NULL;
+	c->queued -= n;
+	*np = n;
+	return batch;
+}
 
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
 {
@@ -79,16 +101,39 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 	c->tail = p;
 	c->queued++;
 	if (!may_commit_inline || c->busy || c->head != p) {
+		/* Busy, or a second write arrived: the writer batches them. */
 		pthread_cond_signal(&c->cv);
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	/* Nothing in flight: commit here rather than wake the writer. */
-	c->busy = true;
-	c->head = c->tail = NULL;
-	c->queued--;
+	/* Nothing in flight: this thread commits it once it has nothing else to
+	 * do (core_commit_deferred), rather than waking the writer. */
+	deferred = c;
 	pthread_mutex_unlock(&c->mu);
-	run_batch(c, p, 1);
+}
+
+bool core_commit_pending(void)
+{
+	return deferred != NULL;
+}
+
+void core_commit_deferred(void)
+{
+	struct core *c = deferred;
+	if (c == NULL)
+		return;
+	deferred = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->busy || c->head == NULL) {
+		/* The writer has it, or will take it after its batch. */
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	c->busy = true;
+	size_t n;
+	struct proposal *batch = take_batch_locked(c, &n);
+	pthread_mutex_unlock(&c->mu);
+	run_batch(c, batch, n);
 	pthread_mutex_lock(&c->mu);
 	c->busy = false;
 	if (c->head != NULL || c->stopping) /* a stopping writer waits for us */
@@ -188,19 +233,8 @@ static void *writer_main(void *arg)
 			break;
 		}
 		c->busy = true;
-		/* Take what is queued, up to the batch bounds. */
-		struct proposal *batch = c->head, *last = c->head;
-		size_t n = 1, bytes = last->len;
-		while (last->next != NULL && n < BATCH_MAX_REQS && bytes < BATCH_MAX_BYTES) {
-			last = last->next;
-			n++;
-			bytes += last->len;
-		}
-		c->head = last->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-		last->next = NULL;
-		c->queued -= n;
+		size_t n;
+		struct proposal *batch = take_batch_locked(c, &n);
 		pthread_mutex_unlock(&c->mu);
 
 		run_batch(c, batch, n);

@@ -1,7 +1,7 @@
 /*
  * etcdapi/api.h — etcd's v3 gRPC API served with the gRPC C core.
  *
- * One gRPC server, several completion-queue threads. Unary handlers decode,
+ * One gRPC server, two completion-queue threads (calls, streams). Unary handlers decode,
  * hand the request to core/ and send the reply from the completion callback.
  */
 #ifndef METAD_ETCDAPI_API_H
@@ -25,7 +25,6 @@ struct api_config {
 	struct api_tls tls;
 	uint64_t max_request_bytes;     /* etcd: 1.5 MiB */
 	uint32_t max_concurrent_streams; /* etcd: unlimited */
-	int threads;                    /* completion-queue threads; 0 = one per CPU, at least 2 */
 };
 
 struct api_server;

@@ -28,6 +28,7 @@ struct api_method {
 	int client_stream;                       /* the client streams (Watch, KeepAlive) */
 	int prearm;                              /* outstanding request_call per CQ */
 	void *registered;                        /* grpc_server_register_method handle */
+	int server_stream;                       /* only the server streams (Observe) */
 };
 
 /*

@@ -123,14 +123,14 @@ static void observe(struct api_call *call, const ProtobufCMessage *req)
 
 struct api_method api_election_methods[] = {
 	{"/v3electionpb.Election/Campaign", &v3electionpb__campaign_request__descriptor, campaign, 0,
-	 4, NULL},
+	 4, NULL, 0},
 	{"/v3electionpb.Election/Proclaim", &v3electionpb__proclaim_request__descriptor, proclaim, 0,
-	 2, NULL},
+	 2, NULL, 0},
 	{"/v3electionpb.Election/Leader", &v3electionpb__leader_request__descriptor, leader, 0, 2,
-	 NULL},
+	 NULL, 0},
 	{"/v3electionpb.Election/Observe", &v3electionpb__leader_request__descriptor, observe, 0, 2,
-	 NULL},
+	 NULL, 1},
 	{"/v3electionpb.Election/Resign", &v3electionpb__resign_request__descriptor, resign, 0, 2,
-	 NULL},
-	{NULL, NULL, NULL, 0, 0, NULL},
+	 NULL, 0},
+	{NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -109,13 +109,13 @@ static void lease_keepalive(struct api_call *call, const ProtobufCMessage *req)
 
 struct api_method api_lease_methods[] = {
 	{"/etcdserverpb.Lease/LeaseGrant", &etcdserverpb__lease_grant_request__descriptor, lease_grant,
-	 0, 8, NULL},
+	 0, 8, NULL, 0},
 	{"/etcdserverpb.Lease/LeaseRevoke", &etcdserverpb__lease_revoke_request__descriptor,
-	 lease_revoke, 0, 4, NULL},
-	{"/etcdserverpb.Lease/LeaseKeepAlive", NULL, lease_keepalive, 1, 4, NULL},
+	 lease_revoke, 0, 4, NULL, 0},
+	{"/etcdserverpb.Lease/LeaseKeepAlive", NULL, lease_keepalive, 1, 4, NULL, 0},
 	{"/etcdserverpb.Lease/LeaseTimeToLive", &etcdserverpb__lease_time_to_live_request__descriptor,
-	 lease_ttl, 0, 4, NULL},
+	 lease_ttl, 0, 4, NULL, 0},
 	{"/etcdserverpb.Lease/LeaseLeases", &etcdserverpb__lease_leases_request__descriptor,
-	 lease_leases, 0, 2, NULL},
-	{NULL, NULL, NULL, 0, 0, NULL},
+	 lease_leases, 0, 2, NULL, 0},
+	{NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -176,7 +176,7 @@ static void unlock(struct api_call *call, const ProtobufCMessage *req)
 }
 
 struct api_method api_lock_methods[] = {
-	{"/v3lockpb.Lock/Lock", &v3lockpb__lock_request__descriptor, lock, 0, 4, NULL},
-	{"/v3lockpb.Lock/Unlock", &v3lockpb__unlock_request__descriptor, unlock, 0, 2, NULL},
-	{NULL, NULL, NULL, 0, 0, NULL},
+	{"/v3lockpb.Lock/Lock", &v3lockpb__lock_request__descriptor, lock, 0, 4, NULL, 0},
+	{"/v3lockpb.Lock/Unlock", &v3lockpb__unlock_request__descriptor, unlock, 0, 2, NULL, 0},
+	{NULL, NULL, NULL, 0, 0, NULL, 0},
 };

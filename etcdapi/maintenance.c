@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "etcdapi/call.h"
+#include "etcdapi/offload.h"
 
 #include "rpc.pb-c.h"
 
@@ -63,7 +64,7 @@ static void finish_core_err(struct api_call *call, int err)
 	api_finish_status(call, (grpc_status_code)core_grpc_code(err), core_strerror(err));
 }
 
-static void hash_kv(struct api_call *call, const ProtobufCMessage *req)
+static void hash_kv_now(struct api_call *call, const ProtobufCMessage *req)
 {
 	const Etcdserverpb__HashKVRequest *q = (const Etcdserverpb__HashKVRequest *)req;
 	struct core *core = api_core(call);
@@ -86,7 +87,7 @@ static void hash_kv(struct api_call *call, const ProtobufCMessage *req)
 
 /* etcd hashes its whole backend file; metad hashes the whole key history,
  * which is equally comparable across members. */
-static void hash(struct api_call *call, const ProtobufCMessage *req)
+static void hash_now(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
 	struct core *core = api_core(call);
@@ -105,7 +106,7 @@ static void hash(struct api_call *call, const ProtobufCMessage *req)
 	api_finish_msg(call, &resp.base);
 }
 
-static void defragment(struct api_call *call, const ProtobufCMessage *req)
+static void defragment_now(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
 	struct core *core = api_core(call);
@@ -121,6 +122,25 @@ static void defragment(struct api_call *call, const ProtobufCMessage *req)
 	api_finish_msg(call, &resp.base);
 }
 
+/* Scans and rewrites run on a worker: the CQ thread stays responsive. */
+static void hash_kv(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	api_offload(call, hash_kv_now);
+}
+
+static void hash(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	api_offload(call, hash_now);
+}
+
+static void defragment(struct api_call *call, const ProtobufCMessage *req)
+{
+	(void)req;
+	api_offload(call, defragment_now);
+}
+
 static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
@@ -132,25 +152,25 @@ static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
 	api_finish_msg(call, &resp.base);
 }
 
-#define UNARY(path, desc) {path, &desc, NULL, 0, 1, NULL}
-#define STREAM(path) {path, NULL, NULL, 1, 1, NULL}
+#define UNARY(path, desc) {path, &desc, NULL, 0, 1, NULL, 0}
+#define STREAM(path) {path, NULL, NULL, 1, 1, NULL, 0}
 
 struct api_method api_other_methods[] = {
 	{"/etcdserverpb.Maintenance/Status", &etcdserverpb__status_request__descriptor, status, 0, 8,
-	 NULL},
+	 NULL, 0},
 	{"/etcdserverpb.Cluster/MemberList", &etcdserverpb__member_list_request__descriptor,
-	 member_list, 0, 4, NULL},
+	 member_list, 0, 4, NULL, 0},
 	{"/etcdserverpb.Maintenance/Alarm", &etcdserverpb__alarm_request__descriptor, alarm_rpc, 0, 2,
-	 NULL},
+	 NULL, 0},
 	UNARY("/etcdserverpb.Cluster/MemberAdd", etcdserverpb__member_add_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberRemove", etcdserverpb__member_remove_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberUpdate", etcdserverpb__member_update_request__descriptor),
 	UNARY("/etcdserverpb.Cluster/MemberPromote", etcdserverpb__member_promote_request__descriptor),
 	{"/etcdserverpb.Maintenance/Defragment", &etcdserverpb__defragment_request__descriptor,
-	 defragment, 0, 1, NULL},
-	{"/etcdserverpb.Maintenance/Hash", &etcdserverpb__hash_request__descriptor, hash, 0, 1, NULL},
+	 defragment, 0, 1, NULL, 0},
+	{"/etcdserverpb.Maintenance/Hash", &etcdserverpb__hash_request__descriptor, hash, 0, 1, NULL, 0},
 	{"/etcdserverpb.Maintenance/HashKV", &etcdserverpb__hash_kvrequest__descriptor, hash_kv, 0, 2,
-	 NULL},
+	 NULL, 0},
 	UNARY("/etcdserverpb.Maintenance/Snapshot", etcdserverpb__snapshot_request__descriptor),
 	UNARY("/etcdserverpb.Maintenance/MoveLeader", etcdserverpb__move_leader_request__descriptor),
 	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),
@@ -174,5 +194,5 @@ struct api_method api_other_methods[] = {
 	      etcdserverpb__auth_role_grant_permission_request__descriptor),
 	UNARY("/etcdserverpb.Auth/RoleRevokePermission",
 	      etcdserverpb__auth_role_revoke_permission_request__descriptor),
-	{NULL, NULL, NULL, 0, 0, NULL},
+	{NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -13,19 +13,30 @@
 
 #include "etcdapi/api.h"
 #include "etcdapi/call.h"
+#include "etcdapi/offload.h"
 #include "etcdapi/stream.h"
 #include "etcdapi/stream_methods.h"
 
 #define GRPC_OVERHEAD_BYTES (512 * 1024) /* etcd: receive limit = max request + 512 KiB */
 #define SHUTDOWN_GRACE_S 10
-#define MAX_THREADS 64
+/*
+ * Two completion queues, each with one thread. CQ_CALLS polls the sockets
+ * and serves every unary call; CQ_STREAMS is non-polling and carries the
+ * streams (Watch, LeaseKeepAlive, Observe). gRPC's epoll engine has one
+ * poller for all polling CQs, and a completion for a CQ whose thread is not
+ * polling costs a kick (eventfd + futex) and two wake-ups: with one polling
+ * CQ a unary call never takes one (one client's puts: ~3,600/s vs ~3,000/s
+ * with two polling CQs; 1,000-client ranges 71k/s vs 63k/s), while watch
+ * fan-out keeps its own thread (with every call on one CQ, 10,000 watchers
+ * got 0.25M events/s instead of 4M).
+ */
+enum { CQ_CALLS, CQ_STREAMS, N_CQ };
 
 struct api_server {
 	grpc_server *server;
 	struct core *core;
-	int n_cq;
-	grpc_completion_queue *cqs[MAX_THREADS];
-	pthread_t threads[MAX_THREADS];
+	grpc_completion_queue *cqs[N_CQ];
+	pthread_t threads[N_CQ];
 	grpc_completion_queue *shutdown_cq;
 };
 
@@ -39,20 +50,47 @@ struct core *api_core_of(const struct api_server *srv)
 	return srv->core;
 }
 
-static void *cq_main(void *arg)
+static void *cq_main(grpc_completion_queue *cq)
 {
-	grpc_completion_queue *cq = arg;
-	pthread_setname_np(pthread_self(), "metad-cq");
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+		/* A write deferred by a handler commits once nothing else is ready
+		 * or after the next event (core_commit_inline): a lone client's
+		 * write never waits for a thread wake-up, and writes arriving
+		 * together still batch (the second wakes the writer). */
+		bool pending = core_commit_pending();
+		gpr_timespec until = pending ? gpr_time_0(GPR_CLOCK_MONOTONIC)
+					     : gpr_inf_future(GPR_CLOCK_REALTIME);
+		grpc_event ev = grpc_completion_queue_next(cq, until, NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			core_commit_deferred();
+			continue;
+		}
+		if (ev.type == GRPC_QUEUE_SHUTDOWN) {
+			core_commit_deferred();
 			break;
+		}
 		if (ev.type == GRPC_OP_COMPLETE) {
 			struct api_tag *t = ev.tag;
 			t->fn(t, ev.success);
 		}
+		/* A deferred write waits for one event at most: a busy queue
+		 * (watch streams sending) must not starve it. */
+		if (pending)
+			core_commit_deferred();
 	}
 	return NULL;
+}
+
+static void *calls_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "metad-cq");
+	return cq_main(arg);
+}
+
+static void *streams_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "metad-stream");
+	return cq_main(arg);
 }
 
 static char *read_file(const char *path, char *err, size_t errlen)
@@ -173,11 +211,16 @@ static void register_methods(struct api_server *s, struct api_method *tab)
 			0);
 }
 
-static void arm_all(struct api_server *s, grpc_completion_queue *cq, struct api_method *tab)
+/* Arm each method of tab that belongs on queue i. */
+static void arm_all(struct api_server *s, int i, struct api_method *tab)
 {
-	for (struct api_method *m = tab; m->path; m++)
-		for (int i = 0; i < m->prearm; i++)
-			api_call_arm(s, cq, m);
+	for (struct api_method *m = tab; m->path; m++) {
+		bool stream = m->client_stream || m->server_stream;
+		if (stream != (i == CQ_STREAMS))
+			continue;
+		for (int k = 0; k < m->prearm; k++)
+			api_call_arm(s, s->cqs[i], m);
+	}
 }
 
 int api_start(const struct api_config *cfg, struct core *core, struct api_server **out,
@@ -189,11 +232,6 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		return -1;
 	}
 	s->core = core;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	s->n_cq = cfg->threads > 0 ? cfg->threads : (ncpu > 2 ? (int)ncpu : 2);
-	if (s->n_cq > MAX_THREADS)
-		s->n_cq = MAX_THREADS;
-
 	grpc_init();
 	uint64_t recv_max = cfg->max_request_bytes + GRPC_OVERHEAD_BYTES;
 	grpc_arg args[] = {
@@ -221,14 +259,24 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	register_methods(s, api_watch_methods);
 	register_methods(s, api_lock_methods);
 	register_methods(s, api_election_methods);
-	for (int i = 0; i < s->n_cq; i++) {
-		s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+	grpc_completion_queue_attributes streams = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT,
+						    GRPC_CQ_NON_POLLING, NULL};
+	for (int i = 0; i < N_CQ; i++) {
+		s->cqs[i] = i == CQ_STREAMS ? grpc_completion_queue_create(
+						      grpc_completion_queue_factory_lookup(&streams),
+						      &streams, NULL)
+					    : grpc_completion_queue_create_for_next(NULL);
 		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
 	}
 	s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
-	if (add_ports(s, cfg, err, errlen) != 0) {
+	int rc = add_ports(s, cfg, err, errlen);
+	if (rc == 0 && api_offload_start() != 0) {
+		snprintf(err, errlen, "cannot start worker threads");
+		rc = -1;
+	}
+	if (rc != 0) {
 		grpc_server_destroy(s->server);
-		for (int i = 0; i < s->n_cq; i++)
+		for (int i = 0; i < N_CQ; i++)
 			grpc_completion_queue_destroy(s->cqs[i]);
 		grpc_completion_queue_destroy(s->shutdown_cq);
 		grpc_shutdown();
@@ -236,16 +284,17 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		return -1;
 	}
 	grpc_server_start(s->server);
-	for (int i = 0; i < s->n_cq; i++) {
-		arm_all(s, s->cqs[i], api_kv_methods);
-		arm_all(s, s->cqs[i], api_other_methods);
-		arm_all(s, s->cqs[i], api_lease_methods);
-		arm_all(s, s->cqs[i], api_watch_methods);
-		arm_all(s, s->cqs[i], api_lock_methods);
-		arm_all(s, s->cqs[i], api_election_methods);
-		for (int k = 0; k < 2; k++)
+	for (int i = 0; i < N_CQ; i++) {
+		arm_all(s, i, api_kv_methods);
+		arm_all(s, i, api_other_methods);
+		arm_all(s, i, api_lease_methods);
+		arm_all(s, i, api_watch_methods);
+		arm_all(s, i, api_lock_methods);
+		arm_all(s, i, api_election_methods);
+		for (int k = 0; k < 2 && i == CQ_CALLS; k++)
 			api_call_arm(s, s->cqs[i], NULL); /* unknown methods */
-		pthread_create(&s->threads[i], NULL, cq_main, s->cqs[i]);
+		pthread_create(&s->threads[i], NULL, i == CQ_CALLS ? calls_main : streams_main,
+			       s->cqs[i]);
 	}
 	*out = s;
 	return 0;
@@ -277,12 +326,13 @@ void api_stop(struct api_server *s)
 						     gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN)));
 	if (left > 0)
 		fprintf(stderr, "metad: %ld calls still open at shutdown\n", left);
-	for (int i = 0; i < s->n_cq; i++)
+	api_offload_stop();
+	for (int i = 0; i < N_CQ; i++)
 		grpc_completion_queue_shutdown(s->cqs[i]);
-	for (int i = 0; i < s->n_cq; i++)
+	for (int i = 0; i < N_CQ; i++)
 		pthread_join(s->threads[i], NULL);
 	grpc_server_destroy(s->server);
-	for (int i = 0; i < s->n_cq; i++)
+	for (int i = 0; i < N_CQ; i++)
 		grpc_completion_queue_destroy(s->cqs[i]);
 	grpc_completion_queue_shutdown(s->shutdown_cq);
 	grpc_completion_queue_destroy(s->shutdown_cq);

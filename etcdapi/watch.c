@@ -100,6 +100,6 @@ static void watch(struct api_call *call, const ProtobufCMessage *req)
 }
 
 struct api_method api_watch_methods[] = {
-	{"/etcdserverpb.Watch/Watch", NULL, watch, 1, 8, NULL},
-	{NULL, NULL, NULL, 0, 0, NULL},
+	{"/etcdserverpb.Watch/Watch", NULL, watch, 1, 8, NULL, 0},
+	{NULL, NULL, NULL, 0, 0, NULL, 0},
 };
