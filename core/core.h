@@ -78,18 +78,19 @@ int core_defragment(struct core *c);
 
 /*
  * While on, a write this thread submits when nothing else is queued or in
- * flight is not handed to the writer: the thread must call
- * core_commit_deferred() once it has no other work ready (a gRPC thread:
- * when its queue is empty), and commits it itself. A lone client saves two
- * thread wake-ups per write; a second write arriving meanwhile wakes the
- * writer, which batches both. Only for threads that hold no lock which
- * applying a batch (watch hub, lessor, callbacks) could need.
+ * flight is not handed to the writer at once: the thread must soon call
+ * core_commit_deferred(here), with here = true when it has no other work
+ * ready (a gRPC thread: its queue is empty) to commit the write itself, or
+ * false to hand it to the writer. A lone client saves two thread wake-ups
+ * per write; a second write arriving meanwhile wakes the writer, which
+ * batches both. Only for threads that hold no lock which applying a batch
+ * (watch hub, lessor, callbacks) could need.
  */
 void core_commit_inline(bool on);
 /* Whether this thread holds a deferred write. */
 bool core_commit_pending(void);
-/* Commit this thread's deferred write (if the writer has not taken it). */
-void core_commit_deferred(void);
+/* Commit this thread's deferred write here, or wake the writer for it. */
+void core_commit_deferred(bool here);
 
 /* Snapshot of the node's state for Status / headers. */
 struct core_status {

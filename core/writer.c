@@ -117,15 +117,19 @@ bool core_commit_pending(void)
 	return deferred != NULL;
 }
 
-void core_commit_deferred(void)
+void core_commit_deferred(bool here)
 {
 	struct core *c = deferred;
 	if (c == NULL)
 		return;
 	deferred = NULL;
 	pthread_mutex_lock(&c->mu);
-	if (c->busy || c->head == NULL) {
-		/* The writer has it, or will take it after its batch. */
+	if (c->busy || c->head == NULL || !here) {
+		/* The writer has it, will take it after its batch, or is asked to:
+		 * this thread has other work, and a commit here would stop it
+		 * reading the writes that should join the batch. */
+		if (c->head != NULL && !c->busy)
+			pthread_cond_signal(&c->cv);
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}

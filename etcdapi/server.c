@@ -53,30 +53,28 @@ struct core *api_core_of(const struct api_server *srv)
 static void *cq_main(grpc_completion_queue *cq)
 {
 	for (;;) {
-		/* A write deferred by a handler commits once nothing else is ready
-		 * or after the next event (core_commit_inline): a lone client's
-		 * write never waits for a thread wake-up, and writes arriving
-		 * together still batch (the second wakes the writer). */
+		/* A write deferred by a handler (core_commit_inline) commits here
+		 * if nothing else is ready: a lone client's write never waits for
+		 * a thread wake-up. If another event was ready, the writer gets
+		 * it, so this thread keeps reading the writes that batch with it. */
 		bool pending = core_commit_pending();
 		gpr_timespec until = pending ? gpr_time_0(GPR_CLOCK_MONOTONIC)
 					     : gpr_inf_future(GPR_CLOCK_REALTIME);
 		grpc_event ev = grpc_completion_queue_next(cq, until, NULL);
 		if (ev.type == GRPC_QUEUE_TIMEOUT) {
-			core_commit_deferred();
+			core_commit_deferred(true);
 			continue;
 		}
 		if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-			core_commit_deferred();
+			core_commit_deferred(false);
 			break;
 		}
 		if (ev.type == GRPC_OP_COMPLETE) {
 			struct api_tag *t = ev.tag;
 			t->fn(t, ev.success);
 		}
-		/* A deferred write waits for one event at most: a busy queue
-		 * (watch streams sending) must not starve it. */
 		if (pending)
-			core_commit_deferred();
+			core_commit_deferred(false);
 	}
 	return NULL;
 }
