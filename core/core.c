@@ -344,17 +344,6 @@ int core_defragment(struct core *c)
 
 /* ---- request entry points ---- */
 
-static void fail(core_done_fn cb, void *arg, int err)
-{
-	struct reply *r = reply_new();
-	if (r == NULL) {
-		static struct core_reply oom = {CORE_ENOMEM, NULL};
-		cb(arg, &oom);
-		return;
-	}
-	reply_done(r, err, NULL, cb, arg);
-}
-
 /* etcd refuses writes that would grow the db past the quota. */
 static bool over_quota(struct core *c, size_t grow)
 {
@@ -368,12 +357,12 @@ void core_range(struct core *c, const Etcdserverpb__RangeRequest *req, core_done
 	if (err == CORE_OK && s == NULL)
 		err = CORE_ENOMEM;
 	if (err != CORE_OK) {
-		fail(cb, arg, err);
+		reply_fail(cb, arg, err);
 		return;
 	}
 	struct reply *r = reply_new();
 	if (r == NULL) {
-		fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	Etcdserverpb__RangeResponse *resp = NULL;
@@ -387,7 +376,7 @@ void core_put(struct core *c, const Etcdserverpb__PutRequest *req, core_done_fn 
 	if (err == CORE_OK && over_quota(c, req->key.len + req->value.len))
 		err = CORE_ENOSPACE;
 	if (err != CORE_OK) {
-		fail(cb, arg, err);
+		reply_fail(cb, arg, err);
 		return;
 	}
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
@@ -401,7 +390,7 @@ void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *r
 {
 	int err = validate_delete(req);
 	if (err != CORE_OK) {
-		fail(cb, arg, err);
+		reply_fail(cb, arg, err);
 		return;
 	}
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
@@ -416,7 +405,7 @@ static void txn_readonly(struct core *c, const Etcdserverpb__TxnRequest *req, co
 	struct db_session *s = core_session(c);
 	struct reply *r = s ? reply_new() : NULL;
 	if (r == NULL) {
-		fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	/* One snapshot for compares and reads, as etcd's read-only txn. */
@@ -433,7 +422,7 @@ void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn 
 {
 	int err = validate_txn(req, c->cfg.max_txn_ops ? c->cfg.max_txn_ops : 128);
 	if (err != CORE_OK) {
-		fail(cb, arg, err);
+		reply_fail(cb, arg, err);
 		return;
 	}
 	if (txn_is_readonly(req)) {
@@ -441,7 +430,7 @@ void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn 
 		return;
 	}
 	if (over_quota(c, etcdserverpb__txn_request__get_packed_size(req))) {
-		fail(cb, arg, CORE_ENOSPACE);
+		reply_fail(cb, arg, CORE_ENOSPACE);
 		return;
 	}
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;

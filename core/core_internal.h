@@ -31,6 +31,10 @@ Etcdserverpb__ResponseHeader *reply_header(struct core *c, struct reply *r, int6
 Mvccpb__KeyValue *reply_kv(struct reply *r, const struct mvcc_kv *kv);
 /* Finish: err set (message dropped) or msg set; hands the reply to cb. */
 void reply_done(struct reply *r, int err, ProtobufCMessage *msg, core_done_fn cb, void *arg);
+/* Fail cb with err through a fresh reply (a static one if out of memory). */
+void reply_fail(core_done_fn cb, void *arg, int err);
+/* A core_done_fn for requests whose answer nobody waits for. */
+void reply_drop(void *arg, struct core_reply *reply);
 
 /* A queued write. */
 struct proposal {

@@ -79,7 +79,7 @@ static void header_only(void *arg, struct core_reply *reply, const ProtobufCMess
 	const Etcdserverpb__TxnResponse *t = (const void *)reply->msg;
 	if (fail_err && !t->succeeded) {
 		core_reply_free(reply);
-		cc_fail(cb, arg, fail_err);
+		reply_fail(cb, arg, fail_err);
 		return;
 	}
 	struct reply *r = (struct reply *)reply;
@@ -87,7 +87,7 @@ static void header_only(void *arg, struct core_reply *reply, const ProtobufCMess
 	ProtobufCMessage *m = arena_alloc(&r->arena, d->sizeof_message);
 	if (m == NULL) {
 		core_reply_free(reply);
-		cc_fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	d->message_init(m);
@@ -124,7 +124,7 @@ static struct simple_op *simple(core_done_fn cb, void *arg)
 {
 	struct simple_op *op = malloc(sizeof(*op));
 	if (op == NULL) {
-		cc_fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return NULL;
 	}
 	op->cb = cb;
@@ -136,7 +136,7 @@ void core_proclaim(struct core *c, const V3electionpb__ProclaimRequest *req, cor
 		   void *arg)
 {
 	if (req->leader == NULL) {
-		cc_fail(cb, arg, CORE_EC_MISSING_LEADER);
+		reply_fail(cb, arg, CORE_EC_MISSING_LEADER);
 		return;
 	}
 	struct simple_op *op = simple(cb, arg);
@@ -151,7 +151,7 @@ void core_proclaim(struct core *c, const V3electionpb__ProclaimRequest *req, cor
 void core_resign(struct core *c, const V3electionpb__ResignRequest *req, core_done_fn cb, void *arg)
 {
 	if (req->leader == NULL) {
-		cc_fail(cb, arg, CORE_EC_MISSING_LEADER);
+		reply_fail(cb, arg, CORE_EC_MISSING_LEADER);
 		return;
 	}
 	struct simple_op *op = simple(cb, arg);
@@ -192,20 +192,20 @@ void core_leader(struct core *c, const V3electionpb__LeaderRequest *req, core_do
 	if (err != CORE_OK) {
 		if (rr)
 			core_reply_free(rr);
-		cc_fail(cb, arg, err);
+		reply_fail(cb, arg, err);
 		return;
 	}
 	const Etcdserverpb__RangeResponse *res = (const void *)rr->msg;
 	if (res->n_kvs == 0) {
 		core_reply_free(rr);
-		cc_fail(cb, arg, CORE_EC_NO_LEADER);
+		reply_fail(cb, arg, CORE_EC_NO_LEADER);
 		return;
 	}
 	struct reply *r = (struct reply *)rr;
 	V3electionpb__LeaderResponse *resp = arena_alloc(&r->arena, sizeof(*resp));
 	if (resp == NULL) {
 		core_reply_free(rr);
-		cc_fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	v3electionpb__leader_response__init(resp);
@@ -241,14 +241,8 @@ static void campaign_free(struct campaign_op *op)
 
 static void campaign_fail(struct campaign_op *op, int err)
 {
-	cc_fail(op->cb, op->arg, err);
+	reply_fail(op->cb, op->arg, err);
 	campaign_free(op);
-}
-
-static void drop_reply(void *arg, struct core_reply *reply)
-{
-	(void)arg;
-	core_reply_free(reply);
 }
 
 static void campaign_waited(void *arg, int err)
@@ -263,7 +257,7 @@ static void campaign_waited(void *arg, int err)
 			gtxn_init(&g, op->key.p, op->key.len, op->rev, false);
 			g.then.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
 			g.then.request_delete_range = &g.del;
-			core_txn(op->c, &g.txn, drop_reply, NULL);
+			core_txn(op->c, &g.txn, reply_drop, NULL);
 		}
 		campaign_fail(op, err);
 		return;
@@ -352,7 +346,7 @@ struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__Campa
 {
 	struct campaign_op *op = calloc(1, sizeof(*op));
 	if (op == NULL) {
-		cc_fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return NULL;
 	}
 	op->c = c;

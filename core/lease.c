@@ -248,22 +248,11 @@ int apply_lease_revoke(struct core *c, struct db_session *s, struct reply *r,
 
 /* ---- client calls ---- */
 
-static void fail(core_done_fn cb, void *arg, int err)
-{
-	struct reply *r = reply_new();
-	if (r == NULL) {
-		static struct core_reply oom = {CORE_ENOMEM, NULL};
-		cb(arg, &oom);
-		return;
-	}
-	reply_done(r, err, NULL, cb, arg);
-}
-
 void core_lease_grant(struct core *c, const Etcdserverpb__LeaseGrantRequest *req, core_done_fn cb,
 		      void *arg)
 {
 	if (req->ttl > LEASE_MAX_TTL) {
-		fail(cb, arg, CORE_ELEASE_TTL_TOO_LARGE);
+		reply_fail(cb, arg, CORE_ELEASE_TTL_TOO_LARGE);
 		return;
 	}
 	Etcdserverpb__LeaseGrantRequest q = *req;
@@ -317,7 +306,7 @@ void core_lease_time_to_live(struct core *c, const Etcdserverpb__LeaseTimeToLive
 		if (r)
 			reply_done(r, CORE_ENOMEM, NULL, cb, arg);
 		else
-			fail(cb, arg, CORE_ENOMEM);
+			reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	etcdserverpb__lease_time_to_live_response__init(resp);
@@ -365,7 +354,7 @@ void core_lease_leases(struct core *c, core_done_fn cb, void *arg)
 		if (r)
 			reply_done(r, CORE_ENOMEM, NULL, cb, arg);
 		else
-			fail(cb, arg, CORE_ENOMEM);
+			reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	etcdserverpb__lease_leases_response__init(resp);
@@ -391,12 +380,6 @@ void core_lease_leases(struct core *c, core_done_fn cb, void *arg)
 }
 
 /* ---- expiry ---- */
-
-static void revoke_done(void *arg, struct core_reply *reply)
-{
-	(void)arg;
-	core_reply_free(reply);
-}
 
 static void *expiry_main(void *arg)
 {
@@ -429,7 +412,7 @@ static void *expiry_main(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			Etcdserverpb__LeaseRevokeRequest q = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
 			q.id = ids[i];
-			core_lease_revoke(l->c, &q, revoke_done, NULL);
+			core_lease_revoke(l->c, &q, reply_drop, NULL);
 		}
 		pthread_mutex_lock(&l->mu);
 	}

@@ -37,17 +37,6 @@ const char *core_concurrency_strerror(int err)
 	}
 }
 
-void cc_fail(core_done_fn cb, void *arg, int err)
-{
-	struct reply *r = reply_new();
-	if (r == NULL) {
-		static struct core_reply oom = {CORE_ENOMEM, NULL};
-		cb(arg, &oom);
-		return;
-	}
-	reply_done(r, err, NULL, cb, arg);
-}
-
 int cc_prefix(struct cbytes *out, const uint8_t *name, size_t len)
 {
 	out->p = malloc(len + 1);
@@ -214,7 +203,7 @@ static void lock_free(struct lock_op *op)
 
 static void lock_fail(struct lock_op *op, int err)
 {
-	cc_fail(op->cb, op->arg, err);
+	reply_fail(op->cb, op->arg, err);
 	lock_free(op);
 }
 
@@ -239,12 +228,6 @@ static void lock_answer(struct lock_op *op, const Etcdserverpb__ResponseHeader *
 	lock_free(op);
 }
 
-static void drop_reply(void *arg, struct core_reply *reply)
-{
-	(void)arg;
-	core_reply_free(reply);
-}
-
 static void lock_waited(void *arg, int err)
 {
 	struct lock_op *op = arg;
@@ -257,7 +240,7 @@ static void lock_waited(void *arg, int err)
 			Etcdserverpb__DeleteRangeRequest d = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 			d.key.data = op->key.p;
 			d.key.len = op->key.len;
-			core_delete_range(op->c, &d, drop_reply, NULL);
+			core_delete_range(op->c, &d, reply_drop, NULL);
 		}
 		lock_fail(op, err);
 		return;
@@ -308,7 +291,7 @@ struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req,
 {
 	struct lock_op *op = calloc(1, sizeof(*op));
 	if (op == NULL) {
-		cc_fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return NULL;
 	}
 	op->c = c;
@@ -381,7 +364,7 @@ static void unlock_done(void *arg, struct core_reply *reply)
 	V3lockpb__UnlockResponse *resp = arena_alloc(&r->arena, sizeof(*resp));
 	if (resp == NULL) {
 		core_reply_free(reply);
-		cc_fail(op->cb, op->arg, CORE_ENOMEM);
+		reply_fail(op->cb, op->arg, CORE_ENOMEM);
 		free(op);
 		return;
 	}
@@ -396,7 +379,7 @@ void core_unlock(struct core *c, const V3lockpb__UnlockRequest *req, core_done_f
 {
 	struct unlock_op *op = malloc(sizeof(*op));
 	if (op == NULL) {
-		cc_fail(cb, arg, CORE_ENOMEM);
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	op->cb = cb;

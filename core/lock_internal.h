@@ -42,7 +42,4 @@ typedef void (*cc_done_fn)(void *arg, int err);
 int cc_wait_deletes(struct core *c, const struct cbytes *pfx, int64_t max_rev,
 		    const _Atomic bool *cancel, cc_done_fn done, void *arg);
 
-/* Fail cb with err through a fresh reply. */
-void cc_fail(core_done_fn cb, void *arg, int err);
-
 #endif

@@ -79,3 +79,20 @@ void reply_done(struct reply *r, int err, ProtobufCMessage *msg, core_done_fn cb
 	r->pub.msg = err == CORE_OK ? msg : NULL;
 	cb(arg, &r->pub);
 }
+
+void reply_fail(core_done_fn cb, void *arg, int err)
+{
+	struct reply *r = reply_new();
+	if (r == NULL) {
+		static struct core_reply oom = {CORE_ENOMEM, NULL};
+		cb(arg, &oom);
+		return;
+	}
+	reply_done(r, err, NULL, cb, arg);
+}
+
+void reply_drop(void *arg, struct core_reply *reply)
+{
+	(void)arg;
+	core_reply_free(reply);
+}
