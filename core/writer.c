@@ -37,8 +37,11 @@ static _Thread_local bool may_commit_inline;
  * it in core_commit_deferred, unless the writer took it first. */
 static _Thread_local struct core *deferred;
 
-/* Take what is queued, up to the batch bounds. Caller holds mu, head != NULL. */
-static struct proposal *take_batch_locked(struct core *c, size_t *np)
+/*
+ * Commit what is queued, up to the batch bounds, on this thread. Called
+ * with mu held, !busy and head != NULL; returns with mu held and busy clear.
+ */
+static void commit_queued_locked(struct core *c)
 {
 	struct proposal *batch = c->head, *last = c->head;
 	size_t n = 1, bytes = last->len;
@@ -52,8 +55,11 @@ static struct proposal *take_batch_locked(struct core *c, size_t *np)
 		c->tail = NULL;
 	last->next = NULL;
 	c->queued -= n;
-	*np = n;
-	return batch;
+	c->busy = true;
+	pthread_mutex_unlock(&c->mu);
+	run_batch(c, batch, n);
+	pthread_mutex_lock(&c->mu);
+	c->busy = false;
 }
 
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
@@ -71,12 +77,10 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 	if (r == NULL || p == NULL || data == NULL) {
 		free(p);
 		free(data);
-		if (r == NULL) {
-			static struct core_reply oom = {CORE_ENOMEM, NULL};
-			cb(arg, &oom);
-			return;
-		}
-		reply_done(r, CORE_ENOMEM, NULL, cb, arg);
+		if (r == NULL)
+			reply_fail(cb, arg, CORE_ENOMEM);
+		else
+			reply_done(r, CORE_ENOMEM, NULL, cb, arg);
 		return;
 	}
 	metadpb__internal_request__pack(req, data);
@@ -133,13 +137,7 @@ void core_commit_deferred(bool here)
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	c->busy = true;
-	size_t n;
-	struct proposal *batch = take_batch_locked(c, &n);
-	pthread_mutex_unlock(&c->mu);
-	run_batch(c, batch, n);
-	pthread_mutex_lock(&c->mu);
-	c->busy = false;
+	commit_queued_locked(c);
 	if (c->head != NULL || c->stopping) /* a stopping writer waits for us */
 		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
@@ -236,14 +234,7 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
-		c->busy = true;
-		size_t n;
-		struct proposal *batch = take_batch_locked(c, &n);
-		pthread_mutex_unlock(&c->mu);
-
-		run_batch(c, batch, n);
-		pthread_mutex_lock(&c->mu);
-		c->busy = false;
+		commit_queued_locked(c);
 		pthread_mutex_unlock(&c->mu);
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
