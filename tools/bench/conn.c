@@ -172,3 +172,22 @@ grpc_call *bench_conns_call(struct bench_conns *c, int i, enum bench_method m,
 	return grpc_channel_create_registered_call(c->ch[k], NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 						   c->handle[k][m], deadline, NULL);
 }
+
+void bench_unary_ops(grpc_op ops[6], grpc_byte_buffer *send, grpc_metadata_array *md_initial,
+		     grpc_byte_buffer **recv, grpc_metadata_array *md_trailing,
+		     grpc_status_code *status, grpc_slice *details)
+{
+	memset(ops, 0, 6 * sizeof(*ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = md_initial;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = md_trailing;
+	ops[5].data.recv_status_on_client.status = status;
+	ops[5].data.recv_status_on_client.status_details = details;
+}

@@ -37,4 +37,10 @@ void bench_conns_close(struct bench_conns *c);
 grpc_call *bench_conns_call(struct bench_conns *c, int i, enum bench_method m,
 			    grpc_completion_queue *cq, double timeout_s);
 
+/* Fills ops[0..5] with a whole unary exchange (send metadata, message and
+ * close; receive metadata, message and status) for one batch. */
+void bench_unary_ops(grpc_op ops[6], grpc_byte_buffer *send, grpc_metadata_array *md_initial,
+		     grpc_byte_buffer **recv, grpc_metadata_array *md_trailing,
+		     grpc_status_code *status, grpc_slice *details);
+
 #endif

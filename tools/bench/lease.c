@@ -79,19 +79,7 @@ static int unary_start(struct lclient *c, enum bench_method m, const ProtobufCMe
 	grpc_metadata_array_init(&c->md_trail);
 	c->details = grpc_empty_slice();
 	grpc_op ops[6];
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = c->send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->md_init;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &c->recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &c->md_trail;
-	ops[5].data.recv_status_on_client.status = &c->code;
-	ops[5].data.recv_status_on_client.status_details = &c->details;
+	bench_unary_ops(ops, c->send, &c->md_init, &c->recv, &c->md_trail, &c->code, &c->details);
 	return start_batch(c, c->unary, ops, 6, &c->main, &c->main_busy);
 }
 

@@ -68,19 +68,8 @@ static void client_issue(struct uclient *c)
 	c->details = grpc_empty_slice();
 
 	grpc_op ops[6];
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = c->send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->md_initial;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &c->recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &c->md_trailing;
-	ops[5].data.recv_status_on_client.status = &c->status;
-	ops[5].data.recv_status_on_client.status_details = &c->details;
+	bench_unary_ops(ops, c->send, &c->md_initial, &c->recv, &c->md_trailing, &c->status,
+			&c->details);
 	c->t0 = bench_now_ns();
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, 6, &c->tag, NULL);
 	if (e != GRPC_CALL_OK) {
