@@ -139,6 +139,13 @@ int raft_msg_encode(const struct raft_message *m, uint8_t *buf, size_t cap, size
 	return 0;
 }
 
+/* The twin of encodePlain for messages without callbacks. */
+static int decodePlain(const pb_msgdesc_t *fields, void *dst, const uint8_t *buf, size_t len)
+{
+	pb_istream_t is = pb_istream_from_buffer(buf, len);
+	return pb_decode(&is, fields, dst) ? 0 : RAFT_CORRUPT;
+}
+
 struct decState {
 	struct raft_message *m;
 	size_t cap;
@@ -299,8 +306,7 @@ int raft_hard_state_encode(const struct raft_hard_state *hs, uint8_t *buf, size_
 int raft_hard_state_decode(const uint8_t *buf, size_t len, struct raft_hard_state *hs)
 {
 	metadraft_HardState pb = metadraft_HardState_init_zero;
-	pb_istream_t is = pb_istream_from_buffer(buf, len);
-	if (!pb_decode(&is, metadraft_HardState_fields, &pb)) {
+	if (decodePlain(metadraft_HardState_fields, &pb, buf, len) != 0) {
 		return RAFT_CORRUPT;
 	}
 	*hs = (struct raft_hard_state){pb.term, pb.vote, pb.commit};
@@ -321,8 +327,7 @@ int raft_snapshot_meta_encode(const struct raft_snapshot_meta *m, uint8_t *buf, 
 int raft_snapshot_meta_decode(const uint8_t *buf, size_t len, struct raft_snapshot_meta *m)
 {
 	metadraft_SnapshotMeta pb = metadraft_SnapshotMeta_init_zero;
-	pb_istream_t is = pb_istream_from_buffer(buf, len);
-	if (!pb_decode(&is, metadraft_SnapshotMeta_fields, &pb)) {
+	if (decodePlain(metadraft_SnapshotMeta_fields, &pb, buf, len) != 0) {
 		return RAFT_CORRUPT;
 	}
 	m->index = pb.index;
@@ -347,8 +352,7 @@ int raft_conf_change_decode(const uint8_t *buf, size_t len, struct raft_conf_cha
 	if (buf == NULL && len > 0) {
 		return RAFT_CORRUPT;
 	}
-	pb_istream_t is = pb_istream_from_buffer(buf, len);
-	if (!pb_decode(&is, metadraft_ConfChange_fields, &pb)) {
+	if (decodePlain(metadraft_ConfChange_fields, &pb, buf, len) != 0) {
 		return RAFT_CORRUPT;
 	}
 	cc->type = pb.type;
