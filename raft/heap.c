@@ -84,33 +84,34 @@ void raft_batch_unref(struct raft_batch *b)
 	}
 }
 
+/* Consecutive entries usually share a batch: both walks below count runs
+ * and touch each batch's count once per run. Returns the run at e[i]. */
+static unsigned batch_run(const struct raft_entry *e, size_t n, size_t i)
+{
+	unsigned run = 0;
+	for (size_t j = i; j < n && e[j].batch == e[i].batch; j++) {
+		run++;
+	}
+	return run;
+}
+
 void raft_entries_ref(const struct raft_entry *e, size_t n)
 {
-	/* Consecutive entries usually share a batch: count runs, one atomic op each. */
-	size_t i = 0;
-	while (i < n) {
-		struct raft_batch *b = e[i].batch;
-		unsigned run = 0;
-		while (i < n && e[i].batch == b) {
-			run++;
-			i++;
-		}
-		if (b != NULL) {
-			atomic_fetch_add_explicit(&b->refs, run, memory_order_relaxed);
+	unsigned run;
+	for (size_t i = 0; i < n; i += run) {
+		run = batch_run(e, n, i);
+		if (e[i].batch != NULL) {
+			atomic_fetch_add_explicit(&e[i].batch->refs, run, memory_order_relaxed);
 		}
 	}
 }
 
 void raft_entries_unref(const struct raft_entry *e, size_t n)
 {
-	size_t i = 0;
-	while (i < n) {
+	unsigned run;
+	for (size_t i = 0; i < n; i += run) {
 		struct raft_batch *b = e[i].batch;
-		unsigned run = 0;
-		while (i < n && e[i].batch == b) {
-			run++;
-			i++;
-		}
+		run = batch_run(e, n, i);
 		if (b != NULL &&
 		    atomic_fetch_sub_explicit(&b->refs, run, memory_order_acq_rel) == run) {
 			raftFree(b);
