@@ -36,6 +36,26 @@ static void drop_ref_locked(struct api_stream *st, bool *last)
 	*last = --st->refs == 0;
 }
 
+/* Drop every queued (not in-flight) message; returns their bytes, and their
+ * number in *count. Caller holds mu, or is the last owner. */
+static size_t drop_queued_locked(struct api_stream *st, size_t *count)
+{
+	size_t bytes = 0, n = 0;
+	while (st->head) {
+		struct api_stream_msg *d = st->head;
+		st->head = d->next;
+		bytes += d->len;
+		n++;
+		grpc_byte_buffer_destroy(d->bb);
+		free(d);
+	}
+	st->tail = NULL;
+	st->queued_bytes -= bytes;
+	if (count)
+		*count = n;
+	return bytes;
+}
+
 static void destroy(struct api_stream *st)
 {
 	pthread_mutex_lock(&all_mu);
@@ -48,12 +68,7 @@ static void destroy(struct api_stream *st)
 	pthread_mutex_unlock(&all_mu);
 	if (st->ops->release)
 		st->ops->release(st);
-	while (st->head) {
-		struct api_stream_msg *m = st->head;
-		st->head = m->next;
-		grpc_byte_buffer_destroy(m->bb);
-		free(m);
-	}
+	drop_queued_locked(st, NULL);
 	if (st->recv_buf)
 		grpc_byte_buffer_destroy(st->recv_buf);
 	grpc_slice_unref(st->status_slice);
@@ -318,17 +333,7 @@ static void on_send(struct api_tag *t, int success)
 		st->closed = true; /* the transport is gone: drop the rest */
 	size_t dropped = 0, ndropped = 0;
 	if (st->closed)
-		while (st->head) {
-			struct api_stream_msg *d = st->head;
-			st->head = d->next;
-			dropped += d->len;
-			ndropped++;
-			grpc_byte_buffer_destroy(d->bb);
-			free(d);
-		}
-	if (st->closed)
-		st->tail = NULL;
-	st->queued_bytes -= dropped;
+		dropped = drop_queued_locked(st, &ndropped);
 	pump_locked(st);
 	pthread_mutex_unlock(&st->mu);
 	if (m) {
@@ -344,20 +349,11 @@ static void on_close(struct api_tag *t, int success)
 {
 	(void)success;
 	struct api_stream *st = ((struct api_stream_tag *)t)->st;
-	size_t dropped = 0, ndropped = 0;
+	size_t ndropped;
 	pthread_mutex_lock(&st->mu);
 	st->closed = true;
 	/* Nothing queued will go out now (an in-flight send fails on its own). */
-	while (st->head) {
-		struct api_stream_msg *d = st->head;
-		st->head = d->next;
-		dropped += d->len;
-		ndropped++;
-		grpc_byte_buffer_destroy(d->bb);
-		free(d);
-	}
-	st->tail = NULL;
-	st->queued_bytes -= dropped;
+	size_t dropped = drop_queued_locked(st, &ndropped);
 	pthread_mutex_unlock(&st->mu);
 	if (st->ops->sent && ndropped > 0)
 		st->ops->sent(st, dropped, ndropped);
