@@ -12,6 +12,7 @@
  * (armed once), receive (always one armed) and send (the create requests,
  * one after another). It is freed when none of them is outstanding.
  */
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +20,11 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "msg.h"
 #include "rpc.pb-c.h"
 #include "run.h"
 #include "tmpl.h"
 #include "unary.h"
+#include "wscan.h"
 
 struct wstream;
 
@@ -60,6 +61,7 @@ struct wstream {
 	grpc_metadata_array md_initial, md_trailing;
 	grpc_status_code code;
 	grpc_slice details;
+	uint64_t now;                 /* when the response being scanned arrived */
 };
 
 static void stream_error(struct wstream *s, grpc_status_code code, const char *msg)
@@ -144,31 +146,58 @@ static void on_send(struct bench_tag *tag, int success)
 	stream_maybe_done(s);
 }
 
-static void handle_response(struct wstream *s, const Etcdserverpb__WatchResponse *wr)
+/* Per event: the first 8 bytes of our puts' values are their send time. */
+static void on_event(void *arg, int type, const uint8_t *value, size_t len)
+{
+	struct wstream *s = arg;
+	uint64_t stamp;
+	(void)type;
+	if (value == NULL || len < BENCH_STAMP_LEN)
+		return; /* not one of our puts (a delete, or someone else's) */
+	memcpy(&stamp, value, BENCH_STAMP_LEN);
+	s->t->stats.events++;
+	bench_stats_ok(&s->t->stats, BENCH_KIND_ALL, s->now > stamp ? s->now - stamp : 0);
+}
+
+static int handle_response(struct wstream *s, const uint8_t *p, size_t len)
 {
 	struct watch_ctx *w = s->w;
-	if (wr->created)
+	struct bench_wscan wr;
+	s->now = bench_now_ns();
+	if (bench_wscan(p, len, &wr, on_event, s) != 0)
+		return -1;
+	if (wr.created)
 		atomic_fetch_add(&w->created, 1);
-	if (wr->canceled) {
+	if (wr.canceled) {
 		char msg[256];
-		snprintf(msg, sizeof(msg), "watch canceled by the server: %s",
-			 wr->cancel_reason ? wr->cancel_reason : "");
+		snprintf(msg, sizeof(msg), "watch canceled by the server: %.*s",
+			 (int)(wr.reason_len < 200 ? wr.reason_len : 200), (const char *)wr.reason);
 		stream_error(s, GRPC_STATUS_CANCELLED, msg);
 	}
-	if (wr->n_events == 0)
-		return;
-	uint64_t now = bench_now_ns();
-	for (size_t i = 0; i < wr->n_events; i++) {
-		const Mvccpb__KeyValue *kv = wr->events[i]->kv;
-		uint64_t stamp;
-		if (kv == NULL || kv->value.len < BENCH_STAMP_LEN)
-			continue; /* not one of our puts (a delete, or someone else's) */
-		memcpy(&stamp, kv->value.data, BENCH_STAMP_LEN);
-		s->t->stats.events++;
-		bench_stats_ok(&s->t->stats, BENCH_KIND_ALL, now > stamp ? now - stamp : 0);
+	if (wr.n_events == 0)
+		return 0;
+	atomic_fetch_add(&w->events, wr.n_events);
+	atomic_store(&w->last_event_ns, s->now);
+	return 0;
+}
+
+/* Scans bb in place when it is one uncompressed slice (the usual case),
+ * else flattens it first. */
+static int handle_buffer(struct wstream *s, grpc_byte_buffer *bb)
+{
+	if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+	    bb->data.raw.slice_buffer.count == 1) {
+		grpc_slice sl = bb->data.raw.slice_buffer.slices[0];
+		return handle_response(s, GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl));
 	}
-	atomic_fetch_add(&w->events, wr->n_events);
-	atomic_store(&w->last_event_ns, now);
+	grpc_byte_buffer_reader rd;
+	if (!grpc_byte_buffer_reader_init(&rd, bb))
+		return -1;
+	grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+	grpc_byte_buffer_reader_destroy(&rd);
+	int rv = handle_response(s, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+	grpc_slice_unref(all);
+	return rv;
 }
 
 static void on_recv(struct bench_tag *tag, int success)
@@ -182,15 +211,10 @@ static void on_recv(struct bench_tag *tag, int success)
 		stream_maybe_done(s);
 		return;
 	}
-	ProtobufCMessage *m = bench_msg_unpack(&etcdserverpb__watch_response__descriptor, s->recv_buf);
+	if (handle_buffer(s, s->recv_buf) != 0)
+		stream_error(s, GRPC_STATUS_INTERNAL, "watch: response does not parse");
 	grpc_byte_buffer_destroy(s->recv_buf);
 	s->recv_buf = NULL;
-	if (m == NULL) {
-		stream_error(s, GRPC_STATUS_INTERNAL, "watch: response does not parse");
-	} else {
-		handle_response(s, (const Etcdserverpb__WatchResponse *)m);
-		protobuf_c_message_free_unpacked(m, NULL);
-	}
 	if (!s->cancelled)
 		arm_recv(s, 0);
 	stream_maybe_done(s);
