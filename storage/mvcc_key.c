@@ -120,37 +120,32 @@ int mvcc_kv_val_decode(const uint8_t *val, size_t len, struct mvcc_kv *kv, int *
 	return DB_OK;
 }
 
-size_t mvcc_cur_val_max(size_t value_len)
-{
-	return 4 * VARINT_MAX + value_len;
-}
-
-size_t mvcc_cur_val_encode(const struct mvcc_kv *kv, uint8_t *out)
+size_t mvcc_cur_val_encode(const struct mvcc_kv *kv, int64_t sub, uint8_t *out)
 {
 	uint8_t *p = out;
 	p = varint_put(p, (uint64_t)kv->create_revision);
 	p = varint_put(p, (uint64_t)kv->mod_revision);
+	p = varint_put(p, (uint64_t)sub);
 	p = varint_put(p, (uint64_t)kv->version);
 	p = varint_put(p, (uint64_t)kv->lease);
-	if (kv->value_len)
-		memcpy(p, kv->value, kv->value_len);
-	p += kv->value_len;
 	return (size_t)(p - out);
 }
 
-int mvcc_cur_val_decode(const uint8_t *val, size_t len, struct mvcc_kv *kv)
+int mvcc_cur_val_decode(const uint8_t *val, size_t len, struct mvcc_kv *kv, int64_t *sub)
 {
 	const uint8_t *p = val, *end = val + len;
-	uint64_t create, mod, version, lease;
+	uint64_t create, mod, s, version, lease;
 	if ((p = varint_get(p, end, &create)) == NULL || (p = varint_get(p, end, &mod)) == NULL ||
-	    (p = varint_get(p, end, &version)) == NULL || (p = varint_get(p, end, &lease)) == NULL)
+	    (p = varint_get(p, end, &s)) == NULL || (p = varint_get(p, end, &version)) == NULL ||
+	    (p = varint_get(p, end, &lease)) == NULL || p != end)
 		return DB_CORRUPT;
 	kv->create_revision = (int64_t)create;
 	kv->mod_revision = (int64_t)mod;
 	kv->version = (int64_t)version;
 	kv->lease = (int64_t)lease;
-	kv->value = p;
-	kv->value_len = (size_t)(end - p);
+	kv->value = NULL;
+	kv->value_len = 0;
+	*sub = (int64_t)s;
 	return DB_OK;
 }
 

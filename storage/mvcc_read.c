@@ -2,8 +2,9 @@
  * storage/mvcc_read.c — Range: at the head revision from `current`, at an
  * older revision from `index` + `kv`.
  *
- * Reading at the head must not touch history (a key with a million versions
- * costs the same as one with a single version), so it scans `current`. A
+ * Reading at the head must not walk history (a key with a million versions
+ * costs the same as one with a single version), so it scans `current` and
+ * reads each value from `kv` by its exact revision. A
  * historical read walks the index groups (one per user key, in revision
  * order), takes the newest entry at or below the wanted revision and skips
  * the rest of the group with one seek.
@@ -51,6 +52,39 @@ int mvcc_seek_ge(WT_CURSOR *c, const uint8_t *k, size_t klen)
 	return rv;
 }
 
+int mvcc_history_get(struct db_session *s, int64_t main, int64_t sub, struct mvcc_kv *kv,
+		     int *tombstone)
+{
+	WT_CURSOR *c = db_cursor(s, DB_TBL_KV);
+	uint8_t rk[MVCC_REV_BYTES];
+	mvcc_rev_key(main, sub, rk);
+	WT_ITEM k = {.data = rk, .size = sizeof(rk)}, v;
+	c->set_key(c, &k);
+	int rv = c->search(c);
+	if (rv == 0)
+		rv = c->get_value(c, &v);
+	if (rv != 0)
+		return rv == WT_NOTFOUND ? DB_CORRUPT : db_wt_error(rv); /* referenced, missing */
+	if ((rv = mvcc_kv_val_decode(v.data, v.size, kv, tombstone)) != DB_OK)
+		return rv;
+	kv->mod_revision = main;
+	return DB_OK;
+}
+
+void mvcc_history_done(struct db_session *s)
+{
+	WT_CURSOR *c = db_cursor(s, DB_TBL_KV);
+	c->reset(c);
+}
+
+/* Whether the next emit stores a value (not counting, not keys only, under
+ * the limit): only then is the value worth reading. */
+static int wants_value(const struct mvcc_range_req *req, const struct mvcc_range_res *res)
+{
+	return !(req->flags & (MVCC_COUNT_ONLY | MVCC_KEYS_ONLY)) &&
+	       (req->limit <= 0 || (int64_t)res->kvs.n < req->limit);
+}
+
 /* Push kv unless only counting or the limit is reached. */
 static int emit(const struct mvcc_range_req *req, struct mvcc_range_res *res,
 		const struct mvcc_kv *kv)
@@ -84,11 +118,26 @@ static int range_head(struct db_session *s, const struct mvcc_bounds *b,
 			break;
 		if (mvcc_bounds_past(b, k.data, k.size))
 			break;
-		if ((rv = mvcc_cur_val_decode(v.data, v.size, &kv)) != DB_OK)
+		int64_t sub;
+		if ((rv = mvcc_cur_val_decode(v.data, v.size, &kv, &sub)) != DB_OK)
 			goto out;
 		kv.key = k.data;
 		kv.key_len = k.size;
-		if ((rv = emit(req, res, &kv)) != DB_OK)
+		int fetched = wants_value(req, res);
+		if (fetched) {
+			struct mvcc_kv h;
+			int tomb;
+			if ((rv = mvcc_history_get(s, kv.mod_revision, sub, &h, &tomb)) != DB_OK) {
+				mvcc_history_done(s);
+				goto out;
+			}
+			kv.value = h.value;
+			kv.value_len = h.value_len;
+		}
+		rv = emit(req, res, &kv);
+		if (fetched)
+			mvcc_history_done(s);
+		if (rv != DB_OK)
 			goto out;
 		if (b->single)
 			break;
@@ -109,26 +158,12 @@ static int emit_history(struct db_session *s, int64_t main, int64_t sub,
 		res->count++;
 		return DB_OK;
 	}
-	WT_CURSOR *c = db_cursor(s, DB_TBL_KV);
-	uint8_t rk[MVCC_REV_BYTES];
-	mvcc_rev_key(main, sub, rk);
-	WT_ITEM k = {.data = rk, .size = sizeof(rk)}, v;
 	struct mvcc_kv kv;
 	int tomb;
-	c->set_key(c, &k);
-	int rv = c->search(c);
-	if (rv == 0)
-		rv = c->get_value(c, &v);
-	if (rv != 0) {
-		rv = rv == WT_NOTFOUND ? DB_CORRUPT : db_wt_error(rv); /* index without kv */
-		goto out;
-	}
-	if ((rv = mvcc_kv_val_decode(v.data, v.size, &kv, &tomb)) != DB_OK)
-		goto out;
-	kv.mod_revision = main;
-	rv = emit(req, res, &kv);
-out:
-	c->reset(c);
+	int rv = mvcc_history_get(s, main, sub, &kv, &tomb);
+	if (rv == DB_OK)
+		rv = emit(req, res, &kv);
+	mvcc_history_done(s);
 	return rv;
 }
 

@@ -2,8 +2,8 @@
  * storage/mvcc_write.c — Put and DeleteRange inside a write request.
  *
  * Each change writes three places in the caller's transaction: the history
- * entry in `kv` at (revision, sub), its `index` entry, and `current` (the
- * new latest value, or its removal for a delete), plus `lease_keys` when a
+ * entry in `kv` at (revision, sub), its `index` entry, and `current` (where
+ * the key's latest entry is, or its removal for a delete), plus `lease_keys` when a
  * lease is attached or detached. Encoding goes through the session's scratch
  * buffers, so a put allocates nothing once those have grown.
  */
@@ -67,6 +67,25 @@ static int write_history(struct db_session *s, const struct mvcc_kv *kv, int64_t
 	return insert(db_cursor(s, DB_TBL_INDEX), a->p, klen, &flag, 1);
 }
 
+/* Append old (decoded from `current`) to prev with its value, which lives in
+ * its history entry. */
+static int push_prev(struct db_session *s, struct mvcc_kvlist *prev, struct mvcc_kv *old,
+		     int64_t old_sub)
+{
+	struct mvcc_kv h;
+	int tomb;
+	int rv = mvcc_history_get(s, old->mod_revision, old_sub, &h, &tomb);
+	if (rv == DB_OK) {
+		old->value = h.value;
+		old->value_len = h.value_len;
+		rv = mvcc_kvlist_push(prev, old);
+		old->value = NULL;
+		old->value_len = 0;
+	}
+	mvcc_history_done(s);
+	return rv;
+}
+
 /* The open request's state, or DB_INVALID outside a request. */
 static int req_state(struct mvcc *m, struct db_session *s, struct mvcc_txn_state **st)
 {
@@ -91,17 +110,18 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	WT_CURSOR *cur = db_cursor(s, DB_TBL_CURRENT);
 	WT_ITEM k = {.data = key, .size = key_len}, v;
 	struct mvcc_kv old;
+	int64_t old_sub;
 	int found = 0;
 	cur->set_key(cur, &k);
 	rv = cur->search(cur);
 	if (rv == 0) {
 		if ((rv = cur->get_value(cur, &v)) == 0 &&
-		    (rv = mvcc_cur_val_decode(v.data, v.size, &old)) == DB_OK) {
+		    (rv = mvcc_cur_val_decode(v.data, v.size, &old, &old_sub)) == DB_OK) {
 			found = 1;
 			old.key = key;
 			old.key_len = key_len;
 			if (prev != NULL)
-				rv = mvcc_kvlist_push(prev, &old);
+				rv = push_prev(s, prev, &old, old_sub);
 		}
 	} else {
 		rv = rv == WT_NOTFOUND ? DB_OK : db_wt_error(rv);
@@ -125,11 +145,11 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	int64_t old_lease = found ? old.lease : 0;
 	int64_t sub = st->req_sub;
 	struct db_buf *b = &s->buf[BUF_B];
-	if ((rv = db_buf_reserve(b, mvcc_cur_val_max(value_len))) != DB_OK) {
+	if ((rv = db_buf_reserve(b, MVCC_CUR_VAL_MAX)) != DB_OK) {
 		cur->reset(cur);
 		return rv;
 	}
-	size_t vlen = mvcc_cur_val_encode(&kv, b->p);
+	size_t vlen = mvcc_cur_val_encode(&kv, sub, b->p);
 	if ((rv = insert(cur, key, key_len, b->p, vlen)) != DB_OK)
 		return rv;
 	if ((rv = write_history(s, &kv, sub, 0)) != DB_OK)
@@ -193,11 +213,12 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 	}
 	for (; rv == 0; rv = cur->next(cur)) {
 		struct mvcc_kv old;
+		int64_t old_sub;
 		if ((rv = cur->get_key(cur, &k)) != 0 || (rv = cur->get_value(cur, &v)) != 0)
 			break;
 		if (mvcc_bounds_past(&bnd, k.data, k.size))
 			break;
-		if ((rv = mvcc_cur_val_decode(v.data, v.size, &old)) != DB_OK)
+		if ((rv = mvcc_cur_val_decode(v.data, v.size, &old, &old_sub)) != DB_OK)
 			goto out;
 		/* Copy the key: the remove below invalidates what get_key returned. */
 		if ((rv = db_buf_reserve(kb, k.size)) != DB_OK)
@@ -205,7 +226,7 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 		memcpy(kb->p, k.data, k.size);
 		old.key = kb->p;
 		old.key_len = k.size;
-		if (prev != NULL && (rv = mvcc_kvlist_push(prev, &old)) != DB_OK)
+		if (prev != NULL && (rv = push_prev(s, prev, &old, old_sub)) != DB_OK)
 			goto out;
 		if ((rv = delete_one(s, st, cur, &old)) != DB_OK)
 			goto out;

@@ -114,14 +114,20 @@ static void test_values(void)
 	CHECK_BYTES(d.value, d.value_len, "value");
 	CHECK_EQ(mvcc_kv_val_decode(buf, 3, &d, &tomb), DB_CORRUPT);
 
-	n = mvcc_cur_val_encode(&kv, buf);
-	CHECK(n <= mvcc_cur_val_max(5));
+	n = mvcc_cur_val_encode(&kv, 12345, buf);
+	CHECK(n <= MVCC_CUR_VAL_MAX);
 	memset(&d, 0, sizeof(d));
-	CHECK_EQ(mvcc_cur_val_decode(buf, n, &d), DB_OK);
+	int64_t sub = 0;
+	CHECK_EQ(mvcc_cur_val_decode(buf, n, &d, &sub), DB_OK);
 	CHECK_EQ(d.mod_revision, 1LL << 40);
 	CHECK_EQ(d.create_revision, 300);
-	CHECK_BYTES(d.value, d.value_len, "value");
-	CHECK_EQ(mvcc_cur_val_decode(buf, 2, &d), DB_CORRUPT);
+	CHECK_EQ(d.version, 7);
+	CHECK_EQ(d.lease, kv.lease);
+	CHECK_EQ(sub, 12345);
+	CHECK(d.value_len == 0); /* values live in kv only */
+	CHECK_EQ(mvcc_cur_val_decode(buf, 2, &d, &sub), DB_CORRUPT);
+	buf[n] = 0; /* trailing bytes: not a current value */
+	CHECK_EQ(mvcc_cur_val_decode(buf, n + 1, &d, &sub), DB_CORRUPT);
 }
 
 int main(void)
