@@ -86,6 +86,12 @@ struct core {
 	bool cstopping;
 	struct proposal *cwaiters;
 	struct db_session *csession;
+	/* The watch hub reads no revision <= watch_floor from storage again
+	 * (INT64_MAX: it reads nothing), so history up to it may go. Lowered
+	 * only under cmu (compactor_floor_resume); cwaiting: the compactor
+	 * waits on ccv for it to rise. */
+	_Atomic int64_t watch_floor;
+	_Atomic bool cwaiting;
 
 	/* lessor (lease.c) and watch hub (watch*.c) */
 	struct lessor *lessor;
@@ -175,5 +181,11 @@ int compactor_start(struct core *c);
 void compactor_stop(struct core *c);
 /* Ask for a physical run; p (may be NULL) is answered when it is done. */
 void compactor_request(struct core *c, struct proposal *p);
+/* Watch hub: it will read no revision <= floor again (never lowers it). */
+void compactor_floor_raise(struct core *c, int64_t floor);
+/* Watch hub, about to read again after reading nothing (floor INT64_MAX):
+ * returns the revision to resume after, >= rev and beyond any history a
+ * compaction already under way may remove; the floor becomes that. */
+int64_t compactor_floor_resume(struct core *c, int64_t rev);
 
 #endif

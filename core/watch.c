@@ -260,11 +260,14 @@ static void ingest(struct watch_hub *h, int64_t target)
 	}
 	while (h->rev < target) {
 		int64_t last = h->rev;
-		int rv = mvcc_changes(h->c->mvcc, h->s, h->rev + 1, target, NULL, 0, NULL, 0,
-				      WATCH_CHUNK_CHANGES, ingest_one, h, &last);
+		/* Even below a recorded Compact: the compactor leaves what is
+		 * above our floor (h->rev) in place, and etcd never cancels a
+		 * synced watcher for a compaction. */
+		int rv = mvcc_changes_any(h->c->mvcc, h->s, h->rev + 1, target, WATCH_CHUNK_CHANGES,
+					  ingest_one, h, &last);
 		if (rv != DB_OK && last <= h->rev) {
-			/* Cannot read it (compacted under us, out of memory): the
-			 * watchers that need it catch up from storage later. */
+			/* Cannot read it (out of memory): the watchers that need
+			 * it catch up from storage later. */
 			fprintf(stderr, "metad: watch: reading revisions %lld..%lld: %s\n",
 				(long long)h->rev + 1, (long long)target, db_strerror(rv));
 			while (h->ring_n > 0)
@@ -351,16 +354,21 @@ static void *hub_main(void *arg)
 		bool stopping = h->stopping;
 		pthread_mutex_unlock(&h->mu);
 
-		if (h->n_watchers == 0 && h->waits == NULL && h->s != NULL)
+		if (h->n_watchers == 0 && h->waits == NULL && h->s != NULL) {
 			/* Idle commits did not wake us: skip them before new
 			 * watchers (which start at the current revision) or
-			 * waits (which re-check what the ring cannot show) arrive. */
-			ingest(h, atomic_load(&h->notified));
+			 * waits (which re-check what the ring cannot show) arrive,
+			 * past anything a compaction under way may remove. */
+			int64_t seen = atomic_load(&h->notified);
+			ingest(h, compactor_floor_resume(h->c, seen > h->rev ? seen : h->rev));
+		}
 		run_cmds(h, cmds);
-		atomic_store(&h->listening, h->n_watchers > 0 || h->waits != NULL);
+		bool listening = h->n_watchers > 0 || h->waits != NULL;
+		atomic_store(&h->listening, listening);
 		int64_t target = atomic_load(&h->notified);
 		if (h->s != NULL && target > h->rev)
 			ingest(h, target);
+		compactor_floor_raise(h->c, listening && h->s != NULL ? h->rev : INT64_MAX);
 		if (now_ns() >= h->next_progress) {
 			for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
 				for (size_t i = 0; i < ws->n; i++)
@@ -377,6 +385,7 @@ static void *hub_main(void *arg)
 			break;
 	}
 	pthread_mutex_unlock(&h->mu);
+	compactor_floor_raise(h->c, INT64_MAX); /* we read nothing more */
 	/* Streams still open at stop: let their owners go. */
 	while (h->streams)
 		wstream_close(h, h->streams);

@@ -153,6 +153,9 @@ void mvcc_abort(struct mvcc *m, struct db_session *s);
  * start-up finishes a compaction interrupted by a restart; with nothing to
  * do it returns at once. */
 int mvcc_compact_run(struct mvcc *m, struct db_session *s);
+/* As mvcc_compact_run, but removes nothing above upto even when a later
+ * compact revision is recorded (a reader still needs that history). */
+int mvcc_compact_run_to(struct mvcc *m, struct db_session *s, int64_t upto);
 
 /* Hash of the key-value history up to rev (for HashKV); DB_COMPACTED etc.
  * rev <= 0 means the current revision. CRC-32C over the history entries with
@@ -187,5 +190,11 @@ typedef int (*mvcc_change_fn)(void *arg, const struct mvcc_change *ch);
 int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
 		 const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
 		 size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev);
+/* Every change (all keys) as mvcc_changes, but also below the recorded
+ * compact revision: for a caller that holds physical compaction back from
+ * from_rev (the watch hub, see core/compactor.c), where the history is still
+ * whole although a Compact was recorded. */
+int mvcc_changes_any(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
+		     size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev);
 
 #endif

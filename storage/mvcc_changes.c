@@ -12,11 +12,10 @@
 #include "storage/codec_internal.h"
 #include "storage/mvcc_internal.h"
 
-int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
-		 const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
-		 size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev)
+static int changes(struct db_session *s, bool check_compacted, int64_t from_rev, int64_t to_rev,
+		   const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
+		   size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev)
 {
-	(void)m;
 	*last_rev = from_rev - 1;
 	if (s->in_txn)
 		return DB_INVALID;
@@ -29,7 +28,7 @@ int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t
 	uint64_t ci;
 	if ((rv = mvcc_meta_load(s, &rev, &crev, &ci)) != DB_OK)
 		goto out;
-	if (from_rev < crev) {
+	if (check_compacted && from_rev < crev) {
 		rv = DB_COMPACTED;
 		goto out;
 	}
@@ -96,4 +95,20 @@ int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t
 out:
 	db_txn_abort(s); /* read-only: releases the snapshot, resets cursors */
 	return rv;
+}
+
+int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
+		 const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
+		 size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev)
+{
+	(void)m;
+	return changes(s, true, from_rev, to_rev, key, key_len, end, end_len, max_changes, fn, arg,
+		       last_rev);
+}
+
+int mvcc_changes_any(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
+		     size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev)
+{
+	(void)m;
+	return changes(s, false, from_rev, to_rev, NULL, 0, NULL, 0, max_changes, fn, arg, last_rev);
 }

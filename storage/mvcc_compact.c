@@ -159,6 +159,11 @@ out:
 
 int mvcc_compact_run(struct mvcc *m, struct db_session *s)
 {
+	return mvcc_compact_run_to(m, s, INT64_MAX);
+}
+
+int mvcc_compact_run_to(struct mvcc *m, struct db_session *s, int64_t upto)
+{
 	if (s->in_txn)
 		return DB_INVALID;
 	pthread_mutex_lock(&m->compact_mu);
@@ -169,6 +174,8 @@ int mvcc_compact_run(struct mvcc *m, struct db_session *s)
 		goto out;
 	if ((rv = mvcc_meta_load(s, &rev, &C, &ci)) != DB_OK)
 		goto abort;
+	if (C > upto)
+		C = upto;
 	rv = mvcc_meta_get_u64(s, MVCC_META_COMPACTED, &compacted);
 	if (rv == DB_NOTFOUND)
 		rv = DB_OK;

@@ -98,6 +98,11 @@ static void test_changes(void)
 	CHECK_EQ(scan(&f, 3, 100, NULL, NULL, 0, &s, &last), DB_COMPACTED);
 	CHECK_EQ(scan(&f, 4, 100, NULL, NULL, 0, &s, &last), DB_OK);
 	CHECK_EQ(s.n, 4);
+	/* ... unless the caller holds physical compaction back (watch hub). */
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(mvcc_changes_any(f.m, f.s, 3, 100, 0, collect, &s, &last), DB_OK);
+	CHECK_EQ(s.n, 5);
+	CHECK_EQ(last, 6);
 	fx_close(&f);
 }
 
