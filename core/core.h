@@ -176,7 +176,9 @@ void core_watch_abort_waits(struct core *c);
  * clientv3 concurrency recipes (Mutex, Election) over core's own txn, range
  * and watch waits. Replies carry v3lockpb / v3electionpb messages. Errors are
  * CORE_E* codes or these, which etcd returns as plain errors (gRPC Unknown
- * with the text of core_concurrency_strerror). */
+ * with the text of core_concurrency_strerror). Lock and Campaign with lease 0
+ * first grant a 60 s lease that nothing keeps alive, as etcd's per-call
+ * session does. */
 enum {
 	CORE_EC_SESSION_EXPIRED = 100, /* "mutex: session is expired" */
 	CORE_EC_NOT_LEADER,            /* "election: not leader" */

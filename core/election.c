@@ -2,7 +2,9 @@
  * core/election.c — the Election service (v3electionpb) inside the server,
  * as etcd's v3election runs clientv3's Election recipe.
  *
- * Campaign: key = name/<lease hex> created under the lease (or found, on a
+ * Campaign: lease 0 first grants a session lease, as etcd's per-call
+ * concurrency Session does (cc_session_lease); then
+ * key = name/<lease hex> created under the lease (or found, on a
  * retry, keeping its create revision and proclaiming the new value), then
  * wait until every key created before it is gone. The leader is the key
  * with the oldest create revision. Proclaim and Resign are txns guarded by
@@ -341,6 +343,24 @@ static void campaign_txn_done(void *arg, struct core_reply *reply)
 	core_txn(op->c, &g.txn, campaign_proclaimed, op);
 }
 
+static void campaign_begin(void *arg, int err, int64_t lease)
+{
+	struct campaign_op *op = arg;
+	if (err == CORE_OK && atomic_load(&op->cancelled))
+		err = CORE_ETIMEOUT; /* gone while its lease was granted */
+	if (err == CORE_OK && cc_key(&op->key, &op->pfx, lease) != CORE_OK)
+		err = CORE_ENOMEM;
+	if (err != CORE_OK) {
+		campaign_fail(op, err);
+		return;
+	}
+	op->lease = lease; /* the LeaderKey's lease: the session's */
+	struct gtxn g;
+	gtxn_init(&g, op->key.p, op->key.len, 0, true);
+	gtxn_put(&g, &op->value, op->lease);
+	core_txn(op->c, &g.txn, campaign_txn_done, op);
+}
+
 struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__CampaignRequest *req,
 				       core_done_fn cb, void *arg)
 {
@@ -350,14 +370,12 @@ struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__Campa
 		return NULL;
 	}
 	op->c = c;
-	op->lease = req->lease;
 	op->cb = cb;
 	op->arg = arg;
 	op->value_buf = malloc(req->value.len ? req->value.len : 1);
 	op->name.p = malloc(req->name.len ? req->name.len : 1);
 	if (op->value_buf == NULL || op->name.p == NULL ||
-	    cc_prefix(&op->pfx, req->name.data, req->name.len) != CORE_OK ||
-	    cc_key(&op->key, &op->pfx, req->lease) != CORE_OK) {
+	    cc_prefix(&op->pfx, req->name.data, req->name.len) != CORE_OK) {
 		campaign_fail(op, CORE_ENOMEM);
 		return NULL;
 	}
@@ -366,10 +384,7 @@ struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__Campa
 	op->value.len = req->value.len;
 	memcpy(op->name.p, req->name.data, req->name.len);
 	op->name.len = req->name.len;
-	struct gtxn g;
-	gtxn_init(&g, op->key.p, op->key.len, 0, true);
-	gtxn_put(&g, &op->value, op->lease);
-	core_txn(c, &g.txn, campaign_txn_done, op);
+	cc_session_lease(c, req->lease, campaign_begin, op);
 	return op;
 }
 

@@ -3,7 +3,8 @@
  * v3lock runs clientv3's Mutex on the server, plus the helpers the
  * Election service shares.
  *
- * Lock(name, lease): key = name/<lease hex>; one txn creates it under the
+ * Lock(name, lease): lease 0 first grants a session lease (cc_session_lease);
+ * key = name/<lease hex>; one txn creates it under the
  * lease unless it exists (a retry), and reads the oldest key under the
  * prefix. If that is ours, the lock is held; else wait until every key
  * created before ours is gone (each wait is a hub wait on the newest older
@@ -77,6 +78,40 @@ int cc_prefix_end(struct cbytes *out, const struct cbytes *pfx)
 	out->p[0] = 0; /* all 0xff: every key >= pfx */
 	out->len = 1;
 	return CORE_OK;
+}
+
+struct session_grant {
+	cc_lease_fn fn;
+	void *arg;
+};
+
+static void session_granted(void *arg, struct core_reply *reply)
+{
+	struct session_grant g = *(struct session_grant *)arg;
+	free(arg);
+	int err = reply->err;
+	int64_t id = err == CORE_OK ? ((const Etcdserverpb__LeaseGrantResponse *)reply->msg)->id : 0;
+	core_reply_free(reply);
+	g.fn(g.arg, err, id);
+}
+
+void cc_session_lease(struct core *c, int64_t lease, cc_lease_fn fn, void *arg)
+{
+	if (lease != 0) {
+		fn(arg, CORE_OK, lease);
+		return;
+	}
+	struct session_grant *g = malloc(sizeof(*g));
+	if (g == NULL) {
+		fn(arg, CORE_ENOMEM, 0);
+		return;
+	}
+	g->fn = fn;
+	g->arg = arg;
+	/* Through the normal lease path: a LeaseGrant like any client's. */
+	Etcdserverpb__LeaseGrantRequest q = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+	q.ttl = CC_SESSION_TTL;
+	core_lease_grant(c, &q, session_granted, g);
 }
 
 static void capture(void *arg, struct core_reply *reply)
@@ -286,24 +321,18 @@ static void lock_txn_done(void *arg, struct core_reply *reply)
 		lock_fail(op, err);
 }
 
-struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb,
-			       void *arg)
+static void lock_begin(void *arg, int err, int64_t lease)
 {
-	struct lock_op *op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		reply_fail(cb, arg, CORE_ENOMEM);
-		return NULL;
+	struct lock_op *op = arg;
+	if (err == CORE_OK && atomic_load(&op->cancelled))
+		err = CORE_ETIMEOUT; /* gone while its lease was granted */
+	if (err == CORE_OK && cc_key(&op->key, &op->pfx, lease) != CORE_OK)
+		err = CORE_ENOMEM;
+	if (err != CORE_OK) {
+		lock_fail(op, err);
+		return;
 	}
-	op->c = c;
-	op->lease = req->lease;
-	op->cb = cb;
-	op->arg = arg;
-	if (cc_prefix(&op->pfx, req->name.data, req->name.len) != CORE_OK ||
-	    cc_key(&op->key, &op->pfx, req->lease) != CORE_OK ||
-	    cc_prefix_end(&op->end, &op->pfx) != CORE_OK) {
-		lock_fail(op, CORE_ENOMEM);
-		return NULL;
-	}
+	op->lease = lease;
 	/* if create_revision(key) == 0 then put(key, lease), owner
 	 * else get(key), owner */
 	Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT;
@@ -314,7 +343,7 @@ struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req,
 	cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
 	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
 	put.key = cmp.key;
-	put.lease = req->lease;
+	put.lease = lease;
 	Etcdserverpb__RangeRequest get = ETCDSERVERPB__RANGE_REQUEST__INIT;
 	get.key = cmp.key;
 	Etcdserverpb__RangeRequest owner;
@@ -337,7 +366,26 @@ struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req,
 	txn.success = succ;
 	txn.n_failure = 2;
 	txn.failure = fail;
-	core_txn(c, &txn, lock_txn_done, op);
+	core_txn(op->c, &txn, lock_txn_done, op);
+}
+
+struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb,
+			       void *arg)
+{
+	struct lock_op *op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		reply_fail(cb, arg, CORE_ENOMEM);
+		return NULL;
+	}
+	op->c = c;
+	op->cb = cb;
+	op->arg = arg;
+	if (cc_prefix(&op->pfx, req->name.data, req->name.len) != CORE_OK ||
+	    cc_prefix_end(&op->end, &op->pfx) != CORE_OK) {
+		lock_fail(op, CORE_ENOMEM);
+		return NULL;
+	}
+	cc_session_lease(c, req->lease, lock_begin, op);
 	return op;
 }
 

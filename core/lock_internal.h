@@ -28,6 +28,15 @@ int cc_key(struct cbytes *out, const struct cbytes *pfx, int64_t lease);
 /* etcd's prefix range end (clientv3.GetPrefixRangeEnd). */
 int cc_prefix_end(struct cbytes *out, const struct cbytes *pfx);
 
+/* etcd's Lock and Campaign each build a concurrency Session from the
+ * request's lease: lease 0 grants a fresh lease with the session TTL, and
+ * the session is orphaned (never kept alive), so what it holds goes when
+ * that lease expires. fn(arg, err, lease) runs once: at once for a lease
+ * other than 0, else once the grant is applied (from a core thread). */
+#define CC_SESSION_TTL 60
+typedef void (*cc_lease_fn)(void *arg, int err, int64_t lease);
+void cc_session_lease(struct core *c, int64_t lease, cc_lease_fn fn, void *arg);
+
 /* A synchronous Range; *out is the reply (free with core_reply_free). */
 int cc_range(struct core *c, const Etcdserverpb__RangeRequest *q, struct core_reply **out);
 

@@ -59,6 +59,22 @@ def test_campaign_leader_proclaim_observe_resign(server):
     obs.cancel()
 
 
+def test_campaign_with_lease_0_gets_a_fresh_session_lease(server, kv):
+    # etcd's Campaign, like Lock, runs concurrency.NewSession(WithLease(req.Lease)):
+    # with lease 0 it grants a 60 s lease (not kept alive) and campaigns with it.
+    e = pb.ElectionStub(server.channel())
+    c = e.Campaign(pb.CampaignRequest(name=b"e0", lease=0, value=b"v"), timeout=10)
+    header_ok(c.header)
+    lk = c.leader
+    assert lk.lease != 0 and (lk.name, lk.key) == (b"e0", b"e0/%x" % lk.lease)
+    (kv0,) = kv.Range(etcdrpc.RangeRequest(key=lk.key), timeout=10).kvs
+    assert (kv0.value, kv0.lease, kv0.create_revision) == (b"v", lk.lease, lk.rev)
+    ttl = etcdrpc.LeaseStub(server.channel()).LeaseTimeToLive(
+        etcdrpc.LeaseTimeToLiveRequest(ID=lk.lease, keys=True), timeout=10)
+    assert ttl.grantedTTL == 60 and 0 < ttl.TTL <= 60 and list(ttl.keys) == [lk.key], ttl
+    assert e.Leader(pb.LeaderRequest(name=b"e0"), timeout=10).kv.key == lk.key
+
+
 def _readline(p, q):
     for line in p.stdout:
         q.put(line.rstrip("\n"))

@@ -154,3 +154,43 @@ def test_cancelled_lock_gives_its_place_up(server, kv):
     t.join(15)
     assert box["resp"].key == key_c
     assert kv.Range(etcdrpc.RangeRequest(key=b"q/%x" % lb), timeout=10).count == 0
+
+
+def session_lease(server, key, lease):
+    """The lease etcd's per-call session put key under: a fresh one granted
+    with the session TTL (60 s) and not kept alive."""
+    assert lease != 0
+    ttl = etcdrpc.LeaseStub(server.channel()).LeaseTimeToLive(
+        etcdrpc.LeaseTimeToLiveRequest(ID=lease, keys=True), timeout=10)
+    assert ttl.grantedTTL == 60, ttl
+    assert 0 < ttl.TTL <= 60, ttl
+    assert list(ttl.keys) == [key], ttl
+
+
+def test_lock_with_lease_0_gets_a_fresh_session_lease(server, kv):
+    # etcd's Lock runs concurrency.NewSession(WithLease(req.Lease)): with lease
+    # 0 that grants a 60 s lease, then Orphan()s the session, so the lock frees
+    # itself when that lease expires.
+    stub = pb.LockStub(server.channel())
+    r1 = stub.Lock(pb.LockRequest(name=b"l0", lease=0), timeout=10)
+    header_ok(r1.header)
+    name, hexid = r1.key.split(b"/", 1)
+    l1 = int(hexid, 16)
+    assert name == b"l0" and r1.key == b"l0/%x" % l1
+    (held,) = kv.Range(etcdrpc.RangeRequest(key=r1.key), timeout=10).kvs
+    assert held.lease == l1
+    session_lease(server, r1.key, l1)
+    # Another Lock with lease 0 is another session, queued behind the first,
+    # and gets the lock when the first session's lease goes.
+    t, box = lock_in_thread(stub, b"l0", 0)
+    end = time.monotonic() + 10
+    while kv.Range(etcdrpc.RangeRequest(key=b"l0/", range_end=b"l00"), timeout=10).count < 2:
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    assert t.is_alive() and not box
+    etcdrpc.LeaseStub(server.channel()).LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=l1), timeout=10)
+    t.join(15)
+    r2 = box["resp"]
+    l2 = int(r2.key.split(b"/", 1)[1], 16)
+    assert l2 not in (0, l1)
+    session_lease(server, r2.key, l2)
