@@ -118,6 +118,16 @@ static void wbuild_free(struct wbuild *b)
 	arena_free(&b->arena);
 }
 
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
 /* Send b's events for w: one response, or fragments when asked for and the
  * response is over the limit (every piece but the last has fragment set). */
 static void deliver_events(struct watch_hub *h, struct core_watch_stream *ws, struct watcher *w,
@@ -132,16 +142,22 @@ static void deliver_events(struct watch_hub *h, struct core_watch_stream *ws, st
 	r.n_events = b->n;
 	w->progress_due = false; /* events are progress too */
 	if (!w->fragment || b->n < 2 ||
-	    etcdserverpb__watch_response__get_packed_size(&r) <= h->frag_limit) {
+	    etcdserverpb__watch_response__get_packed_size(&r) < h->frag_limit) {
 		deliver_msg(h, ws, &r);
 		return;
 	}
+	/* etcd's sendFragments: a piece takes events while the whole piece,
+	 * sized with fragment set, stays below the limit (at least one). */
+	r.fragment = true;
+	r.n_events = 0;
+	size_t base = etcdserverpb__watch_response__get_packed_size(&r);
 	size_t at = 0;
 	while (at < b->n) {
-		size_t n = 0, size = 0;
+		size_t n = 0, size = base;
 		while (at + n < b->n) {
-			size_t es = mvccpb__event__get_packed_size(b->evs[at + n]) + 8;
-			if (n > 0 && size + es > h->frag_limit)
+			size_t es = mvccpb__event__get_packed_size(b->evs[at + n]);
+			es += 1 + varint_len(es); /* field 11's tag and length */
+			if (n > 0 && size + es >= h->frag_limit)
 				break;
 			size += es;
 			n++;
