@@ -23,15 +23,23 @@
  * our own encodings. Prefix compression pays off where keys are user keys
  * (long shared prefixes such as "/registry/pods/..."); it is off for tables
  * keyed by big-endian integers, where it saves little.
+ *
+ * The key space tables use 4 KiB leaf pages instead of WiredTiger's 32 KiB:
+ * a point read of a value not in the cache (a key's latest entry sits
+ * anywhere in kv's history) then reads and decompresses 4 KiB, not 32, and
+ * eviction rewrites smaller pages for the scattered updates of a put load.
+ * Measured, 15 s of 1,000-client puts then txn-mixed 90/10 on 100,000
+ * keys: 28.7k -> 31.9k puts/s and 18.1k -> 32.2k mixed requests/s.
  */
 static const struct {
 	const char *uri;
 	int prefix_compression;
 	int always_journaled; /* the Raft log: durable on every synced commit */
+	int small_pages;
 } tables[DB_TBL_COUNT] = {
-	[DB_TBL_KV] = {"table:kv", 0},
-	[DB_TBL_INDEX] = {"table:index", 0},
-	[DB_TBL_CURRENT] = {"table:current", 0},
+	[DB_TBL_KV] = {"table:kv", 0, 0, 1},
+	[DB_TBL_INDEX] = {"table:index", 0, 0, 1},
+	[DB_TBL_CURRENT] = {"table:current", 0, 0, 1},
 	[DB_TBL_LEASE_KEYS] = {"table:lease_keys", 0},
 	[DB_TBL_META] = {"table:meta", 0},
 	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0, 1},
@@ -128,8 +136,9 @@ static int create_tables(WT_CONNECTION *conn, int snappy, int unjournaled_state)
 		return rv;
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
 		char cfg[160];
-		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s",
+		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s",
 			 tables[t].prefix_compression ? "true" : "false",
+			 tables[t].small_pages ? ",leaf_page_max=4KB" : "",
 			 snappy ? ",block_compressor=snappy" : "",
 			 unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
 		rv = ws->create(ws, tables[t].uri, cfg);
