@@ -218,6 +218,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	pthread_cond_init(&c->rcv, NULL);
 	pthread_cond_init(&c->kcv, NULL);
 	atomic_init(&c->watch_floor, INT64_MAX); /* no hub reading yet */
+	atomic_init(&c->kbytes, 0);
 	atomic_init(&c->cwaiting, false);
 	if (copy_config(c, cfg) != 0) {
 		snprintf(err, errlen, "out of memory");

@@ -104,6 +104,7 @@ struct core {
 	bool kstop;
 	struct db_session *ksession;
 	_Atomic uint64_t durable_index; /* applied index held by the last checkpoint */
+	_Atomic uint64_t kbytes;        /* log bytes applied since the last checkpoint began */
 
 	/* responder: sends replies of applied batches */
 	pthread_t responder;
@@ -169,6 +170,8 @@ void responder_submit(struct core *c, struct proposal *batch, size_t n);
 /* Checkpointer (checkpoint.c). */
 int checkpointer_start(struct core *c);
 void checkpointer_stop(struct core *c);
+/* Writer, after applying bytes of log: may start a checkpoint early. */
+void checkpointer_applied(struct core *c, size_t bytes);
 
 /* Watch hub (watch.c): started before the writer, stopped after it. The
  * writer calls watch_notify after each committed batch (never blocks). */

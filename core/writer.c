@@ -207,6 +207,10 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 	rv = mvcc_commit(c->mvcc, c->wsession, first + n - 1, 0);
 	if (rv != DB_OK)
 		fatal("apply commit", rv);
+	size_t bytes = 0;
+	for (struct proposal *p = batch; p; p = p->next)
+		bytes += p->len;
+	checkpointer_applied(c, bytes);
 
 	/* 3. answer (the responder sends, so the writer can commit the next batch) */
 	for (struct proposal *p = batch; p; p = p->next) {

@@ -24,12 +24,15 @@
  * (long shared prefixes such as "/registry/pods/..."); it is off for tables
  * keyed by big-endian integers, where it saves little.
  *
- * The key space tables use 4 KiB leaf pages instead of WiredTiger's 32 KiB:
+ * The key space tables use 4 KiB leaf pages instead of WiredTiger's 32 KiB,
+ * in 512-byte allocation units so compression still shrinks them on disk:
  * a point read of a value not in the cache (a key's latest entry sits
  * anywhere in kv's history) then reads and decompresses 4 KiB, not 32, and
  * eviction rewrites smaller pages for the scattered updates of a put load.
  * Measured, 15 s of 1,000-client puts then txn-mixed 90/10 on 100,000
- * keys: 28.7k -> 31.9k puts/s and 18.1k -> 32.2k mixed requests/s.
+ * keys: 28.7k -> 31.9k puts/s and 18.1k -> 32.2k mixed requests/s. On-disk
+ * size after 1M keys: 113 MiB (32 KiB pages), 463 (4 KiB pages in 4 KiB
+ * units), 180 (4 KiB pages in 512 B units).
  */
 static const struct {
 	const char *uri;
@@ -135,10 +138,10 @@ static int create_tables(WT_CONNECTION *conn, int snappy, int unjournaled_state)
 	if (rv != 0)
 		return rv;
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		char cfg[160];
+		char cfg[256];
 		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s",
 			 tables[t].prefix_compression ? "true" : "false",
-			 tables[t].small_pages ? ",leaf_page_max=4KB" : "",
+			 tables[t].small_pages ? ",leaf_page_max=4KB,allocation_size=512B" : "",
 			 snappy ? ",block_compressor=snappy" : "",
 			 unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
 		rv = ws->create(ws, tables[t].uri, cfg);
