@@ -29,7 +29,7 @@ static void fatal(const char *what, int rv)
 	abort();
 }
 
-static void run_batch(struct core *c, struct proposal *batch, size_t n);
+static void run_batch(struct core *c, struct proposal *batch, size_t n, size_t bytes);
 
 /* Set by callers holding no lock the apply path could need (core.h). */
 static _Thread_local bool may_commit_inline;
@@ -57,7 +57,7 @@ static void commit_queued_locked(struct core *c)
 	c->queued -= n;
 	c->busy = true;
 	pthread_mutex_unlock(&c->mu);
-	run_batch(c, batch, n);
+	run_batch(c, batch, n, bytes);
 	pthread_mutex_lock(&c->mu);
 	c->busy = false;
 }
@@ -175,7 +175,8 @@ static void apply_entry(struct core *c, const uint8_t *data, size_t len, struct 
 		core_reply_free(&r->pub);
 }
 
-static void run_batch(struct core *c, struct proposal *batch, size_t n)
+/* n proposals, bytes their packed entries' total length. */
+static void run_batch(struct core *c, struct proposal *batch, size_t n, size_t bytes)
 {
 	struct rlog_entry *ents = malloc(n * sizeof(*ents));
 	if (ents == NULL)
@@ -207,9 +208,6 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n)
 	rv = mvcc_commit(c->mvcc, c->wsession, first + n - 1, 0);
 	if (rv != DB_OK)
 		fatal("apply commit", rv);
-	size_t bytes = 0;
-	for (struct proposal *p = batch; p; p = p->next)
-		bytes += p->len;
 	checkpointer_applied(c, bytes);
 
 	/* 3. answer (the responder sends, so the writer can commit the next batch) */
