@@ -346,10 +346,7 @@ static void campaign_txn_done(void *arg, struct core_reply *reply)
 static void campaign_begin(void *arg, int err, int64_t lease)
 {
 	struct campaign_op *op = arg;
-	if (err == CORE_OK && atomic_load(&op->cancelled))
-		err = CORE_ETIMEOUT; /* gone while its lease was granted */
-	if (err == CORE_OK && cc_key(&op->key, &op->pfx, lease) != CORE_OK)
-		err = CORE_ENOMEM;
+	err = cc_session_key(err, &op->cancelled, &op->key, &op->pfx, lease);
 	if (err != CORE_OK) {
 		campaign_fail(op, err);
 		return;

@@ -50,7 +50,8 @@ int cc_prefix(struct cbytes *out, const uint8_t *name, size_t len)
 	return CORE_OK;
 }
 
-int cc_key(struct cbytes *out, const struct cbytes *pfx, int64_t lease)
+/* pfx + lowercase hex of lease (the recipes' own key). */
+static int cc_key(struct cbytes *out, const struct cbytes *pfx, int64_t lease)
 {
 	char hex[32];
 	int n = snprintf(hex, sizeof(hex), "%llx", (unsigned long long)lease);
@@ -112,6 +113,16 @@ void cc_session_lease(struct core *c, int64_t lease, cc_lease_fn fn, void *arg)
 	Etcdserverpb__LeaseGrantRequest q = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 	q.ttl = CC_SESSION_TTL;
 	core_lease_grant(c, &q, session_granted, g);
+}
+
+int cc_session_key(int err, const _Atomic bool *cancelled, struct cbytes *key,
+		   const struct cbytes *pfx, int64_t lease)
+{
+	if (err != CORE_OK)
+		return err;
+	if (atomic_load(cancelled))
+		return CORE_ETIMEOUT; /* gone while its lease was granted */
+	return cc_key(key, pfx, lease) == CORE_OK ? CORE_OK : CORE_ENOMEM;
 }
 
 static void capture(void *arg, struct core_reply *reply)
@@ -324,10 +335,7 @@ static void lock_txn_done(void *arg, struct core_reply *reply)
 static void lock_begin(void *arg, int err, int64_t lease)
 {
 	struct lock_op *op = arg;
-	if (err == CORE_OK && atomic_load(&op->cancelled))
-		err = CORE_ETIMEOUT; /* gone while its lease was granted */
-	if (err == CORE_OK && cc_key(&op->key, &op->pfx, lease) != CORE_OK)
-		err = CORE_ENOMEM;
+	err = cc_session_key(err, &op->cancelled, &op->key, &op->pfx, lease);
 	if (err != CORE_OK) {
 		lock_fail(op, err);
 		return;

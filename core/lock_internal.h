@@ -23,8 +23,6 @@ struct cbytes {
 
 /* name + "/" (the recipes' key prefix). */
 int cc_prefix(struct cbytes *out, const uint8_t *name, size_t len);
-/* pfx + lowercase hex of lease (the recipes' own key). */
-int cc_key(struct cbytes *out, const struct cbytes *pfx, int64_t lease);
 /* etcd's prefix range end (clientv3.GetPrefixRangeEnd). */
 int cc_prefix_end(struct cbytes *out, const struct cbytes *pfx);
 
@@ -36,6 +34,10 @@ int cc_prefix_end(struct cbytes *out, const struct cbytes *pfx);
 #define CC_SESSION_TTL 60
 typedef void (*cc_lease_fn)(void *arg, int err, int64_t lease);
 void cc_session_lease(struct core *c, int64_t lease, cc_lease_fn fn, void *arg);
+/* In a cc_lease_fn: err, else CORE_ETIMEOUT if the caller went away while
+ * the lease was granted, else builds *key = pfx + lowercase hex of lease (the recipes' own key). */
+int cc_session_key(int err, const _Atomic bool *cancelled, struct cbytes *key,
+		   const struct cbytes *pfx, int64_t lease);
 
 /* A synchronous Range; *out is the reply (free with core_reply_free). */
 int cc_range(struct core *c, const Etcdserverpb__RangeRequest *q, struct core_reply **out);
