@@ -13,7 +13,11 @@
  * evict that table's new dirty pages, so the writes that arrive meanwhile
  * pile up beyond the cache. Measured loading 1M keys at ~40k puts/s: peak
  * RSS 253 MiB with a checkpoint every 5 s, 173 MiB with one per ~0.5 s, at
- * the same put rate; a single client still checkpoints every 5 s.
+ * the same put rate. Below that rate a checkpoint comes every
+ * CHECKPOINT_EVERY_S: its file syncs share the disk with the log's, and a
+ * lone client's puts were ~6% faster with 30 s than with 5 s (eight
+ * alternating 20,000-put runs). Replay after a crash stays bounded by the
+ * 8 MiB either way.
  */
 #include <stdio.h>
 #include <time.h>
@@ -21,7 +25,7 @@
 #include "core/core_internal.h"
 #include "storage/raftlog.h"
 
-#define CHECKPOINT_EVERY_S 5
+#define CHECKPOINT_EVERY_S 30
 #define CHECKPOINT_BYTES (8u << 20)
 #define LOG_KEEP 5000 /* etcd's catch-up entries */
 
