@@ -126,11 +126,18 @@ static void *thread_main(void *arg)
 
 int bench_cmd_serve_null(const struct bench_opts *o)
 {
-	int nthreads = o->threads > 0 ? o->threads : 2;
+	/* One polling CQ thread by default, as metad serves unary calls: with two,
+	 * a completion for the CQ whose thread is not polling costs a kick and a
+	 * wake-up (status ceiling ~86k -> ~94k req/s here). */
+	int nthreads = o->threads > 0 ? o->threads : 1;
 	struct nthread *ts = calloc((size_t)nthreads, sizeof(*ts));
 	if (ts == NULL)
 		return 1;
-	grpc_server *server = grpc_server_create(NULL, NULL);
+	grpc_arg args[] = {
+		{.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_CHANNELZ, .value.integer = 0},
+	};
+	grpc_channel_args cargs = {sizeof(args) / sizeof(args[0]), args};
+	grpc_server *server = grpc_server_create(&cargs, NULL);
 	for (int i = 0; i < nthreads; i++) {
 		ts[i].server = server;
 		ts[i].cq = grpc_completion_queue_create_for_next(NULL);
