@@ -10,16 +10,7 @@
 
 #include "rpc.pb-c.h"
 #include "wscan.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                   \
-		}                                                                     \
-	} while (0)
+#include "tests/expect.h"
 
 struct seen {
 	int n;

@@ -7,16 +7,7 @@
 #include <string.h>
 
 #include "core/core_internal.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                   \
-		}                                                                     \
-	} while (0)
+#include "tests/expect.h"
 
 #define MAXOPS 16
 
