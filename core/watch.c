@@ -94,20 +94,27 @@ const uint8_t *wev_enc(struct watch_hub *h, struct wev *e, size_t *len)
 	return e->enc;
 }
 
+int watch_prev_kv(struct watch_hub *h, int64_t rev, int64_t main, int64_t sub,
+		  struct mvcc_kvlist *out)
+{
+	/* etcd reads the key at rev - 1: nothing once that is compacted. */
+	if (rev - 1 < mvcc_compact_rev(h->c->mvcc))
+		return DB_COMPACTED;
+	/* The chain link: no search, however far behind the watcher is. */
+	return mvcc_history_kv(h->c->mvcc, h->s, main, sub, out);
+}
+
 const struct mvcc_kv *wev_prev(struct watch_hub *h, struct wev *e)
 {
 	if (e->prev_state == 0) {
-		struct mvcc_range_req q = {.key = e->kv.key, .key_len = e->kv.key_len,
-					   .rev = e->kv.mod_revision - 1};
-		struct mvcc_range_res res = {0};
 		e->prev_state = 1;
-		/* Compacted or absent: no prev_kv, as etcd when it cannot read it. */
-		if (q.rev > 0 && mvcc_range(h->c->mvcc, h->s, &q, &res) == DB_OK && res.kvs.n > 0) {
-			e->prev = res.kvs;
+		/* Absent, a tombstone or compacted: no prev_kv, as etcd. */
+		if (watch_prev_kv(h, e->kv.mod_revision, e->prev_main, e->prev_sub, &e->prev) ==
+		    DB_OK) {
 			e->prev_state = 2;
 			return &e->prev.kvs[0];
 		}
-		mvcc_kvlist_free(&res.kvs);
+		mvcc_kvlist_free(&e->prev);
 	}
 	return e->prev_state == 2 ? &e->prev.kvs[0] : NULL;
 }
@@ -234,6 +241,8 @@ static int ingest_one(void *arg, const struct mvcc_change *ch)
 	memset(e, 0, sizeof(*e));
 	e->kv = ch->kv;
 	e->tombstone = ch->tombstone;
+	e->prev_main = ch->prev_main;
+	e->prev_sub = ch->prev_sub;
 	e->size = size;
 	memcpy(e->data, ch->kv.key, ch->kv.key_len);
 	e->kv.key = e->data;

@@ -47,6 +47,7 @@ struct wev {
 	struct mvcc_kv kv; /* bytes in data[] */
 	int tombstone;
 	int prev_state; /* 0 = not looked up, 1 = none, 2 = prev set */
+	int64_t prev_main, prev_sub; /* the key's entry before this event */
 	struct mvcc_kvlist prev;
 	uint8_t *enc; /* the packed mvccpb.Event without prev_kv, made once */
 	size_t enc_len;
@@ -156,6 +157,10 @@ size_t ring_find(const struct watch_hub *h, int64_t rev);
 const uint8_t *wev_enc(struct watch_hub *h, struct wev *e, size_t *len);
 /* The previous key-value of ring event e (looked up once); NULL if none. */
 const struct mvcc_kv *wev_prev(struct watch_hub *h, struct wev *e);
+/* Append the prev_kv of the event at rev whose key's entry before it is
+ * (main, sub); DB_OK only when there is one. */
+int watch_prev_kv(struct watch_hub *h, int64_t rev, int64_t main, int64_t sub,
+		  struct mvcc_kvlist *out);
 /* Whether key is in a watcher-style range. */
 bool watch_key_in(const uint8_t *key, size_t key_len, const uint8_t *k, size_t kl,
 		  const uint8_t *end, size_t end_len);

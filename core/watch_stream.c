@@ -324,7 +324,8 @@ static void build_ring(struct watch_hub *h, struct core_watch_stream *ws, struct
 struct collect {
 	struct wbuild *b;
 	struct watcher *w;
-	int64_t *revs; /* per event, for prev_kv */
+	int64_t *links; /* per event, its key's entry before it (main, sub): prev_kv */
+	size_t cap;     /* events links has room for */
 };
 
 static int collect_change(void *arg, const struct mvcc_change *ch)
@@ -334,18 +335,30 @@ static int collect_change(void *arg, const struct mvcc_change *ch)
 		return 0;
 	if (add_event(cl->b, &ch->kv, ch->tombstone, true) == NULL)
 		return DB_NOMEM;
+	if (!cl->w->prev_kv)
+		return 0;
+	size_t i = cl->b->n - 1;
+	if (i >= cl->cap) {
+		size_t cap = cl->cap ? 2 * cl->cap : 64;
+		int64_t *l = realloc(cl->links, cap * 2 * sizeof(*l));
+		if (l == NULL)
+			return DB_NOMEM;
+		cl->links = l;
+		cl->cap = cap;
+	}
+	cl->links[2 * i] = ch->prev_main;
+	cl->links[2 * i + 1] = ch->prev_sub;
 	return 0;
 }
 
-/* prev_kv of a collected event: the key at the revision before. */
-static void add_prev(struct watch_hub *h, struct wbuild *b, Mvccpb__Event *ev)
+/* prev_kv of a collected event, from its key's entry before it. */
+static void add_prev(struct watch_hub *h, struct wbuild *b, Mvccpb__Event *ev, const int64_t *link)
 {
-	struct mvcc_range_req q = {.key = ev->kv->key.data, .key_len = ev->kv->key.len,
-				   .rev = ev->kv->mod_revision - 1};
-	struct mvcc_range_res res = {0};
-	if (q.rev > 0 && mvcc_range(h->c->mvcc, h->s, &q, &res) == DB_OK && res.kvs.n > 0)
-		ev->prev_kv = kv_msg(b, &res.kvs.kvs[0], false, true);
-	mvcc_kvlist_free(&res.kvs);
+	struct mvcc_kvlist prev;
+	mvcc_kvlist_init(&prev);
+	if (watch_prev_kv(h, ev->kv->mod_revision, link[0], link[1], &prev) == DB_OK)
+		ev->prev_kv = kv_msg(b, &prev.kvs[0], false, true);
+	mvcc_kvlist_free(&prev);
 }
 
 /* Returns false when w must go (compacted). */
@@ -356,7 +369,7 @@ static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, str
 		to = h->rev;
 	struct wbuild b = {0};
 	arena_init(&b.arena);
-	struct collect cl = {&b, w, NULL};
+	struct collect cl = {&b, w, NULL, 0};
 	int64_t last = w->next_rev - 1;
 	int rv = mvcc_changes(h->c->mvcc, h->s, w->next_rev, to, w->key, w->key_len, w->end,
 			      w->end_len, WATCH_CHUNK_CHANGES, collect_change, &cl, &last);
@@ -364,6 +377,7 @@ static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, str
 		/* etcd: a compacted start revision cancels the watcher with
 		 * compact_revision set (clients report ErrCompacted). */
 		wbuild_free(&b);
+		free(cl.links);
 		deliver_ctrl(h, ws, w->id, false, true, NULL, mvcc_compact_rev(h->c->mvcc),
 			     mvcc_rev(h->c->mvcc));
 		return false;
@@ -371,10 +385,12 @@ static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, str
 	if (rv != DB_OK || b.oom) {
 		fprintf(stderr, "metad: watch: catch-up read failed: %s\n", db_strerror(rv));
 		wbuild_free(&b);
+		free(cl.links);
 		return true; /* retried on the next wake */
 	}
 	for (size_t i = 0; w->prev_kv && i < b.n; i++)
-		add_prev(h, &b, b.evs[i]);
+		add_prev(h, &b, b.evs[i], &cl.links[2 * i]);
+	free(cl.links);
 	if (b.n > 0)
 		deliver_events(h, ws, w, &b, last);
 	w->next_rev = last + 1;

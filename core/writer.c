@@ -200,7 +200,7 @@ static void run_batch(struct core *c, struct proposal *batch, size_t n, size_t b
 	atomic_fetch_add(&c->requests, n);
 
 	/* 2. apply in one transaction with the consistent index */
-	rv = db_txn_begin(c->wsession);
+	rv = mvcc_begin(c->mvcc, c->wsession);
 	if (rv != DB_OK)
 		fatal("apply begin", rv);
 	for (struct proposal *p = batch; p; p = p->next)
@@ -306,7 +306,7 @@ int writer_replay(struct core *c)
 		if (rv == DB_OK && ch->n == 0)
 			rv = DB_CORRUPT;
 		if (rv == DB_OK)
-			rv = db_txn_begin(c->wsession);
+			rv = mvcc_begin(c->mvcc, c->wsession);
 		if (rv == DB_OK) {
 			for (size_t i = 0; i < ch->n; i++)
 				apply_entry(c, ch->e[i].data, ch->e[i].len, NULL);
@@ -329,7 +329,7 @@ int writer_bootstrap(struct core *c)
 	struct rlog_entry e = {.index = 1, .term = 1, .type = ENTRY_NORMAL, .data = NULL, .len = 0};
 	int rv = rlog_append(c->wsession, &e, 1);
 	if (rv == DB_OK)
-		rv = db_txn_begin(c->wsession);
+		rv = mvcc_begin(c->mvcc, c->wsession);
 	if (rv == DB_OK)
 		rv = mvcc_commit(c->mvcc, c->wsession, 1, 1);
 	if (rv == DB_OK)

@@ -24,8 +24,7 @@ int db_wt_error(int wt_rv);
  */
 enum db_table {
 	DB_TBL_KV,         /* mvcc history: (main, sub) -> entry */
-	DB_TBL_INDEX,      /* mvcc: (escaped key, main, sub) -> tombstone flag */
-	DB_TBL_CURRENT,    /* mvcc: key -> latest live entry */
+	DB_TBL_CURRENT,    /* mvcc: key -> where its newest entry is */
 	DB_TBL_LEASE_KEYS, /* mvcc: (lease, key) -> "" */
 	DB_TBL_META,       /* name -> value */
 	DB_TBL_RAFT_LOG,   /* index -> term, type, data */
@@ -56,6 +55,7 @@ struct mvcc_txn_state {
 	int64_t req_rev;     /* revision the open request writes at */
 	int64_t req_sub;     /* next sub revision inside the open request */
 	int in_req;          /* between mvcc_req_begin and mvcc_req_end */
+	int holds_apply;     /* begun by mvcc_begin: holds mvcc's apply_mu */
 };
 
 /* Number of scratch buffers a session carries (see users in mvcc*.c). */

@@ -108,6 +108,11 @@ int mvcc_open(struct db *db, struct mvcc **out)
 		free(m);
 		return DB_NOMEM;
 	}
+	if (pthread_mutex_init(&m->apply_mu, NULL) != 0) {
+		pthread_mutex_destroy(&m->compact_mu);
+		free(m);
+		return DB_NOMEM;
+	}
 	struct db_session *s;
 	int rv = db_session_open(db, &s);
 	if (rv != DB_OK)
@@ -130,6 +135,7 @@ int mvcc_open(struct db *db, struct mvcc **out)
 	return DB_OK;
 
 err_after_mutex:
+	pthread_mutex_destroy(&m->apply_mu);
 	pthread_mutex_destroy(&m->compact_mu);
 	free(m);
 	return rv;
@@ -139,6 +145,7 @@ void mvcc_close(struct mvcc *m)
 {
 	if (m == NULL)
 		return;
+	pthread_mutex_destroy(&m->apply_mu);
 	pthread_mutex_destroy(&m->compact_mu);
 	free(m);
 }
@@ -206,6 +213,28 @@ int64_t mvcc_req_end(struct mvcc *m, struct db_session *s)
 	return st->rev;
 }
 
+int mvcc_begin(struct mvcc *m, struct db_session *s)
+{
+	/* Locked before the snapshot is taken: a compaction chunk that committed
+	 * after it would make this transaction's update of the same row fail. */
+	pthread_mutex_lock(&m->apply_mu);
+	int rv = db_txn_begin(s);
+	if (rv != DB_OK) {
+		pthread_mutex_unlock(&m->apply_mu);
+		return rv;
+	}
+	s->mv.holds_apply = 1;
+	return DB_OK;
+}
+
+static void apply_release(struct mvcc *m, struct db_session *s)
+{
+	if (s->mv.holds_apply) {
+		s->mv.holds_apply = 0;
+		pthread_mutex_unlock(&m->apply_mu);
+	}
+}
+
 int mvcc_commit(struct mvcc *m, struct db_session *s, uint64_t consistent_index, int sync)
 {
 	struct mvcc_txn_state *st;
@@ -219,20 +248,22 @@ int mvcc_commit(struct mvcc *m, struct db_session *s, uint64_t consistent_index,
 		goto err;
 	int64_t rev = st->rev, crev = st->compact_rev;
 	rv = db_txn_commit(s, sync);
-	if (rv != DB_OK)
-		return rv;
-	atomic_store(&m->compact_rev, crev);
-	atomic_store(&m->consistent_index, consistent_index);
-	atomic_store(&m->rev, rev);
-	return DB_OK;
+	if (rv == DB_OK) {
+		atomic_store(&m->compact_rev, crev);
+		atomic_store(&m->consistent_index, consistent_index);
+		atomic_store(&m->rev, rev);
+	}
+	apply_release(m, s);
+	return rv;
 err:
 	db_txn_abort(s);
+	apply_release(m, s);
 	return rv;
 }
 
 void mvcc_abort(struct mvcc *m, struct db_session *s)
 {
-	(void)m;
 	db_txn_abort(s);
 	s->mv.gen = 0;
+	apply_release(m, s);
 }

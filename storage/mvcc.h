@@ -9,16 +9,18 @@
  * each key's latest one.
  *
  * Tables (all in the db's connection):
- *   kv      (main rev, sub rev)            -> key, value, create, version, lease, tombstone
- *   index   (escaped user key, main, sub)  -> tombstone flag    [range at revision R]
- *   current (user key)                     -> latest live KeyValue [head reads, no history scan]
+ *   kv      (main rev, sub rev)  -> key, value, create, version, lease, tombstone,
+ *                                   and the key's previous entry [history, watches]
+ *   current (user key)           -> where the key's newest entry is [head reads;
+ *                                   older revisions walk back from it]
  *   lease_keys (lease id, user key)        -> ""                [keys attached to a lease]
  *   meta    name -> value: rev, compact_rev, consistent_index, ...
  * Keys are encoded so that WiredTiger's byte order is etcd's order.
  *
  * Threads: struct mvcc is shared; every call also takes the calling thread's
  * db_session. Writes happen only inside a transaction the caller opened with
- * db_txn_begin; mvcc_commit() ends it and publishes the new revision.
+ * mvcc_begin (or db_txn_begin where no compaction can run at the same time);
+ * mvcc_commit() ends it and publishes the new revision.
  */
 #ifndef METAD_STORAGE_MVCC_H
 #define METAD_STORAGE_MVCC_H
@@ -106,6 +108,10 @@ int mvcc_range(struct mvcc *m, struct db_session *s, const struct mvcc_range_req
 
 /* ---- writes: only inside a transaction opened with db_txn_begin ---- */
 
+/* Begin a write transaction on s, excluding mvcc_compact_run's chunks
+ * until mvcc_commit or mvcc_abort ends it (both also write `current`). */
+int mvcc_begin(struct mvcc *m, struct db_session *s);
+
 /* Start one write request: its first change takes revision current+1.
  * mvcc_put / mvcc_delete_range outside a request return DB_INVALID. */
 void mvcc_req_begin(struct mvcc *m, struct db_session *s);
@@ -173,7 +179,16 @@ struct mvcc_change {
 	struct mvcc_kv kv;
 	int64_t sub;
 	int tombstone;
+	/* The key's entry before this one (prev_main 0: none), for
+	 * mvcc_history_kv: a watch's prev_kv without a search. */
+	int64_t prev_main, prev_sub;
 };
+/* Append the key-value of history entry (main, sub) to out (own snapshot
+ * outside a transaction). DB_NOTFOUND when main is 0, the entry is a
+ * tombstone (the key did not exist) or compaction removed it. */
+int mvcc_history_kv(struct mvcc *m, struct db_session *s, int64_t main, int64_t sub,
+		    struct mvcc_kvlist *out);
+
 /* Return non-zero to stop the scan (that value is returned). */
 typedef int (*mvcc_change_fn)(void *arg, const struct mvcc_change *ch);
 

@@ -64,8 +64,9 @@ static int changes(struct db_session *s, bool check_compacted, int64_t from_rev,
 			cur = main;
 		}
 		struct mvcc_change ch;
+		struct mvcc_revpair prev;
 		memset(&ch, 0, sizeof(ch));
-		if ((rv = mvcc_kv_val_decode(v.data, v.size, &ch.kv, &ch.tombstone)) != DB_OK)
+		if ((rv = mvcc_kv_val_decode(v.data, v.size, &ch.kv, &ch.tombstone, &prev)) != DB_OK)
 			goto out;
 		if (key != NULL) {
 			bool before = mvcc_key_cmp(ch.kv.key, ch.kv.key_len, b.key, b.key_len) < 0;
@@ -74,6 +75,8 @@ static int changes(struct db_session *s, bool check_compacted, int64_t from_rev,
 		}
 		ch.kv.mod_revision = main;
 		ch.sub = (int64_t)be64_get((const uint8_t *)k.data + 8);
+		ch.prev_main = prev.main;
+		ch.prev_sub = prev.sub;
 		if (ch.tombstone) {
 			ch.kv.create_revision = ch.kv.version = ch.kv.lease = 0;
 			ch.kv.value = NULL;

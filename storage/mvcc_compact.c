@@ -4,13 +4,19 @@
  *
  * mvcc_compact only records the revision (in the caller's transaction, with
  * the other apply-loop changes); from then on reads below it fail. The
- * physical part, mvcc_compact_run, walks the whole index in key order and, per
- * user key, deletes every entry with main <= C except the newest one, which
- * is deleted too if it is a tombstone (the key did not exist at C). It works in
- * chunks of CHUNK removals, each its own transaction, so the apply loop is
- * never blocked behind it. It never touches revisions > C, which are the only
- * ones the writer creates, so the two do not conflict. "mvcc_compacted" in
- * meta records how far physical compaction got, so a restart resumes it.
+ * physical part, mvcc_compact_run, reads `kv` in revision order from where
+ * the last run stopped up to C, the compact revision. An entry E <= C makes
+ * the key's entry before it (E's chain link) obsolete: removed. A tombstone
+ * E <= C goes too when it is the key's newest entry <= C, with the key's
+ * `current` row if it is its newest entry at all. So the work is
+ * proportional to the history compacted, not to the number of keys.
+ *
+ * It works in chunks of CHUNK entries, each its own transaction under the
+ * mvcc's apply_mu, which write transactions begun with mvcc_begin hold too:
+ * only the two of them write `current`, and serialised they cannot conflict
+ * (etcd's compaction, too, deletes in batches under the backend's write
+ * lock). "mvcc_compacted" in meta records how far physical compaction got,
+ * so a restart redoes at most the unfinished run, which is idempotent.
  */
 #include <string.h>
 
@@ -38,122 +44,129 @@ int mvcc_compact(struct mvcc *m, struct db_session *s, int64_t rev)
 	return mvcc_meta_store(s, st->rev, rev, ci);
 }
 
-/* Per-user-key state carried across chunks. */
-struct group {
-	uint8_t *prefix; /* escaped key + terminator (s->buf[0]) */
-	size_t len;
-	int have;      /* a candidate (newest entry <= C so far) exists */
-	int64_t main, sub;
-	int tomb;
-};
-
-static int remove_entry(struct db_session *s, const uint8_t *prefix, size_t plen, int64_t main,
-			int64_t sub)
+/* Remove kv entry (main, sub); an absent one is not an error (overwrite
+ * cursor), it was compacted before. */
+static int remove_entry(struct db_session *s, int64_t main, int64_t sub)
 {
-	struct db_buf *b = &s->buf[2];
-	int rv = db_buf_reserve(b, plen + MVCC_REV_BYTES);
-	if (rv != DB_OK)
-		return rv;
-	memcpy(b->p, prefix, plen);
-	mvcc_rev_key(main, sub, b->p + plen);
-	WT_CURSOR *ix = db_cursor(s, DB_TBL_INDEX), *kv = db_cursor(s, DB_TBL_KV);
-	WT_ITEM k = {.data = b->p, .size = plen + MVCC_REV_BYTES};
-	ix->set_key(ix, &k);
-	if ((rv = ix->remove(ix)) != 0)
-		goto out;
-	k.data = b->p + plen;
-	k.size = MVCC_REV_BYTES;
+	uint8_t rk[MVCC_REV_BYTES];
+	mvcc_rev_key(main, sub, rk);
+	WT_CURSOR *kv = db_cursor(s, DB_TBL_KV);
+	WT_ITEM k = {.data = rk, .size = sizeof(rk)};
 	kv->set_key(kv, &k);
-	rv = kv->remove(kv);
-out:
-	ix->reset(ix);
+	int rv = kv->remove(kv);
 	kv->reset(kv);
 	return db_wt_error(rv);
 }
 
+/* Whether the entry after tombstone (main, sub) in its key's chain, found
+ * by walking down from the key's newest entry (head_main, head_sub), is
+ * above C: then the tombstone is the key's newest entry <= C. */
+static int next_above(struct db_session *s, int64_t head_main, int64_t head_sub, int64_t main,
+		      int64_t sub, int64_t C, int *above)
+{
+	struct mvcc_revpair at = {head_main, head_sub};
+	*above = 0;
+	while (at.main > main) {
+		struct mvcc_kv kv;
+		struct mvcc_revpair prev;
+		int tomb;
+		int rv = mvcc_history_get(s, at.main, at.sub, &kv, &tomb, &prev);
+		mvcc_history_done(s);
+		if (rv != DB_OK)
+			return rv == DB_NOTFOUND ? DB_CORRUPT : rv; /* above C: never removed */
+		if (prev.main == main && prev.sub == sub) {
+			*above = at.main > C;
+			break;
+		}
+		at = prev;
+	}
+	return DB_OK;
+}
+
+/* Tombstone (main, sub) <= C of key: remove it if it is the key's newest
+ * entry <= C, and with it the key's `current` row if it is its newest. */
+static int remove_tombstone(struct db_session *s, const uint8_t *key, size_t key_len,
+			    int64_t main, int64_t sub, int64_t C)
+{
+	WT_CURSOR *c = db_cursor(s, DB_TBL_CURRENT);
+	WT_ITEM k = {.data = key, .size = key_len}, v;
+	struct mvcc_kv head;
+	int64_t head_sub;
+	int above = 0;
+	c->set_key(c, &k);
+	int rv = db_wt_error(c->search(c));
+	if (rv == DB_OK)
+		rv = db_wt_error(c->get_value(c, &v));
+	if (rv == DB_OK)
+		rv = mvcc_cur_val_decode(v.data, v.size, &head, &head_sub);
+	if (rv == DB_OK && head.mod_revision == main && head_sub == sub) {
+		if ((rv = db_wt_error(c->remove(c))) == DB_OK)
+			rv = remove_entry(s, main, sub);
+	} else if (rv == DB_OK && head.mod_revision > C) {
+		/* Recreated after C: nothing <= C will unlink it, so it goes now.
+		 * (Recreated at or below C, the next entry's turn removes it.) */
+		c->reset(c);
+		rv = next_above(s, head.mod_revision, head_sub, main, sub, C, &above);
+		if (rv == DB_OK && above)
+			rv = remove_entry(s, main, sub);
+	}
+	c->reset(c);
+	return rv == DB_NOTFOUND ? DB_OK : rv; /* no row: removed before */
+}
+
 /*
- * One chunk: scan the index with c (a cursor of its own: removals go through
- * the session's cached cursors, which would lose this one's position) from
- * the resume key (exclusive; from the start when first) removing up to CHUNK
- * entries. *done when the index is exhausted. The last key seen is left in
- * s->buf[3] for the next chunk.
+ * One chunk: up to CHUNK entries of kv from *from (a revision key, updated)
+ * with main <= C, read with scan (a cursor of its own: removals go through
+ * the session's cached cursors, which would lose this one's position).
+ * *done when the entries <= C are exhausted.
  */
-static int chunk(struct db_session *s, WT_CURSOR *c, int64_t C, struct group *g, int first,
+static int chunk(struct db_session *s, WT_CURSOR *scan, int64_t C, uint8_t from[MVCC_REV_BYTES],
 		 int *done)
 {
-	struct db_buf *resume = &s->buf[3], *gb = &s->buf[0];
-	int rv, removed = 0;
-	if (first) {
-		rv = c->next(c);
-	} else {
-		rv = mvcc_seek_ge(c, resume->p, resume->len);
-		if (rv == 0) { /* skip the resume key itself if it is still there */
-			WT_ITEM k;
-			if ((rv = c->get_key(c, &k)) == 0 &&
-			    mvcc_key_cmp(k.data, k.size, resume->p, resume->len) == 0)
-				rv = c->next(c);
-		}
-	}
+	int rv, n = 0;
 	*done = 0;
-	for (; rv == 0 && removed < CHUNK; rv = c->next(c)) {
+	for (rv = mvcc_seek_ge(scan, from, MVCC_REV_BYTES); rv == 0 && n < CHUNK;
+	     rv = scan->next(scan), n++) {
 		WT_ITEM k, v;
-		if ((rv = c->get_key(c, &k)) != 0 || (rv = c->get_value(c, &v)) != 0)
+		if ((rv = scan->get_key(scan, &k)) != 0 || (rv = scan->get_value(scan, &v)) != 0)
 			break;
-		if (k.size < 2 + MVCC_REV_BYTES) {
+		if (k.size != MVCC_REV_BYTES) {
 			rv = DB_CORRUPT;
 			goto out;
 		}
-		size_t plen = k.size - MVCC_REV_BYTES;
-		const uint8_t *kp = k.data;
-		int64_t main = (int64_t)be64_get(kp + plen);
-		int64_t sub = (int64_t)be64_get(kp + plen + 8);
-		int tomb = v.size > 0 && ((const uint8_t *)v.data)[0] == 1;
-		/* Save the position before any removal moves cursor memory. */
-		if ((rv = db_buf_reserve(resume, k.size)) != DB_OK)
+		int64_t main = (int64_t)be64_get(k.data);
+		int64_t sub = (int64_t)be64_get((const uint8_t *)k.data + 8);
+		if (main > C) {
+			rv = WT_NOTFOUND;
+			break;
+		}
+		struct mvcc_kv kv;
+		struct mvcc_revpair prev;
+		int tomb;
+		if ((rv = mvcc_kv_val_decode(v.data, v.size, &kv, &tomb, &prev)) != DB_OK)
 			goto out;
-		memcpy(resume->p, k.data, k.size);
-		resume->len = k.size;
-
-		int same = g->len == plen && memcmp(g->prefix, kp, plen) == 0;
-		if (!same) {
-			/* Leaving a group: its newest entry <= C goes only if it is a tombstone. */
-			if (g->have && g->tomb) {
-				if ((rv = remove_entry(s, g->prefix, g->len, g->main, g->sub)) != DB_OK)
-					goto out;
-				removed++;
-			}
-			if ((rv = db_buf_reserve(gb, plen)) != DB_OK)
+		/* Resume after this entry, and keep the key, whatever the removals
+		 * below do to scan's memory. */
+		mvcc_rev_key(main, sub + 1, from);
+		struct db_buf *kb = &s->buf[0];
+		if (tomb) {
+			if ((rv = db_buf_reserve(kb, kv.key_len)) != DB_OK)
 				goto out;
-			memcpy(gb->p, resume->p, plen);
-			g->prefix = gb->p;
-			g->len = plen;
-			g->have = 0;
+			memcpy(kb->p, kv.key, kv.key_len);
+			kv.key = kb->p;
 		}
-		if (main > C)
-			continue; /* newer than C: kept, and so is the candidate */
-		if (g->have) {
-			if ((rv = remove_entry(s, g->prefix, g->len, g->main, g->sub)) != DB_OK)
-				goto out;
-			removed++;
-		}
-		g->have = 1;
-		g->main = main;
-		g->sub = sub;
-		g->tomb = tomb;
+		if (prev.main > 0 && (rv = remove_entry(s, prev.main, prev.sub)) != DB_OK)
+			goto out;
+		if (tomb && (rv = remove_tombstone(s, kv.key, kv.key_len, main, sub, C)) != DB_OK)
+			goto out;
 	}
 	if (rv == WT_NOTFOUND) {
-		/* End of the index: settle the last group. */
-		if (g->have && g->tomb) {
-			if ((rv = remove_entry(s, g->prefix, g->len, g->main, g->sub)) != DB_OK)
-				goto out;
-		}
-		g->have = 0;
 		*done = 1;
 		rv = 0;
 	}
 	rv = db_wt_error(rv);
 out:
-	c->reset(c);
+	scan->reset(scan);
 	return rv;
 }
 
@@ -181,23 +194,24 @@ int mvcc_compact_run_to(struct mvcc *m, struct db_session *s, int64_t upto)
 		rv = DB_OK;
 	if (rv != DB_OK || (int64_t)compacted >= C)
 		goto abort; /* nothing to do */
+	db_txn_abort(s); /* read only so far; each chunk has its own */
 	WT_CURSOR *scan;
-	rv = db_wt_error(s->wt->open_cursor(s->wt, "table:index", NULL, NULL, &scan));
+	rv = db_wt_error(s->wt->open_cursor(s->wt, "table:kv", NULL, NULL, &scan));
 	if (rv != DB_OK)
-		goto abort;
-	struct group g = {0};
-	int done = 0;
-	for (int first = 1; !done; first = 0) {
-		if (!first && (rv = db_txn_begin(s)) != DB_OK)
-			break;
-		if ((rv = chunk(s, scan, C, &g, first, &done)) != DB_OK ||
-		    (done && (rv = mvcc_meta_put_u64(s, MVCC_META_COMPACTED, (uint64_t)C)) != DB_OK)) {
-			db_txn_abort(s);
-			break;
+		goto out;
+	uint8_t from[MVCC_REV_BYTES];
+	mvcc_rev_key((int64_t)compacted + 1, 0, from);
+	for (int done = 0; !done && rv == DB_OK;) {
+		/* Locked before the snapshot, as mvcc_begin. */
+		pthread_mutex_lock(&m->apply_mu);
+		if ((rv = db_txn_begin(s)) == DB_OK) {
+			if ((rv = chunk(s, scan, C, from, &done)) != DB_OK ||
+			    (done && (rv = mvcc_meta_put_u64(s, MVCC_META_COMPACTED, (uint64_t)C)) != DB_OK))
+				db_txn_abort(s);
+			else /* not synced: a crash only means the next run redoes this */
+				rv = db_txn_commit(s, 0);
 		}
-		/* Not synced: a crash only means the next run redoes this chunk. */
-		if ((rv = db_txn_commit(s, 0)) != DB_OK)
-			break;
+		pthread_mutex_unlock(&m->apply_mu);
 	}
 	scan->close(scan);
 	goto out;

@@ -4,8 +4,8 @@
  * Scheme: CRC-32C (Castagnoli, reflected, init/final xor 0xFFFFFFFF) over the
  * `kv` table entries with compact_rev < main <= rev, in (main, sub) order;
  * each entry contributes its 16-byte big-endian (main, sub) key followed by
- * its stored value bytes (flags, create, version, lease, key, value; see
- * mvcc_internal.h). Entries at or below compact_rev are excluded so the hash
+ * its stored value bytes (flags, create, version, lease, chain link, key,
+ * value; see mvcc_internal.h). Entries at or below compact_rev are excluded so the hash
  * does not change when compaction physically removes them. Replicas running
  * the same code and history hash equal.
  */

@@ -1,22 +1,15 @@
 /*
  * storage/mvcc_read.c — Range: at the head revision from `current`, at an
- * older revision from `index` + `kv`.
+ * older revision by walking each key's chain back from `current`.
  *
  * Reading at the head must not walk history (a key with a million versions
  * costs the same as one with a single version), so it scans `current` and
- * reads each value from `kv` by its exact revision. A
- * historical read walks the index groups (one per user key, in revision
- * order), takes the newest entry at or below the wanted revision and skips
- * the rest of the group with one seek.
+ * reads each value from `kv` by its exact revision. A historical read scans
+ * the same rows, deleted keys' tombstone rows included, and follows each
+ * key's chain of entries (newest first) to the newest one at or below the
+ * wanted revision: one point read per newer version, which compaction bounds.
  */
-#include <string.h>
-
 #include "storage/mvcc_internal.h"
-
-/* Scratch buffers of the session used here. */
-#define BUF_GROUP 0 /* current index group prefix */
-#define BUF_UKEY 1  /* decoded user key */
-#define BUF_SEEK 2  /* encoded seek key */
 
 void mvcc_bounds_init(struct mvcc_bounds *b, const uint8_t *key, size_t key_len,
 		      const uint8_t *end, size_t end_len)
@@ -52,8 +45,17 @@ int mvcc_seek_ge(WT_CURSOR *c, const uint8_t *k, size_t klen)
 	return rv;
 }
 
+int mvcc_seek_bounds(WT_CURSOR *c, const struct mvcc_bounds *b)
+{
+	if (!b->single)
+		return mvcc_seek_ge(c, b->key, b->key_len);
+	WT_ITEM k = {.data = b->key, .size = b->key_len};
+	c->set_key(c, &k);
+	return c->search(c);
+}
+
 int mvcc_history_get(struct db_session *s, int64_t main, int64_t sub, struct mvcc_kv *kv,
-		     int *tombstone)
+		     int *tombstone, struct mvcc_revpair *prev)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_KV);
 	uint8_t rk[MVCC_REV_BYTES];
@@ -64,8 +66,8 @@ int mvcc_history_get(struct db_session *s, int64_t main, int64_t sub, struct mvc
 	if (rv == 0)
 		rv = c->get_value(c, &v);
 	if (rv != 0)
-		return rv == WT_NOTFOUND ? DB_CORRUPT : db_wt_error(rv); /* referenced, missing */
-	if ((rv = mvcc_kv_val_decode(v.data, v.size, kv, tombstone)) != DB_OK)
+		return db_wt_error(rv);
+	if ((rv = mvcc_kv_val_decode(v.data, v.size, kv, tombstone, prev)) != DB_OK)
 		return rv;
 	kv->mod_revision = main;
 	return DB_OK;
@@ -105,15 +107,7 @@ static int range_head(struct db_session *s, const struct mvcc_bounds *b,
 	WT_ITEM k, v;
 	struct mvcc_kv kv;
 	int rv;
-	if (b->single) {
-		k.data = b->key;
-		k.size = b->key_len;
-		c->set_key(c, &k);
-		rv = c->search(c);
-	} else {
-		rv = mvcc_seek_ge(c, b->key, b->key_len);
-	}
-	for (; rv == 0; rv = c->next(c)) {
+	for (rv = mvcc_seek_bounds(c, b); rv == 0; rv = c->next(c)) {
 		if ((rv = c->get_key(c, &k)) != 0 || (rv = c->get_value(c, &v)) != 0)
 			break;
 		if (mvcc_bounds_past(b, k.data, k.size))
@@ -121,14 +115,21 @@ static int range_head(struct db_session *s, const struct mvcc_bounds *b,
 		int64_t sub;
 		if ((rv = mvcc_cur_val_decode(v.data, v.size, &kv, &sub)) != DB_OK)
 			goto out;
+		if (kv.version == 0) { /* a deleted key's tombstone row */
+			if (b->single)
+				break;
+			continue;
+		}
 		kv.key = k.data;
 		kv.key_len = k.size;
 		int fetched = wants_value(req, res);
 		if (fetched) {
 			struct mvcc_kv h;
 			int tomb;
-			if ((rv = mvcc_history_get(s, kv.mod_revision, sub, &h, &tomb)) != DB_OK) {
+			if ((rv = mvcc_history_get(s, kv.mod_revision, sub, &h, &tomb, NULL)) != DB_OK) {
 				mvcc_history_done(s);
+				if (rv == DB_NOTFOUND)
+					rv = DB_CORRUPT; /* a live key's newest entry */
 				goto out;
 			}
 			kv.value = h.value;
@@ -148,92 +149,81 @@ out:
 	return rv;
 }
 
-/* Fetch history entry (main, sub) and emit it under user key ukey. */
-static int emit_history(struct db_session *s, int64_t main, int64_t sub,
-			const struct mvcc_range_req *req, struct mvcc_range_res *res)
+/*
+ * The key whose newest entry is (main, sub), as it was at revision at:
+ * walk its chain down to the first entry <= at and emit that unless it is a
+ * tombstone. Entries at or below crev may have been compacted away; the
+ * walk reaches one only when it is the newest <= crev (<= at), which
+ * compaction removes only if it was a tombstone: the key did not exist.
+ */
+static int emit_at(struct db_session *s, int64_t main, int64_t sub, int64_t at, int64_t crev,
+		   const struct mvcc_range_req *req, struct mvcc_range_res *res)
 {
-	int want_kv = !(req->flags & MVCC_COUNT_ONLY) &&
-		      (req->limit <= 0 || (int64_t)res->kvs.n < req->limit);
-	if (!want_kv) {
-		res->count++;
-		return DB_OK;
+	int rv = DB_OK;
+	while (main > 0) {
+		struct mvcc_kv kv;
+		struct mvcc_revpair prev;
+		int tomb;
+		rv = mvcc_history_get(s, main, sub, &kv, &tomb, &prev);
+		if (rv == DB_NOTFOUND) {
+			rv = main <= crev ? DB_OK : DB_CORRUPT;
+		} else if (rv == DB_OK && main <= at) {
+			if (!tomb)
+				rv = emit(req, res, &kv);
+		} else if (rv == DB_OK) {
+			main = prev.main;
+			sub = prev.sub;
+			mvcc_history_done(s);
+			continue;
+		}
+		mvcc_history_done(s);
+		break;
 	}
-	struct mvcc_kv kv;
-	int tomb;
-	int rv = mvcc_history_get(s, main, sub, &kv, &tomb);
-	if (rv == DB_OK)
-		rv = emit(req, res, &kv);
-	mvcc_history_done(s);
 	return rv;
 }
 
-/* Range over the history: for each key the newest version with main <= at. */
+/* Range at an older revision: every row of `current` in the bounds. */
 static int range_history(struct db_session *s, const struct mvcc_bounds *b, int64_t at,
-			 const struct mvcc_range_req *req, struct mvcc_range_res *res)
+			 int64_t crev, const struct mvcc_range_req *req, struct mvcc_range_res *res)
 {
-	WT_CURSOR *c = db_cursor(s, DB_TBL_INDEX);
-	struct db_buf *gb = &s->buf[BUF_GROUP], *ub = &s->buf[BUF_UKEY], *sb = &s->buf[BUF_SEEK];
+	WT_CURSOR *c = db_cursor(s, DB_TBL_CURRENT);
 	WT_ITEM k, v;
-	int rv = db_buf_reserve(sb, mvcc_index_key_max(b->key_len));
-	if (rv != DB_OK)
-		return rv;
-	size_t n = b->single ? mvcc_escape_key(b->key, b->key_len, sb->p)
-			     : mvcc_escape_prefix(b->key, b->key_len, sb->p);
-	rv = mvcc_seek_ge(c, sb->p, n);
-	while (rv == 0) {
-		if ((rv = c->get_key(c, &k)) != 0)
+	int rv;
+	for (rv = mvcc_seek_bounds(c, b); rv == 0; rv = c->next(c)) {
+		if ((rv = c->get_key(c, &k)) != 0 || (rv = c->get_value(c, &v)) != 0)
 			break;
-		size_t klen, glen;
-		int64_t main, sub;
-		if ((rv = db_buf_reserve(ub, k.size)) != DB_OK ||
-		    (rv = db_buf_reserve(gb, k.size)) != DB_OK)
+		if (mvcc_bounds_past(b, k.data, k.size))
+			break;
+		struct mvcc_kv head;
+		int64_t sub;
+		if ((rv = mvcc_cur_val_decode(v.data, v.size, &head, &sub)) != DB_OK ||
+		    (rv = emit_at(s, head.mod_revision, sub, at, crev, req, res)) != DB_OK)
 			goto out;
-		if ((rv = mvcc_index_key_decode(k.data, k.size, ub->p, &klen, &glen, &main,
-						&sub)) != DB_OK)
-			goto out;
-		if (mvcc_bounds_past(b, ub->p, klen))
+		if (b->single)
 			break;
-		memcpy(gb->p, k.data, glen);
-		gb->len = glen;
-		/* Walk the group while revisions are <= at; remember the newest. */
-		int64_t best_main = 0, best_sub = 0;
-		int best_tomb = 0, in_group = 1;
-		while (main <= at) {
-			if ((rv = c->get_value(c, &v)) != 0)
-				break;
-			best_main = main;
-			best_sub = sub;
-			best_tomb = v.size > 0 && ((const uint8_t *)v.data)[0] == 1;
-			if ((rv = c->next(c)) != 0 || (rv = c->get_key(c, &k)) != 0)
-				break;
-			if (k.size != glen + MVCC_REV_BYTES || memcmp(k.data, gb->p, glen) != 0) {
-				in_group = 0;
-				break;
-			}
-			mvcc_index_key_decode(k.data, k.size, ub->p, &klen, &glen, &main, &sub);
-		}
-		if (rv != 0 && rv != WT_NOTFOUND)
-			break;
-		int at_end = rv == WT_NOTFOUND;
-		if (best_main > 0 && !best_tomb) {
-			if ((rv = emit_history(s, best_main, best_sub, req, res)) != DB_OK)
-				goto out;
-		}
-		if (b->single || at_end) {
-			rv = WT_NOTFOUND;
-			break;
-		}
-		if (in_group) {
-			/* Newer versions remain: jump past the group (terminator 00 01 -> 00 02). */
-			gb->p[glen - 1] = MVCC_TERM1 + 1;
-			rv = mvcc_seek_ge(c, gb->p, glen);
-		} else {
-			rv = 0; /* already on the next group's first entry */
-		}
 	}
 	rv = (rv == WT_NOTFOUND) ? DB_OK : db_wt_error(rv);
 out:
 	c->reset(c);
+	return rv;
+}
+
+int mvcc_history_kv(struct mvcc *m, struct db_session *s, int64_t main, int64_t sub,
+		    struct mvcc_kvlist *out)
+{
+	(void)m;
+	if (main <= 0)
+		return DB_NOTFOUND;
+	int own, rv = db_read_begin(s, &own);
+	if (rv != DB_OK)
+		return rv;
+	struct mvcc_kv kv;
+	int tomb;
+	rv = mvcc_history_get(s, main, sub, &kv, &tomb, NULL);
+	if (rv == DB_OK)
+		rv = tomb ? DB_NOTFOUND : mvcc_kvlist_push(out, &kv);
+	mvcc_history_done(s);
+	db_read_end(s, own);
 	return rv;
 }
 
@@ -274,7 +264,7 @@ int mvcc_range(struct mvcc *m, struct db_session *s, const struct mvcc_range_req
 	if (at == cur)
 		rv = range_head(s, &b, req, res);
 	else
-		rv = range_history(s, &b, at, req, res);
+		rv = range_history(s, &b, at, crev, req, res);
 out:
 	db_read_end(s, own);
 	return rv;

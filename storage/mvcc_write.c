@@ -1,10 +1,11 @@
 /*
  * storage/mvcc_write.c — Put and DeleteRange inside a write request.
  *
- * Each change writes three places in the caller's transaction: the history
- * entry in `kv` at (revision, sub), its `index` entry, and `current` (where
- * the key's latest entry is, or its removal for a delete), plus `lease_keys` when a
- * lease is attached or detached. Encoding goes through the session's scratch
+ * Each change writes two places in the caller's transaction: the history
+ * entry in `kv` at (revision, sub), linked to the key's entry before it, and
+ * the key's `current` row, which points at the new entry (a delete leaves a
+ * tombstone row: see mvcc_internal.h); plus `lease_keys` when a lease is
+ * attached or detached. Encoding goes through the session's scratch
  * buffers, so a put allocates nothing once those have grown.
  */
 #include <string.h>
@@ -13,7 +14,7 @@
 #include "storage/codec_internal.h"
 
 /* Scratch buffers of the session used here. */
-#define BUF_A 0 /* keys being written */
+#define BUF_A 0 /* lease_keys keys being written */
 #define BUF_B 1 /* values being written */
 #define BUF_K 3 /* the deleted key, copied out of cursor memory */
 
@@ -48,23 +49,18 @@ static int lease_key_set(struct db_session *s, int64_t lease, const uint8_t *key
 	return db_wt_error(rv);
 }
 
-/* Write the history entry and its index entry for kv at (main, sub). */
+/* Write the history entry of kv at (main, sub), linked to prev. */
 static int write_history(struct db_session *s, const struct mvcc_kv *kv, int64_t sub,
-			 int tombstone)
+			 int tombstone, struct mvcc_revpair prev)
 {
-	struct db_buf *a = &s->buf[BUF_A], *b = &s->buf[BUF_B];
-	int rv;
-	if ((rv = db_buf_reserve(a, mvcc_index_key_max(kv->key_len))) != DB_OK ||
-	    (rv = db_buf_reserve(b, mvcc_kv_val_max(kv->key_len, kv->value_len))) != DB_OK)
+	struct db_buf *b = &s->buf[BUF_B];
+	int rv = db_buf_reserve(b, mvcc_kv_val_max(kv->key_len, kv->value_len));
+	if (rv != DB_OK)
 		return rv;
 	uint8_t rk[MVCC_REV_BYTES];
 	mvcc_rev_key(kv->mod_revision, sub, rk);
-	size_t vlen = mvcc_kv_val_encode(kv, tombstone, b->p);
-	if ((rv = insert(db_cursor(s, DB_TBL_KV), rk, sizeof(rk), b->p, vlen)) != DB_OK)
-		return rv;
-	size_t klen = mvcc_index_key(kv->key, kv->key_len, kv->mod_revision, sub, a->p);
-	uint8_t flag = tombstone ? 1 : 0;
-	return insert(db_cursor(s, DB_TBL_INDEX), a->p, klen, &flag, 1);
+	size_t vlen = mvcc_kv_val_encode(kv, tombstone, prev, b->p);
+	return insert(db_cursor(s, DB_TBL_KV), rk, sizeof(rk), b->p, vlen);
 }
 
 /* Append old (decoded from `current`) to prev with its value, which lives in
@@ -74,7 +70,9 @@ static int push_prev(struct db_session *s, struct mvcc_kvlist *prev, struct mvcc
 {
 	struct mvcc_kv h;
 	int tomb;
-	int rv = mvcc_history_get(s, old->mod_revision, old_sub, &h, &tomb);
+	int rv = mvcc_history_get(s, old->mod_revision, old_sub, &h, &tomb, NULL);
+	if (rv == DB_NOTFOUND)
+		rv = DB_CORRUPT; /* a live key's newest entry is never compacted */
 	if (rv == DB_OK) {
 		old->value = h.value;
 		old->value_len = h.value_len;
@@ -111,13 +109,19 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	WT_ITEM k = {.data = key, .size = key_len}, v;
 	struct mvcc_kv old;
 	int64_t old_sub;
+	struct mvcc_revpair link = {0, 0};
 	int found = 0;
 	cur->set_key(cur, &k);
 	rv = cur->search(cur);
 	if (rv == 0) {
-		if ((rv = cur->get_value(cur, &v)) == 0 &&
-		    (rv = mvcc_cur_val_decode(v.data, v.size, &old, &old_sub)) == DB_OK) {
-			found = 1;
+		if ((rv = cur->get_value(cur, &v)) != 0)
+			rv = db_wt_error(rv);
+		else if ((rv = mvcc_cur_val_decode(v.data, v.size, &old, &old_sub)) == DB_OK) {
+			link.main = old.mod_revision;
+			link.sub = old_sub;
+			found = old.version > 0; /* else a tombstone row: a new generation */
+		}
+		if (found) {
 			old.key = key;
 			old.key_len = key_len;
 			if (prev != NULL)
@@ -152,7 +156,7 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	size_t vlen = mvcc_cur_val_encode(&kv, sub, b->p);
 	if ((rv = insert(cur, key, key_len, b->p, vlen)) != DB_OK)
 		return rv;
-	if ((rv = write_history(s, &kv, sub, 0)) != DB_OK)
+	if ((rv = write_history(s, &kv, sub, 0, link)) != DB_OK)
 		return rv;
 	if (old_lease != lease) {
 		if (old_lease != 0 && (rv = lease_key_set(s, old_lease, key, key_len, 0)) != DB_OK)
@@ -166,23 +170,30 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	return DB_OK;
 }
 
-/* Delete the key `current` is positioned on (kv decoded from it). */
+/* Delete the key `current` is positioned on (kv decoded from it, its
+ * newest entry at sub revision old_sub). */
 static int delete_one(struct db_session *s, struct mvcc_txn_state *st, WT_CURSOR *cur,
-		      const struct mvcc_kv *old)
+		      const struct mvcc_kv *old, int64_t old_sub)
 {
 	struct mvcc_kv tomb = {
 		.key = old->key,
 		.key_len = old->key_len,
 		.mod_revision = st->req_rev,
 	};
-	int rv = write_history(s, &tomb, st->req_sub, 1);
+	struct mvcc_revpair link = {old->mod_revision, old_sub};
+	int rv = write_history(s, &tomb, st->req_sub, 1, link);
 	if (rv != DB_OK)
 		return rv;
 	if (old->lease != 0 &&
 	    (rv = lease_key_set(s, old->lease, old->key, old->key_len, 0)) != DB_OK)
 		return rv;
-	/* cur is still positioned: remove keeps the position for the next step. */
-	if ((rv = cur->remove(cur)) != 0)
+	/* The row stays, pointing at the tombstone (version 0), so reads at
+	 * older revisions still find the key's chain. cur is positioned on
+	 * it, and update leaves it there for the next step. */
+	uint8_t val[MVCC_CUR_VAL_MAX];
+	WT_ITEM v = {.data = val, .size = mvcc_cur_val_encode(&tomb, st->req_sub, val)};
+	cur->set_value(cur, &v);
+	if ((rv = cur->update(cur)) != 0)
 		return db_wt_error(rv);
 	st->req_sub++;
 	return DB_OK;
@@ -203,15 +214,7 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 	WT_CURSOR *cur = db_cursor(s, DB_TBL_CURRENT);
 	struct db_buf *kb = &s->buf[BUF_K];
 	WT_ITEM k, v;
-	if (bnd.single) {
-		k.data = key;
-		k.size = key_len;
-		cur->set_key(cur, &k);
-		rv = cur->search(cur);
-	} else {
-		rv = mvcc_seek_ge(cur, key, key_len);
-	}
-	for (; rv == 0; rv = cur->next(cur)) {
+	for (rv = mvcc_seek_bounds(cur, &bnd); rv == 0; rv = cur->next(cur)) {
 		struct mvcc_kv old;
 		int64_t old_sub;
 		if ((rv = cur->get_key(cur, &k)) != 0 || (rv = cur->get_value(cur, &v)) != 0)
@@ -220,6 +223,11 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 			break;
 		if ((rv = mvcc_cur_val_decode(v.data, v.size, &old, &old_sub)) != DB_OK)
 			goto out;
+		if (old.version == 0) { /* already deleted */
+			if (bnd.single)
+				break;
+			continue;
+		}
 		/* Copy the key: the remove below invalidates what get_key returned. */
 		if ((rv = db_buf_reserve(kb, k.size)) != DB_OK)
 			goto out;
@@ -228,7 +236,7 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 		old.key_len = k.size;
 		if (prev != NULL && (rv = push_prev(s, prev, &old, old_sub)) != DB_OK)
 			goto out;
-		if ((rv = delete_one(s, st, cur, &old)) != DB_OK)
+		if ((rv = delete_one(s, st, cur, &old, old_sub)) != DB_OK)
 			goto out;
 		(*deleted)++;
 		if (bnd.single)

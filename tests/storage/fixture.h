@@ -6,7 +6,7 @@
 #ifndef METAD_TESTS_STORAGE_FIXTURE_H
 #define METAD_TESTS_STORAGE_FIXTURE_H
 
-#include "storage/mvcc.h"
+#include "storage/mvcc_internal.h"
 #include "tests/storage/check.h"
 
 struct fx {
@@ -93,6 +93,30 @@ static inline int64_t fx_del(struct fx *f, const char *k, const char *end)
 				   NULL),
 		 DB_OK);
 	fx_end(f);
+	return n;
+}
+
+/* Record a compaction at rev in its own transaction; mvcc_compact's result. */
+static inline int fx_compact(struct fx *f, int64_t rev)
+{
+	REQUIRE(db_txn_begin(f->s) == DB_OK);
+	int rv = mvcc_compact(f->m, f->s, rev);
+	if (rv != DB_OK) {
+		mvcc_abort(f->m, f->s);
+		return rv;
+	}
+	REQUIRE(mvcc_commit(f->m, f->s, ++f->ci, 0) == DB_OK);
+	return DB_OK;
+}
+
+/* Rows in a table (raw count through the session's cursor). */
+static inline int64_t fx_rows(struct fx *f, enum db_table t)
+{
+	WT_CURSOR *c = db_cursor(f->s, t);
+	int64_t n = 0;
+	while (c->next(c) == 0)
+		n++;
+	c->reset(c);
 	return n;
 }
 

@@ -2,8 +2,8 @@
  * tests/storage/test_mvcc_changes.c — the history in revision order for
  * watches: puts with full key-values, deletes with only key and revision,
  * key filters (single, range, from-key), chunks that end on revision
- * boundaries, the callback's stop value, and DB_COMPACTED below the
- * compacted revision.
+ * boundaries, the callback's stop value, DB_COMPACTED below the
+ * compacted revision, and each change's link to its key's entry before it.
  */
 #include "tests/storage/fixture.h"
 
@@ -12,6 +12,7 @@ struct seen {
 	char keys[32][8];
 	int64_t revs[32];
 	int tomb[32];
+	int64_t prev[32][2]; /* chain link */
 	int stop_at; /* return 99 on this change (1-based), 0 = never */
 };
 
@@ -22,6 +23,8 @@ static int collect(void *arg, const struct mvcc_change *ch)
 		snprintf(s->keys[s->n], 8, "%.*s", (int)ch->kv.key_len, (const char *)ch->kv.key);
 		s->revs[s->n] = ch->kv.mod_revision;
 		s->tomb[s->n] = ch->tombstone;
+		s->prev[s->n][0] = ch->prev_main;
+		s->prev[s->n][1] = ch->prev_sub;
 		if (ch->tombstone)
 			CHECK(ch->kv.value_len == 0 && ch->kv.create_revision == 0 &&
 			      ch->kv.version == 0);
@@ -62,6 +65,25 @@ static void test_changes(void)
 		CHECK_EQ(s.revs[i], revs[i]);
 		CHECK_EQ(s.tomb[i], tombs[i]);
 	}
+	/* Each change links to its key's entry before it: (main, sub). */
+	const int64_t links[][2] = {{0, 0}, {0, 0}, {2, 0}, {4, 0}, {3, 0}, {0, 0}};
+	for (int i = 0; i < 6; i++) {
+		CHECK_EQ(s.prev[i][0], links[i][0]);
+		CHECK_EQ(s.prev[i][1], links[i][1]);
+	}
+	/* ...which is what a watch's prev_kv reads. */
+	struct mvcc_kvlist kvs;
+	mvcc_kvlist_init(&kvs);
+	CHECK_EQ(mvcc_history_kv(f.m, f.s, 2, 0, &kvs), DB_OK);
+	REQUIRE(kvs.n == 1);
+	CHECK_BYTES(kvs.kvs[0].key, kvs.kvs[0].key_len, "a");
+	CHECK_BYTES(kvs.kvs[0].value, kvs.kvs[0].value_len, "1");
+	CHECK_EQ(kvs.kvs[0].mod_revision, 2);
+	CHECK_EQ(mvcc_history_kv(f.m, f.s, 5, 0, &kvs), DB_NOTFOUND); /* a tombstone */
+	CHECK_EQ(mvcc_history_kv(f.m, f.s, 0, 0, &kvs), DB_NOTFOUND);
+	CHECK_EQ(mvcc_history_kv(f.m, f.s, 99, 0, &kvs), DB_NOTFOUND);
+	CHECK_EQ(kvs.n, 1);
+	mvcc_kvlist_free(&kvs);
 	/* A single key, a range and from-key. */
 	CHECK_EQ(scan(&f, 1, 100, "a", NULL, 0, &s, &last), DB_OK);
 	CHECK_EQ(s.n, 3);

@@ -1,8 +1,9 @@
 /*
  * tests/storage/test_mvcc_history.c — reads at older revisions: the newest
  * version at or below the revision, tombstones hiding keys, keys created
- * later being absent, count/limit/flags on the history path, and keys with
- * zero bytes and prefix relations in the index.
+ * later being absent, count/limit/flags on the history path, keys with
+ * zero bytes and prefix relations, and each key's chain of entries across
+ * deletes, recreation and compaction (tombstone rows in `current`).
  */
 #include "tests/storage/fixture.h"
 
@@ -164,10 +165,94 @@ static void test_lease_keys(void)
 	fx_close(&f);
 }
 
+static void compact_to(struct fx *f, int64_t rev)
+{
+	CHECK_EQ(fx_compact(f, rev), DB_OK);
+	CHECK_EQ(mvcc_compact_run(f->m, f->s), DB_OK);
+}
+
+static void test_chains(void)
+{
+	struct fx f;
+	fx_open(&f);
+	char v[16];
+	struct mvcc_range_res res;
+	fx_put(&f, "b", "b2", 0);          /* 2 */
+	CHECK_EQ(fx_del(&f, "b", NULL), 1); /* 3 */
+	/* A deleted key: invisible at the head, deleting it again changes
+	 * nothing, and its history is still there. */
+	CHECK_EQ(fx_range(&f, "a", "", 0, 0, 0, &res), DB_OK);
+	CHECK_EQ(res.count, 0);
+	mvcc_kvlist_free(&res.kvs);
+	CHECK_EQ(fx_range(&f, "a", "", 0, 0, MVCC_COUNT_ONLY, &res), DB_OK);
+	CHECK_EQ(res.count, 0);
+	mvcc_kvlist_free(&res.kvs);
+	CHECK_EQ(fx_del(&f, "b", NULL), 0);
+	CHECK_EQ(fx_del(&f, "a", "z"), 0);
+	CHECK_EQ(mvcc_rev(f.m), 3);
+	CHECK_EQ(fx_rows(&f, DB_TBL_CURRENT), 1); /* b's tombstone row */
+	CHECK_EQ(fx_get(&f, "b", 2, v, sizeof(v)), 2);
+	/* Recreated: a new generation linked to the old one. */
+	fx_put(&f, "b", "b4", 0); /* 4 */
+	fx_put(&f, "b", "b5", 0); /* 5 */
+	CHECK_EQ(fx_range(&f, "b", NULL, 0, 0, 0, &res), DB_OK);
+	REQUIRE(res.kvs.n == 1);
+	CHECK_EQ(res.kvs.kvs[0].create_revision, 4);
+	CHECK_EQ(res.kvs.kvs[0].version, 2);
+	mvcc_kvlist_free(&res.kvs);
+	CHECK_EQ(fx_get(&f, "b", 4, v, sizeof(v)), 4);
+	CHECK_EQ(fx_get(&f, "b", 3, v, sizeof(v)), 0);
+	CHECK_EQ(fx_get(&f, "b", 2, v, sizeof(v)), 2);
+	CHECK(strcmp(v, "b2") == 0);
+
+	/* Compacted at 4: b2 and the tombstone 3 go (the tombstone was the
+	 * newest entry <= 3 but 4 follows it); b4 and b5 stay. */
+	compact_to(&f, 4);
+	CHECK_EQ(fx_rows(&f, DB_TBL_KV), 2);
+	CHECK_EQ(fx_get(&f, "b", 4, v, sizeof(v)), 4);
+	CHECK(strcmp(v, "b4") == 0);
+	CHECK_EQ(fx_get(&f, "b", 5, v, sizeof(v)), 5);
+
+	/* Deleted, recreated above the next compaction point: at 7 the key did
+	 * not exist, and the chain through the removed tombstone says so. */
+	CHECK_EQ(fx_del(&f, "b", NULL), 1); /* 6 */
+	fx_put(&f, "c", "c7", 0);          /* 7 */
+	fx_put(&f, "b", "b8", 0);          /* 8 */
+	compact_to(&f, 7);
+	CHECK_EQ(fx_rows(&f, DB_TBL_KV), 2); /* b8, c7: b4, b5 and the tombstone 6 went */
+	CHECK_EQ(fx_get(&f, "b", 7, v, sizeof(v)), 0);
+	CHECK_EQ(fx_get(&f, "b", 8, v, sizeof(v)), 8);
+	CHECK_EQ(fx_range(&f, "a", "", 7, 0, 0, &res), DB_OK);
+	CHECK_EQ(res.count, 1);
+	REQUIRE(res.kvs.n == 1);
+	CHECK_BYTES(res.kvs.kvs[0].key, res.kvs.kvs[0].key_len, "c");
+	mvcc_kvlist_free(&res.kvs);
+
+	/* A tombstone that stays newest goes with its `current` row. */
+	CHECK_EQ(fx_del(&f, "c", NULL), 1); /* 9 */
+	fx_put(&f, "d", "d10", 0);         /* 10 */
+	CHECK_EQ(fx_rows(&f, DB_TBL_CURRENT), 3);
+	compact_to(&f, 10);
+	CHECK_EQ(fx_rows(&f, DB_TBL_CURRENT), 2); /* b, d */
+	CHECK_EQ(fx_rows(&f, DB_TBL_KV), 2);
+	CHECK_EQ(fx_range(&f, "a", "", 10, 0, 0, &res), DB_OK);
+	CHECK_EQ(res.count, 2);
+	mvcc_kvlist_free(&res.kvs);
+	/* Put back after all that: a fresh key again. */
+	fx_put(&f, "c", "c11", 0); /* 11 */
+	CHECK_EQ(fx_range(&f, "c", NULL, 0, 0, 0, &res), DB_OK);
+	REQUIRE(res.kvs.n == 1);
+	CHECK_EQ(res.kvs.kvs[0].create_revision, 11);
+	CHECK_EQ(res.kvs.kvs[0].version, 1);
+	mvcc_kvlist_free(&res.kvs);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	test_history();
 	test_binary_keys();
 	test_lease_keys();
+	test_chains();
 	return check_done("test_mvcc_history");
 }

@@ -4,14 +4,15 @@
  * keys with its own revision as the value, so any consistent snapshot has
  * all keys at one revision equal to their value; a torn read shows up as a
  * mismatch. Historical reads must see exactly their revision (or be refused
- * as compacted), and compact_run must never make the writer fail.
+ * as compacted), and compact_run must never make the writer fail, also
+ * where both write `current` (keys deleted and recreated).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "tests/storage/fixture.h"
 
-enum { KEYS = 40, REQUESTS = 600, READERS = 3 };
+enum { KEYS = 40, XKEYS = 100, REQUESTS = 600, READERS = 3 };
 
 static struct fx F;
 static atomic_int stop;
@@ -34,7 +35,7 @@ static void *writer(void *arg)
 	char k[16], v[24];
 	uint64_t ci = 0;
 	for (int r = 0; r < REQUESTS; r++) {
-		if (db_txn_begin(s) != DB_OK) {
+		if (mvcc_begin(F.m, s) != DB_OK) {
 			fail("writer begin", r, 0);
 			break;
 		}
@@ -48,9 +49,24 @@ static void *writer(void *arg)
 			if (rv != DB_OK)
 				fail("writer put", rv, 0);
 		}
+		/* Keys deleted and put back by turns: compaction removes their
+		 * tombstone rows from `current` while this writer puts them. */
+		for (int i = 0; i < XKEYS; i++) {
+			snprintf(k, sizeof(k), "x%02d", i);
+			int64_t n = 0;
+			int rv = r % 2 ? mvcc_delete_range(F.m, s, (const uint8_t *)k, strlen(k), NULL,
+							   0, &n, NULL)
+				       : mvcc_put(F.m, s, (const uint8_t *)k, strlen(k),
+						  (const uint8_t *)"x", 1, 0, NULL, NULL);
+			if (rv != DB_OK || (r % 2 && n != 1))
+				fail("writer x", rv, n);
+		}
 		if (mvcc_req_end(F.m, s) != rev)
 			fail("writer rev", rev, 0);
-		if (r % 50 == 49 && mvcc_compact(F.m, s, rev - 20) != DB_OK)
+		/* With x deleted: to the head, the tombstones being newest. */
+		if (r % 10 == 5 && mvcc_compact(F.m, s, rev) != DB_OK)
+			fail("writer compact head", rev, 0);
+		if (r % 50 == 49 && mvcc_compact(F.m, s, rev - 2) != DB_OK)
 			fail("writer compact", rev, 0);
 		int rv = mvcc_commit(F.m, s, ++ci, 0);
 		if (rv != DB_OK)
