@@ -276,6 +276,11 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 20000}},
 		/* No channelz service is served: skip its per-call accounting. */
 		{GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_CHANNELZ, {.integer = 0}},
+		/* etcd owns its port. gRPC core's SO_REUSEPORT would let a second
+		 * server on the same port take half of the connections (two test
+		 * servers handed the same free port did: TLS clients reached the
+		 * plaintext one) instead of failing to listen. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
 	};
 	grpc_channel_args cargs = {sizeof(args) / sizeof(args[0]), args};
 	s->server = grpc_server_create(&cargs, NULL);

@@ -1,15 +1,17 @@
 """Bad input: empty keys, future revisions, oversized requests (--max-request-bytes
-and the gRPC receive limit), malformed protobuf, unknown methods. Every case
-checks the gRPC status code and etcd's message, and that the server keeps
-serving with its data intact."""
+and the gRPC receive limit), malformed protobuf, unknown methods, a client port
+already taken. Every case checks the gRPC status code and etcd's message (or
+exit status), and that the server keeps serving with its data intact."""
 
 import re
+import subprocess
 
 import grpc
 import pytest
 from etcd3 import etcdrpc
 
-from harness import ctl_error, rpc_error
+import harness
+from harness import ctl_error, free_port, rpc_error
 
 EMPTY_KEY = (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: key is not provided")
 TOO_LARGE = (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: request is too large")
@@ -212,3 +214,26 @@ def test_server_survives_a_barrage_of_bad_input(server, kv, etcd):
     # Still fully usable, by every client.
     assert etcd.put("after", "barrage").header.revision == before[0] + 1
     assert server.ctl_ok("get", "keep/4", "--print-value-only") == "value-4\n"
+
+
+def test_taken_client_port_is_not_shared(server, kv, tmp_path):
+    """A second server on a client port in use fails to listen, as etcd does,
+    instead of sharing the port (SO_REUSEPORT) and taking some of the first
+    one's new connections."""
+    url, peer = server.client_url, "http://127.0.0.1:%d" % free_port()
+    argv = [harness.METAD_BIN, "--name", "second", "--data-dir", str(tmp_path / "data"),
+            "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "second=" + peer]
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second server on a taken port kept running")
+    assert p.returncode != 0
+    assert b"address already in use" in (p.stdout + p.stderr).lower()
+    # Every new connection still reaches the first server and its data.
+    rev = kv.Put(P(b"owner", b"first"), timeout=10).header.revision
+    for _ in range(10):
+        with server.new_channel() as ch:
+            r = etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"owner"), timeout=10)
+            assert r.kvs[0].value == b"first" and r.header.revision == rev
