@@ -1,13 +1,13 @@
 /*
- * storage/mvcc_read.c — Range: at the head revision from `current`, at an
- * older revision by walking each key's chain back from `current`.
+ * storage/mvcc_read.c — Range: a scan of `current`, walking back a key's
+ * chain only where it changed after the wanted revision.
  *
  * Reading at the head must not walk history (a key with a million versions
  * costs the same as one with a single version), so it scans `current` and
- * reads each value from `kv` by its exact revision. A historical read scans
- * the same rows, deleted keys' tombstone rows included, and follows each
- * key's chain of entries (newest first) to the newest one at or below the
- * wanted revision: one point read per newer version, which compaction bounds.
+ * reads each value from `kv` by its exact revision. At an older revision
+ * the same scan follows the chain (newest first) of each key changed since
+ * to its newest entry at or below that revision: one point read per newer
+ * version, which compaction bounds.
  */
 #include "storage/mvcc_internal.h"
 
@@ -99,53 +99,24 @@ static int emit(const struct mvcc_range_req *req, struct mvcc_range_res *res,
 	return mvcc_kvlist_push_flags(&res->kvs, kv, (req->flags & MVCC_KEYS_ONLY) != 0);
 }
 
-/* Range over `current`: the live keys at the snapshot's head revision. */
-static int range_head(struct db_session *s, const struct mvcc_bounds *b,
-		      const struct mvcc_range_req *req, struct mvcc_range_res *res)
+/* Emit kv, decoded from the key's `current` row (its newest entry is at
+ * sub revision sub), reading the value from history only when it is kept. */
+static int emit_head(struct db_session *s, const struct mvcc_kv *head, int64_t sub,
+		     const struct mvcc_range_req *req, struct mvcc_range_res *res)
 {
-	WT_CURSOR *c = db_cursor(s, DB_TBL_CURRENT);
-	WT_ITEM k, v;
-	struct mvcc_kv kv;
-	int rv;
-	for (rv = mvcc_seek_bounds(c, b); rv == 0; rv = c->next(c)) {
-		if ((rv = c->get_key(c, &k)) != 0 || (rv = c->get_value(c, &v)) != 0)
-			break;
-		if (mvcc_bounds_past(b, k.data, k.size))
-			break;
-		int64_t sub;
-		if ((rv = mvcc_cur_val_decode(v.data, v.size, &kv, &sub)) != DB_OK)
-			goto out;
-		if (kv.version == 0) { /* a deleted key's tombstone row */
-			if (b->single)
-				break;
-			continue;
-		}
-		kv.key = k.data;
-		kv.key_len = k.size;
-		int fetched = wants_value(req, res);
-		if (fetched) {
-			struct mvcc_kv h;
-			int tomb;
-			if ((rv = mvcc_history_get(s, kv.mod_revision, sub, &h, &tomb, NULL)) != DB_OK) {
-				mvcc_history_done(s);
-				if (rv == DB_NOTFOUND)
-					rv = DB_CORRUPT; /* a live key's newest entry */
-				goto out;
-			}
-			kv.value = h.value;
-			kv.value_len = h.value_len;
-		}
+	if (!wants_value(req, res))
+		return emit(req, res, head);
+	struct mvcc_kv kv = *head, h;
+	int tomb;
+	int rv = mvcc_history_get(s, kv.mod_revision, sub, &h, &tomb, NULL);
+	if (rv == DB_OK) {
+		kv.value = h.value;
+		kv.value_len = h.value_len;
 		rv = emit(req, res, &kv);
-		if (fetched)
-			mvcc_history_done(s);
-		if (rv != DB_OK)
-			goto out;
-		if (b->single)
-			break;
+	} else if (rv == DB_NOTFOUND) {
+		rv = DB_CORRUPT; /* a live key's newest entry */
 	}
-	rv = (rv == WT_NOTFOUND) ? DB_OK : db_wt_error(rv);
-out:
-	c->reset(c);
+	mvcc_history_done(s);
 	return rv;
 }
 
@@ -182,9 +153,11 @@ static int emit_at(struct db_session *s, int64_t main, int64_t sub, int64_t at, 
 	return rv;
 }
 
-/* Range at an older revision: every row of `current` in the bounds. */
-static int range_history(struct db_session *s, const struct mvcc_bounds *b, int64_t at,
-			 int64_t crev, const struct mvcc_range_req *req, struct mvcc_range_res *res)
+/* Every row of `current` in the bounds, as the key was at revision at: a
+ * key unchanged since is its row (a tombstone row: deleted), one changed
+ * after at is found down its chain. At the head, every key is the former. */
+static int range_rows(struct db_session *s, const struct mvcc_bounds *b, int64_t at,
+		      int64_t crev, const struct mvcc_range_req *req, struct mvcc_range_res *res)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_CURRENT);
 	WT_ITEM k, v;
@@ -196,8 +169,16 @@ static int range_history(struct db_session *s, const struct mvcc_bounds *b, int6
 			break;
 		struct mvcc_kv head;
 		int64_t sub;
-		if ((rv = mvcc_cur_val_decode(v.data, v.size, &head, &sub)) != DB_OK ||
-		    (rv = emit_at(s, head.mod_revision, sub, at, crev, req, res)) != DB_OK)
+		if ((rv = mvcc_cur_val_decode(v.data, v.size, &head, &sub)) != DB_OK)
+			goto out;
+		if (head.mod_revision > at) {
+			rv = emit_at(s, head.mod_revision, sub, at, crev, req, res);
+		} else if (head.version > 0) { /* not a deleted key's tombstone row */
+			head.key = k.data;
+			head.key_len = k.size;
+			rv = emit_head(s, &head, sub, req, res);
+		}
+		if (rv != DB_OK)
 			goto out;
 		if (b->single)
 			break;
@@ -261,10 +242,7 @@ int mvcc_range(struct mvcc *m, struct db_session *s, const struct mvcc_range_req
 	}
 	struct mvcc_bounds b;
 	mvcc_bounds_init(&b, req->key, req->key_len, req->end, req->end_len);
-	if (at == cur)
-		rv = range_head(s, &b, req, res);
-	else
-		rv = range_history(s, &b, at, crev, req, res);
+	rv = range_rows(s, &b, at, crev, req, res);
 out:
 	db_read_end(s, own);
 	return rv;
