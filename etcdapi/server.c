@@ -1,7 +1,6 @@
 /*
  * etcdapi/server.c — the gRPC core server: methods, ports, TLS, CQ threads.
  */
-#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
+#include "etcdapi/absl_quiet.h"
 #include "etcdapi/api.h"
 #include "etcdapi/call.h"
 #include "etcdapi/offload.h"
@@ -49,30 +49,6 @@ grpc_server *api_grpc_server(const struct api_server *srv)
 struct core *api_core_of(const struct api_server *srv)
 {
 	return srv->core;
-}
-
-/*
- * Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
- * detector on: every lock gRPC takes records a stack trace and updates a
- * process-wide lock graph behind one global lock (3-5% of metad's CPU under
- * a 1,000-client put load). It checks gRPC's own locking, not ours: turn it
- * off through the C++ entry point, looked up so that a differently built
- * Abseil (no such symbol) simply keeps its default.
- */
-static void absl_deadlock_detection_off(void)
-{
-	static const char *const names[] = {
-		"_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
-		"_ZN4absl12lts_2022062329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		void (*set_mode)(int);
-		*(void **)&set_mode = dlsym(RTLD_DEFAULT, names[i]);
-		if (set_mode != NULL) {
-			set_mode(0); /* absl::OnDeadlockCycle::kIgnore */
-			return;
-		}
-	}
 }
 
 static void *cq_main(grpc_completion_queue *cq)

@@ -5,7 +5,6 @@
  * and some requests failed (the report says which, and the first error's
  * status and message); 1 it could not run (bad options, no connection).
  */
-#include <dlfcn.h>
 #include <grpc/grpc.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "etcdapi/absl_quiet.h"
 #include "opts.h"
 #include "report.h"
 #include "run.h"
@@ -20,25 +20,6 @@
 int bench_show_progress(const struct bench_opts *o)
 {
 	return o->progress && !o->json && isatty(STDOUT_FILENO);
-}
-
-/*
- * Abseil as Debian builds it keeps absl::Mutex's deadlock detector on, a
- * stack trace and a global lock per gRPC lock: ~10% of this client's CPU,
- * taken from the server it shares the machine with. Off, as in metad
- * (etcdapi/server.c), when this Abseil exports the switch.
- */
-static void absl_deadlock_detection_off(void)
-{
-	void (*set_mode)(int);
-	*(void **)&set_mode = dlsym(RTLD_DEFAULT,
-				   "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE");
-	if (set_mode == NULL)
-		*(void **)&set_mode = dlsym(
-			RTLD_DEFAULT,
-			"_ZN4absl12lts_2022062329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE");
-	if (set_mode != NULL)
-		set_mode(0); /* absl::OnDeadlockCycle::kIgnore */
 }
 
 static int dispatch(const struct bench_opts *o, struct bench_conns *c, struct bench_result *res)
