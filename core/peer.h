@@ -1,0 +1,67 @@
+/*
+ * core/peer.h — the peer transport: Raft messages between members.
+ *
+ * A metad-internal gRPC service on --listen-peer-urls. Every member keeps one
+ * long-lived outgoing stream to each other member and sends its messages
+ * down it in order; what arrives on incoming streams is handed to the node
+ * driver through the recv callback. Payloads are opaque here: the node
+ * encodes and decodes them (raft_msg_encode / raft_msg_decode, nanopb).
+ *
+ * Members are always metad, so the protocol is ours (no etcd peer
+ * compatibility). A stream carries the sender's cluster id and member id in
+ * its metadata; a receiver refuses a stream from another cluster.
+ *
+ * Sending never blocks the caller: each peer has a bounded queue; when it is
+ * full the message is dropped (Raft retransmits). A broken stream is
+ * re-dialled with back-off. Thread-safe.
+ */
+#ifndef METAD_CORE_PEER_H
+#define METAD_CORE_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct peer_tls {
+	const char *cert_file; /* --peer-cert-file (NULL: plaintext unless https) */
+	const char *key_file;  /* --peer-key-file */
+	const char *ca_file;   /* --peer-trusted-ca-file */
+	bool client_cert_auth; /* --peer-client-cert-auth */
+};
+
+struct peer_config {
+	const char *const *listen_urls; /* --listen-peer-urls (http:// or https://) */
+	size_t n_listen_urls;
+	struct peer_tls tls;
+	uint64_t self_id;
+	uint64_t cluster_id;
+	size_t max_msg_bytes;   /* largest payload accepted; 0 = 64 MiB */
+	size_t queue_bytes;     /* per-peer send queue bound; 0 = 16 MiB */
+};
+
+/* One received payload (borrowed for the call), from transport threads. */
+typedef void (*peer_recv_fn)(void *arg, uint64_t from, const uint8_t *data, size_t len);
+
+struct peer_transport;
+
+/* Listen and start the transport's threads. Errors: -1 with err filled
+ * (bad URL, port taken, unreadable certificate). */
+int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
+	       struct peer_transport **out, char *err, size_t errlen);
+
+/* Add a member or replace its URLs (advertised peer URLs, http(s)://). */
+int peer_set(struct peer_transport *t, uint64_t id, const char *const *urls, size_t n);
+/* Forget a member: its stream closes, its queue is dropped. */
+void peer_remove(struct peer_transport *t, uint64_t id);
+
+/* Queue one payload for member id; the transport copies data. Returns false
+ * when it was dropped (unknown member, queue full, stopping). */
+bool peer_send(struct peer_transport *t, uint64_t id, const uint8_t *data, size_t len);
+
+/* Whether the outgoing stream to id is currently established. */
+bool peer_connected(struct peer_transport *t, uint64_t id);
+
+/* Stop: close streams, stop listening, join threads. NULL is allowed. */
+void peer_stop(struct peer_transport *t);
+
+#endif
