@@ -5,7 +5,7 @@
  * batch writes it once, and durability comes from the synced log. This
  * thread checkpoints WiredTiger every few seconds; everything applied before
  * a checkpoint started is on disk after it, so the log below that point can
- * go (keeping a tail for followers that lag, as etcd's catch-up entries).
+ * go once Raft no longer needs it (the node takes a snapshot there).
  * A crash replays the log above the last checkpoint's consistent index.
  *
  * Under a heavy write load a checkpoint starts sooner, once CHECKPOINT_BYTES
@@ -30,25 +30,9 @@
 #include <time.h>
 
 #include "core/core_internal.h"
-#include "storage/raftlog.h"
 
 #define CHECKPOINT_EVERY_S 30
 #define CHECKPOINT_BYTES (16u << 20)
-#define LOG_KEEP 5000 /* etcd's catch-up entries */
-
-static void trim(struct core *c, uint64_t durable)
-{
-	if (durable <= LOG_KEEP)
-		return;
-	if (db_txn_begin(c->ksession) != DB_OK)
-		return;
-	if (rlog_compact(c->ksession, durable - LOG_KEEP) != DB_OK) {
-		db_txn_abort(c->ksession);
-		return;
-	}
-	(void)db_txn_commit(c->ksession, 0);
-}
-
 static void checkpoint_once(struct core *c)
 {
 	/* Read before the checkpoint starts: the checkpoint holds at least this. */
@@ -61,8 +45,8 @@ static void checkpoint_once(struct core *c)
 		fprintf(stderr, "metad: checkpoint: %s\n", db_strerror(rv));
 		return;
 	}
+	/* The node compacts the Raft log behind this (node.c maybe_snapshot). */
 	atomic_store(&c->durable_index, ci);
-	trim(c, ci);
 }
 
 static void *checkpoint_main(void *arg)

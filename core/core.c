@@ -53,17 +53,6 @@ int core_db_err(int rv)
 	}
 }
 
-/* FNV-1a: member and cluster ids are stable hashes of the configuration,
- * as etcd derives them from peer URLs and the cluster token. */
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; s && *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static char *keep(struct core *c, const char *s)
 {
 	char *d = strdup(s ? s : "");
@@ -99,11 +88,33 @@ static int copy_config(struct core *c, const struct core_config *cfg)
 	c->cfg.name = keep(c, cfg->name);
 	c->cfg.data_dir = keep(c, cfg->data_dir);
 	c->cfg.cluster_token = keep(c, cfg->cluster_token ? cfg->cluster_token : "etcd-cluster");
-	if (!c->cfg.name || !c->cfg.data_dir || !c->cfg.cluster_token)
+	c->cfg.initial_cluster_state =
+		keep(c, cfg->initial_cluster_state ? cfg->initial_cluster_state : "new");
+	if (!c->cfg.name || !c->cfg.data_dir || !c->cfg.cluster_token || !c->cfg.initial_cluster_state)
 		return -1;
 	if (copy_urls(c, cfg->client_urls, cfg->n_client_urls, &c->cfg.client_urls) ||
-	    copy_urls(c, cfg->peer_urls, cfg->n_peer_urls, &c->cfg.peer_urls))
+	    copy_urls(c, cfg->peer_urls, cfg->n_peer_urls, &c->cfg.peer_urls) ||
+	    copy_urls(c, cfg->listen_peer_urls, cfg->n_listen_peer_urls, &c->cfg.listen_peer_urls))
 		return -1;
+	if (cfg->initial_cluster != NULL) {
+		if ((c->cfg.initial_cluster = keep(c, cfg->initial_cluster)) == NULL)
+			return -1;
+	} else {
+		/* etcd's default: this member alone, at its advertised peer URLs. */
+		size_t len = 1;
+		for (size_t i = 0; i < c->cfg.n_peer_urls; i++)
+			len += strlen(c->cfg.name) + strlen(c->cfg.peer_urls[i]) + 2;
+		char *ic = calloc(1, len);
+		if (ic == NULL)
+			return -1;
+		for (size_t i = 0; i < c->cfg.n_peer_urls; i++)
+			snprintf(ic + strlen(ic), len - strlen(ic), "%s%s=%s", i ? "," : "",
+				 c->cfg.name, c->cfg.peer_urls[i]);
+		c->cfg.initial_cluster = keep(c, ic);
+		free(ic);
+		if (c->cfg.initial_cluster == NULL)
+			return -1;
+	}
 	return 0;
 }
 
@@ -131,6 +142,7 @@ struct db_session *core_session(struct core *c)
 
 static void free_core(struct core *c)
 {
+	node_close(c);
 	struct session_slot *s = c->sessions;
 	while (s != NULL) {
 		struct session_slot *next = s->next;
@@ -139,6 +151,8 @@ static void free_core(struct core *c)
 		s = next;
 	}
 	lessor_free(c->lessor);
+	if (c->members.list != NULL)
+		members_close(&c->members);
 	db_session_close(c->wsession);
 	db_session_close(c->csession);
 	db_session_close(c->ksession);
@@ -146,11 +160,13 @@ static void free_core(struct core *c)
 	db_close(c->db);
 	free((void *)c->cfg.client_urls);
 	free((void *)c->cfg.peer_urls);
+	free((void *)c->cfg.listen_peer_urls);
 	for (size_t i = 0; i < c->n_strings; i++)
 		free(c->strings[i]);
 	free(c->strings);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	pthread_cond_destroy(&c->pcv);
 	pthread_mutex_destroy(&c->cmu);
 	pthread_cond_destroy(&c->ccv);
 	pthread_mutex_destroy(&c->smu);
@@ -210,6 +226,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_cond_init(&c->pcv, NULL);
 	pthread_mutex_init(&c->cmu, NULL);
 	pthread_cond_init(&c->ccv, NULL);
 	pthread_mutex_init(&c->smu, NULL);
@@ -229,11 +246,12 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		c->cfg.max_request_bytes = 1572864; /* etcd's default, 1.5 MiB */
 	c->quota = cfg->quota_backend_bytes > 0 ? cfg->quota_backend_bytes : DEFAULT_QUOTA;
 
-	uint64_t h = fnv(14695981039346656037ULL, c->cfg.cluster_token);
-	for (size_t i = 0; i < c->cfg.n_peer_urls; i++)
-		h = fnv(h, c->cfg.peer_urls[i]);
-	c->member_id = h ? h : 1;
-	c->cluster_id = fnv(c->member_id, "cluster") | 1;
+	/* Request ids start from the clock, so an entry proposed before a
+	 * restart never matches a call waiting after it. */
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	atomic_init(&c->next_req_id,
+		    ((uint64_t)rt.tv_sec * 1000 + (uint64_t)rt.tv_nsec / 1000000) << 16);
 
 	if (mkdir(c->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create data dir %s: %s", c->cfg.data_dir, strerror(errno));
@@ -250,14 +268,17 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 			    (rv = db_session_open(c->db, &c->csession)) != DB_OK ||
 			    (rv = db_session_open(c->db, &c->ksession)) != DB_OK))
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
+	if (rv == DB_OK && members_open(&c->members, c->wsession, c->cfg.initial_cluster,
+					c->cfg.cluster_token, c->cfg.name, &c->member_id, err,
+					errlen) != 0)
+		rv = DB_INVALID;
+	c->cluster_id = c->members.cluster_id;
 	if (rv == DB_OK && (rv = lessor_open(c, &c->lessor)) != DB_OK)
 		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
 	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
 		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
-	if (rv == DB_OK && (rv = writer_replay(c)) != DB_OK)
-		snprintf(err, errlen, "log replay: %s", db_strerror(rv));
-	if (rv == DB_OK && (rv = writer_bootstrap(c)) != DB_OK)
-		snprintf(err, errlen, "log bootstrap: %s", db_strerror(rv));
+	if (rv == DB_OK && node_open(c, err, errlen) != 0)
+		rv = DB_INVALID;
 	if (rv == DB_OK)
 		atomic_store(&c->db_size, db_size_bytes(c->db));
 	if (rv != DB_OK) {
@@ -278,6 +299,7 @@ void core_close(struct core *c)
 		return;
 	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
+	node_close(c);
 	responder_stop(c); /* after the writer: it answers the writer's last batch */
 	watch_stop(c);
 	checkpointer_stop(c);
@@ -303,7 +325,7 @@ void core_fill_header(struct core *c, Etcdserverpb__ResponseHeader *h, int64_t r
 {
 	h->cluster_id = c->cluster_id;
 	h->member_id = c->member_id;
-	h->raft_term = 1;
+	h->raft_term = atomic_load(&c->term);
 	h->revision = rev > 0 ? rev : mvcc_rev(c->mvcc);
 }
 
@@ -312,8 +334,8 @@ void core_status(struct core *c, struct core_status *st)
 	memset(st, 0, sizeof(*st));
 	st->cluster_id = c->cluster_id;
 	st->member_id = c->member_id;
-	st->leader = c->member_id;
-	st->raft_term = 1;
+	st->leader = atomic_load(&c->leader);
+	st->raft_term = atomic_load(&c->term);
 	st->raft_index = atomic_load(&c->last_index);
 	st->applied_index = mvcc_consistent_index(c->mvcc);
 	st->revision = mvcc_rev(c->mvcc);
@@ -353,14 +375,12 @@ static bool over_quota(struct core *c, size_t grow)
 	return (int64_t)(atomic_load(&c->db_size) + grow) > c->quota;
 }
 
-void core_range(struct core *c, const Etcdserverpb__RangeRequest *req, core_done_fn cb, void *arg)
+static void range_now(struct core *c, const ProtobufCMessage *m, core_done_fn cb, void *arg)
 {
-	int err = validate_range(req);
-	struct db_session *s = err == CORE_OK ? core_session(c) : NULL;
-	if (err == CORE_OK && s == NULL)
-		err = CORE_ENOMEM;
-	if (err != CORE_OK) {
-		reply_fail(cb, arg, err);
+	const Etcdserverpb__RangeRequest *req = (const Etcdserverpb__RangeRequest *)m;
+	struct db_session *s = core_session(c);
+	if (s == NULL) {
+		reply_fail(cb, arg, CORE_ENOMEM);
 		return;
 	}
 	struct reply *r = reply_new();
@@ -369,8 +389,19 @@ void core_range(struct core *c, const Etcdserverpb__RangeRequest *req, core_done
 		return;
 	}
 	Etcdserverpb__RangeResponse *resp = NULL;
-	err = core_range_exec(c, s, r, req, &resp);
+	int err = core_range_exec(c, s, r, req, &resp);
 	reply_done(r, err, resp ? &resp->base : NULL, cb, arg);
+}
+
+void core_range(struct core *c, const Etcdserverpb__RangeRequest *req, core_done_fn cb, void *arg)
+{
+	int err = validate_range(req);
+	if (err != CORE_OK)
+		reply_fail(cb, arg, err);
+	else if (req->serializable)
+		range_now(c, &req->base, cb, arg);
+	else
+		core_linearize(c, &req->base, range_now, cb, arg);
 }
 
 void core_put(struct core *c, const Etcdserverpb__PutRequest *req, core_done_fn cb, void *arg)
@@ -402,9 +433,9 @@ void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *r
 	writer_submit(c, &ir, cb, arg);
 }
 
-static void txn_readonly(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn cb,
-			 void *arg)
+static void txn_readonly(struct core *c, const ProtobufCMessage *m, core_done_fn cb, void *arg)
 {
+	const Etcdserverpb__TxnRequest *req = (const Etcdserverpb__TxnRequest *)m;
 	struct db_session *s = core_session(c);
 	struct reply *r = s ? reply_new() : NULL;
 	if (r == NULL) {
@@ -429,7 +460,10 @@ void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn 
 		return;
 	}
 	if (txn_is_readonly(req)) {
-		txn_readonly(c, req, cb, arg);
+		if (txn_is_serializable(req))
+			txn_readonly(c, &req->base, cb, arg);
+		else
+			core_linearize(c, &req->base, txn_readonly, cb, arg);
 		return;
 	}
 	if (over_quota(c, etcdserverpb__txn_request__get_packed_size(req))) {

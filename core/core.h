@@ -35,6 +35,16 @@ struct core_config {
 	const char *const *peer_urls; /* advertised peer URLs */
 	size_t n_peer_urls;
 	const char *cluster_token;
+	const char *initial_cluster;       /* --initial-cluster: name=peer-url,... */
+	const char *initial_cluster_state; /* --initial-cluster-state: new | existing */
+	const char *const *listen_peer_urls; /* --listen-peer-urls (peer transport) */
+	size_t n_listen_peer_urls;
+	const char *peer_cert_file, *peer_key_file, *peer_trusted_ca_file;
+	bool peer_client_cert_auth;
+	int64_t heartbeat_ms;   /* --heartbeat-interval (100) */
+	int64_t election_ms;    /* --election-timeout (1000) */
+	uint64_t snapshot_count; /* --snapshot-count (100000) */
+	bool pre_vote;          /* --pre-vote */
 	uint64_t max_request_bytes; /* --max-request-bytes */
 	uint32_t max_txn_ops;       /* --max-txn-ops */
 	int64_t quota_backend_bytes; /* --quota-backend-bytes; 0 = etcd default 2 GiB */
@@ -91,6 +101,27 @@ void core_commit_inline(bool on);
 bool core_commit_pending(void);
 /* Commit this thread's deferred write here, or wake the writer for it. */
 void core_commit_deferred(bool here);
+
+/* Block until this member has published itself to the cluster (etcd's
+ * ReadyNotify) or timeout_ms passed; returns whether it has. */
+bool core_wait_ready(struct core *c, int64_t timeout_ms);
+
+/* One JSON line on stderr in zap's shape: level, ts, msg (printf format). */
+void core_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* MemberList: every member with its published name and client URLs
+ * (empty name: not started yet). */
+void core_member_list(struct core *c, const Etcdserverpb__MemberListRequest *req, core_done_fn cb,
+		      void *arg);
+
+/* MoveLeader: on the leader, hand leadership to targetid and answer once
+ * it leads. Errors: CORE_ENOT_LEADER, CORE_EBAD_TRANSFEREE,
+ * CORE_ETRANSFER_TIMEOUT. */
+void core_move_leader(struct core *c, const Etcdserverpb__MoveLeaderRequest *req, core_done_fn cb,
+		      void *arg);
+
+/* Whether this member currently knows a leader. */
+bool core_has_leader(struct core *c);
 
 /* Snapshot of the node's state for Status / headers. */
 struct core_status {

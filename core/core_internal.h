@@ -12,6 +12,8 @@
 
 #include "core/arena.h"
 #include "core/core.h"
+#include "core/members.h"
+#include "core/node.h"
 #include "storage/db.h"
 #include "storage/mvcc.h"
 
@@ -39,6 +41,9 @@ void reply_drop(void *arg, struct core_reply *reply);
 /* A queued write. */
 struct proposal {
 	struct proposal *next;
+	struct proposal *hnext; /* pending table chain (node.c) */
+	uint64_t id;            /* InternalRequest.id */
+	int64_t deadline_ns;    /* etcd's request timeout, once proposed */
 	uint8_t *data; /* packed Metadpb__InternalRequest */
 	size_t len;
 	core_done_fn cb;
@@ -64,16 +69,30 @@ struct core {
 	uint64_t member_id;
 	int64_t quota;
 
-	/* writer (log + apply) */
+	/* writer (the Raft node's thread, writer.c): queues under mu */
 	pthread_t writer;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct proposal *head, *tail;
 	size_t queued;
+	struct inmsg *in_head, *in_tail;      /* from peers */
+	struct read_wait *rd_head, *rd_tail;  /* linearizable reads to confirm */
+	struct node_op *op_head, *op_tail;    /* work for the node's thread */
+	int64_t next_tick_ns, tick_ns;
 	bool stopping;
-	bool busy; /* a batch is being committed (by the writer or inline) */
+	bool busy; /* the node is in a cycle (on the writer or inline) */
 	struct db_session *wsession;
 	_Atomic uint64_t last_index;
+	_Atomic uint64_t next_req_id;
+
+	/* Raft node (node.c): raft and node only under busy; the rest atomics */
+	struct raft *raft;
+	struct node *node;
+	struct members members;
+	struct peer_transport *peers;
+	_Atomic uint64_t term, leader, commit_index, leader_changes;
+	_Atomic bool is_leader, alone, published;
+	pthread_cond_t pcv; /* published (under mu) */
 	_Atomic uint64_t commits;
 	_Atomic uint64_t requests;
 	_Atomic uint64_t db_size; /* refreshed by the writer; stat() per put is too slow */
@@ -112,6 +131,7 @@ struct core {
 	pthread_cond_t rcv;
 	bool rstop;
 	struct proposal *rhead, *rtail;
+	struct read_wait *rreads; /* confirmed linearizable reads to run */
 
 	/* reader sessions, one per thread, closed at core_close */
 	pthread_mutex_t smu;
@@ -135,6 +155,8 @@ int validate_delete(const Etcdserverpb__DeleteRangeRequest *r);
 int validate_txn(const Etcdserverpb__TxnRequest *r, uint32_t max_ops);
 /* True when no operation (nested included) writes. */
 bool txn_is_readonly(const Etcdserverpb__TxnRequest *r);
+/* True when every operation is a serializable Range (etcd's isTxnSerializable). */
+bool txn_is_serializable(const Etcdserverpb__TxnRequest *r);
 
 /* Apply one decoded request inside the writer's open transaction. Returns
  * CORE_OK with *msg set, or a CORE_E* code with no changes made. */
@@ -157,15 +179,27 @@ bool core_lease_exists(struct core *c, int64_t id);
 int writer_start(struct core *c);
 void writer_stop(struct core *c);
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg);
-/* Replay log entries above the applied index (start-up, before threads). */
-int writer_replay(struct core *c);
-/* First start: log the empty bootstrap entry. */
-int writer_bootstrap(struct core *c);
+/* Queue a message from a peer for the node (any thread). */
+void writer_deliver(struct core *c, struct inmsg *m);
+/* Queue a linearizable read: w->run is called once it may be served. */
+void writer_read(struct core *c, struct read_wait *w);
+/* Queue op->fn to run on the node's thread. */
+void writer_op(struct core *c, struct node_op *op);
+
+/* Serve a read-only request once it is linearizable (at once on a lone
+ * leader, else after a read-index round): fn runs with a copy of req, on the
+ * responder thread when deferred. */
+typedef void (*core_read_fn)(struct core *c, const ProtobufCMessage *req, core_done_fn cb,
+			     void *arg);
+void core_linearize(struct core *c, const ProtobufCMessage *req, core_read_fn fn, core_done_fn cb,
+		    void *arg);
 
 /* Responder (responder.c): answers an applied batch (list linked by next). */
 int responder_start(struct core *c);
 void responder_stop(struct core *c);
 void responder_submit(struct core *c, struct proposal *batch, size_t n);
+/* Runs confirmed (or timed-out) linearizable reads (list linked by next). */
+void responder_reads(struct core *c, struct read_wait *list);
 
 /* Checkpointer (checkpoint.c). */
 int checkpointer_start(struct core *c);

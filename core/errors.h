@@ -40,6 +40,12 @@
 	X(CORE_ELEASE_TTL_TOO_LARGE, CORE_GRPC_OUT_OF_RANGE, "etcdserver: too large lease TTL")    \
 	X(CORE_ESTOPPED, CORE_GRPC_UNAVAILABLE, "etcdserver: server stopped")                      \
 	X(CORE_ETIMEOUT, CORE_GRPC_UNAVAILABLE, "etcdserver: request timed out")                   \
+	X(CORE_ENO_LEADER, CORE_GRPC_UNAVAILABLE, "etcdserver: no leader")                         \
+	X(CORE_ENOT_LEADER, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: not leader")               \
+	X(CORE_EBAD_TRANSFEREE, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: bad leader transferee") \
+	X(CORE_ETRANSFER_TIMEOUT, CORE_GRPC_UNAVAILABLE,                                           \
+	  "etcdserver: request timed out, leader transfer took too long")                          \
+	X(CORE_EPROPOSAL_DROPPED, CORE_GRPC_UNKNOWN, "raft proposal dropped")                      \
 	X(CORE_ENOMEM, CORE_GRPC_RESOURCE_EXHAUSTED, "etcdserver: out of memory")                  \
 	X(CORE_EINTERNAL, CORE_GRPC_INTERNAL, "etcdserver: internal error")
 

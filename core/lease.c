@@ -164,6 +164,20 @@ void lessor_free(struct lessor *l)
 	free(l);
 }
 
+void lessor_promote(struct lessor *l)
+{
+	/* etcd's Promote: a new leader gives every lease its full TTL again,
+	 * so a leader change never expires a lease early. */
+	int64_t now = now_ns();
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->nbuckets; i++)
+		for (struct lease_ent *e = l->tab[i]; e; e = e->next) {
+			e->expiry = now + e->ttl * 1000000000LL;
+			e->revoke_at = 0;
+		}
+	pthread_mutex_unlock(&l->mu);
+}
+
 bool lessor_exists(struct lessor *l, int64_t id)
 {
 	pthread_mutex_lock(&l->mu);
@@ -401,6 +415,10 @@ static void *expiry_main(void *arg)
 			break;
 		int64_t now = now_ns();
 		size_t n = 0;
+		/* Only the leader decides expiry; followers learn of it through
+		 * the revoke in the log. */
+		if (!atomic_load(&l->c->is_leader))
+			continue;
 		for (size_t i = 0; i < l->nbuckets && n < per_tick; i++)
 			for (struct lease_ent *e = l->tab[i]; e && n < per_tick; e = e->next)
 				if (e->expiry <= now &&

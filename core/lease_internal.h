@@ -35,6 +35,8 @@ void lessor_stop(struct lessor *l);
 void lessor_free(struct lessor *l); /* NULL is allowed */
 
 bool lessor_exists(struct lessor *l, int64_t id);
+/* This member became leader: every lease restarts its TTL from now. */
+void lessor_promote(struct lessor *l);
 
 /* Apply a grant / revoke inside the writer's open transaction. */
 int apply_lease_grant(struct core *c, struct db_session *s, struct reply *r,

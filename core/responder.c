@@ -6,6 +6,8 @@
  * writer the bottleneck under load; a responder thread takes finished
  * batches and answers them while the writer commits the next one. Small
  * batches (a lone client) are answered inline: one hand-off fewer.
+ * Linearizable reads whose read index is applied run here too, off the
+ * node's thread.
  */
 #include <stdlib.h>
 
@@ -27,6 +29,27 @@ static void answer(struct core *c, struct proposal *list)
 		p->cb(p->arg, &p->reply->pub);
 		free(p);
 	}
+}
+
+static void run_reads(struct read_wait *list)
+{
+	while (list != NULL) {
+		struct read_wait *w = list;
+		list = w->next;
+		w->run(w->arg, w->ctx == UINT64_MAX ? CORE_ETIMEOUT : CORE_OK);
+	}
+}
+
+void responder_reads(struct core *c, struct read_wait *list)
+{
+	struct read_wait *last = list;
+	while (last->next != NULL)
+		last = last->next;
+	pthread_mutex_lock(&c->rmu);
+	last->next = c->rreads;
+	c->rreads = list;
+	pthread_cond_signal(&c->rcv);
+	pthread_mutex_unlock(&c->rmu);
 }
 
 void responder_submit(struct core *c, struct proposal *batch, size_t n)
@@ -54,14 +77,17 @@ static void *responder_main(void *arg)
 	pthread_setname_np(pthread_self(), "metad-reply");
 	pthread_mutex_lock(&c->rmu);
 	for (;;) {
-		while (c->rhead == NULL && !c->rstop)
+		while (c->rhead == NULL && c->rreads == NULL && !c->rstop)
 			pthread_cond_wait(&c->rcv, &c->rmu);
-		if (c->rhead == NULL)
+		if (c->rhead == NULL && c->rreads == NULL)
 			break;
 		struct proposal *list = c->rhead;
+		struct read_wait *reads = c->rreads;
 		c->rhead = c->rtail = NULL;
+		c->rreads = NULL;
 		pthread_mutex_unlock(&c->rmu);
 		answer(c, list);
+		run_reads(reads);
 		pthread_mutex_lock(&c->rmu);
 	}
 	pthread_mutex_unlock(&c->rmu);

@@ -248,3 +248,18 @@ bool txn_is_readonly(const Etcdserverpb__TxnRequest *r)
 {
 	return ops_readonly(r->success, r->n_success) && ops_readonly(r->failure, r->n_failure);
 }
+
+static bool ops_serializable(Etcdserverpb__RequestOp **ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i]->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE ||
+		    !ops[i]->request_range->serializable)
+			return false;
+	return true;
+}
+
+bool txn_is_serializable(const Etcdserverpb__TxnRequest *r)
+{
+	return ops_serializable(r->success, r->n_success) &&
+	       ops_serializable(r->failure, r->n_failure);
+}

@@ -1,12 +1,12 @@
 /*
- * core/writer.c — the write path: proposal queue -> log -> apply -> reply.
+ * core/writer.c — the write path's queues and the thread that drives the
+ * Raft node: proposal queue -> node cycle (log, send, apply) -> reply.
  *
- * Client threads queue packed requests. One writer thread takes everything
- * queued (group commit), appends it to the log in one synced WiredTiger
- * commit, applies the batch in one more transaction that also stores the
- * applied (consistent) index, and only then answers. A crash between the two
- * commits loses nothing: start-up replays the log above the applied index.
- * Raft will sit between queue and log without changing this shape.
+ * Client threads queue packed requests; peers' messages and linearizable
+ * reads queue here too. Whoever holds `busy` runs one node cycle with
+ * everything queued (group commit: many requests, one synced commit): the
+ * writer thread, woken by the queues and every tick, or a gRPC thread that
+ * commits a lone write itself (core_commit_inline).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +14,10 @@
 #include <time.h>
 
 #include "core/core_internal.h"
-#include "storage/raftlog.h"
 
 #define BATCH_MAX_REQS 4096
 #define BATCH_MAX_BYTES (8u << 20)
-
-#define ENTRY_NORMAL 0
-
-static void fatal(const char *what, int rv)
-{
-	/* Storage failed under an acknowledged log: stop rather than diverge.
-	 * Restart recovers from the log. */
-	fprintf(stderr, "metad: fatal: %s: %s\n", what, db_strerror(rv));
-	abort();
-}
-
-static void run_batch(struct core *c, struct proposal *batch, size_t n, size_t bytes);
+#define MAX_TICKS 10 /* after a long stall, catch up at most this many ticks at once */
 
 /* Set by callers holding no lock the apply path could need (core.h). */
 static _Thread_local bool may_commit_inline;
@@ -38,35 +26,102 @@ static _Thread_local bool may_commit_inline;
 static _Thread_local struct core *deferred;
 
 /*
- * Commit what is queued, up to the batch bounds, on this thread. Called
- * with mu held, !busy and head != NULL; returns with mu held and busy clear.
+ * One node cycle with what is queued (proposals up to the batch bounds).
+ * Called with mu held and !busy; returns with mu held and busy clear.
  */
-static void commit_queued_locked(struct core *c)
+static void cycle_locked(struct core *c)
 {
 	struct proposal *batch = c->head, *last = c->head;
-	size_t n = 1, bytes = last->len;
-	while (last->next != NULL && n < BATCH_MAX_REQS && bytes < BATCH_MAX_BYTES) {
-		last = last->next;
-		n++;
-		bytes += last->len;
+	size_t n = 0;
+	if (batch != NULL) {
+		size_t bytes = last->len;
+		n = 1;
+		while (last->next != NULL && n < BATCH_MAX_REQS && bytes < BATCH_MAX_BYTES) {
+			last = last->next;
+			n++;
+			bytes += last->len;
+		}
+		c->head = last->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		last->next = NULL;
+		c->queued -= n;
 	}
-	c->head = last->next;
-	if (c->head == NULL)
-		c->tail = NULL;
-	last->next = NULL;
-	c->queued -= n;
+	struct node_in in = {.msgs = c->in_head, .props = batch, .n = n, .reads = c->rd_head,
+			     .ops = c->op_head};
+	c->in_head = c->in_tail = NULL;
+	c->rd_head = c->rd_tail = NULL;
+	c->op_head = c->op_tail = NULL;
+	int64_t now = node_now_ns();
+	while (now >= c->next_tick_ns && in.ticks < MAX_TICKS) {
+		in.ticks++;
+		c->next_tick_ns += c->tick_ns;
+	}
+	if (now >= c->next_tick_ns) /* stalled (SIGSTOP, overload): resume from now */
+		c->next_tick_ns = now + c->tick_ns;
 	c->busy = true;
 	pthread_mutex_unlock(&c->mu);
-	run_batch(c, batch, n, bytes);
+	node_cycle(c, &in);
 	pthread_mutex_lock(&c->mu);
 	c->busy = false;
+}
+
+static bool has_work(struct core *c, int64_t now)
+{
+	return c->head != NULL || c->in_head != NULL || c->rd_head != NULL || c->op_head != NULL ||
+	       now >= c->next_tick_ns;
+}
+
+void writer_op(struct core *c, struct node_op *op)
+{
+	op->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->op_tail)
+		c->op_tail->next = op;
+	else
+		c->op_head = op;
+	c->op_tail = op;
+	if (!c->busy)
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void writer_deliver(struct core *c, struct inmsg *m)
+{
+	m->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->in_tail)
+		c->in_tail->next = m;
+	else
+		c->in_head = m;
+	c->in_tail = m;
+	if (!c->busy)
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void writer_read(struct core *c, struct read_wait *w)
+{
+	w->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->rd_tail)
+		c->rd_tail->next = w;
+	else
+		c->rd_head = w;
+	c->rd_tail = w;
+	if (!c->busy)
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
 {
 	struct reply *r = reply_new();
 	struct proposal *p = calloc(1, sizeof(*p));
-	size_t len = metadpb__internal_request__get_packed_size(req);
+	Metadpb__InternalRequest ir = *req;
+	ir.id = atomic_fetch_add(&c->next_req_id, 1);
+	ir.origin = c->member_id;
+	size_t len = metadpb__internal_request__get_packed_size(&ir);
 	/* etcd limits the proposed entry, not the client message. */
 	if (r != NULL && len > c->cfg.max_request_bytes) {
 		free(p);
@@ -83,13 +138,13 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 			reply_done(r, CORE_ENOMEM, NULL, cb, arg);
 		return;
 	}
-	metadpb__internal_request__pack(req, data);
+	metadpb__internal_request__pack(&ir, data);
 	p->data = data;
 	p->len = len;
+	p->id = ir.id;
 	p->cb = cb;
 	p->arg = arg;
 	p->reply = r;
-
 	pthread_mutex_lock(&c->mu);
 	if (c->stopping) {
 		pthread_mutex_unlock(&c->mu);
@@ -137,7 +192,7 @@ void core_commit_deferred(bool here)
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	commit_queued_locked(c);
+	cycle_locked(c);
 	if (c->head != NULL || c->stopping) /* a stopping writer waits for us */
 		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
@@ -148,197 +203,52 @@ void core_commit_inline(bool on)
 	may_commit_inline = on;
 }
 
-/* Apply one packed entry; fills p->reply when p is not NULL. */
-static void apply_entry(struct core *c, const uint8_t *data, size_t len, struct proposal *p)
-{
-	if (len == 0 && p == NULL)
-		return; /* the bootstrap entry: nothing to apply */
-	struct reply *r = p ? p->reply : reply_new();
-	if (r == NULL)
-		fatal("apply", DB_NOMEM);
-	Metadpb__InternalRequest *req = metadpb__internal_request__unpack(NULL, len, data);
-	ProtobufCMessage *msg = NULL;
-	int64_t crev = 0;
-	int err = req ? apply_request(c, c->wsession, r, req, &msg, &crev) : CORE_EINTERNAL;
-	if (err == CORE_ENOMEM)
-		fatal("apply", DB_NOMEM);
-	/* The compactor is asked once the batch has committed (responder.c):
-	 * asked now, it could run before the new compact revision is visible. */
-	if (err == CORE_OK && crev > 0 && p != NULL) {
-		p->compact_rev = crev;
-		p->physical = req->compaction->physical;
-	}
-	metadpb__internal_request__free_unpacked(req, NULL);
-	r->pub.err = err;
-	r->pub.msg = err == CORE_OK ? msg : NULL;
-	if (p == NULL)
-		core_reply_free(&r->pub);
-}
-
-/* n proposals, bytes their packed entries' total length. */
-static void run_batch(struct core *c, struct proposal *batch, size_t n, size_t bytes)
-{
-	struct rlog_entry *ents = malloc(n * sizeof(*ents));
-	if (ents == NULL)
-		fatal("batch", DB_NOMEM);
-	uint64_t first = atomic_load(&c->last_index) + 1;
-	size_t i = 0;
-	for (struct proposal *p = batch; p; p = p->next, i++) {
-		ents[i].index = first + i;
-		ents[i].term = 1;
-		ents[i].type = ENTRY_NORMAL;
-		ents[i].data = p->data;
-		ents[i].len = p->len;
-	}
-	/* 1. durable: one synced commit for the whole batch */
-	int rv = rlog_append(c->wsession, ents, n);
-	if (rv != DB_OK)
-		fatal("log append", rv);
-	free(ents);
-	atomic_store(&c->last_index, first + n - 1);
-	atomic_fetch_add(&c->commits, 1);
-	atomic_fetch_add(&c->requests, n);
-
-	/* 2. apply in one transaction with the consistent index */
-	rv = mvcc_begin(c->mvcc, c->wsession);
-	if (rv != DB_OK)
-		fatal("apply begin", rv);
-	for (struct proposal *p = batch; p; p = p->next)
-		apply_entry(c, p->data, p->len, p);
-	rv = mvcc_commit(c->mvcc, c->wsession, first + n - 1, 0);
-	if (rv != DB_OK)
-		fatal("apply commit", rv);
-	checkpointer_applied(c, bytes);
-
-	/* 3. answer (the responder sends, so the writer can commit the next batch) */
-	for (struct proposal *p = batch; p; p = p->next) {
-		free(p->data);
-		p->data = NULL;
-	}
-	responder_submit(c, batch, n);
-	/* After the replies are on their way: waking the hub is not on a
-	 * client's path. The hub reads the new revisions itself. */
-	watch_notify(c);
-}
-
 static void *writer_main(void *arg)
 {
 	struct core *c = arg;
 	pthread_setname_np(pthread_self(), "metad-writer");
 	struct timespec sized = {0, 0};
+	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		pthread_mutex_lock(&c->mu);
-		while ((c->head == NULL || c->busy) && !c->stopping)
-			pthread_cond_wait(&c->cv, &c->mu);
+		int64_t now = node_now_ns();
+		while ((!has_work(c, now) || c->busy) && !c->stopping) {
+			/* Sleep until the next tick (CLOCK_REALTIME deadline for the
+			 * condition variable, computed from the monotonic gap). */
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			int64_t gap = c->next_tick_ns - now;
+			if (gap < 0 || c->busy)
+				gap = c->tick_ns;
+			until.tv_sec += gap / 1000000000LL;
+			until.tv_nsec += gap % 1000000000LL;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&c->cv, &c->mu, &until);
+			now = node_now_ns();
+		}
 		while (c->busy) /* stopping: let an inline commit finish first */
 			pthread_cond_wait(&c->cv, &c->mu);
-		if (c->head == NULL) {
-			pthread_mutex_unlock(&c->mu);
+		if (c->stopping && c->head == NULL)
 			break;
-		}
-		commit_queued_locked(c);
+		cycle_locked(c);
 		pthread_mutex_unlock(&c->mu);
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec != sized.tv_sec) { /* at most once a second */
+		struct timespec mono;
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		if (mono.tv_sec != sized.tv_sec) { /* at most once a second */
 			atomic_store(&c->db_size, db_size_bytes(c->db));
-			sized = now;
+			sized = mono;
 		}
+		pthread_mutex_lock(&c->mu);
 	}
+	pthread_mutex_unlock(&c->mu);
 	return NULL;
-}
-
-#define REPLAY_CHUNK 256
-
-/* Entries copied out of the log so apply runs outside the log cursor. */
-struct replay_chunk {
-	struct {
-		uint64_t index;
-		uint8_t *data;
-		size_t len;
-	} e[REPLAY_CHUNK];
-	size_t n;
-	int err;
-};
-
-
-static int collect(void *arg, const struct rlog_entry *e)
-{
-	struct replay_chunk *ch = arg;
-	uint8_t *d = ch->n < REPLAY_CHUNK ? malloc(e->len ? e->len : 1) : NULL;
-	if (d == NULL) {
-		ch->err = DB_NOMEM;
-		return 1;
-	}
-	memcpy(d, e->data, e->len);
-	ch->e[ch->n].index = e->index;
-	ch->e[ch->n].data = d;
-	ch->e[ch->n].len = e->len;
-	ch->n++;
-	return 0;
-}
-
-int writer_replay(struct core *c)
-{
-	uint64_t first = 0, last = 0;
-	int rv = rlog_bounds(c->wsession, &first, &last);
-	if (rv != DB_OK)
-		return rv;
-	uint64_t applied = mvcc_consistent_index(c->mvcc);
-	atomic_store(&c->last_index, last > applied ? last : applied);
-	if (last <= applied)
-		return DB_OK;
-	if (applied + 1 < first)
-		return DB_CORRUPT; /* the log lost entries that were never applied */
-	fprintf(stderr, "metad: replaying log entries %llu..%llu\n",
-		(unsigned long long)(applied + 1), (unsigned long long)last);
-	struct replay_chunk *ch = malloc(sizeof(*ch));
-	if (ch == NULL)
-		return DB_NOMEM;
-	uint64_t at = applied + 1;
-	while (at <= last && rv == DB_OK) {
-		ch->n = 0;
-		ch->err = DB_OK;
-		uint64_t hi = last + 1 - at > REPLAY_CHUNK ? at + REPLAY_CHUNK : last + 1;
-		rv = rlog_read(c->wsession, at, hi, BATCH_MAX_BYTES, collect, ch);
-		if (ch->err != DB_OK)
-			rv = ch->err;
-		if (rv == DB_OK && ch->n == 0)
-			rv = DB_CORRUPT;
-		if (rv == DB_OK)
-			rv = mvcc_begin(c->mvcc, c->wsession);
-		if (rv == DB_OK) {
-			for (size_t i = 0; i < ch->n; i++)
-				apply_entry(c, ch->e[i].data, ch->e[i].len, NULL);
-			rv = mvcc_commit(c->mvcc, c->wsession, ch->e[ch->n - 1].index, 1);
-			at = ch->e[ch->n - 1].index + 1;
-		}
-		for (size_t i = 0; i < ch->n; i++)
-			free(ch->e[i].data);
-	}
-	free(ch);
-	return rv;
-}
-
-int writer_bootstrap(struct core *c)
-{
-	if (atomic_load(&c->last_index) != 0)
-		return DB_OK;
-	/* A new member's log starts with one empty entry, so raft index and
-	 * applied index are >= 1 from the first answer on, as in etcd. */
-	struct rlog_entry e = {.index = 1, .term = 1, .type = ENTRY_NORMAL, .data = NULL, .len = 0};
-	int rv = rlog_append(c->wsession, &e, 1);
-	if (rv == DB_OK)
-		rv = mvcc_begin(c->mvcc, c->wsession);
-	if (rv == DB_OK)
-		rv = mvcc_commit(c->mvcc, c->wsession, 1, 1);
-	if (rv == DB_OK)
-		atomic_store(&c->last_index, 1);
-	return rv;
 }
 
 int writer_start(struct core *c)
 {
+	c->next_tick_ns = node_now_ns() + c->tick_ns;
 	return pthread_create(&c->writer, NULL, writer_main, c) == 0 ? DB_OK : DB_NOMEM;
 }
 
@@ -349,4 +259,23 @@ void writer_stop(struct core *c)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->writer, NULL);
+	/* Messages and reads nobody will handle now. */
+	for (struct inmsg *m = c->in_head, *next; m; m = next) {
+		next = m->next;
+		raft_message_release(&m->m);
+		free(m);
+	}
+	c->in_head = c->in_tail = NULL;
+	for (struct read_wait *w = c->rd_head, *next; w; w = next) {
+		next = w->next;
+		w->run(w->arg, CORE_ESTOPPED);
+	}
+	c->rd_head = c->rd_tail = NULL;
+	/* Ops queued after the last cycle run here: what they wait for can no
+	 * longer happen, and node_close answers them "server stopped". */
+	for (struct node_op *op = c->op_head, *next; op; op = next) {
+		next = op->next;
+		op->fn(c, op);
+	}
+	c->op_head = c->op_tail = NULL;
 }

@@ -30,33 +30,16 @@ static void status(struct api_call *call, const ProtobufCMessage *req)
 	api_finish_msg(call, &resp.base);
 }
 
-static void fill_member(struct core *core, Etcdserverpb__Member *m)
+static void move_leader(struct api_call *call, const ProtobufCMessage *req)
 {
-	const struct core_config *cfg = core_config(core);
-	struct core_status st;
-	core_status(core, &st);
-	m->id = st.member_id;
-	m->name = (char *)cfg->name;
-	m->n_peerurls = cfg->n_peer_urls;
-	m->peerurls = (char **)cfg->peer_urls;
-	m->n_clienturls = cfg->n_client_urls;
-	m->clienturls = (char **)cfg->client_urls;
+	core_move_leader(api_core(call), (const Etcdserverpb__MoveLeaderRequest *)req, api_core_done,
+			 call);
 }
 
 static void member_list(struct api_call *call, const ProtobufCMessage *req)
 {
-	(void)req;
-	struct core *core = api_core(call);
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	core_fill_header(core, &h, 0);
-	Etcdserverpb__Member m = ETCDSERVERPB__MEMBER__INIT;
-	fill_member(core, &m);
-	Etcdserverpb__Member *ms[1] = {&m};
-	Etcdserverpb__MemberListResponse resp = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
-	resp.header = &h;
-	resp.n_members = 1;
-	resp.members = ms;
-	api_finish_msg(call, &resp.base);
+	core_member_list(api_core(call), (const Etcdserverpb__MemberListRequest *)req, api_core_done,
+			 call);
 }
 
 static void finish_core_err(struct api_call *call, int err)
@@ -172,7 +155,8 @@ struct api_method api_other_methods[] = {
 	{"/etcdserverpb.Maintenance/HashKV", &etcdserverpb__hash_kvrequest__descriptor, hash_kv, 0, 2,
 	 NULL, 0},
 	UNARY("/etcdserverpb.Maintenance/Snapshot", etcdserverpb__snapshot_request__descriptor),
-	UNARY("/etcdserverpb.Maintenance/MoveLeader", etcdserverpb__move_leader_request__descriptor),
+	{"/etcdserverpb.Maintenance/MoveLeader", &etcdserverpb__move_leader_request__descriptor,
+	 move_leader, 0, 1, NULL, 0},
 	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),
 	UNARY("/etcdserverpb.Auth/AuthEnable", etcdserverpb__auth_enable_request__descriptor),
 	UNARY("/etcdserverpb.Auth/AuthDisable", etcdserverpb__auth_disable_request__descriptor),

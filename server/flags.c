@@ -12,12 +12,12 @@
 
 /* etcd 3.4 server flags metad accepts but does not use. */
 static const char *const ignored_value_flags[] = {
-	"wal-dir", "snapshot-count", "heartbeat-interval", "election-timeout", "max-snapshots",
+	"wal-dir", "max-snapshots",
 	"max-wals", "backend-batch-interval", "backend-batch-limit", "grpc-keepalive-min-time",
 	"grpc-keepalive-interval", "grpc-keepalive-timeout", "discovery", "discovery-fallback",
 	"discovery-proxy", "discovery-srv", "discovery-srv-name", "auto-compaction-retention",
-	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname", "peer-cert-file",
-	"peer-key-file", "peer-trusted-ca-file", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname",
+	"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
 	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "auth-token", "bcrypt-cost",
 	"auth-token-ttl", "metrics", "listen-metrics-urls", "logger", "log-outputs", "log-level",
 	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
@@ -27,8 +27,7 @@ static const char *const ignored_value_flags[] = {
 	"log-package-levels", "config-file", NULL,
 };
 static const char *const ignored_bool_flags[] = {
-	"initial-election-tick-advance", "strict-reconfig-check", "pre-vote", "enable-v2", "auto-tls",
-	"peer-client-cert-auth", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
+	"initial-election-tick-advance", "enable-v2", "auto-tls", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
 	"experimental-enable-v2v3", "experimental-enable-lease-checkpoint",
 	"experimental-peer-skip-client-san-verification", "force-new-cluster", "debug", NULL,
 };
@@ -46,6 +45,14 @@ void flags_usage(void)
 	       "  --initial-cluster 'default=http://localhost:2380'  initial cluster configuration\n"
 	       "  --initial-cluster-state 'new'            new or existing\n"
 	       "  --initial-cluster-token 'etcd-cluster'   cluster token\n"
+	       "  --heartbeat-interval '100'               time (ms) of a heartbeat interval\n"
+	       "  --election-timeout '1000'                time (ms) for an election to time out\n"
+	       "  --snapshot-count '100000'                applied entries between snapshots\n"
+	       "  --pre-vote 'true'                        run a pre-vote round before an election\n"
+	       "  --strict-reconfig-check 'true'           refuse reconfigurations that would lose quorum\n"
+	       "  --peer-cert-file '' --peer-key-file ''   TLS for peer traffic\n"
+	       "  --peer-trusted-ca-file ''                CA for peer certificates\n"
+	       "  --peer-client-cert-auth 'false'          require peer client certificates\n"
 	       "  --max-request-bytes '1572864'            largest client request accepted\n"
 	       "  --max-txn-ops '128'                      most operations in one txn\n"
 	       "  --quota-backend-bytes '0'                backend size quota (0 = 2 GiB)\n"
@@ -190,6 +197,11 @@ static void defaults(struct flags *f)
 	f->max_concurrent_streams = UINT32_MAX;
 	f->watch_progress_ms = 10 * 60 * 1000;
 	f->watch_queue_bytes = 1u << 20;
+	f->heartbeat_ms = 100;
+	f->election_ms = 1000;
+	f->snapshot_count = 100000;
+	f->pre_vote = 1; /* etcd 3.5's default */
+	f->strict_reconfig_check = 1;
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
@@ -225,6 +237,25 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->key_file = v;
 	else if (strcmp(name, "trusted-ca-file") == 0)
 		f->trusted_ca_file = v;
+	else if (strcmp(name, "peer-cert-file") == 0)
+		f->peer_cert_file = v;
+	else if (strcmp(name, "peer-key-file") == 0)
+		f->peer_key_file = v;
+	else if (strcmp(name, "peer-trusted-ca-file") == 0)
+		f->peer_trusted_ca_file = v;
+	else if (strcmp(name, "heartbeat-interval") == 0) {
+		if (parse_u64(name, v, 50000, &u))
+			return -1;
+		f->heartbeat_ms = (int64_t)u;
+	} else if (strcmp(name, "election-timeout") == 0) {
+		if (parse_u64(name, v, 50000, &u))
+			return -1;
+		f->election_ms = (int64_t)u;
+	} else if (strcmp(name, "snapshot-count") == 0) {
+		if (parse_u64(name, v, UINT64_MAX, &u))
+			return -1;
+		f->snapshot_count = u;
+	}
 	else if (strcmp(name, "max-request-bytes") == 0) {
 		if (parse_u64(name, v, UINT32_MAX, &u))
 			return -1;
@@ -259,7 +290,9 @@ static int set_value(struct flags *f, const char *name, const char *v)
 
 static int is_bool(const char *name)
 {
-	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "help") == 0 ||
+	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
+	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
+	       strcmp(name, "help") == 0 ||
 	       strcmp(name, "h") == 0 || strcmp(name, "version") == 0 || in(ignored_bool_flags, name);
 }
 
@@ -270,6 +303,12 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		return -1;
 	if (strcmp(name, "client-cert-auth") == 0)
 		f->client_cert_auth = b;
+	else if (strcmp(name, "peer-client-cert-auth") == 0)
+		f->peer_client_cert_auth = b;
+	else if (strcmp(name, "pre-vote") == 0)
+		f->pre_vote = b;
+	else if (strcmp(name, "strict-reconfig-check") == 0)
+		f->strict_reconfig_check = b;
 	else if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0)
 		f->help = b;
 	else if (strcmp(name, "version") == 0)
@@ -313,6 +352,18 @@ int flags_parse(struct flags *f, int argc, char **argv)
 		}
 		if (set_value(f, name, v))
 			return -1;
+	}
+	/* etcd's config validation, in its words. */
+	if (f->heartbeat_ms == 0) {
+		fprintf(stderr, "--heartbeat-interval must be > 0\n");
+		return -1;
+	}
+	if (f->election_ms < 5 * f->heartbeat_ms) {
+		fprintf(stderr,
+			"--election-timeout[%lldms] should be at least as 5 times as "
+			"--heartbeat-interval[%lldms]\n",
+			(long long)f->election_ms, (long long)f->heartbeat_ms);
+		return -1;
 	}
 	if (f->data_dir == NULL) {
 		snprintf(f->data_dir_buf, sizeof(f->data_dir_buf), "%s.metad", f->name);

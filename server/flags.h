@@ -31,6 +31,15 @@ struct flags {
 	const char *key_file;
 	const char *trusted_ca_file;
 	int client_cert_auth;
+	const char *peer_cert_file;
+	const char *peer_key_file;
+	const char *peer_trusted_ca_file;
+	int peer_client_cert_auth;
+	int64_t heartbeat_ms;    /* --heartbeat-interval (100) */
+	int64_t election_ms;     /* --election-timeout (1000) */
+	uint64_t snapshot_count; /* --snapshot-count (100000) */
+	int pre_vote;            /* --pre-vote (true, as etcd 3.5) */
+	int strict_reconfig_check; /* --strict-reconfig-check (true) */
 	uint64_t max_request_bytes;
 	uint32_t max_txn_ops;
 	int64_t quota_backend_bytes;

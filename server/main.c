@@ -77,6 +77,18 @@ int main(int argc, char **argv)
 		.peer_urls = f.initial_advertise_peer_urls,
 		.n_peer_urls = f.n_initial_advertise_peer_urls,
 		.cluster_token = f.initial_cluster_token,
+		.initial_cluster = f.initial_cluster,
+		.initial_cluster_state = f.initial_cluster_state,
+		.listen_peer_urls = f.listen_peer_urls,
+		.n_listen_peer_urls = f.n_listen_peer_urls,
+		.peer_cert_file = f.peer_cert_file,
+		.peer_key_file = f.peer_key_file,
+		.peer_trusted_ca_file = f.peer_trusted_ca_file,
+		.peer_client_cert_auth = f.peer_client_cert_auth,
+		.heartbeat_ms = f.heartbeat_ms,
+		.election_ms = f.election_ms,
+		.snapshot_count = f.snapshot_count,
+		.pre_vote = f.pre_vote,
 		.max_request_bytes = f.max_request_bytes,
 		.max_txn_ops = f.max_txn_ops,
 		.quota_backend_bytes = f.quota_backend_bytes,
@@ -111,13 +123,23 @@ int main(int argc, char **argv)
 		flags_free(&f);
 		return 1;
 	}
-	log_info("published local member to cluster", "name", f.name);
-	log_info("enabled capabilities for version", "cluster-version", CORE_CLUSTER_VERSION);
-	for (size_t i = 0; i < f.n_listen_client_urls; i++)
-		log_info("ready to serve client requests", "address", f.listen_client_urls[i]);
-
+	/* etcd serves at once but says it is ready only once this member has
+	 * published itself through the log (a cluster has a leader). */
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	struct timespec poll = {0, 0};
+	while (!core_wait_ready(core, 100)) {
+		int got = sigtimedwait(&sigs, NULL, &poll);
+		if (got > 0) {
+			sig = got;
+			break;
+		}
+	}
+	if (sig == 0) {
+		log_info("enabled capabilities for version", "cluster-version", CORE_CLUSTER_VERSION);
+		for (size_t i = 0; i < f.n_listen_client_urls; i++)
+			log_info("ready to serve client requests", "address", f.listen_client_urls[i]);
+		sigwait(&sigs, &sig);
+	}
 	log_info("received signal; shutting down", "signal", sig == SIGINT ? "interrupt" : "terminated");
 	api_stop(api);
 	core_close(core);

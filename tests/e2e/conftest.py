@@ -148,6 +148,24 @@ def module_server(request):
 
 
 @pytest.fixture
+def cluster_factory(request):
+    """factory(size=3, extra_args=()) -> harness.Cluster, started; every member
+    is stopped in teardown like any other server."""
+    group = _Servers()
+    request.node._metad_servers = group.servers
+    request.node._metad_group = group
+
+    def make(size=3, extra_args=(), start=True):
+        c = harness.Cluster(harness.new_workdir(), size=size, extra_args=extra_args)
+        group.servers.extend(c.members)
+        if start:
+            c.start()
+        return c
+    yield make
+    group.teardown()
+
+
+@pytest.fixture
 def server(server_factory):
     """A plain-TCP server, fresh for this test."""
     return server_factory()

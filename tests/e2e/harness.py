@@ -96,6 +96,8 @@ class Server:
         self.env = env
         self.client_port = None
         self.peer_port = None
+        self.initial_cluster = None     # "name=url,..." for a cluster member
+        self.cluster_state = "new"
         self.proc = None
         self.starts = 0
         self.killed = False         # True after our own SIGKILL
@@ -132,7 +134,9 @@ class Server:
                 "--advertise-client-urls", self.client_url,
                 "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.peer_url,
-                "--initial-cluster", "%s=%s" % (self.name, self.peer_url)]
+                "--initial-cluster",
+                self.initial_cluster or "%s=%s" % (self.name, self.peer_url),
+                "--initial-cluster-state", self.cluster_state]
         if self.tls:
             args += ["--cert-file", self.certs["server"],
                      "--key-file", self.certs["server-key"],
@@ -148,9 +152,7 @@ class Server:
         fresh_ports = self.client_port is None
         for attempt in range(3):
             if fresh_ports:
-                self.client_port, self.peer_port = free_port(), free_port()
-                while self.peer_port == self.client_port:
-                    self.peer_port = free_port()
+                self.pick_ports()
             self._stopping = False
             self._spawn()
             try:
@@ -167,6 +169,11 @@ class Server:
                 self.killed = True      # already reported by this exception
                 raise
         raise ServerError("could not start")
+
+    def pick_ports(self):
+        self.client_port, self.peer_port = free_port(), free_port()
+        while self.peer_port == self.client_port:
+            self.peer_port = free_port()
 
     def _spawn(self):
         if not os.access(METAD_BIN, os.X_OK):
@@ -346,6 +353,64 @@ class Server:
 
     def cluster(self):
         return etcdrpc.ClusterStub(self.channel())
+
+
+class Cluster:
+    """Members of one cluster, each a Server on its own ports and data dir,
+    bootstrapped with etcd's --initial-cluster flags."""
+
+    def __init__(self, workdir, size=3, extra_args=(), token="e2e-cluster"):
+        self.workdir = workdir
+        self.token = token
+        self.members = [Server(os.path.join(workdir, "m%d" % i), name="m%d" % i,
+                               extra_args=list(extra_args) +
+                               ["--initial-cluster-token", token])
+                        for i in range(size)]
+        for m in self.members:
+            os.makedirs(m.workdir, exist_ok=True)
+            m.pick_ports()
+        spec = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+        for m in self.members:
+            m.initial_cluster = spec
+
+    def start(self):
+        """Start every member at once (a new cluster needs a quorum to elect
+        a leader), then wait until each serves linearizable reads."""
+        for m in self.members:
+            m._stopping = False
+            m._spawn()
+        for m in self.members:
+            m.wait_ready()
+        return self
+
+    def endpoints(self, members=None):
+        return ",".join(m.client_url for m in (members or self.members))
+
+    def status(self, m):
+        return m.maintenance().Status(etcdrpc.StatusRequest(), timeout=RPC_TIMEOUT)
+
+    def leader(self, deadline=10.0, among=None):
+        """The member that every running member names as leader (polled)."""
+        end = time.monotonic() + deadline
+        last = None
+        while time.monotonic() < end:
+            running = [m for m in (among or self.members) if m.running()]
+            try:
+                seen = {self.status(m).leader for m in running}
+            except grpc.RpcError as e:
+                last = e
+                seen = set()
+            if len(seen) == 1 and 0 not in seen:
+                lid = seen.pop()
+                for m in running:
+                    if self.status(m).header.member_id == lid:
+                        return m
+            last = last or seen
+            time.sleep(0.02)  # poll interval
+        raise ServerError("no agreed leader after %.0fs (last: %s)" % (deadline, last))
+
+    def followers(self, leader):
+        return [m for m in self.members if m is not leader]
 
 
 def new_workdir():

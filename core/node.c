@@ -1,0 +1,831 @@
+/*
+ * core/node.c — the Raft node driver: persist, send, apply, advance.
+ *
+ * Ordering (raft/raft.h): entries and hard state are durable before any
+ * message that depends on them leaves, and nothing is applied before it is
+ * committed. A batch of proposals costs one synced commit: the hard state's
+ * commit index alone never needs a sync (as etcd's WAL), so it is written in
+ * the apply transaction that follows. Applying skips entries at or below
+ * the stored consistent index, which makes replay and re-delivery idempotent.
+ *
+ * Requests carry (origin member, id); the member that received a request
+ * keeps it in the pending table and answers when its own apply reaches the
+ * entry, whoever proposed it to the log (a follower forwards to the leader).
+ * A proposal not applied within etcd's request timeout fails with
+ * "etcdserver: request timed out".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core_internal.h"
+#include "core/lease_internal.h"
+#include "core/node.h"
+#include "core/peer.h"
+#include "storage/raftlog.h"
+
+#define PENDING_BUCKETS 4096
+#define LOG_KEEP 5000                    /* etcd's catch-up entries kept behind a snapshot */
+#define READ_RETRY_NS (500LL * 1000000)  /* etcd's readIndexRetryTime */
+#define SNAP_BLOB "snapshot"
+
+struct node {
+	uint64_t self;
+	struct rlog_hardstate hs; /* as last written */
+	int64_t req_timeout_ns;
+	uint64_t snapshot_count;
+	struct proposal *pending[PENDING_BUCKETS];
+	size_t n_pending;
+	struct read_wait *reads; /* asked, waiting for their index or for apply */
+	uint64_t read_ctx;
+	struct rlog_entry *ents;
+	size_t ents_cap;
+	struct raft_buffer *bufs;
+	size_t bufs_cap;
+	uint8_t *sendbuf;
+	size_t sendcap;
+	/* answered in this cycle, handed to the responder at its end */
+	struct proposal *done_head, *done_tail;
+	size_t n_done;
+	struct read_wait *reads_ready;
+	struct node_transfer *transfers;
+	bool applied_any;
+	bool publishing;
+	uint64_t leader;
+	enum raft_role role;
+};
+
+static void fatal(const char *what, const char *why)
+{
+	/* Storage failed under an acknowledged log: stop rather than diverge.
+	 * Restart recovers from the log. */
+	core_log("fatal", "%s: %s", what, why);
+	abort();
+}
+
+int64_t node_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- pending proposals ---- */
+
+static size_t slot(uint64_t id)
+{
+	return (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 52) & (PENDING_BUCKETS - 1);
+}
+
+static void pending_put(struct node *n, struct proposal *p)
+{
+	size_t k = slot(p->id);
+	p->hnext = n->pending[k];
+	n->pending[k] = p;
+	n->n_pending++;
+}
+
+static struct proposal *pending_take(struct node *n, uint64_t id)
+{
+	for (struct proposal **pp = &n->pending[slot(id)]; *pp; pp = &(*pp)->hnext) {
+		if ((*pp)->id == id) {
+			struct proposal *p = *pp;
+			*pp = p->hnext;
+			p->hnext = NULL;
+			n->n_pending--;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void done(struct node *n, struct proposal *p)
+{
+	p->next = NULL;
+	if (n->done_tail)
+		n->done_tail->next = p;
+	else
+		n->done_head = p;
+	n->done_tail = p;
+	n->n_done++;
+}
+
+static void fail(struct node *n, struct proposal *p, int err)
+{
+	p->reply->pub.err = err;
+	p->reply->pub.msg = NULL;
+	done(n, p);
+}
+
+/* Proposals older than etcd's request timeout give up. */
+static void expire_pending(struct node *n, int64_t now)
+{
+	if (n->n_pending == 0)
+		return;
+	for (size_t k = 0; k < PENDING_BUCKETS; k++) {
+		for (struct proposal **pp = &n->pending[k]; *pp;) {
+			struct proposal *p = *pp;
+			if (p->deadline_ns > now) {
+				pp = &p->hnext;
+				continue;
+			}
+			*pp = p->hnext;
+			n->n_pending--;
+			fail(n, p, CORE_ETIMEOUT);
+		}
+	}
+}
+
+/* ---- persistence ---- */
+
+static int save_snapshot_meta(struct db_session *s, const struct raft_snapshot_meta *m)
+{
+	uint8_t buf[64 + 2 * RAFT_MAX_MEMBERS * 11];
+	size_t len;
+	int rv = raft_snapshot_meta_encode(m, buf, sizeof(buf), &len);
+	if (rv != 0)
+		return DB_INVALID;
+	return rlog_save_blob(s, SNAP_BLOB, buf, len);
+}
+
+/* Entries and a hard state whose term or vote changed: one synced commit.
+ * Returns whether the hard state still has to be written (commit only). */
+static bool persist(struct core *c, struct node *n, const struct raft_ready *rd)
+{
+	struct rlog_hardstate hs = {rd->hard_state.term, rd->hard_state.vote, rd->hard_state.commit};
+	bool vote_moved = rd->has_hard_state && (hs.term != n->hs.term || hs.vote != n->hs.vote);
+	if (rd->snapshot != NULL)
+		fatal("raft", "installing a snapshot from the leader is not supported yet");
+	if (rd->n_entries == 0 && !vote_moved)
+		return rd->has_hard_state;
+	if (rd->n_entries > n->ents_cap) {
+		size_t cap = rd->n_entries * 2;
+		struct rlog_entry *e = realloc(n->ents, cap * sizeof(*e));
+		if (e == NULL)
+			fatal("log append", "out of memory");
+		n->ents = e;
+		n->ents_cap = cap;
+	}
+	for (size_t i = 0; i < rd->n_entries; i++) {
+		const struct raft_entry *e = &rd->entries[i];
+		n->ents[i] = (struct rlog_entry){e->index, e->term, e->type, e->data, e->len};
+	}
+	int rv = db_txn_begin(c->wsession);
+	if (rv == DB_OK && rd->n_entries > 0)
+		rv = rlog_append(c->wsession, n->ents, rd->n_entries);
+	if (rv == DB_OK && rd->has_hard_state)
+		rv = rlog_save_hardstate(c->wsession, &hs);
+	if (rv == DB_OK)
+		rv = db_txn_commit(c->wsession, 1);
+	else
+		db_txn_abort(c->wsession);
+	if (rv != DB_OK)
+		fatal("log append", db_strerror(rv));
+	if (rd->has_hard_state)
+		n->hs = hs;
+	atomic_fetch_add(&c->commits, 1);
+	if (rd->n_entries > 0)
+		atomic_store(&c->last_index, rd->entries[rd->n_entries - 1].index);
+	return false;
+}
+
+/* ---- sending ---- */
+
+static void send_all(struct core *c, struct node *n, const struct raft_ready *rd)
+{
+	for (size_t i = 0; i < rd->n_messages; i++) {
+		const struct raft_message *m = &rd->messages[i];
+		size_t len;
+		if (c->peers == NULL || raft_msg_encoded_size(m, &len) != 0)
+			continue;
+		if (len > n->sendcap) {
+			uint8_t *b = realloc(n->sendbuf, len);
+			if (b == NULL)
+				continue; /* dropped: Raft retransmits */
+			n->sendbuf = b;
+			n->sendcap = len;
+		}
+		if (raft_msg_encode(m, n->sendbuf, n->sendcap, &len) == 0)
+			peer_send(c->peers, m->to, n->sendbuf, len);
+	}
+}
+
+/* ---- apply ---- */
+
+static void publish_done(void *arg, struct core_reply *reply);
+
+static void publish(struct core *c)
+{
+	Etcdserverpb__Member attr = ETCDSERVERPB__MEMBER__INIT;
+	attr.id = c->member_id;
+	attr.name = (char *)c->cfg.name;
+	attr.n_clienturls = c->cfg.n_client_urls;
+	attr.clienturls = (char **)c->cfg.client_urls;
+	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
+	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ATTR;
+	ir.member_attr = &attr;
+	writer_submit(c, &ir, publish_done, c);
+}
+
+static void publish_done(void *arg, struct core_reply *reply)
+{
+	struct core *c = arg;
+	int err = reply->err;
+	core_reply_free(reply);
+	/* etcd retries publishing until it succeeds or the server stops. */
+	if (err != CORE_OK && err != CORE_ESTOPPED)
+		publish(c);
+}
+
+/* mine: proposed by this process (not replayed from an earlier run). */
+static void apply_member_attr(struct core *c, const Etcdserverpb__Member *attr, bool mine)
+{
+	int rv = members_apply_attr(&c->members, c->wsession, attr);
+	if (rv != DB_OK)
+		fatal("apply member", db_strerror(rv));
+	if (mine && !atomic_load(&c->published)) {
+		core_log("info", "published local member to cluster (name %s, cluster-id %016llx)",
+			 c->cfg.name, (unsigned long long)c->cluster_id);
+		pthread_mutex_lock(&c->mu);
+		atomic_store(&c->published, true);
+		pthread_cond_broadcast(&c->pcv);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+static void apply_entry(struct core *c, struct node *n, const struct raft_entry *e)
+{
+	if (e->type != RAFT_ENTRY_NORMAL || e->len == 0)
+		return; /* a leader's empty entry; membership changes come later */
+	Metadpb__InternalRequest *req = metadpb__internal_request__unpack(NULL, e->len, e->data);
+	struct proposal *p = NULL;
+	if (req != NULL && req->origin == n->self)
+		p = pending_take(n, req->id);
+	if (req != NULL && req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ATTR) {
+		apply_member_attr(c, req->member_attr, p != NULL);
+		metadpb__internal_request__free_unpacked(req, NULL);
+		if (p != NULL) {
+			p->reply->pub.err = CORE_OK;
+			done(n, p);
+		}
+		return;
+	}
+	struct reply *r = p ? p->reply : reply_new();
+	if (r == NULL)
+		fatal("apply", "out of memory");
+	ProtobufCMessage *msg = NULL;
+	int64_t crev = 0;
+	int err = req ? apply_request(c, c->wsession, r, req, &msg, &crev) : CORE_EINTERNAL;
+	if (err == CORE_ENOMEM)
+		fatal("apply", "out of memory");
+	/* The compactor is asked once the batch has committed (responder.c):
+	 * asked now, it could run before the new compact revision is visible. */
+	if (err == CORE_OK && crev > 0 && p != NULL) {
+		p->compact_rev = crev;
+		p->physical = req->compaction->physical;
+	} else if (err == CORE_OK && crev > 0) {
+		compactor_request(c, NULL);
+	}
+	metadpb__internal_request__free_unpacked(req, NULL);
+	r->pub.err = err;
+	r->pub.msg = err == CORE_OK ? msg : NULL;
+	if (p != NULL)
+		done(n, p);
+	else
+		core_reply_free(&r->pub);
+}
+
+/* Apply rd's committed entries in one transaction with the consistent
+ * index (and the hard state when only its commit moved). */
+static void apply_all(struct core *c, struct node *n, const struct raft_ready *rd, bool save_hs)
+{
+	uint64_t ci = mvcc_consistent_index(c->mvcc);
+	uint64_t last = rd->n_committed ? rd->committed[rd->n_committed - 1].index : 0;
+	if (last <= ci && !save_hs)
+		return;
+	int rv = mvcc_begin(c->mvcc, c->wsession);
+	if (rv != DB_OK)
+		fatal("apply begin", db_strerror(rv));
+	size_t bytes = 0;
+	for (size_t i = 0; i < rd->n_committed; i++) {
+		if (rd->committed[i].index <= ci)
+			continue;
+		apply_entry(c, n, &rd->committed[i]);
+		bytes += rd->committed[i].len;
+	}
+	if (save_hs) {
+		struct rlog_hardstate hs = {rd->hard_state.term, rd->hard_state.vote,
+					    rd->hard_state.commit};
+		if ((rv = rlog_save_hardstate(c->wsession, &hs)) != DB_OK)
+			fatal("hard state", db_strerror(rv));
+		n->hs = hs;
+	}
+	rv = mvcc_commit(c->mvcc, c->wsession, last > ci ? last : ci, 0);
+	if (rv != DB_OK)
+		fatal("apply commit", db_strerror(rv));
+	if (last > ci) {
+		atomic_fetch_add(&c->requests, rd->n_committed);
+		checkpointer_applied(c, bytes);
+		n->applied_any = true;
+	}
+}
+
+/* ---- linearizable reads ---- */
+
+static void reads_resolve(struct core *c, struct node *n, const struct raft_ready *rd)
+{
+	for (size_t i = 0; i < rd->n_read_states; i++)
+		for (struct read_wait *w = n->reads; w; w = w->next)
+			if (w->ctx == rd->read_states[i].ctx && w->index == 0)
+				w->index = rd->read_states[i].index;
+	uint64_t applied = mvcc_consistent_index(c->mvcc);
+	for (struct read_wait **pw = &n->reads; *pw;) {
+		struct read_wait *w = *pw;
+		if (w->index == 0 || w->index > applied) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		w->next = n->reads_ready;
+		n->reads_ready = w;
+	}
+}
+
+/* Ask one read-index round for every read without an index that is new
+ * or whose last round got no answer (lost with a leader change). */
+static void reads_ask(struct core *c, struct node *n, int64_t now)
+{
+	bool ask = false;
+	for (struct read_wait *w = n->reads; w && !ask; w = w->next)
+		ask = w->index == 0 && (w->ctx == 0 || now - w->asked_ns >= READ_RETRY_NS);
+	if (!ask)
+		return;
+	uint64_t ctx = ++n->read_ctx;
+	if (raft_read_index(c->raft, ctx) != 0)
+		return; /* no leader yet: asked again later, until the deadline */
+	for (struct read_wait *w = n->reads; w; w = w->next)
+		if (w->index == 0 && (w->ctx == 0 || now - w->asked_ns >= READ_RETRY_NS)) {
+			w->ctx = ctx;
+			w->asked_ns = now;
+		}
+}
+
+static void reads_expire(struct node *n, int64_t now)
+{
+	for (struct read_wait **pw = &n->reads; *pw;) {
+		struct read_wait *w = *pw;
+		if (w->deadline_ns > now) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		w->ctx = UINT64_MAX; /* marks the timeout for the responder */
+		w->next = n->reads_ready;
+		n->reads_ready = w;
+	}
+}
+
+/* ---- leader transfer ---- */
+
+void node_transfer_start(struct core *c, struct node_op *op)
+{
+	struct node *n = c->node;
+	struct node_transfer *t = (struct node_transfer *)op;
+	int rv = raft_transfer_leader(c->raft, t->target);
+	if (rv != 0) {
+		t->done(t->arg, rv == RAFT_NOTLEADER ? CORE_ENOT_LEADER : CORE_EBAD_TRANSFEREE);
+		return;
+	}
+	t->deadline_ns = node_now_ns() + n->req_timeout_ns;
+	t->next = n->transfers;
+	n->transfers = t;
+}
+
+/* Finish transfers whose target leads now (leader known) or that ran out
+ * of time (now != 0). */
+static void transfers_check(struct node *n, uint64_t leader, int64_t now)
+{
+	for (struct node_transfer **pt = &n->transfers; *pt;) {
+		struct node_transfer *t = *pt;
+		int err = -1;
+		if (leader != 0 && leader == t->target)
+			err = CORE_OK;
+		else if (now != 0 && t->deadline_ns <= now)
+			err = CORE_ETRANSFER_TIMEOUT;
+		if (err < 0) {
+			pt = &t->next;
+			continue;
+		}
+		*pt = t->next;
+		t->done(t->arg, err);
+	}
+}
+
+static void transfers_expire(struct core *c, struct node *n, int64_t now)
+{
+	(void)c;
+	transfers_check(n, 0, now);
+}
+
+/* ---- roles ---- */
+
+static const char *role_name(enum raft_role r)
+{
+	switch (r) {
+	case RAFT_LEADER:
+		return "leader";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	case RAFT_PRECANDIDATE:
+		return "pre-candidate";
+	default:
+		return "follower";
+	}
+}
+
+static void soft_state(struct core *c, struct node *n, const struct raft_ready *rd)
+{
+	struct raft_status st;
+	raft_status(c->raft, &st);
+	atomic_store(&c->term, st.term);
+	atomic_store(&c->commit_index, st.commit);
+	if (!rd->soft_changed)
+		return;
+	if (rd->role != n->role)
+		core_log("info", "%llx became %s at term %llu", (unsigned long long)n->self,
+			 role_name(rd->role), (unsigned long long)st.term);
+	if (rd->leader != n->leader) {
+		if (rd->leader != 0)
+			core_log("info", "raft.node: %llx elected leader %llx at term %llu",
+				 (unsigned long long)n->self, (unsigned long long)rd->leader,
+				 (unsigned long long)st.term);
+		else
+			core_log("info", "raft.node: %llx lost leader %llx at term %llu",
+				 (unsigned long long)n->self, (unsigned long long)n->leader,
+				 (unsigned long long)st.term);
+		if (rd->leader != 0)
+			atomic_fetch_add(&c->leader_changes, 1);
+	}
+	transfers_check(n, rd->leader, 0);
+	bool was_leader = n->role == RAFT_LEADER;
+	n->role = rd->role;
+	n->leader = rd->leader;
+	atomic_store(&c->leader, rd->leader);
+	atomic_store(&c->is_leader, rd->role == RAFT_LEADER);
+	const struct raft_conf *conf = raft_conf(c->raft);
+	atomic_store(&c->alone, rd->role == RAFT_LEADER && conf->n_voters == 1);
+	if (rd->role == RAFT_LEADER && !was_leader)
+		lessor_promote(c->lessor);
+	if (rd->leader != 0 && !n->publishing) {
+		n->publishing = true;
+		publish(c);
+	}
+}
+
+/* ---- the cycle ---- */
+
+/* Take a snapshot once enough is durable: the store itself is the snapshot
+ * (checkpointed up to durable_index), so Raft keeps only the log after it
+ * (plus LOG_KEEP entries for followers that lag a little). */
+static void maybe_snapshot(struct core *c, struct node *n)
+{
+	uint64_t durable = atomic_load(&c->durable_index);
+	struct raft_status st;
+	raft_status(c->raft, &st);
+	if (durable <= st.snapshot_index || durable - st.snapshot_index < n->snapshot_count ||
+	    durable > st.applied)
+		return;
+	if (raft_snapshot_taken(c->raft, durable, NULL, 0, LOG_KEEP) != 0)
+		return;
+	struct raft_snapshot_meta meta;
+	raft_snapshot_get(c->raft, &meta);
+	int rv = db_txn_begin(c->wsession);
+	if (rv == DB_OK)
+		rv = save_snapshot_meta(c->wsession, &meta);
+	if (rv == DB_OK)
+		rv = rlog_compact(c->wsession, meta.index + 1);
+	if (rv == DB_OK)
+		rv = db_txn_commit(c->wsession, 0);
+	else
+		db_txn_abort(c->wsession);
+	if (rv != DB_OK)
+		core_log("warn", "log compaction at %llu: %s", (unsigned long long)meta.index,
+			 db_strerror(rv));
+}
+
+static void propose(struct core *c, struct node *n, struct proposal *props, size_t count,
+		    int64_t now)
+{
+	if (count > n->bufs_cap) {
+		struct raft_buffer *b = realloc(n->bufs, count * 2 * sizeof(*b));
+		if (b == NULL)
+			fatal("propose", "out of memory");
+		n->bufs = b;
+		n->bufs_cap = count * 2;
+	}
+	size_t i = 0;
+	for (struct proposal *p = props; p; p = p->next, i++)
+		n->bufs[i] = (struct raft_buffer){p->data, p->len};
+	int rv = raft_propose(c->raft, n->bufs, count, NULL);
+	for (struct proposal *p = props, *next; p; p = next) {
+		next = p->next;
+		free(p->data);
+		p->data = NULL;
+		if (rv != 0) {
+			/* etcd's raft drops a proposal it cannot take (no leader, a
+			 * transfer under way) and the server answers with its error. */
+			fail(n, p, rv == RAFT_NOMEM ? CORE_ENOMEM : CORE_EPROPOSAL_DROPPED);
+			continue;
+		}
+		p->deadline_ns = now + n->req_timeout_ns;
+		pending_put(n, p);
+	}
+}
+
+void node_cycle(struct core *c, struct node_in *in)
+{
+	struct node *n = c->node;
+	int64_t now = node_now_ns();
+	while (in->msgs != NULL) {
+		struct inmsg *m = in->msgs;
+		in->msgs = m->next;
+		(void)raft_step(c->raft, &m->m);
+		raft_message_release(&m->m);
+		free(m);
+	}
+	for (int i = 0; i < in->ticks; i++)
+		raft_tick(c->raft);
+	if (in->ticks > 0) {
+		expire_pending(n, now);
+		reads_expire(n, now);
+		transfers_expire(c, n, now);
+	}
+	while (in->ops != NULL) {
+		struct node_op *op = in->ops;
+		in->ops = op->next;
+		op->fn(c, op);
+	}
+	if (in->props != NULL)
+		propose(c, n, in->props, in->n, now);
+	struct read_wait *reads = in->reads;
+	while (reads != NULL) {
+		struct read_wait *w = reads;
+		reads = w->next;
+		w->ctx = 0;
+		w->index = 0;
+		w->deadline_ns = now + n->req_timeout_ns;
+		w->next = n->reads;
+		n->reads = w;
+	}
+	if (n->reads != NULL)
+		reads_ask(c, n, now);
+
+	struct raft_ready rd;
+	while (raft_ready(c->raft, &rd)) {
+		bool hs_left = persist(c, n, &rd);
+		send_all(c, n, &rd);
+		apply_all(c, n, &rd, hs_left);
+		soft_state(c, n, &rd);
+		raft_advance(c->raft);
+		reads_resolve(c, n, &rd);
+	}
+	maybe_snapshot(c, n);
+
+	if (n->done_head != NULL) {
+		responder_submit(c, n->done_head, n->n_done);
+		n->done_head = n->done_tail = NULL;
+		n->n_done = 0;
+	}
+	if (n->reads_ready != NULL) {
+		responder_reads(c, n->reads_ready);
+		n->reads_ready = NULL;
+	}
+	if (n->applied_any) {
+		n->applied_any = false;
+		/* After the replies are on their way: waking the hub is not on a
+		 * client's path. The hub reads the new revisions itself. */
+		watch_notify(c);
+	}
+}
+
+bool node_alone(struct core *c)
+{
+	return atomic_load(&c->alone);
+}
+
+void node_recv(void *arg, uint64_t from, const uint8_t *data, size_t len)
+{
+	struct core *c = arg;
+	struct inmsg *m = malloc(sizeof(*m));
+	if (m == NULL)
+		return;
+	if (raft_msg_decode(data, len, &m->m) != 0 || m->m.from != from) {
+		free(m);
+		return; /* malformed or forged sender: dropped */
+	}
+	writer_deliver(c, m);
+}
+
+/* ---- start-up ---- */
+
+struct load {
+	struct raft_entry *e;
+	size_t n, cap;
+	int err;
+};
+
+static int collect(void *arg, const struct rlog_entry *re)
+{
+	struct load *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct raft_entry *e = realloc(l->e, cap * sizeof(*e));
+		if (e == NULL) {
+			l->err = DB_NOMEM;
+			return 1;
+		}
+		l->e = e;
+		l->cap = cap;
+	}
+	uint8_t *d = malloc(re->len ? re->len : 1);
+	if (d == NULL) {
+		l->err = DB_NOMEM;
+		return 1;
+	}
+	memcpy(d, re->data, re->len);
+	l->e[l->n++] = (struct raft_entry){.term = re->term, .index = re->index, .type = re->type,
+					   .len = (uint32_t)re->len, .data = d};
+	return 0;
+}
+
+static int load_entries(struct core *c, uint64_t from, uint64_t last, struct load *l)
+{
+	while (from <= last) {
+		size_t before = l->n;
+		int rv = rlog_read(c->wsession, from, last + 1, 8u << 20, collect, l);
+		if (l->err != DB_OK)
+			return l->err;
+		if (rv != DB_OK)
+			return rv;
+		if (l->n == before)
+			return DB_CORRUPT;
+		from = l->e[l->n - 1].index + 1;
+	}
+	return DB_OK;
+}
+
+static void free_load(struct load *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free((void *)l->e[i].data);
+	free(l->e);
+}
+
+/* Initial configuration from the member list (a new cluster, or a data
+ * directory written before Raft kept its own). */
+static void initial_conf(struct core *c, struct raft_conf *conf)
+{
+	uint64_t ids[MEMBERS_MAX];
+	bool learner[MEMBERS_MAX];
+	size_t k = members_ids(&c->members, ids, learner, MEMBERS_MAX);
+	memset(conf, 0, sizeof(*conf));
+	for (size_t i = 0; i < k; i++) {
+		if (learner[i])
+			conf->learners[conf->n_learners++] = ids[i];
+		else
+			conf->voters[conf->n_voters++] = ids[i];
+	}
+}
+
+static int load_state(struct core *c, struct raft_persisted *p, struct load *l, char *err,
+		      size_t errlen)
+{
+	struct rlog_hardstate hs;
+	uint64_t first = 0, last = 0;
+	int rv = rlog_load_hardstate(c->wsession, &hs);
+	if (rv == DB_OK)
+		rv = rlog_bounds(c->wsession, &first, &last);
+	if (rv != DB_OK) {
+		snprintf(err, errlen, "raft state: %s", db_strerror(rv));
+		return -1;
+	}
+	memset(p, 0, sizeof(*p));
+	p->hard_state = (struct raft_hard_state){hs.term, hs.vote, hs.commit};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	rv = rlog_load_blob(c->wsession, SNAP_BLOB, &buf, &len);
+	if (rv == DB_OK) {
+		rv = raft_snapshot_meta_decode(buf, len, &p->snapshot.meta) == 0 ? DB_OK : DB_CORRUPT;
+		free(buf);
+	} else if (rv == DB_NOTFOUND) {
+		/* No snapshot yet: the log starts at its first stored entry. */
+		initial_conf(c, &p->snapshot.meta.conf);
+		p->snapshot.meta.index = first - 1;
+		if (first > 1 && (rv = rlog_term(c->wsession, first, &p->snapshot.meta.term)) != DB_OK)
+			p->snapshot.meta.term = 0;
+		rv = DB_OK;
+	}
+	uint64_t from = p->snapshot.meta.index + 1;
+	if (rv == DB_OK && from < first)
+		rv = DB_CORRUPT; /* the log lost entries after the snapshot */
+	if (rv == DB_OK)
+		rv = load_entries(c, from, last, l);
+	if (rv != DB_OK) {
+		snprintf(err, errlen, "raft log: %s", db_strerror(rv));
+		return -1;
+	}
+	if (hs.term == 0 && l->n > 0) {
+		/* Written by the single-node writer before Raft: every entry it
+		 * stored was committed. */
+		p->hard_state.term = l->e[l->n - 1].term;
+		p->hard_state.commit = l->e[l->n - 1].index;
+	}
+	p->entries = l->e;
+	p->n_entries = l->n;
+	p->applied = mvcc_consistent_index(c->mvcc);
+	atomic_store(&c->last_index, last);
+	atomic_store(&c->term, p->hard_state.term);
+	c->node->hs = (struct rlog_hardstate){p->hard_state.term, p->hard_state.vote,
+					      p->hard_state.commit};
+	return 0;
+}
+
+int node_open(struct core *c, char *err, size_t errlen)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	c->node = n;
+	n->self = c->member_id;
+	int64_t tick_ms = c->cfg.heartbeat_ms > 0 ? c->cfg.heartbeat_ms : 100;
+	int64_t election_ms = c->cfg.election_ms > 0 ? c->cfg.election_ms : 1000;
+	c->tick_ns = tick_ms * 1000000LL;
+	/* etcd's ReqTimeout: 5 s plus two election timeouts. */
+	n->req_timeout_ns = (5000 + 2 * election_ms) * 1000000LL;
+	n->snapshot_count = c->cfg.snapshot_count > 0 ? c->cfg.snapshot_count : 100000;
+
+	struct raft_persisted p;
+	struct load l = {0};
+	if (load_state(c, &p, &l, err, errlen) != 0) {
+		free_load(&l);
+		return -1;
+	}
+	struct raft_config rc;
+	raft_config_init(&rc, n->self);
+	rc.heartbeat_tick = 1;
+	rc.election_tick = (int)(election_ms / tick_ms);
+	if (rc.election_tick <= rc.heartbeat_tick)
+		rc.election_tick = rc.heartbeat_tick + 1;
+	rc.pre_vote = c->cfg.pre_vote;
+	rc.check_quorum = true;
+	rc.seed = (uint64_t)node_now_ns() ^ n->self;
+	rc.max_msg_bytes = 1u << 20;
+	int rv = raft_create(&rc, &p, &c->raft);
+	free_load(&l);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft: %s", raft_strerror(rv));
+		return -1;
+	}
+	const struct raft_conf *conf = raft_conf(c->raft);
+	/* A lone voter need not wait an election timeout to lead. */
+	if (conf->n_voters == 1 && conf->voters[0] == n->self)
+		raft_campaign(c->raft);
+	/* Replay what is committed before serving. */
+	struct node_in in = {0};
+	node_cycle(c, &in);
+	return 0;
+}
+
+void node_close(struct core *c)
+{
+	struct node *n = c->node;
+	if (n == NULL)
+		return;
+	/* Pending proposals were answered by writer_stop (stopping); anything
+	 * left here was never acknowledged. */
+	for (size_t k = 0; k < PENDING_BUCKETS; k++)
+		for (struct proposal *p = n->pending[k], *next; p; p = next) {
+			next = p->hnext;
+			p->reply->pub.err = CORE_ESTOPPED;
+			p->cb(p->arg, &p->reply->pub);
+			free(p);
+		}
+	for (struct read_wait *w = n->reads, *next; w; w = next) {
+		next = w->next;
+		w->run(w->arg, CORE_ESTOPPED);
+	}
+	for (struct node_transfer *t = n->transfers, *next; t; t = next) {
+		next = t->next;
+		t->done(t->arg, CORE_ESTOPPED);
+	}
+	raft_destroy(c->raft);
+	c->raft = NULL;
+	free(n->ents);
+	free(n->bufs);
+	free(n->sendbuf);
+	free(n);
+	c->node = NULL;
+}
