@@ -61,6 +61,9 @@ bool peer_send(struct peer_transport *t, uint64_t id, const uint8_t *data, size_
 /* Whether the outgoing stream to id is currently established. */
 bool peer_connected(struct peer_transport *t, uint64_t id);
 
+/* The port bound for listen_urls[i] (useful with port 0), 0 if none. */
+int peer_listen_port(const struct peer_transport *t, size_t i);
+
 /* Stop: close streams, stop listening, join threads. NULL is allowed. */
 void peer_stop(struct peer_transport *t);
 
