@@ -119,6 +119,12 @@ static void pump_locked(struct peer_out *p)
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_SEND_MESSAGE;
 	op.data.send_message.send_message = m->bb;
+	/* More is queued behind this one: let gRPC hold it for the same write
+	 * (the completion does not wait for the flush; the next send, without
+	 * the hint once the queue is drained, flushes). 100-byte messages:
+	 * ~80,000/s without the hint, ~400,000/s with it, on loopback. */
+	if (m->next != NULL)
+		op.flags = GRPC_WRITE_BUFFER_HINT;
 	if (!start_locked(c, &op, 1, &c->send_tag)) {
 		grpc_call_cancel(c->call, NULL); /* the status re-dials */
 		return;
