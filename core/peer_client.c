@@ -48,6 +48,7 @@ struct peer_out {
 struct peer_conn {
 	struct peer_transport *t;
 	struct peer_out *p; /* non-NULL iff p->conn == this */
+	char *url;          /* dialled (the member's URLs may change meanwhile) */
 	grpc_call *call;
 	struct peer_tag ready_tag;  /* SEND_INITIAL_METADATA + RECV_INITIAL_METADATA */
 	struct peer_tag send_tag;   /* SEND_MESSAGE */
@@ -92,6 +93,7 @@ static void conn_maybe_free_locked(struct peer_conn *c)
 	grpc_metadata_array_destroy(&c->trailing_md);
 	grpc_slice_unref(c->details);
 	grpc_call_unref(c->call);
+	free(c->url);
 	free(c);
 	peer_live_drop_locked(t, &t->live_out);
 }
@@ -195,6 +197,7 @@ static void dial_locked(struct peer_transport *t, struct peer_out *p)
 		return;
 	}
 	c->t = t;
+	c->url = strdup(p->urls[p->url_i]);
 	c->ready_tag.fn = on_ready;
 	c->send_tag.fn = on_send;
 	c->status_tag.fn = on_status;
@@ -262,7 +265,7 @@ static void on_ready(struct peer_tag *tag, bool ok)
 		p->backoff_ms = PEER_BACKOFF_MIN_MS;
 		if (p->last_logged != GRPC_STATUS_OK)
 			fprintf(stderr, "metad: peer %" PRIx64 ": stream to %s established\n", p->id,
-				p->urls[p->url_i]);
+				c->url ? c->url : "?");
 		p->last_logged = GRPC_STATUS_OK;
 		pump_locked(p);
 	}
@@ -300,7 +303,7 @@ static void on_status(struct peer_tag *tag, bool ok)
 		if (c->status != p->last_logged) {
 			char *details = grpc_slice_to_c_string(c->details);
 			fprintf(stderr, "metad: peer %" PRIx64 ": stream to %s %s: %s (status %d)\n", p->id,
-				p->urls[p->url_i], c->accepted ? "lost" : "refused or unreachable", details,
+				c->url ? c->url : "?", c->accepted ? "lost" : "refused or unreachable", details,
 				(int)c->status);
 			gpr_free(details);
 			p->last_logged = c->status;

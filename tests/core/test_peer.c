@@ -366,6 +366,37 @@ static void test_restart(void)
 	node_destroy(&b);
 }
 
+/* ---- a member's first URL is dead: its second is used ---- */
+
+static void test_second_url(void)
+{
+	struct node a, b, gone;
+	node_init(&a, 1, 0xc7);
+	node_init(&b, 2, 0xc7);
+	node_init(&gone, 3, 0xc7);
+	EXPECT(node_start(&a, 0, NULL, 0) == 0);
+	EXPECT(node_start(&b, 0, NULL, 0) == 0);
+	/* A port that was just free: nothing listens there now. */
+	EXPECT(node_start(&gone, 0, NULL, 0) == 0);
+	char dead[64];
+	snprintf(dead, sizeof(dead), "%s", gone.url);
+	node_destroy(&gone);
+	const char *urls[] = {dead, b.url};
+	EXPECT(peer_set(a.t, b.id, urls, 2) == 0);
+	set_lossy(&b, a.id);
+	uint8_t *buf = malloc(MIB);
+	uint64_t seq = 0;
+	EXPECT(SEND_UNTIL(&a, &b, seq, buf, got(&b, a.id) >= 20, DEADLINE_MS));
+	EXPECT(peer_connected(a.t, b.id));
+	/* New URLs for a member (only the dead one): the stream goes. */
+	EXPECT(peer_set(a.t, b.id, urls, 1) == 0);
+	EXPECT(WAIT_FOR(!peer_connected(a.t, b.id), DEADLINE_MS));
+	EXPECT(bad(&b) == 0);
+	free(buf);
+	node_destroy(&a);
+	node_destroy(&b);
+}
+
 /* ---- refusals: another cluster, another CA; a port already taken ---- */
 
 /* Over a window, x and y exchange messages while a control pair (c -> y)
@@ -529,6 +560,7 @@ int main(void)
 	test_port_taken();
 	test_three_members();
 	test_restart();
+	test_second_url();
 	test_cluster_mismatch();
 	test_tls();
 	bench_small();
