@@ -2,19 +2,26 @@
  * tests/core/test_peer.c — the peer transport over loopback, in one process:
  * thousands of payloads (1 B to 1 MiB) between three members in every
  * direction, intact and in order; a stopped and restarted member is reached
- * again; another cluster and another CA are refused; a taken port fails.
+ * again, and so is one whose first URL is dead; a peer that goes silent is
+ * noticed by keepalive; another cluster and another CA are refused; a taken
+ * port fails.
  * Also prints the rate of 100-byte messages between two members.
  *
  * Every wait polls a condition against a deadline; nothing relies on a sleep
  * being long enough.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/peer.h"
@@ -397,6 +404,155 @@ static void test_second_url(void)
 	node_destroy(&b);
 }
 
+/* ---- a peer that stops answering (a partition, SIGSTOP) ---- */
+
+/* A TCP relay to 127.0.0.1:to that can freeze: while frozen it neither
+ * accepts nor forwards, yet keeps every connection open, as a stopped
+ * process or a dropped link would. */
+struct relay {
+	int lfd;
+	int port;
+	int to;
+	atomic_bool frozen;
+	atomic_bool stop;
+	pthread_t th;
+	int fds[32]; /* pairs: fds[2k] accepted, fds[2k+1] upstream; -1 unused */
+};
+
+static void relay_close_pair(struct relay *r, int k)
+{
+	close(r->fds[2 * k]);
+	close(r->fds[2 * k + 1]);
+	r->fds[2 * k] = r->fds[2 * k + 1] = -1;
+}
+
+static void relay_accept(struct relay *r)
+{
+	int c = accept(r->lfd, NULL, NULL);
+	if (c < 0)
+		return;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->to)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int u = socket(AF_INET, SOCK_STREAM, 0);
+	if (u < 0 || connect(u, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(c);
+		if (u >= 0)
+			close(u);
+		return;
+	}
+	for (int k = 0; k < 16; k++) {
+		if (r->fds[2 * k] < 0) {
+			r->fds[2 * k] = c;
+			r->fds[2 * k + 1] = u;
+			return;
+		}
+	}
+	close(c);
+	close(u);
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	static char buf[64 * 1024];
+	while (!atomic_load(&r->stop)) {
+		if (atomic_load(&r->frozen)) {
+			pause_ms(5);
+			continue;
+		}
+		struct pollfd pf[33];
+		int n = 0;
+		pf[n++] = (struct pollfd){r->lfd, POLLIN, 0};
+		for (int i = 0; i < 32; i++)
+			pf[n++] = (struct pollfd){r->fds[i], POLLIN, 0}; /* -1 is ignored */
+		if (poll(pf, (nfds_t)n, 10) <= 0)
+			continue;
+		if (pf[0].revents & POLLIN)
+			relay_accept(r);
+		for (int i = 0; i < 32; i++) {
+			if (r->fds[i] < 0 || !(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t got = read(r->fds[i], buf, sizeof(buf));
+			bool ok = got > 0;
+			for (ssize_t off = 0; ok && off < got;) {
+				ssize_t w = write(r->fds[i ^ 1], buf + off, (size_t)(got - off));
+				ok = w > 0;
+				off += ok ? w : 0;
+			}
+			if (!ok)
+				relay_close_pair(r, i / 2);
+		}
+	}
+	for (int k = 0; k < 16; k++)
+		if (r->fds[2 * k] >= 0)
+			relay_close_pair(r, k);
+	return NULL;
+}
+
+static int relay_start(struct relay *r, int to)
+{
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < 32; i++)
+		r->fds[i] = -1;
+	r->to = to;
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(sa);
+	if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(r->lfd, 16) != 0 ||
+	    getsockname(r->lfd, (struct sockaddr *)&sa, &len) != 0)
+		return -1;
+	r->port = ntohs(sa.sin_port);
+	return pthread_create(&r->th, NULL, relay_main, r);
+}
+
+static void relay_stop(struct relay *r)
+{
+	atomic_store(&r->stop, true);
+	pthread_join(r->th, NULL);
+	close(r->lfd);
+}
+
+static void test_silent_peer(void)
+{
+	struct node a, b;
+	struct relay r;
+	node_init(&a, 1, 0xc8);
+	node_init(&b, 2, 0xc8);
+	EXPECT(node_start(&a, 0, NULL, 0) == 0);
+	EXPECT(node_start(&b, 0, NULL, 0) == 0);
+	if (relay_start(&r, b.port) != 0) {
+		EXPECT(!"relay");
+		node_destroy(&a);
+		node_destroy(&b);
+		return;
+	}
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+	const char *u = url;
+	EXPECT(peer_set(a.t, b.id, &u, 1) == 0);
+	set_lossy(&b, a.id);
+	uint8_t *buf = malloc(MIB);
+	uint64_t seq = 0;
+	EXPECT(SEND_UNTIL(&a, &b, seq, buf, got(&b, a.id) >= 20, DEADLINE_MS));
+
+	atomic_store(&r.frozen, true);
+	int64_t t0 = now_ms();
+	EXPECT(WAIT_FOR(!peer_connected(a.t, b.id), 20000));
+	int64_t noticed = now_ms() - t0;
+	printf("silent peer: stream down after %" PRId64 " ms\n", noticed);
+	EXPECT(noticed < 10000); /* keepalive 2 s + 2 s, with room for a loaded machine */
+
+	atomic_store(&r.frozen, false);
+	uint64_t before = got(&b, a.id);
+	EXPECT(SEND_UNTIL(&a, &b, seq, buf, got(&b, a.id) >= before + 20, 20000));
+	EXPECT(bad(&b) == 0);
+	free(buf);
+	node_destroy(&a);
+	node_destroy(&b);
+	relay_stop(&r);
+}
+
 /* ---- refusals: another cluster, another CA; a port already taken ---- */
 
 /* Over a window, x and y exchange messages while a control pair (c -> y)
@@ -561,6 +717,7 @@ int main(void)
 	test_three_members();
 	test_restart();
 	test_second_url();
+	test_silent_peer();
 	test_cluster_mismatch();
 	test_tls();
 	bench_small();
