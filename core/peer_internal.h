@@ -33,6 +33,7 @@
 
 #define PEER_BACKOFF_MIN_MS 50
 #define PEER_BACKOFF_MAX_MS 1000
+#define PEER_REFUSAL_LOG_MS 10000
 
 /* A peer that stops answering (SIGSTOP, a partition) is noticed after one
  * keepalive interval plus its timeout, about 4 s; a TCP reset at once. Both
@@ -68,6 +69,11 @@ struct peer_transport {
 	bool rx_started, tx_started;
 	int *ports;
 	size_t n_ports;
+
+	/* rx thread only: refusals are logged at most every PEER_REFUSAL_LOG_MS
+	 * (a member of another cluster re-dials every second, forever). */
+	int64_t refusal_logged_ms;
+	unsigned long refusals_quiet;
 
 	pthread_mutex_t mu;
 	pthread_cond_t idle; /* live_in + live_out reached 0 */

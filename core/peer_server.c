@@ -142,6 +142,25 @@ static void arm_recv(struct peer_in *in)
 	start(in, &op, 1, &in->recv_tag);
 }
 
+static void log_refusal(struct peer_in *in, uint64_t cluster)
+{
+	struct peer_transport *t = in->t;
+	int64_t now = peer_now_ms();
+	if (t->refusal_logged_ms != 0 && now - t->refusal_logged_ms < PEER_REFUSAL_LOG_MS) {
+		t->refusals_quiet++;
+		return;
+	}
+	char *peer = grpc_call_get_peer(in->call);
+	char quiet[64] = "";
+	if (t->refusals_quiet > 0)
+		snprintf(quiet, sizeof(quiet), "; %lu more since the last report", t->refusals_quiet);
+	fprintf(stderr, "metad: peer stream from %s refused: %s (remote cluster %" PRIx64 ", local %" PRIx64 "%s)\n",
+		peer ? peer : "?", PEER_ERR_CLUSTER_MISMATCH, cluster, t->cluster_id, quiet);
+	gpr_free(peer);
+	t->refusal_logged_ms = now;
+	t->refusals_quiet = 0;
+}
+
 static void on_new(struct peer_tag *tag, bool ok)
 {
 	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, new_tag);
@@ -155,11 +174,7 @@ static void on_new(struct peer_tag *tag, bool ok)
 	uint64_t cluster = 0;
 	bool has_cluster = md_hex(&in->md, PEER_MD_CLUSTER, &cluster);
 	if (!has_cluster || cluster != t->cluster_id) {
-		char *peer = grpc_call_get_peer(in->call);
-		fprintf(stderr, "metad: peer stream from %s refused: %s (remote cluster %" PRIx64
-			", local %" PRIx64 ")\n",
-			peer ? peer : "?", PEER_ERR_CLUSTER_MISMATCH, cluster, t->cluster_id);
-		gpr_free(peer);
+		log_refusal(in, cluster);
 		refuse(in, GRPC_STATUS_FAILED_PRECONDITION, PEER_ERR_CLUSTER_MISMATCH);
 	} else if (!md_hex(&in->md, PEER_MD_FROM, &in->from)) {
 		refuse(in, GRPC_STATUS_INVALID_ARGUMENT, "missing sender member ID");
