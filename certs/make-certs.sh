@@ -9,6 +9,8 @@
 #   client.pem client-key.pem          client cert signed by ca.pem (CN=client, clientAuth)
 #   other-ca.pem other-ca-key.pem      a second, unrelated CA
 #   other-client.pem other-client-key.pem   client cert signed by the other CA (must be refused)
+#   other-server.pem other-server-key.pem   server cert (same SANs and usages as server.pem)
+#                                      signed by the other CA: a peer from another PKI
 #
 # Keys are EC P-256 (accepted by etcd's Go TLS stack and by gRPC core / BoringSSL / OpenSSL).
 # Idempotent: if every output already exists and verifies, nothing is regenerated.
@@ -25,13 +27,14 @@ cd "$out"
 
 DAYS=3650
 outputs=(ca.pem ca-key.pem server.pem server-key.pem client.pem client-key.pem
-         other-ca.pem other-ca-key.pem other-client.pem other-client-key.pem)
+         other-ca.pem other-ca-key.pem other-client.pem other-client-key.pem
+         other-server.pem other-server-key.pem)
 
 all_present() {
   local f
   for f in "${outputs[@]}"; do [ -s "$f" ] || return 1; done
   openssl verify -CAfile ca.pem server.pem client.pem >/dev/null 2>&1 || return 1
-  openssl verify -CAfile other-ca.pem other-client.pem >/dev/null 2>&1 || return 1
+  openssl verify -CAfile other-ca.pem other-client.pem other-server.pem >/dev/null 2>&1 || return 1
 }
 
 if all_present; then
@@ -87,9 +90,10 @@ make_leaf server ca "metad server" "$work/server.ext"
 make_leaf client ca "client" "$work/client.ext"
 make_ca other-ca "unrelated test CA"
 make_leaf other-client other-ca "other client" "$work/client.ext"
+make_leaf other-server other-ca "other server" "$work/server.ext"
 
 openssl verify -CAfile "$work/ca.pem" "$work/server.pem" "$work/client.pem" >/dev/null
-openssl verify -CAfile "$work/other-ca.pem" "$work/other-client.pem" >/dev/null
+openssl verify -CAfile "$work/other-ca.pem" "$work/other-client.pem" "$work/other-server.pem" >/dev/null
 
 for f in "${outputs[@]}"; do
   mv -f "$work/$f" "$f"

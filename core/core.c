@@ -9,6 +9,7 @@
 
 #include "core/core_internal.h"
 #include "core/lease_internal.h"
+#include "core/peer.h"
 #include "storage/raftlog.h"
 
 #define DEFAULT_QUOTA (2LL << 30) /* etcd's default backend quota: 2 GiB */
@@ -142,6 +143,9 @@ struct db_session *core_session(struct core *c)
 
 static void free_core(struct core *c)
 {
+	peer_stop(c->peers); /* no more deliveries into the inbox */
+	c->peers = NULL;
+	forward_close(c);
 	node_close(c);
 	struct session_slot *s = c->sessions;
 	while (s != NULL) {
@@ -175,6 +179,40 @@ static void free_core(struct core *c)
 	pthread_cond_destroy(&c->rcv);
 	pthread_cond_destroy(&c->kcv);
 	free(c);
+}
+
+/* Listen on the peer URLs and know every other member's. Messages that
+ * arrive before the writer starts wait in its inbox. */
+static int start_peers(struct core *c, char *err, size_t errlen)
+{
+	if (c->cfg.n_listen_peer_urls == 0)
+		return 0;
+	struct peer_config pc = {
+		.listen_urls = c->cfg.listen_peer_urls,
+		.n_listen_urls = c->cfg.n_listen_peer_urls,
+		.tls = {c->cfg.peer_cert_file, c->cfg.peer_key_file, c->cfg.peer_trusted_ca_file,
+			c->cfg.peer_client_cert_auth},
+		.self_id = c->member_id,
+		.cluster_id = c->cluster_id,
+	};
+	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
+		return -1;
+	uint64_t ids[MEMBERS_MAX];
+	bool learner[MEMBERS_MAX];
+	size_t n = members_ids(&c->members, ids, learner, MEMBERS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == c->member_id)
+			continue;
+		size_t nu = 0;
+		char **urls = members_peer_urls(&c->members, ids[i], &nu);
+		int rv = urls ? peer_set(c->peers, ids[i], (const char *const *)urls, nu) : -1;
+		members_free_urls(urls, nu);
+		if (rv != 0) {
+			snprintf(err, errlen, "peer %016llx: bad peer URL", (unsigned long long)ids[i]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Start the node's threads in order; on failure stop those already started,
@@ -277,7 +315,11 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
 	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
 		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
+	if (rv == DB_OK && (rv = forward_open(c)) != DB_OK)
+		snprintf(err, errlen, "out of memory");
 	if (rv == DB_OK && node_open(c, err, errlen) != 0)
+		rv = DB_INVALID;
+	if (rv == DB_OK && start_peers(c, err, errlen) != 0)
 		rv = DB_INVALID;
 	if (rv == DB_OK)
 		atomic_store(&c->db_size, db_size_bytes(c->db));
@@ -299,6 +341,9 @@ void core_close(struct core *c)
 		return;
 	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
+	peer_stop(c->peers); /* after the writer: its last cycle may still send */
+	c->peers = NULL;
+	forward_close(c); /* calls to the leader end "stopped" */
 	node_close(c);
 	responder_stop(c); /* after the writer: it answers the writer's last batch */
 	watch_stop(c);

@@ -161,6 +161,12 @@ void core_lease_leases(struct core *c, core_done_fn cb, void *arg);
 /* Keep-alive: renew in memory (leader-local, as etcd) and return the granted
  * TTL, or 0 when the lease is unknown or already expired. Thread-safe. */
 int64_t core_lease_renew(struct core *c, int64_t id);
+/* Keep-alive from a client: renewed here on the leader, else forwarded to
+ * it (etcd's followers forward keep-alives). done(arg, ttl, err) runs once,
+ * inline or from a core thread; err is CORE_OK or why it could not be
+ * renewed (CORE_ENO_LEADER, CORE_ETIMEOUT, CORE_ESTOPPED). */
+typedef void (*core_keepalive_fn)(void *arg, int64_t ttl, int err);
+void core_lease_keepalive(struct core *c, int64_t id, core_keepalive_fn done, void *arg);
 
 /* ---- Watch (watch*.c) ----
  * A watch stream is etcd's Watch call seen from core: requests go in, packed

@@ -90,6 +90,8 @@ struct core {
 	struct node *node;
 	struct members members;
 	struct peer_transport *peers;
+	struct forward *fwd;    /* calls to the leader (forward.c) */
+	int64_t req_timeout_ns; /* etcd's ReqTimeout: 5 s + 2 election timeouts */
 	_Atomic uint64_t term, leader, commit_index, leader_changes;
 	_Atomic bool is_leader, alone, published;
 	pthread_cond_t pcv; /* published (under mu) */
@@ -193,6 +195,20 @@ typedef void (*core_read_fn)(struct core *c, const ProtobufCMessage *req, core_d
 			     void *arg);
 void core_linearize(struct core *c, const ProtobufCMessage *req, core_read_fn fn, core_done_fn cb,
 		    void *arg);
+
+/* Peer payloads start with a kind byte (forward.c). */
+enum { PEER_KIND_RAFT = 0, PEER_KIND_CALL = 1, PEER_KIND_REPLY = 2 };
+
+/* Calls to the leader (forward.c). done gets the reply (NULL when err is
+ * set: CORE_ETIMEOUT, CORE_ENO_LEADER, CORE_ESTOPPED), on a transport or
+ * node thread. forward_call returns an error without calling done when it
+ * cannot even try (no leader known). */
+typedef void (*forward_done_fn)(void *arg, const Metadpb__PeerReply *rep, int err);
+int forward_open(struct core *c);
+void forward_close(struct core *c);
+int forward_call(struct core *c, Metadpb__PeerCall *call, forward_done_fn done, void *arg);
+void forward_recv(struct core *c, uint64_t from, uint8_t kind, const uint8_t *data, size_t len);
+void forward_expire(struct core *c, int64_t now);
 
 /* Responder (responder.c): answers an applied batch (list linked by next). */
 int responder_start(struct core *c);

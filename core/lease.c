@@ -310,10 +310,60 @@ int64_t core_lease_renew(struct core *c, int64_t id)
 	return ttl;
 }
 
-void core_lease_time_to_live(struct core *c, const Etcdserverpb__LeaseTimeToLiveRequest *req,
-			     core_done_fn cb, void *arg)
+bool lessor_ttl(struct lessor *l, int64_t id, int64_t *ttl, int64_t *granted)
 {
-	struct lessor *l = c->lessor;
+	pthread_mutex_lock(&l->mu);
+	struct lease_ent *e = find(l, id);
+	if (e != NULL) {
+		int64_t left = e->expiry - now_ns();
+		/* etcd truncates the remaining duration to whole seconds. */
+		*ttl = left > 0 ? left / 1000000000LL : 0;
+		*granted = e->ttl;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return e != NULL;
+}
+
+struct keepalive_fwd {
+	core_keepalive_fn done;
+	void *arg;
+};
+
+static void keepalive_answered(void *arg, const Metadpb__PeerReply *rep, int err)
+{
+	struct keepalive_fwd *k = arg;
+	k->done(k->arg, rep ? rep->ttl : 0, err);
+	free(k);
+}
+
+void core_lease_keepalive(struct core *c, int64_t id, core_keepalive_fn done, void *arg)
+{
+	if (atomic_load(&c->is_leader)) {
+		done(arg, core_lease_renew(c, id), CORE_OK);
+		return;
+	}
+	struct keepalive_fwd *k = malloc(sizeof(*k));
+	if (k == NULL) {
+		done(arg, 0, CORE_ENOMEM);
+		return;
+	}
+	k->done = done;
+	k->arg = arg;
+	Metadpb__PeerCall call = METADPB__PEER_CALL__INIT;
+	call.body_case = METADPB__PEER_CALL__BODY_KEEPALIVE;
+	call.keepalive = id;
+	int err = forward_call(c, &call, keepalive_answered, k);
+	if (err != CORE_OK) {
+		free(k);
+		done(arg, 0, err);
+	}
+}
+
+/* TimeToLive once the remaining and granted TTL are known (here on the
+ * leader, or from it): keys come from this member's own store. */
+static void ttl_reply(struct core *c, const Etcdserverpb__LeaseTimeToLiveRequest *req, bool found,
+		      int64_t ttl, int64_t granted, core_done_fn cb, void *arg)
+{
 	struct reply *r = reply_new();
 	Etcdserverpb__LeaseTimeToLiveResponse *resp = r ? arena_alloc(&r->arena, sizeof(*resp)) : NULL;
 	if (resp == NULL) {
@@ -326,16 +376,8 @@ void core_lease_time_to_live(struct core *c, const Etcdserverpb__LeaseTimeToLive
 	etcdserverpb__lease_time_to_live_response__init(resp);
 	resp->header = reply_header(c, r, 0);
 	resp->id = req->id;
-	pthread_mutex_lock(&l->mu);
-	struct lease_ent *e = find(l, req->id);
-	bool found = e != NULL;
-	if (found) {
-		int64_t left = e->expiry - now_ns();
-		/* etcd truncates the remaining duration to whole seconds. */
-		resp->ttl = left > 0 ? left / 1000000000LL : 0;
-		resp->grantedttl = e->ttl;
-	}
-	pthread_mutex_unlock(&l->mu);
+	resp->ttl = ttl;
+	resp->grantedttl = granted;
 	int err = resp->header ? CORE_OK : CORE_ENOMEM;
 	if (!found) {
 		resp->ttl = -1; /* etcd: unknown lease is TTL -1, not an error */
@@ -357,6 +399,49 @@ void core_lease_time_to_live(struct core *c, const Etcdserverpb__LeaseTimeToLive
 		}
 	}
 	reply_done(r, err, &resp->base, cb, arg);
+}
+
+struct ttl_fwd {
+	struct core *c;
+	core_done_fn cb;
+	void *arg;
+	Etcdserverpb__LeaseTimeToLiveRequest req;
+};
+
+static void ttl_answered(void *arg, const Metadpb__PeerReply *rep, int err)
+{
+	struct ttl_fwd *t = arg;
+	if (err != CORE_OK)
+		reply_fail(t->cb, t->arg, err);
+	else
+		ttl_reply(t->c, &t->req, rep->found, rep->ttl, rep->granted_ttl, t->cb, t->arg);
+	free(t);
+}
+
+void core_lease_time_to_live(struct core *c, const Etcdserverpb__LeaseTimeToLiveRequest *req,
+			     core_done_fn cb, void *arg)
+{
+	/* The leader's lessor knows the remaining TTL; etcd forwards. */
+	if (!atomic_load(&c->is_leader)) {
+		struct ttl_fwd *t = malloc(sizeof(*t));
+		if (t == NULL) {
+			reply_fail(cb, arg, CORE_ENOMEM);
+			return;
+		}
+		*t = (struct ttl_fwd){c, cb, arg, *req};
+		Metadpb__PeerCall call = METADPB__PEER_CALL__INIT;
+		call.body_case = METADPB__PEER_CALL__BODY_TIME_TO_LIVE;
+		call.time_to_live = req->id;
+		int err = forward_call(c, &call, ttl_answered, t);
+		if (err != CORE_OK) {
+			free(t);
+			reply_fail(cb, arg, err);
+		}
+		return;
+	}
+	int64_t ttl = 0, granted = 0;
+	bool found = lessor_ttl(c->lessor, req->id, &ttl, &granted);
+	ttl_reply(c, req, found, ttl, granted, cb, arg);
 }
 
 void core_lease_leases(struct core *c, core_done_fn cb, void *arg)

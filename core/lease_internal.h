@@ -35,6 +35,8 @@ void lessor_stop(struct lessor *l);
 void lessor_free(struct lessor *l); /* NULL is allowed */
 
 bool lessor_exists(struct lessor *l, int64_t id);
+/* Remaining (whole seconds) and granted TTL of a lease; false if unknown. */
+bool lessor_ttl(struct lessor *l, int64_t id, int64_t *ttl, int64_t *granted);
 /* This member became leader: every lease restarts its TTL from now. */
 void lessor_promote(struct lessor *l);
 

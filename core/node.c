@@ -199,15 +199,16 @@ static void send_all(struct core *c, struct node *n, const struct raft_ready *rd
 		size_t len;
 		if (c->peers == NULL || raft_msg_encoded_size(m, &len) != 0)
 			continue;
-		if (len > n->sendcap) {
-			uint8_t *b = realloc(n->sendbuf, len);
+		if (len + 1 > n->sendcap) {
+			uint8_t *b = realloc(n->sendbuf, len + 1);
 			if (b == NULL)
 				continue; /* dropped: Raft retransmits */
 			n->sendbuf = b;
-			n->sendcap = len;
+			n->sendcap = len + 1;
 		}
-		if (raft_msg_encode(m, n->sendbuf, n->sendcap, &len) == 0)
-			peer_send(c->peers, m->to, n->sendbuf, len);
+		n->sendbuf[0] = PEER_KIND_RAFT;
+		if (raft_msg_encode(m, n->sendbuf + 1, n->sendcap - 1, &len) == 0)
+			peer_send(c->peers, m->to, n->sendbuf, len + 1);
 	}
 }
 
@@ -560,6 +561,7 @@ void node_cycle(struct core *c, struct node_in *in)
 		expire_pending(n, now);
 		reads_expire(n, now);
 		transfers_expire(c, n, now);
+		forward_expire(c, now);
 	}
 	while (in->ops != NULL) {
 		struct node_op *op = in->ops;
@@ -617,10 +619,16 @@ bool node_alone(struct core *c)
 void node_recv(void *arg, uint64_t from, const uint8_t *data, size_t len)
 {
 	struct core *c = arg;
+	if (len == 0)
+		return;
+	if (data[0] != PEER_KIND_RAFT) {
+		forward_recv(c, from, data[0], data + 1, len - 1);
+		return;
+	}
 	struct inmsg *m = malloc(sizeof(*m));
 	if (m == NULL)
 		return;
-	if (raft_msg_decode(data, len, &m->m) != 0 || m->m.from != from) {
+	if (raft_msg_decode(data + 1, len - 1, &m->m) != 0 || m->m.from != from) {
 		free(m);
 		return; /* malformed or forged sender: dropped */
 	}
@@ -765,6 +773,7 @@ int node_open(struct core *c, char *err, size_t errlen)
 	c->tick_ns = tick_ms * 1000000LL;
 	/* etcd's ReqTimeout: 5 s plus two election timeouts. */
 	n->req_timeout_ns = (5000 + 2 * election_ms) * 1000000LL;
+	c->req_timeout_ns = n->req_timeout_ns;
 	n->snapshot_count = c->cfg.snapshot_count > 0 ? c->cfg.snapshot_count : 100000;
 
 	struct raft_persisted p;

@@ -39,29 +39,57 @@ struct peer_config {
 	size_t queue_bytes;     /* per-peer send queue bound; 0 = 16 MiB */
 };
 
-/* One received payload (borrowed for the call), from transport threads. */
+/* One received payload (borrowed for the call), from transport threads.
+ *
+ * Added: every call comes from the transport's one receive thread
+ * ("metad-peer-rx"), so calls never overlap, and payloads from one sender
+ * arrive in the order that sender queued them on one stream (after a
+ * re-dial a few of the old stream's last messages may interleave with or
+ * follow the new one's; Raft tolerates that). A slow callback back-pressures
+ * the senders (their queues fill and drop), never this member's own sends.
+ * The callback may call peer_send, peer_connected, peer_set and peer_remove;
+ * it must not call peer_stop. */
 typedef void (*peer_recv_fn)(void *arg, uint64_t from, const uint8_t *data, size_t len);
 
 struct peer_transport;
 
 /* Listen and start the transport's threads. Errors: -1 with err filled
- * (bad URL, port taken, unreadable certificate). */
+ * (bad URL, port taken, unreadable certificate).
+ *
+ * Added: cfg and its strings are borrowed for the call only (certificates
+ * are read into memory here). Threads: "metad-peer-rx" (incoming streams,
+ * recv) and "metad-peer-tx" (outgoing streams, re-dial timers). */
 int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	       struct peer_transport **out, char *err, size_t errlen);
 
-/* Add a member or replace its URLs (advertised peer URLs, http(s)://). */
+/* Add a member or replace its URLs (advertised peer URLs, http(s)://).
+ *
+ * Added: urls are copied. The same URLs again change nothing; new ones end
+ * the current stream and re-dial. Streams go to the first URL, and to the
+ * next when a stream cannot be established. Returns -1 for a URL that is
+ * not http(s)://host:port, out of memory, or a stopping transport. */
 int peer_set(struct peer_transport *t, uint64_t id, const char *const *urls, size_t n);
 /* Forget a member: its stream closes, its queue is dropped. */
 void peer_remove(struct peer_transport *t, uint64_t id);
 
 /* Queue one payload for member id; the transport copies data. Returns false
- * when it was dropped (unknown member, queue full, stopping). */
+ * when it was dropped (unknown member, queue full, stopping; added: larger
+ * than max_msg_bytes). Payloads queue while the stream is being dialled. */
 bool peer_send(struct peer_transport *t, uint64_t id, const uint8_t *data, size_t len);
 
-/* Whether the outgoing stream to id is currently established. */
+/* Whether the outgoing stream to id is currently established (the
+ * receiver accepted it: same cluster, TLS verified both ways). */
 bool peer_connected(struct peer_transport *t, uint64_t id);
 
-/* Stop: close streams, stop listening, join threads. NULL is allowed. */
+/* The port bound for listen_urls[i] (useful with port 0), 0 if none. */
+int peer_listen_port(const struct peer_transport *t, size_t i);
+
+/* Stop: close streams, stop listening, join threads. NULL is allowed.
+ *
+ * Added: recv may still be running while peer_stop is in progress; once it
+ * returns recv is never called again, so arg must stay valid until then.
+ * Queued, unsent payloads are dropped. Other calls on t must have returned
+ * before peer_stop starts and must not follow it. */
 void peer_stop(struct peer_transport *t);
 
 #endif

@@ -90,6 +90,12 @@ void writer_deliver(struct core *c, struct inmsg *m)
 {
 	m->next = NULL;
 	pthread_mutex_lock(&c->mu);
+	if (c->stopping) { /* nobody will step it */
+		pthread_mutex_unlock(&c->mu);
+		raft_message_release(&m->m);
+		free(m);
+		return;
+	}
 	if (c->in_tail)
 		c->in_tail->next = m;
 	else

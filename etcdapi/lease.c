@@ -44,6 +44,30 @@ struct keepalive {
 	bool paused;
 };
 
+struct ka_op {
+	struct api_stream *st;
+	int64_t id;
+	Etcdserverpb__ResponseHeader h;
+};
+
+static void ka_renewed(void *arg, int64_t ttl, int err)
+{
+	struct ka_op *op = arg;
+	if (err != CORE_OK) {
+		/* No leader to renew with: end the stream as etcd does, so the
+		 * client re-opens it (unknown leases are TTL 0, not errors). */
+		api_stream_finish(op->st, (grpc_status_code)core_grpc_code(err), core_strerror(err));
+	} else {
+		Etcdserverpb__LeaseKeepAliveResponse resp = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
+		resp.header = &op->h;
+		resp.id = op->id;
+		resp.ttl = ttl;
+		api_stream_send_msg(op->st, &resp.base);
+	}
+	api_stream_unref(op->st);
+	free(op);
+}
+
 static bool ka_recv(struct api_stream *st, const uint8_t *data, size_t len)
 {
 	struct keepalive *ka = st->owner;
@@ -54,15 +78,20 @@ static bool ka_recv(struct api_stream *st, const uint8_t *data, size_t len)
 		api_stream_finish(st, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request");
 		return false;
 	}
+	struct ka_op *op = malloc(sizeof(*op));
+	if (op == NULL) {
+		etcdserverpb__lease_keep_alive_request__free_unpacked(q, NULL);
+		api_stream_finish(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: out of memory");
+		return false;
+	}
 	/* etcd fills the header before renewing. */
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	core_fill_header(core, &h, 0);
-	Etcdserverpb__LeaseKeepAliveResponse resp = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
-	resp.header = &h;
-	resp.id = q->id;
-	resp.ttl = core_lease_renew(core, q->id); /* unknown: TTL 0, not an error */
+	etcdserverpb__response_header__init(&op->h);
+	core_fill_header(core, &op->h, 0);
+	op->st = st;
+	op->id = q->id;
 	etcdserverpb__lease_keep_alive_request__free_unpacked(q, NULL);
-	api_stream_send_msg(st, &resp.base);
+	api_stream_ref(st); /* until the renewal answers (on a follower: the leader) */
+	core_lease_keepalive(core, op->id, ka_renewed, op);
 	if (api_stream_queued(st) > KEEPALIVE_QUEUE_MAX) {
 		ka->paused = true;
 		return false;

@@ -8,7 +8,7 @@ import harness
 
 FILES = ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem",
          "client-key.pem", "other-ca.pem", "other-ca-key.pem", "other-client.pem",
-         "other-client-key.pem"]
+         "other-client-key.pem", "other-server.pem", "other-server-key.pem"]
 
 
 def openssl(*args):
@@ -49,11 +49,13 @@ def test_chains_names_and_usages(certs):
     p = lambda name: os.path.join(d, name)
     rc, msg = openssl("verify", "-CAfile", p("ca.pem"), p("server.pem"), p("client.pem"))
     assert rc == 0, msg
-    rc, msg = openssl("verify", "-CAfile", p("other-ca.pem"), p("other-client.pem"))
+    rc, msg = openssl("verify", "-CAfile", p("other-ca.pem"), p("other-client.pem"),
+                      p("other-server.pem"))
     assert rc == 0, msg
     # The other CA's client must not chain to the test CA, nor ours to the other.
     assert openssl("verify", "-CAfile", p("ca.pem"), p("other-client.pem"))[0] != 0
     assert openssl("verify", "-CAfile", p("other-ca.pem"), p("client.pem"))[0] != 0
+    assert openssl("verify", "-CAfile", p("ca.pem"), p("other-server.pem"))[0] != 0
 
     server = text(p("server.pem"))
     assert "IP Address:127.0.0.1" in server
@@ -68,7 +70,8 @@ def test_chains_names_and_usages(certs):
     assert "prime256v1" in server or "P-256" in server
     # Each key matches its certificate.
     for cert, key in [("server.pem", "server-key.pem"), ("client.pem", "client-key.pem"),
-                      ("other-client.pem", "other-client-key.pem")]:
+                      ("other-client.pem", "other-client-key.pem"),
+                      ("other-server.pem", "other-server-key.pem")]:
         rc1, pub1 = openssl("x509", "-in", p(cert), "-noout", "-pubkey")
         rc2, pub2 = openssl("pkey", "-in", p(key), "-pubout")
         assert rc1 == rc2 == 0 and pub1 == pub2, cert

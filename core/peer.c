@@ -1,0 +1,362 @@
+/*
+ * core/peer.c — the peer transport's life: listen, CQ threads, credentials,
+ * stop. Incoming streams are in peer_server.c, outgoing in peer_client.c.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/grpc_security.h>
+
+#include "core/peer_internal.h"
+
+#define DEFAULT_MAX_MSG_BYTES ((size_t)64 << 20)
+#define DEFAULT_QUEUE_BYTES ((size_t)16 << 20)
+/* Room for gRPC's framing above the largest payload. */
+#define RECV_SLACK_BYTES (64 * 1024)
+
+int64_t peer_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int peer_url_addr(const char *url, char *addr, size_t len, bool *tls)
+{
+	const char *p;
+	if (strncmp(url, "http://", 7) == 0) {
+		p = url + 7;
+		*tls = false;
+	} else if (strncmp(url, "https://", 8) == 0) {
+		p = url + 8;
+		*tls = true;
+	} else {
+		return -1;
+	}
+	size_t n = strcspn(p, "/");
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(addr, p, n);
+	addr[n] = 0;
+	return 0;
+}
+
+void peer_live_drop_locked(struct peer_transport *t, long *counter)
+{
+	if (--*counter == 0 && t->live_in + t->live_out == 0)
+		pthread_cond_broadcast(&t->idle);
+}
+
+/* The whole file, NUL-terminated (PEM for gRPC), or NULL with err set. */
+static char *slurp(const char *path, const char *what, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 2) {
+			cap = cap ? cap * 2 : 4096;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				snprintf(err, errlen, "out of memory reading %s", path);
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	buf[len] = 0;
+	return buf;
+}
+
+grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls)
+{
+	if (!tls)
+		return grpc_insecure_credentials_create();
+	/* Our peer certificate doubles as the client certificate (etcd does the
+	 * same), so a receiver with --peer-client-cert-auth accepts us. */
+	grpc_ssl_pem_key_cert_pair pair = {t->key_pem, t->cert_pem};
+	return grpc_ssl_credentials_create(t->ca_pem, t->cert_pem ? &pair : NULL, NULL, NULL);
+}
+
+static grpc_server_credentials *server_creds(struct peer_transport *t)
+{
+	grpc_ssl_pem_key_cert_pair pair = {t->key_pem, t->cert_pem};
+	grpc_ssl_client_certificate_request_type req = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+	if (t->client_cert_auth)
+		req = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+	else if (t->ca_pem)
+		req = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+	return grpc_ssl_server_credentials_create_ex(t->ca_pem, &pair, 1, req, NULL);
+}
+
+static void *cq_loop(struct peer_transport *t, grpc_completion_queue *cq, bool timers)
+{
+	int64_t due = 0;
+	for (;;) {
+		/* Wake at the next re-dial, and at least every back-off maximum
+		 * so a timer set from another thread is never late by more. */
+		gpr_timespec until = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+		if (timers) {
+			int64_t now = peer_now_ms();
+			int64_t wait = PEER_BACKOFF_MAX_MS;
+			if (due != 0 && due - now < wait)
+				wait = due > now ? due - now : 0;
+			until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					     gpr_time_from_millis(wait, GPR_TIMESPAN));
+		}
+		grpc_event ev = grpc_completion_queue_next(cq, until, NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type == GRPC_OP_COMPLETE) {
+			struct peer_tag *tag = ev.tag;
+			tag->fn(tag, ev.success != 0);
+		}
+		if (timers) {
+			pthread_mutex_lock(&t->mu);
+			due = peer_client_timers_locked(t, peer_now_ms());
+			pthread_mutex_unlock(&t->mu);
+		}
+	}
+	return NULL;
+}
+
+static void *rx_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "metad-peer-rx");
+	struct peer_transport *t = arg;
+	return cq_loop(t, t->rx_cq, false);
+}
+
+static void *tx_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "metad-peer-tx");
+	struct peer_transport *t = arg;
+	return cq_loop(t, t->tx_cq, true);
+}
+
+static int load_tls(struct peer_transport *t, const struct peer_tls *tls, char *err, size_t errlen)
+{
+	if ((tls->cert_file == NULL) != (tls->key_file == NULL)) {
+		snprintf(err, errlen, "--peer-cert-file and --peer-key-file go together");
+		return -1;
+	}
+	if (tls->cert_file) {
+		t->cert_pem = slurp(tls->cert_file, "--peer-cert-file", err, errlen);
+		if (t->cert_pem == NULL)
+			return -1;
+		t->key_pem = slurp(tls->key_file, "--peer-key-file", err, errlen);
+		if (t->key_pem == NULL)
+			return -1;
+	}
+	if (tls->ca_file) {
+		t->ca_pem = slurp(tls->ca_file, "--peer-trusted-ca-file", err, errlen);
+		if (t->ca_pem == NULL)
+			return -1;
+	}
+	if (tls->client_cert_auth && t->ca_pem == NULL) {
+		snprintf(err, errlen, "--peer-client-cert-auth needs --peer-trusted-ca-file");
+		return -1;
+	}
+	t->client_cert_auth = tls->client_cert_auth;
+	return 0;
+}
+
+static int add_ports(struct peer_transport *t, const struct peer_config *cfg, char *err, size_t errlen)
+{
+	t->ports = calloc(cfg->n_listen_urls ? cfg->n_listen_urls : 1, sizeof(int));
+	if (t->ports == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_listen_urls; i++) {
+		const char *url = cfg->listen_urls[i];
+		char addr[512];
+		bool tls;
+		if (peer_url_addr(url, addr, sizeof(addr), &tls) != 0) {
+			snprintf(err, errlen, "invalid listen peer URL %s", url);
+			return -1;
+		}
+		if (tls && t->cert_pem == NULL) {
+			snprintf(err, errlen, "TLS peer URL %s needs --peer-cert-file and --peer-key-file", url);
+			return -1;
+		}
+		grpc_server_credentials *creds = tls ? server_creds(t) : grpc_insecure_server_credentials_create();
+		if (creds == NULL) {
+			snprintf(err, errlen, "bad peer TLS certificate or key");
+			return -1;
+		}
+		int port = grpc_server_add_http2_port(t->server, addr, creds);
+		grpc_server_credentials_release(creds);
+		if (port == 0) {
+			snprintf(err, errlen, "cannot listen on peer URL %s", url);
+			return -1;
+		}
+		t->ports[t->n_ports++] = port;
+	}
+	return 0;
+}
+
+static grpc_server *make_server(const struct peer_transport *t)
+{
+	size_t recv_max = t->max_msg_bytes + RECV_SLACK_BYTES;
+	grpc_arg args[] = {
+		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+		 {.integer = recv_max > INT_MAX ? INT_MAX : (int)recv_max}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = PEER_KEEPALIVE_MS}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = PEER_KEEPALIVE_TIMEOUT_MS}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
+		/* Senders ping every KEEPALIVE_MS, idle streams included: never
+		 * count that as abuse (gRPC's default GOAWAYs after 2 strikes),
+		 * and keep pinging on a stream with nothing to send. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PING_STRIKES, {.integer = 0}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, {.integer = 0}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_CHANNELZ, {.integer = 0}},
+		/* A taken port must fail peer_start, not share the port. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
+	};
+	grpc_channel_args cargs = {sizeof(args) / sizeof(args[0]), args};
+	return grpc_server_create(&cargs, NULL);
+}
+
+/* Tear down what peer_start made, threads not started yet or joined. */
+static void destroy(struct peer_transport *t)
+{
+	if (t->server)
+		grpc_server_destroy(t->server);
+	if (t->shutdown_cq) {
+		/* A pluck queue: its one event, if any, was plucked by peer_stop. */
+		grpc_completion_queue_shutdown(t->shutdown_cq);
+		grpc_completion_queue_destroy(t->shutdown_cq);
+	}
+	grpc_completion_queue *cqs[] = {t->rx_cq, t->tx_cq};
+	for (size_t i = 0; i < 2; i++) {
+		if (cqs[i] == NULL)
+			continue;
+		/* Drained already when its thread ran; otherwise (start failed
+		 * half-way) the leftover completions are handled here. */
+		grpc_completion_queue_shutdown(cqs[i]);
+		for (;;) {
+			grpc_event ev = grpc_completion_queue_next(cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+			if (ev.type == GRPC_QUEUE_SHUTDOWN)
+				break;
+			if (ev.type == GRPC_OP_COMPLETE)
+				((struct peer_tag *)ev.tag)->fn(ev.tag, ev.success != 0);
+		}
+		grpc_completion_queue_destroy(cqs[i]);
+	}
+	peer_client_free_all(t);
+	free(t->cert_pem);
+	free(t->key_pem);
+	free(t->ca_pem);
+	free(t->ports);
+	pthread_cond_destroy(&t->idle);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+	grpc_shutdown();
+}
+
+int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
+	       struct peer_transport **out, char *err, size_t errlen)
+{
+	struct peer_transport *t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	grpc_init();
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->idle, NULL);
+	t->recv = recv;
+	t->arg = arg;
+	t->self_id = cfg->self_id;
+	t->cluster_id = cfg->cluster_id;
+	t->max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES;
+	t->queue_bytes = cfg->queue_bytes ? cfg->queue_bytes : DEFAULT_QUEUE_BYTES;
+	if (load_tls(t, &cfg->tls, err, errlen) != 0)
+		goto err;
+	t->server = make_server(t);
+	/* Client streaming: no initial payload to read with the call. */
+	t->method = grpc_server_register_method(t->server, PEER_METHOD, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+	t->rx_cq = grpc_completion_queue_create_for_next(NULL);
+	t->tx_cq = grpc_completion_queue_create_for_next(NULL);
+	t->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_server_register_completion_queue(t->server, t->rx_cq, NULL);
+	if (add_ports(t, cfg, err, errlen) != 0)
+		goto err;
+	grpc_server_start(t->server);
+	peer_server_arm(t);
+	peer_server_arm(t);
+	if (pthread_create(&t->rx_thread, NULL, rx_main, t) != 0) {
+		snprintf(err, errlen, "cannot start the peer receive thread");
+		goto err_after_start;
+	}
+	t->rx_started = true;
+	if (pthread_create(&t->tx_thread, NULL, tx_main, t) != 0) {
+		snprintf(err, errlen, "cannot start the peer send thread");
+		goto err_after_start;
+	}
+	t->tx_started = true;
+	*out = t;
+	return 0;
+
+err_after_start:
+	peer_stop(t);
+	return -1;
+err:
+	destroy(t);
+	return -1;
+}
+
+int peer_listen_port(const struct peer_transport *t, size_t i)
+{
+	return i < t->n_ports ? t->ports[i] : 0;
+}
+
+void peer_stop(struct peer_transport *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stopping = true;
+	peer_client_cancel_all_locked(t);
+	pthread_mutex_unlock(&t->mu);
+
+	/* Incoming streams never end on their own: cancel them at once (Raft
+	 * loses nothing it does not retransmit). Pending request_call tags
+	 * then complete with ok == false and are freed on the rx thread. */
+	static int shutdown_tag;
+	grpc_server_shutdown_and_notify(t->server, t->shutdown_cq, &shutdown_tag);
+	grpc_server_cancel_all_calls(t->server);
+	grpc_completion_queue_pluck(t->shutdown_cq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+
+	/* Every call's last completion must be handled before the queues shut
+	 * down: a batch started on a shut-down queue is a gRPC assertion. If a
+	 * thread never started, nobody drains its queue: do it here. */
+	pthread_mutex_lock(&t->mu);
+	while (t->live_in + t->live_out > 0 && t->rx_started && t->tx_started)
+		pthread_cond_wait(&t->idle, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+	grpc_completion_queue_shutdown(t->rx_cq);
+	grpc_completion_queue_shutdown(t->tx_cq);
+	if (t->rx_started)
+		pthread_join(t->rx_thread, NULL);
+	if (t->tx_started)
+		pthread_join(t->tx_thread, NULL);
+	destroy(t);
+}

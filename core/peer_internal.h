@@ -1,0 +1,110 @@
+/*
+ * core/peer_internal.h — what peer.c, peer_server.c and peer_client.c share.
+ *
+ * Threads: two completion queues, each drained by one thread. "rx" carries
+ * the incoming streams (the server side) and so runs the recv callback;
+ * "tx" carries the outgoing streams and the re-dial timers. A slow recv
+ * callback therefore never delays what this member sends.
+ *
+ * Locking: one mutex, t->mu, guards the member table, every send queue and
+ * every outgoing stream's state, and every grpc_call_start_batch on an
+ * outgoing call (gRPC wants start_batch serialised per call; peer_send
+ * starts sends from the caller's thread). Incoming calls are touched only by
+ * the rx thread and need no lock, except for the live count.
+ */
+#ifndef METAD_CORE_PEER_INTERNAL_H
+#define METAD_CORE_PEER_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <grpc/grpc.h>
+
+#include "core/peer.h"
+
+#define PEER_METHOD "/metadpeer.Raft/Stream"
+/* Initial metadata of a stream: sender's cluster and member id, in hex. */
+#define PEER_MD_CLUSTER "x-metad-cluster-id"
+#define PEER_MD_FROM "x-metad-from"
+/* The receiver's initial metadata carries this when it took the stream, so
+ * the sender can tell an accepted stream from one about to be refused. */
+#define PEER_MD_ACCEPTED "x-metad-accepted"
+#define PEER_ERR_CLUSTER_MISMATCH "request cluster ID mismatch" /* etcd's words */
+
+#define PEER_BACKOFF_MIN_MS 50
+#define PEER_BACKOFF_MAX_MS 1000
+#define PEER_REFUSAL_LOG_MS 10000
+
+/* A peer that stops answering (SIGSTOP, a partition) is noticed after one
+ * keepalive interval plus its timeout, about 4 s; a TCP reset at once. Both
+ * sides ping, so both notice. */
+#define PEER_KEEPALIVE_MS 2000
+#define PEER_KEEPALIVE_TIMEOUT_MS 2000
+
+#define PEER_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Every completion-queue tag of the transport starts with this. */
+struct peer_tag {
+	void (*fn)(struct peer_tag *tag, bool ok);
+};
+
+struct peer_out;
+
+struct peer_transport {
+	/* Fixed after peer_start. */
+	peer_recv_fn recv;
+	void *arg;
+	uint64_t self_id;
+	uint64_t cluster_id;
+	size_t max_msg_bytes;
+	size_t queue_bytes;
+	char *cert_pem; /* NULL: no certificate of ours */
+	char *key_pem;
+	char *ca_pem; /* NULL: no CA to verify peers with */
+	bool client_cert_auth;
+	grpc_server *server;
+	void *method; /* grpc_server_register_method handle */
+	grpc_completion_queue *rx_cq, *tx_cq, *shutdown_cq;
+	pthread_t rx_thread, tx_thread;
+	bool rx_started, tx_started;
+	int *ports;
+	size_t n_ports;
+
+	/* rx thread only: refusals are logged at most every PEER_REFUSAL_LOG_MS
+	 * (a member of another cluster re-dials every second, forever). */
+	int64_t refusal_logged_ms;
+	unsigned long refusals_quiet;
+
+	pthread_mutex_t mu;
+	pthread_cond_t idle; /* live_in + live_out reached 0 */
+	struct peer_out *peers;
+	long live_in;  /* incoming call structs alive (armed or serving) */
+	long live_out; /* outgoing call structs alive */
+	bool stopping;
+	int64_t next_due_ms; /* earliest re-dial time, 0: none */
+};
+
+/* Monotonic milliseconds. */
+int64_t peer_now_ms(void);
+
+/* "http://h:p" -> "h:p" with *tls = false; https -> *tls = true. -1 if bad. */
+int peer_url_addr(const char *url, char *addr, size_t len, bool *tls);
+
+/* Credentials for a channel to url (ownership to caller), NULL on error. */
+grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls);
+
+/* Count one call struct gone; wakes peer_stop at zero. Caller holds mu. */
+void peer_live_drop_locked(struct peer_transport *t, long *counter);
+
+/* peer_server.c: keep one request_call armed (rx thread, or peer_start). */
+void peer_server_arm(struct peer_transport *t);
+
+/* peer_client.c */
+/* Start due re-dials; returns the next due time (0: none). Caller holds mu. */
+int64_t peer_client_timers_locked(struct peer_transport *t, int64_t now);
+/* Cancel every outgoing stream; no re-dial after. Caller holds mu. */
+void peer_client_cancel_all_locked(struct peer_transport *t);
+/* Free every member (after the tx thread has stopped). */
+void peer_client_free_all(struct peer_transport *t);
+
+#endif
