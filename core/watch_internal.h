@@ -88,7 +88,7 @@ struct core_watch_stream {
 	size_t n, cap;
 	size_t cursor;      /* round robin between watchers */
 	int64_t next_auto_id;
-	bool progress_pending;
+	int64_t progress_at; /* a progress request awaits the hub at this revision (0: none) */
 	_Atomic size_t queued;  /* bytes delivered, not yet taken by the transport */
 	_Atomic bool blocked;   /* the hub stopped building: over the limit */
 	bool in_ready;          /* on hub->ready (hub->mu) */

@@ -458,9 +458,12 @@ void wstream_pump(struct watch_hub *h, struct core_watch_stream *ws)
 			remove_at(h, ws, i);
 	if (ws->cursor >= ws->n)
 		ws->cursor = 0;
-	if (synced && ws->progress_pending && !over_budget(h, ws)) {
-		/* etcd 3.5: answered once every watcher is synced; watch_id -1. */
-		ws->progress_pending = false;
+	if (synced && ws->progress_at > 0 && h->rev >= ws->progress_at && !over_budget(h, ws)) {
+		/* etcd 3.5: answered once every watcher is synced; watch_id -1.
+		 * The hub must also have read up to the store's revision at the
+		 * request: a write acknowledged before it may not have reached the
+		 * hub yet, and the header promises that nothing older is to come. */
+		ws->progress_at = 0;
 		deliver_ctrl(h, ws, -1, false, false, NULL, 0, h->rev);
 	}
 }
@@ -569,7 +572,7 @@ void wstream_request(struct watch_hub *h, struct core_watch_stream *ws,
 		break;
 	}
 	case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST:
-		ws->progress_pending = true;
+		ws->progress_at = mvcc_rev(h->c->mvcc);
 		break;
 	default:
 		break;
