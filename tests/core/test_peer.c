@@ -534,7 +534,8 @@ static void *relay_main(void *arg)
 			ssize_t got = read(r->fds[i], buf, sizeof(buf));
 			bool ok = got > 0;
 			for (ssize_t off = 0; ok && off < got;) {
-				ssize_t w = write(r->fds[i ^ 1], buf + off, (size_t)(got - off));
+				/* MSG_NOSIGNAL: a side closed meanwhile is EPIPE, not SIGPIPE. */
+				ssize_t w = send(r->fds[i ^ 1], buf + off, (size_t)(got - off), MSG_NOSIGNAL);
 				ok = w > 0;
 				off += ok ? w : 0;
 			}
