@@ -255,7 +255,8 @@ static bool md_has(const grpc_metadata_array *md, const char *key)
 static void on_ready(struct peer_tag *tag, bool ok)
 {
 	struct peer_conn *c = PEER_CONTAINER(tag, struct peer_conn, ready_tag);
-	pthread_mutex_lock(&c->t->mu);
+	struct peer_transport *t = c->t; /* c may be freed before the unlock */
+	pthread_mutex_lock(&t->mu);
 	c->pending--;
 	struct peer_out *p = c->p;
 	/* Without the marker the receiver is about to refuse: the status says why. */
@@ -270,13 +271,14 @@ static void on_ready(struct peer_tag *tag, bool ok)
 		pump_locked(p);
 	}
 	conn_maybe_free_locked(c);
-	pthread_mutex_unlock(&c->t->mu);
+	pthread_mutex_unlock(&t->mu);
 }
 
 static void on_send(struct peer_tag *tag, bool ok)
 {
 	struct peer_conn *c = PEER_CONTAINER(tag, struct peer_conn, send_tag);
-	pthread_mutex_lock(&c->t->mu);
+	struct peer_transport *t = c->t; /* c may be freed before the unlock */
+	pthread_mutex_lock(&t->mu);
 	c->pending--;
 	msg_free(c->inflight);
 	c->inflight = NULL;
@@ -284,7 +286,7 @@ static void on_send(struct peer_tag *tag, bool ok)
 	if (ok && c->p != NULL)
 		pump_locked(c->p);
 	conn_maybe_free_locked(c);
-	pthread_mutex_unlock(&c->t->mu);
+	pthread_mutex_unlock(&t->mu);
 }
 
 static void on_status(struct peer_tag *tag, bool ok)
