@@ -242,6 +242,20 @@ void raft_status(const struct raft *r, struct raft_status *st)
 	st->transferee = r->transferee;
 }
 
+int raft_match(const struct raft *r, uint64_t id, uint64_t *match)
+{
+	if (r->role != RAFT_LEADER) {
+		return RAFT_NOTLEADER;
+	}
+	/* The tracker's lookup does not modify it; it only lacks a const. */
+	struct progress *p = trackerGet((struct tracker *)&r->trk, id);
+	if (p == NULL) {
+		return RAFT_UNKNOWNPEER;
+	}
+	*match = id == r->id ? logLastIndex(&r->log) : p->match;
+	return 0;
+}
+
 const struct raft_conf *raft_conf(const struct raft *r)
 {
 	return raftConf(r);

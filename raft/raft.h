@@ -361,6 +361,10 @@ struct raft_status {
 
 RAFT_API void raft_status(const struct raft *r, struct raft_status *st);
 
+/* Leader only: the highest index known to be stored on member id (its
+ * replication progress). Errors: RAFT_NOTLEADER, RAFT_UNKNOWNPEER. */
+RAFT_API int raft_match(const struct raft *r, uint64_t id, uint64_t *match);
+
 /* The configuration in force (the latest in the log, committed or not),
  * borrowed until the next mutating call. */
 RAFT_API const struct raft_conf *raft_conf(const struct raft *r);
