@@ -7,6 +7,16 @@
 
 #include "core/core_internal.h"
 
+bool core_removed(struct core *c)
+{
+	return atomic_load(&c->removed);
+}
+
+bool core_is_learner(struct core *c)
+{
+	return atomic_load(&c->is_learner);
+}
+
 bool core_has_leader(struct core *c)
 {
 	return atomic_load(&c->leader) != 0;
@@ -31,17 +41,6 @@ bool core_wait_ready(struct core *c, int64_t timeout_ms)
 	return ok;
 }
 
-static void *arena_pb_alloc(void *data, size_t size)
-{
-	return arena_alloc(data, size);
-}
-
-static void arena_pb_free(void *data, void *ptr)
-{
-	(void)data;
-	(void)ptr; /* freed with the arena */
-}
-
 static void member_list_now(struct core *c, const ProtobufCMessage *req, core_done_fn cb,
 			    void *arg)
 {
@@ -52,8 +51,8 @@ static void member_list_now(struct core *c, const ProtobufCMessage *req, core_do
 	Etcdserverpb__MemberListResponse *resp = NULL;
 	if (buf != NULL) {
 		/* Unpacked into the reply's arena, so it goes with the reply. */
-		ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &r->arena};
-		resp = etcdserverpb__member_list_response__unpack(&alloc, len, buf);
+		resp = (Etcdserverpb__MemberListResponse *)reply_unpack(
+			r, &etcdserverpb__member_list_response__descriptor, buf, len);
 		free(buf);
 	}
 	if (r == NULL) {

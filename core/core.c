@@ -145,6 +145,7 @@ static void free_core(struct core *c)
 {
 	peer_stop(c->peers); /* no more deliveries into the inbox */
 	c->peers = NULL;
+	writer_drain(c);
 	forward_close(c);
 	node_close(c);
 	struct session_slot *s = c->sessions;
@@ -181,6 +182,65 @@ static void free_core(struct core *c)
 	free(c);
 }
 
+/* The member list: stored, or for a new member built from --initial-cluster,
+ * or (--initial-cluster-state existing) fetched from the members there. */
+static int open_members(struct core *c, char *err, size_t errlen)
+{
+	if (members_stored(c->wsession) || strcmp(c->cfg.initial_cluster_state, "existing") != 0)
+		return members_open(&c->members, c->wsession, c->cfg.initial_cluster,
+				    c->cfg.cluster_token, c->cfg.name, c->cfg.peer_urls,
+				    c->cfg.n_peer_urls, &c->member_id, err, errlen);
+	/* Ask every other member named in --initial-cluster. */
+	const char *urls[64];
+	char *spec = strdup(c->cfg.initial_cluster), *save = NULL;
+	size_t n = 0;
+	for (char *tok = spec ? strtok_r(spec, ",", &save) : NULL; tok && n < 64;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		bool mine = false;
+		for (size_t i = 0; eq && i < c->cfg.n_peer_urls; i++)
+			mine |= strcmp(eq + 1, c->cfg.peer_urls[i]) == 0;
+		if (eq != NULL && !mine)
+			urls[n++] = eq + 1;
+	}
+	struct peer_tls tls = {c->cfg.peer_cert_file, c->cfg.peer_key_file,
+			       c->cfg.peer_trusted_ca_file, c->cfg.peer_client_cert_auth};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rv = spec ? peer_fetch_members(&tls, urls, n, 5000, &buf, &len, err, errlen) : -1;
+	free(spec);
+	if (rv == 0)
+		rv = members_join(&c->members, c->wsession, buf, len, c->cfg.peer_urls,
+				  c->cfg.n_peer_urls, &c->member_id, err, errlen);
+	free(buf);
+	c->joining = rv == 0;
+	return rv;
+}
+
+/* The Members call of a joining member: the list with the cluster id. */
+static uint8_t *members_for_peer(void *arg, size_t *len)
+{
+	struct core *c = arg;
+	uint8_t *buf = members_pack(&c->members, len);
+	Etcdserverpb__MemberListResponse *l =
+		buf ? etcdserverpb__member_list_response__unpack(NULL, *len, buf) : NULL;
+	free(buf);
+	if (l == NULL)
+		return NULL;
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	h.cluster_id = c->cluster_id;
+	h.member_id = c->member_id;
+	Etcdserverpb__ResponseHeader *keep = l->header;
+	l->header = &h;
+	*len = etcdserverpb__member_list_response__get_packed_size(l);
+	buf = malloc(*len ? *len : 1);
+	if (buf != NULL)
+		etcdserverpb__member_list_response__pack(l, buf);
+	l->header = keep;
+	etcdserverpb__member_list_response__free_unpacked(l, NULL);
+	return buf;
+}
+
 /* Listen on the peer URLs and know every other member's. Messages that
  * arrive before the writer starts wait in its inbox. */
 static int start_peers(struct core *c, char *err, size_t errlen)
@@ -194,6 +254,7 @@ static int start_peers(struct core *c, char *err, size_t errlen)
 			c->cfg.peer_client_cert_auth},
 		.self_id = c->member_id,
 		.cluster_id = c->cluster_id,
+		.members = members_for_peer,
 	};
 	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
 		return -1;
@@ -306,9 +367,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 			    (rv = db_session_open(c->db, &c->csession)) != DB_OK ||
 			    (rv = db_session_open(c->db, &c->ksession)) != DB_OK))
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
-	if (rv == DB_OK && members_open(&c->members, c->wsession, c->cfg.initial_cluster,
-					c->cfg.cluster_token, c->cfg.name, &c->member_id, err,
-					errlen) != 0)
+	if (rv == DB_OK && open_members(c, err, errlen) != 0)
 		rv = DB_INVALID;
 	c->cluster_id = c->members.cluster_id;
 	if (rv == DB_OK && (rv = lessor_open(c, &c->lessor)) != DB_OK)

@@ -45,6 +45,7 @@ struct core_config {
 	int64_t election_ms;    /* --election-timeout (1000) */
 	uint64_t snapshot_count; /* --snapshot-count (100000) */
 	bool pre_vote;          /* --pre-vote */
+	bool strict_reconfig_check; /* --strict-reconfig-check */
 	uint64_t max_request_bytes; /* --max-request-bytes */
 	uint32_t max_txn_ops;       /* --max-txn-ops */
 	int64_t quota_backend_bytes; /* --quota-backend-bytes; 0 = etcd default 2 GiB */
@@ -114,11 +115,31 @@ void core_log(const char *level, const char *fmt, ...) __attribute__((format(pri
 void core_member_list(struct core *c, const Etcdserverpb__MemberListRequest *req, core_done_fn cb,
 		      void *arg);
 
+/* Membership changes, as etcd's Cluster service: decided by the leader
+ * (forwarded there from any member), answered once applied here. Errors:
+ * etcd's (CORE_EPEER_URL_EXISTS, CORE_EMEMBER_NOT_FOUND, CORE_ENOT_LEARNER,
+ * CORE_ELEARNER_NOT_READY, CORE_ETOO_MANY_LEARNERS, CORE_ENOT_ENOUGH_STARTED,
+ * CORE_EMEMBER_BAD_URLS, CORE_EUNHEALTHY, CORE_ETIMEOUT). */
+void core_member_add(struct core *c, const Etcdserverpb__MemberAddRequest *req, core_done_fn cb,
+		     void *arg);
+void core_member_remove(struct core *c, const Etcdserverpb__MemberRemoveRequest *req,
+			core_done_fn cb, void *arg);
+void core_member_promote(struct core *c, const Etcdserverpb__MemberPromoteRequest *req,
+			 core_done_fn cb, void *arg);
+void core_member_update(struct core *c, const Etcdserverpb__MemberUpdateRequest *req,
+			core_done_fn cb, void *arg);
+/* Whether this member is a learner (it serves only serializable reads and
+ * Status, as etcd). */
+bool core_is_learner(struct core *c);
+
 /* MoveLeader: on the leader, hand leadership to targetid and answer once
  * it leads. Errors: CORE_ENOT_LEADER, CORE_EBAD_TRANSFEREE,
  * CORE_ETRANSFER_TIMEOUT. */
 void core_move_leader(struct core *c, const Etcdserverpb__MoveLeaderRequest *req, core_done_fn cb,
 		      void *arg);
+
+/* Whether this member has been removed from its cluster (it should stop). */
+bool core_removed(struct core *c);
 
 /* Whether this member currently knows a leader. */
 bool core_has_leader(struct core *c);

@@ -93,7 +93,8 @@ struct core {
 	struct forward *fwd;    /* calls to the leader (forward.c) */
 	int64_t req_timeout_ns; /* etcd's ReqTimeout: 5 s + 2 election timeouts */
 	_Atomic uint64_t term, leader, commit_index, leader_changes;
-	_Atomic bool is_leader, alone, published;
+	_Atomic bool is_leader, alone, published, is_learner, removed;
+	bool joining; /* first start of a member added to an existing cluster */
 	pthread_cond_t pcv; /* published (under mu) */
 	_Atomic uint64_t commits;
 	_Atomic uint64_t requests;
@@ -180,6 +181,9 @@ bool core_lease_exists(struct core *c, int64_t id);
 /* Writer thread and queue (writer.c). */
 int writer_start(struct core *c);
 void writer_stop(struct core *c);
+/* Answer "stopped" to whatever is still queued (after writer_stop, or when
+ * the writer never started). */
+void writer_drain(struct core *c);
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg);
 /* Queue a message from a peer for the node (any thread). */
 void writer_deliver(struct core *c, struct inmsg *m);
@@ -197,7 +201,7 @@ void core_linearize(struct core *c, const ProtobufCMessage *req, core_read_fn fn
 		    void *arg);
 
 /* Peer payloads start with a kind byte (forward.c). */
-enum { PEER_KIND_RAFT = 0, PEER_KIND_CALL = 1, PEER_KIND_REPLY = 2 };
+enum { PEER_KIND_RAFT = 0, PEER_KIND_CALL = 1, PEER_KIND_REPLY = 2, PEER_KIND_REMOVED = 3 };
 
 /* Calls to the leader (forward.c). done gets the reply (NULL when err is
  * set: CORE_ETIMEOUT, CORE_ENO_LEADER, CORE_ESTOPPED), on a transport or
@@ -209,6 +213,14 @@ void forward_close(struct core *c);
 int forward_call(struct core *c, Metadpb__PeerCall *call, forward_done_fn done, void *arg);
 void forward_recv(struct core *c, uint64_t from, uint8_t kind, const uint8_t *data, size_t len);
 void forward_expire(struct core *c, int64_t now);
+
+/* Membership (membership.c). */
+ProtobufCMessage *reply_unpack(struct reply *r, const ProtobufCMessageDescriptor *d,
+			       const uint8_t *buf, size_t len);
+int member_reply(struct core *c, struct reply *r, int kind, uint64_t added);
+int apply_member_change(struct core *c, const Metadpb__InternalRequest *req);
+void membership_serve(struct core *c, uint64_t from, const Metadpb__PeerCall *call,
+		      void (*send)(struct core *c, uint64_t to, Metadpb__PeerReply *rep));
 
 /* Responder (responder.c): answers an applied batch (list linked by next). */
 int responder_start(struct core *c);

@@ -45,6 +45,19 @@
 	X(CORE_EBAD_TRANSFEREE, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: bad leader transferee") \
 	X(CORE_ETRANSFER_TIMEOUT, CORE_GRPC_UNAVAILABLE,                                           \
 	  "etcdserver: request timed out, leader transfer took too long")                          \
+	X(CORE_EPEER_URL_EXISTS, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: Peer URLs already exists") \
+	X(CORE_EMEMBER_NOT_FOUND, CORE_GRPC_NOT_FOUND, "etcdserver: member not found")             \
+	X(CORE_EMEMBER_BAD_URLS, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: given member URLs are invalid") \
+	X(CORE_ENOT_ENOUGH_STARTED, CORE_GRPC_FAILED_PRECONDITION,                                 \
+	  "etcdserver: re-configuration failed due to not enough started members")                 \
+	X(CORE_ENOT_LEARNER, CORE_GRPC_FAILED_PRECONDITION,                                        \
+	  "etcdserver: can only promote a learner member")                                         \
+	X(CORE_ELEARNER_NOT_READY, CORE_GRPC_FAILED_PRECONDITION,                                  \
+	  "etcdserver: can only promote a learner member which is in sync with leader")            \
+	X(CORE_ETOO_MANY_LEARNERS, CORE_GRPC_FAILED_PRECONDITION,                                  \
+	  "etcdserver: too many learner members in cluster")                                       \
+	X(CORE_EUNHEALTHY, CORE_GRPC_UNAVAILABLE, "etcdserver: unhealthy cluster")                 \
+	X(CORE_ELEARNER_RPC, CORE_GRPC_UNAVAILABLE, "etcdserver: rpc not supported for learner")   \
 	X(CORE_EPROPOSAL_DROPPED, CORE_GRPC_UNKNOWN, "raft proposal dropped")                      \
 	X(CORE_ENOMEM, CORE_GRPC_RESOURCE_EXHAUSTED, "etcdserver: out of memory")                  \
 	X(CORE_EINTERNAL, CORE_GRPC_INTERNAL, "etcdserver: internal error")

@@ -132,9 +132,23 @@ void forward_expire(struct core *c, int64_t now)
 	finish_all(expired, CORE_ETIMEOUT);
 }
 
+static void send_reply(struct core *c, uint64_t to, Metadpb__PeerReply *rep)
+{
+	(void)send_to(c, to, PEER_KIND_REPLY, &rep->base);
+}
+
 /* Leader side: answer a member's call. */
 static void serve(struct core *c, uint64_t from, const Metadpb__PeerCall *call)
 {
+	switch (call->body_case) {
+	case METADPB__PEER_CALL__BODY_MEMBER_ADD:
+	case METADPB__PEER_CALL__BODY_MEMBER_REMOVE:
+	case METADPB__PEER_CALL__BODY_MEMBER_PROMOTE:
+		membership_serve(c, from, call, send_reply);
+		return;
+	default:
+		break;
+	}
 	Metadpb__PeerReply rep = METADPB__PEER_REPLY__INIT;
 	rep.call = call->call;
 	if (!atomic_load(&c->is_leader)) {

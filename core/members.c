@@ -228,8 +228,11 @@ static int normalise(struct members *m, Etcdserverpb__MemberListResponse *built)
 	return DB_OK;
 }
 
+static bool same_urls(char *const *a, size_t na, const char *const *b, size_t nb);
+
 int members_open(struct members *m, struct db_session *s, const char *initial_cluster,
-		 const char *token, const char *name, uint64_t *self_id, char *err, size_t errlen)
+		 const char *token, const char *name, const char *const *peer_urls, size_t n,
+		 uint64_t *self_id, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->mu, NULL);
@@ -285,11 +288,73 @@ int members_open(struct members *m, struct db_session *s, const char *initial_cl
 	for (size_t i = 0; i < m->list->n_members; i++)
 		if (strcmp(m->list->members[i]->name, name) == 0)
 			me = m->list->members[i];
+	for (size_t i = 0; i < m->list->n_members && me == NULL; i++)
+		if (m->list->members[i]->name[0] == 0 &&
+		    same_urls(m->list->members[i]->peerurls, m->list->members[i]->n_peerurls, peer_urls, n))
+			me = m->list->members[i];
 	if (me == NULL) {
 		snprintf(err, errlen, "couldn't find local name \"%s\" in the stored member list", name);
 		return -1;
 	}
 	*self_id = me->id;
+	return 0;
+}
+
+bool members_stored(struct db_session *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (rlog_load_blob(s, BLOB, &buf, &len) != DB_OK)
+		return false;
+	free(buf);
+	return true;
+}
+
+/* Same set of URLs (both lists as given; order does not matter). */
+static bool same_urls(char *const *a, size_t na, const char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		bool found = false;
+		for (size_t k = 0; k < nb && !found; k++)
+			found = strcmp(a[i], b[k]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+int members_join(struct members *m, struct db_session *s, const uint8_t *fetched, size_t len,
+		 const char *const *peer_urls, size_t n, uint64_t *self_id, char *err,
+		 size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->mu, NULL);
+	m->list = etcdserverpb__member_list_response__unpack(NULL, len, fetched);
+	if (m->list == NULL || m->list->header == NULL) {
+		snprintf(err, errlen, "the member list from the cluster does not decode");
+		return -1;
+	}
+	m->cluster_id = m->list->header->cluster_id;
+	Etcdserverpb__Member *me = NULL;
+	for (size_t i = 0; i < m->list->n_members && me == NULL; i++)
+		if (same_urls(m->list->members[i]->peerurls, m->list->members[i]->n_peerurls, peer_urls,
+			      n))
+			me = m->list->members[i];
+	if (me == NULL) {
+		/* etcd: the member must have been added (member add) first. */
+		snprintf(err, errlen,
+			 "error validating peerURLs: member not found in the cluster's member list "
+			 "(add it with 'etcdctl member add' first)");
+		return -1;
+	}
+	*self_id = me->id;
+	int rv = save(m, s);
+	if (rv != DB_OK) {
+		snprintf(err, errlen, "saving the member list: %s", db_strerror(rv));
+		return -1;
+	}
 	return 0;
 }
 
@@ -357,48 +422,180 @@ bool members_published(struct members *m, uint64_t id)
 	return yes;
 }
 
+/* Replace the list by the old one without skip (0: none) and with add (if
+ * not NULL), as one unpacked allocation again, and store it. Under mu. */
+static int rebuild_locked(struct members *m, struct db_session *s, uint64_t skip,
+			  const Etcdserverpb__Member *add)
+{
+	Etcdserverpb__MemberListResponse *old = m->list;
+	Etcdserverpb__Member **v = calloc(old->n_members + 1, sizeof(*v));
+	if (v == NULL)
+		return DB_NOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < old->n_members; i++)
+		if (old->members[i]->id != skip)
+			v[n++] = old->members[i];
+	if (add != NULL)
+		v[n++] = (Etcdserverpb__Member *)add;
+	qsort(v, n, sizeof(*v), cmp_member);
+	Etcdserverpb__MemberListResponse tmp = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
+	tmp.n_members = n;
+	tmp.members = v;
+	int rv = normalise(m, &tmp);
+	free(v);
+	if (rv != DB_OK)
+		return rv;
+	etcdserverpb__member_list_response__free_unpacked(old, NULL);
+	return save(m, s);
+}
+
+static Etcdserverpb__Member *find_id(Etcdserverpb__MemberListResponse *l, uint64_t id)
+{
+	for (size_t i = 0; i < l->n_members; i++)
+		if (l->members[i]->id == id)
+			return l->members[i];
+	return NULL;
+}
+
 int members_apply_attr(struct members *m, struct db_session *s, const Etcdserverpb__Member *attr)
 {
 	pthread_mutex_lock(&m->mu);
-	Etcdserverpb__Member *target = NULL;
-	for (size_t i = 0; i < m->list->n_members; i++)
-		if (m->list->members[i]->id == attr->id)
-			target = m->list->members[i];
-	if (target == NULL) { /* removed meanwhile: nothing to do */
-		pthread_mutex_unlock(&m->mu);
-		return DB_OK;
-	}
-	/* Swap the attributes in, pack, and rebuild the list as one unpacked
-	 * allocation again; the old strings go with the old list. */
-	char *name = target->name;
-	size_t ncu = target->n_clienturls;
-	char **cu = target->clienturls;
-	target->name = attr->name ? attr->name : (char *)"";
-	target->n_clienturls = attr->n_clienturls;
-	target->clienturls = attr->clienturls;
-	Etcdserverpb__MemberListResponse *old = m->list;
-	int rv = normalise(m, old);
-	target->name = name;
-	target->n_clienturls = ncu;
-	target->clienturls = cu;
-	if (rv == DB_OK) {
-		etcdserverpb__member_list_response__free_unpacked(old, NULL);
-		rv = save(m, s);
+	Etcdserverpb__Member *target = find_id(m->list, attr->id);
+	int rv = DB_OK;
+	if (target != NULL) { /* else removed meanwhile: nothing to do */
+		Etcdserverpb__Member mb = *target;
+		mb.name = attr->name ? attr->name : (char *)"";
+		mb.n_clienturls = attr->n_clienturls;
+		mb.clienturls = attr->clienturls;
+		rv = rebuild_locked(m, s, attr->id, &mb);
 	}
 	pthread_mutex_unlock(&m->mu);
 	return rv;
 }
 
+int members_put(struct members *m, struct db_session *s, const Etcdserverpb__Member *mb)
+{
+	pthread_mutex_lock(&m->mu);
+	int rv = rebuild_locked(m, s, mb->id, mb);
+	pthread_mutex_unlock(&m->mu);
+	return rv;
+}
+
+int members_remove(struct members *m, struct db_session *s, uint64_t id)
+{
+	pthread_mutex_lock(&m->mu);
+	int rv = find_id(m->list, id) ? rebuild_locked(m, s, id, NULL) : DB_OK;
+	pthread_mutex_unlock(&m->mu);
+	return rv;
+}
+
+void members_free_member(Etcdserverpb__Member *mb)
+{
+	if (mb != NULL)
+		etcdserverpb__member__free_unpacked(mb, NULL);
+}
+
+bool members_get(struct members *m, uint64_t id, Etcdserverpb__Member **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&m->mu);
+	Etcdserverpb__Member *mb = find_id(m->list, id);
+	if (mb != NULL) {
+		size_t len = etcdserverpb__member__get_packed_size(mb);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (buf != NULL) {
+			etcdserverpb__member__pack(mb, buf);
+			*out = etcdserverpb__member__unpack(NULL, len, buf);
+			free(buf);
+		}
+	}
+	pthread_mutex_unlock(&m->mu);
+	return *out != NULL;
+}
+
+static bool in_conf(const struct raft_conf *c, uint64_t id)
+{
+	return c->n_voters + c->n_learners == 0 || raft_conf_is_voter(c, id) ||
+	       raft_conf_is_learner(c, id);
+}
+
+bool members_urls_taken(struct members *m, char *const *urls, size_t n, uint64_t except)
+{
+	bool taken = false;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < m->list->n_members && !taken; i++) {
+		Etcdserverpb__Member *mb = m->list->members[i];
+		if (mb->id == except || !in_conf(&m->conf, mb->id))
+			continue;
+		for (size_t k = 0; k < mb->n_peerurls && !taken; k++)
+			for (size_t j = 0; j < n && !taken; j++)
+				taken = strcmp(mb->peerurls[k], urls[j]) == 0;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return taken;
+}
+
+void members_mark_removed(struct members *m, uint64_t id)
+{
+	pthread_mutex_lock(&m->mu);
+	if (m->n_removed == MEMBERS_MAX) /* oldest forgotten */
+		memmove(m->removed, m->removed + 1, --m->n_removed * sizeof(*m->removed));
+	m->removed[m->n_removed++] = id;
+	pthread_mutex_unlock(&m->mu);
+}
+
+bool members_was_removed(struct members *m, uint64_t id)
+{
+	bool yes = false;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < m->n_removed && !yes; i++)
+		yes = m->removed[i] == id;
+	pthread_mutex_unlock(&m->mu);
+	return yes;
+}
+
+bool members_in_conf(struct members *m, uint64_t id)
+{
+	pthread_mutex_lock(&m->mu);
+	bool yes = raft_conf_is_voter(&m->conf, id) || raft_conf_is_learner(&m->conf, id);
+	pthread_mutex_unlock(&m->mu);
+	return yes;
+}
+
+void members_set_conf(struct members *m, const struct raft_conf *conf)
+{
+	pthread_mutex_lock(&m->mu);
+	m->conf = *conf;
+	pthread_mutex_unlock(&m->mu);
+}
+
 uint8_t *members_pack(struct members *m, size_t *len)
 {
 	pthread_mutex_lock(&m->mu);
-	Etcdserverpb__ResponseHeader *keep = m->list->header;
-	m->list->header = NULL;
-	*len = etcdserverpb__member_list_response__get_packed_size(m->list);
-	uint8_t *buf = malloc(*len ? *len : 1);
-	if (buf != NULL)
-		etcdserverpb__member_list_response__pack(m->list, buf);
-	m->list->header = keep;
+	Etcdserverpb__Member **v = calloc(m->list->n_members + 1, sizeof(*v));
+	Etcdserverpb__Member *copies = calloc(m->list->n_members + 1, sizeof(*copies));
+	uint8_t *buf = NULL;
+	if (v != NULL && copies != NULL) {
+		size_t n = 0;
+		for (size_t i = 0; i < m->list->n_members; i++) {
+			Etcdserverpb__Member *mb = m->list->members[i];
+			if (!in_conf(&m->conf, mb->id))
+				continue;
+			copies[n] = *mb;
+			copies[n].islearner = raft_conf_is_learner(&m->conf, mb->id);
+			v[n] = &copies[n];
+			n++;
+		}
+		Etcdserverpb__MemberListResponse tmp = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
+		tmp.n_members = n;
+		tmp.members = v;
+		*len = etcdserverpb__member_list_response__get_packed_size(&tmp);
+		buf = malloc(*len ? *len : 1);
+		if (buf != NULL)
+			etcdserverpb__member_list_response__pack(&tmp, buf);
+	}
+	free(v);
+	free(copies);
 	pthread_mutex_unlock(&m->mu);
 	return buf;
 }

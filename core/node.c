@@ -50,6 +50,8 @@ struct node {
 	size_t n_done;
 	struct read_wait *reads_ready;
 	struct node_transfer *transfers;
+	struct node_wait *waits;
+	struct raft_conf conf; /* as last given to members */
 	bool applied_any;
 	bool publishing;
 	uint64_t leader;
@@ -212,6 +214,41 @@ static void send_all(struct core *c, struct node *n, const struct raft_ready *rd
 	}
 }
 
+/* ---- membership changes as they take effect ---- */
+
+/* A conf change entry applied: the member list drops a removed member,
+ * and a removed leader learns it was removed itself. */
+static void apply_conf_change(struct core *c, struct node *n, const struct raft_entry *e)
+{
+	struct raft_conf_change cc;
+	if (raft_conf_change_decode(e->data, e->len, &cc) != 0)
+		return; /* Raft refused it at append too */
+	if (cc.type != RAFT_CC_REMOVE)
+		return;
+	int rv = members_remove(&c->members, c->wsession, cc.node_id);
+	if (rv != DB_OK)
+		fatal("apply member removal", db_strerror(rv));
+	members_mark_removed(&c->members, cc.node_id);
+	/* Its stream stays, so that it can be told it was removed when it
+	 * next calls (node_recv); it stops then. */
+	if (cc.node_id == n->self) {
+		core_log("warn", "the member has been permanently removed from the cluster");
+		atomic_store(&c->removed, true);
+	}
+}
+
+/* Raft's configuration is in force once appended: keep the list's view
+ * of it current. */
+static void conf_sync(struct core *c, struct node *n)
+{
+	const struct raft_conf *conf = raft_conf(c->raft);
+	if (memcmp(conf, &n->conf, sizeof(*conf)) == 0)
+		return;
+	n->conf = *conf;
+	members_set_conf(&c->members, conf);
+	atomic_store(&c->is_learner, raft_conf_is_learner(conf, n->self));
+}
+
 /* ---- apply ---- */
 
 static void publish_done(void *arg, struct core_reply *reply);
@@ -257,8 +294,12 @@ static void apply_member_attr(struct core *c, const Etcdserverpb__Member *attr, 
 
 static void apply_entry(struct core *c, struct node *n, const struct raft_entry *e)
 {
+	if (e->type == RAFT_ENTRY_CONF_CHANGE) {
+		apply_conf_change(c, n, e);
+		return;
+	}
 	if (e->type != RAFT_ENTRY_NORMAL || e->len == 0)
-		return; /* a leader's empty entry; membership changes come later */
+		return; /* a leader's empty entry */
 	Metadpb__InternalRequest *req = metadpb__internal_request__unpack(NULL, e->len, e->data);
 	struct proposal *p = NULL;
 	if (req != NULL && req->origin == n->self)
@@ -268,6 +309,20 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 		metadpb__internal_request__free_unpacked(req, NULL);
 		if (p != NULL) {
 			p->reply->pub.err = CORE_OK;
+			done(n, p);
+		}
+		return;
+	}
+	if (req != NULL && (req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ADD ||
+			    req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_UPDATE)) {
+		int err = apply_member_change(c, req);
+		metadpb__internal_request__free_unpacked(req, NULL);
+		if (p != NULL) {
+			p->reply->pub.err = err;
+			p->reply->pub.msg = NULL;
+			if (err == CORE_OK)
+				err = member_reply(c, p->reply, METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_UPDATE, 0);
+			p->reply->pub.err = err;
 			done(n, p);
 		}
 		return;
@@ -429,6 +484,48 @@ static void transfers_expire(struct core *c, struct node *n, int64_t now)
 	transfers_check(n, 0, now);
 }
 
+/* ---- waits for an applied index ---- */
+
+void node_wait_applied(struct core *c, struct node_wait *w)
+{
+	struct node *n = c->node;
+	w->deadline_ns = node_now_ns() + n->req_timeout_ns;
+	w->next = n->waits;
+	n->waits = w;
+}
+
+/* Finish waits reached by applied, or (now != 0) past their deadline. */
+static void waits_check(struct core *c, struct node *n, uint64_t applied, int64_t now)
+{
+	for (struct node_wait **pw = &n->waits; *pw;) {
+		struct node_wait *w = *pw;
+		int err = w->index <= applied ? CORE_OK
+			  : (now != 0 && w->deadline_ns <= now) ? CORE_ETIMEOUT
+								 : -1;
+		if (err < 0) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		w->done(c, w, err);
+	}
+}
+
+int node_propose_internal(struct core *c, Metadpb__InternalRequest *req, uint64_t *index)
+{
+	req->id = atomic_fetch_add(&c->next_req_id, 1);
+	req->origin = c->member_id;
+	size_t len = metadpb__internal_request__get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return RAFT_NOMEM;
+	metadpb__internal_request__pack(req, buf);
+	struct raft_buffer b = {buf, len};
+	int rv = raft_propose(c->raft, &b, 1, index);
+	free(buf);
+	return rv;
+}
+
 /* ---- roles ---- */
 
 static const char *role_name(enum raft_role r)
@@ -561,6 +658,7 @@ void node_cycle(struct core *c, struct node_in *in)
 		expire_pending(n, now);
 		reads_expire(n, now);
 		transfers_expire(c, n, now);
+		waits_check(c, n, 0, now);
 		forward_expire(c, now);
 	}
 	while (in->ops != NULL) {
@@ -591,6 +689,9 @@ void node_cycle(struct core *c, struct node_in *in)
 		soft_state(c, n, &rd);
 		raft_advance(c->raft);
 		reads_resolve(c, n, &rd);
+		conf_sync(c, n);
+		if (n->waits != NULL)
+			waits_check(c, n, mvcc_consistent_index(c->mvcc), 0);
 	}
 	maybe_snapshot(c, n);
 
@@ -621,6 +722,22 @@ void node_recv(void *arg, uint64_t from, const uint8_t *data, size_t len)
 	struct core *c = arg;
 	if (len == 0)
 		return;
+	if (data[0] == PEER_KIND_REMOVED) {
+		/* A member of our configuration says we were removed: the
+		 * entry that removed us may never reach us (the leader stops
+		 * replicating to a removed member), so this is how we learn. */
+		if (members_in_conf(&c->members, from) && !atomic_load(&c->removed)) {
+			core_log("warn", "the member has been permanently removed from the cluster");
+			atomic_store(&c->removed, true);
+		}
+		return;
+	}
+	if (data[0] == PEER_KIND_RAFT && members_was_removed(&c->members, from)) {
+		uint8_t kind = PEER_KIND_REMOVED;
+		if (c->peers != NULL)
+			peer_send(c->peers, from, &kind, 1);
+		return;
+	}
 	if (data[0] != PEER_KIND_RAFT) {
 		forward_recv(c, from, data[0], data + 1, len - 1);
 		return;
@@ -726,8 +843,18 @@ static int load_state(struct core *c, struct raft_persisted *p, struct load *l, 
 	if (rv == DB_OK) {
 		rv = raft_snapshot_meta_decode(buf, len, &p->snapshot.meta) == 0 ? DB_OK : DB_CORRUPT;
 		free(buf);
+	} else if (rv == DB_NOTFOUND && first == 1 && last == 0 && hs.term == 0) {
+		/* First start: the configuration at index 0 is the initial
+		 * cluster, or nothing for a member joining an existing one (it
+		 * learns the configuration from the conf change entries it is
+		 * sent, which carry the whole resulting configuration). Stored,
+		 * so a restart starts from the same one. */
+		if (!c->joining)
+			initial_conf(c, &p->snapshot.meta.conf);
+		rv = save_snapshot_meta(c->wsession, &p->snapshot.meta);
 	} else if (rv == DB_NOTFOUND) {
-		/* No snapshot yet: the log starts at its first stored entry. */
+		/* Written before Raft kept its own state: every member of the
+		 * list was a voter, and the log starts at its first entry. */
 		initial_conf(c, &p->snapshot.meta.conf);
 		p->snapshot.meta.index = first - 1;
 		if (first > 1 && (rv = rlog_term(c->wsession, first, &p->snapshot.meta.term)) != DB_OK)
@@ -798,6 +925,7 @@ int node_open(struct core *c, char *err, size_t errlen)
 		snprintf(err, errlen, "raft: %s", raft_strerror(rv));
 		return -1;
 	}
+	conf_sync(c, n);
 	const struct raft_conf *conf = raft_conf(c->raft);
 	/* A lone voter need not wait an election timeout to lead. */
 	if (conf->n_voters == 1 && conf->voters[0] == n->self)
@@ -829,6 +957,10 @@ void node_close(struct core *c)
 	for (struct node_transfer *t = n->transfers, *next; t; t = next) {
 		next = t->next;
 		t->done(t->arg, CORE_ESTOPPED);
+	}
+	for (struct node_wait *w = n->waits, *next; w; w = next) {
+		next = w->next;
+		w->done(c, w, CORE_ESTOPPED);
 	}
 	raft_destroy(c->raft);
 	c->raft = NULL;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal.pb-c.h"
 #include "raft/raft.h"
 
 struct core;
@@ -72,6 +73,22 @@ struct node_transfer {
 	void *arg;
 };
 void node_transfer_start(struct core *c, struct node_op *op);
+
+/* Node thread only: call w->done once this member has applied w->index
+ * (CORE_OK), or with CORE_ETIMEOUT after etcd's request timeout, or
+ * CORE_ESTOPPED at close. */
+struct node_wait {
+	struct node_wait *next;
+	uint64_t index;
+	int64_t deadline_ns;
+	void (*done)(struct core *c, struct node_wait *w, int err);
+};
+void node_wait_applied(struct core *c, struct node_wait *w);
+
+/* Node thread only: propose one packed InternalRequest from this member
+ * (its id and origin set); *index gets its log index. Errors as
+ * raft_propose (RAFT_*). */
+int node_propose_internal(struct core *c, Metadpb__InternalRequest *req, uint64_t *index);
 
 /* Whether this member alone decides (a single voter that leads): its local
  * reads are linearizable without a read-index round. */

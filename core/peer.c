@@ -149,7 +149,7 @@ static void *tx_main(void *arg)
 	return cq_loop(t, t->tx_cq, true);
 }
 
-static int load_tls(struct peer_transport *t, const struct peer_tls *tls, char *err, size_t errlen)
+int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *err, size_t errlen)
 {
 	if ((tls->cert_file == NULL) != (tls->key_file == NULL)) {
 		snprintf(err, errlen, "--peer-cert-file and --peer-key-file go together");
@@ -288,11 +288,14 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->cluster_id = cfg->cluster_id;
 	t->max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES;
 	t->queue_bytes = cfg->queue_bytes ? cfg->queue_bytes : DEFAULT_QUEUE_BYTES;
-	if (load_tls(t, &cfg->tls, err, errlen) != 0)
+	t->members = cfg->members;
+	if (peer_load_tls(t, &cfg->tls, err, errlen) != 0)
 		goto err;
 	t->server = make_server(t);
 	/* Client streaming: no initial payload to read with the call. */
 	t->method = grpc_server_register_method(t->server, PEER_METHOD, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+	t->members_method = grpc_server_register_method(t->server, PEER_MEMBERS_METHOD, NULL,
+							GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 	t->rx_cq = grpc_completion_queue_create_for_next(NULL);
 	t->tx_cq = grpc_completion_queue_create_for_next(NULL);
 	t->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -302,6 +305,7 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	grpc_server_start(t->server);
 	peer_server_arm(t);
 	peer_server_arm(t);
+	peer_members_arm(t);
 	if (pthread_create(&t->rx_thread, NULL, rx_main, t) != 0) {
 		snprintf(err, errlen, "cannot start the peer receive thread");
 		goto err_after_start;

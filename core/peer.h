@@ -37,6 +37,10 @@ struct peer_config {
 	uint64_t cluster_id;
 	size_t max_msg_bytes;   /* largest payload accepted; 0 = 64 MiB */
 	size_t queue_bytes;     /* per-peer send queue bound; 0 = 16 MiB */
+	/* Answers the Members call of a joining member: a packed
+	 * etcdserverpb.MemberListResponse (header.cluster_id set), malloc'ed;
+	 * called on the receive thread. NULL: the call is refused. */
+	uint8_t *(*members)(void *arg, size_t *len);
 };
 
 /* One received payload (borrowed for the call), from transport threads.
@@ -80,6 +84,17 @@ bool peer_send(struct peer_transport *t, uint64_t id, const uint8_t *data, size_
 /* Whether the outgoing stream to id is currently established (the
  * receiver accepted it: same cluster, TLS verified both ways). */
 bool peer_connected(struct peer_transport *t, uint64_t id);
+
+/* A member started with --initial-cluster-state existing asks the members
+ * at urls (their peer URLs, tried in turn) for the member list, as etcd
+ * fetches it from remote peers. *buf (malloc'ed, caller frees) is what
+ * peer_config.members answered. Errors: -1 with err filled. */
+int peer_fetch_members(const struct peer_tls *tls, const char *const *urls, size_t n,
+		       int64_t timeout_ms, uint8_t **buf, size_t *len, char *err, size_t errlen);
+
+/* How long (ms) the outgoing stream to id has been established without a
+ * break; -1 when it is not (etcd's transport ActiveSince). */
+int64_t peer_connected_for_ms(struct peer_transport *t, uint64_t id);
 
 /* The port bound for listen_urls[i] (useful with port 0), 0 if none. */
 int peer_listen_port(const struct peer_transport *t, size_t i);

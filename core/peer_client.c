@@ -42,6 +42,7 @@ struct peer_out {
 	int backoff_ms;
 	int64_t redial_at; /* 0: no re-dial pending */
 	bool connected;
+	int64_t connected_ms; /* when the current stream was accepted */
 	grpc_status_code last_logged; /* to log a change once, not every retry */
 };
 
@@ -263,6 +264,7 @@ static void on_ready(struct peer_tag *tag, bool ok)
 	if (ok && p != NULL && !c->finished && md_has(&c->in_md, PEER_MD_ACCEPTED)) {
 		c->accepted = true;
 		p->connected = true;
+		p->connected_ms = peer_now_ms();
 		p->backoff_ms = PEER_BACKOFF_MIN_MS;
 		if (p->last_logged != GRPC_STATUS_OK)
 			fprintf(stderr, "metad: peer %" PRIx64 ": stream to %s established\n", p->id,
@@ -520,6 +522,15 @@ bool peer_connected(struct peer_transport *t, uint64_t id)
 	pthread_mutex_lock(&t->mu);
 	struct peer_out *p = find_locked(t, id);
 	bool up = p != NULL && p->connected;
+	pthread_mutex_unlock(&t->mu);
+	return up;
+}
+
+int64_t peer_connected_for_ms(struct peer_transport *t, uint64_t id)
+{
+	pthread_mutex_lock(&t->mu);
+	struct peer_out *p = find_locked(t, id);
+	int64_t up = p != NULL && p->connected ? peer_now_ms() - p->connected_ms : -1;
 	pthread_mutex_unlock(&t->mu);
 	return up;
 }

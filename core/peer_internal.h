@@ -23,6 +23,8 @@
 #include "core/peer.h"
 
 #define PEER_METHOD "/metadpeer.Raft/Stream"
+/* Unary: the member list (a member joining an existing cluster asks). */
+#define PEER_MEMBERS_METHOD "/metadpeer.Raft/Members"
 /* Initial metadata of a stream: sender's cluster and member id, in hex. */
 #define PEER_MD_CLUSTER "x-metad-cluster-id"
 #define PEER_MD_FROM "x-metad-from"
@@ -64,6 +66,8 @@ struct peer_transport {
 	bool client_cert_auth;
 	grpc_server *server;
 	void *method; /* grpc_server_register_method handle */
+	void *members_method;
+	uint8_t *(*members)(void *arg, size_t *len); /* peer_config.members */
 	grpc_completion_queue *rx_cq, *tx_cq, *shutdown_cq;
 	pthread_t rx_thread, tx_thread;
 	bool rx_started, tx_started;
@@ -95,6 +99,12 @@ grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls)
 
 /* Count one call struct gone; wakes peer_stop at zero. Caller holds mu. */
 void peer_live_drop_locked(struct peer_transport *t, long *counter);
+
+/* Read the certificate files of tls into t (freed by peer_stop). */
+int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *err, size_t errlen);
+
+/* peer_members.c: keep one Members request_call armed (rx thread, or peer_start). */
+void peer_members_arm(struct peer_transport *t);
 
 /* peer_server.c: keep one request_call armed (rx thread, or peer_start). */
 void peer_server_arm(struct peer_transport *t);

@@ -265,6 +265,22 @@ void writer_stop(struct core *c)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->writer, NULL);
+	writer_drain(c);
+}
+
+void writer_drain(struct core *c)
+{
+	/* Writes queued but never proposed (the writer never ran: a start-up
+	 * that failed after the node queued its publish). */
+	for (struct proposal *p = c->head, *next; p; p = next) {
+		next = p->next;
+		free(p->data);
+		p->reply->pub.err = CORE_ESTOPPED;
+		p->cb(p->arg, &p->reply->pub);
+		free(p);
+	}
+	c->head = c->tail = NULL;
+	c->queued = 0;
 	/* Messages and reads nobody will handle now. */
 	for (struct inmsg *m = c->in_head, *next; m; m = next) {
 		next = m->next;

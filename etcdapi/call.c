@@ -245,6 +245,14 @@ static void serve(struct api_call *c)
 		return;
 	}
 	grpc_slice_unref(s);
+	/* etcd's learner serves only Status and serializable Range. */
+	if (core_is_learner(api_core(c)) && m->req != &etcdserverpb__status_request__descriptor &&
+	    !(m->req == &etcdserverpb__range_request__descriptor &&
+	      ((const Etcdserverpb__RangeRequest *)c->req)->serializable)) {
+		finish(c, (grpc_status_code)core_grpc_code(CORE_ELEARNER_RPC),
+		       core_strerror(CORE_ELEARNER_RPC));
+		return;
+	}
 	m->fn(c, c->req);
 }
 

@@ -36,6 +36,30 @@ static void move_leader(struct api_call *call, const ProtobufCMessage *req)
 			 call);
 }
 
+static void member_add(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_member_add(api_core(call), (const Etcdserverpb__MemberAddRequest *)req, api_core_done,
+			call);
+}
+
+static void member_remove(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_member_remove(api_core(call), (const Etcdserverpb__MemberRemoveRequest *)req,
+			   api_core_done, call);
+}
+
+static void member_update(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_member_update(api_core(call), (const Etcdserverpb__MemberUpdateRequest *)req,
+			   api_core_done, call);
+}
+
+static void member_promote(struct api_call *call, const ProtobufCMessage *req)
+{
+	core_member_promote(api_core(call), (const Etcdserverpb__MemberPromoteRequest *)req,
+			    api_core_done, call);
+}
+
 static void member_list(struct api_call *call, const ProtobufCMessage *req)
 {
 	core_member_list(api_core(call), (const Etcdserverpb__MemberListRequest *)req, api_core_done,
@@ -145,10 +169,14 @@ struct api_method api_other_methods[] = {
 	 member_list, 0, 4, NULL, 0},
 	{"/etcdserverpb.Maintenance/Alarm", &etcdserverpb__alarm_request__descriptor, alarm_rpc, 0, 2,
 	 NULL, 0},
-	UNARY("/etcdserverpb.Cluster/MemberAdd", etcdserverpb__member_add_request__descriptor),
-	UNARY("/etcdserverpb.Cluster/MemberRemove", etcdserverpb__member_remove_request__descriptor),
-	UNARY("/etcdserverpb.Cluster/MemberUpdate", etcdserverpb__member_update_request__descriptor),
-	UNARY("/etcdserverpb.Cluster/MemberPromote", etcdserverpb__member_promote_request__descriptor),
+	{"/etcdserverpb.Cluster/MemberAdd", &etcdserverpb__member_add_request__descriptor,
+	 member_add, 0, 1, NULL, 0},
+	{"/etcdserverpb.Cluster/MemberRemove", &etcdserverpb__member_remove_request__descriptor,
+	 member_remove, 0, 1, NULL, 0},
+	{"/etcdserverpb.Cluster/MemberUpdate", &etcdserverpb__member_update_request__descriptor,
+	 member_update, 0, 1, NULL, 0},
+	{"/etcdserverpb.Cluster/MemberPromote", &etcdserverpb__member_promote_request__descriptor,
+	 member_promote, 0, 1, NULL, 0},
 	{"/etcdserverpb.Maintenance/Defragment", &etcdserverpb__defragment_request__descriptor,
 	 defragment, 0, 1, NULL, 0},
 	{"/etcdserverpb.Maintenance/Hash", &etcdserverpb__hash_request__descriptor, hash, 0, 1, NULL, 0},

@@ -11,7 +11,6 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
-#include "etcdapi/absl_quiet.h"
 #include "etcdapi/api.h"
 #include "etcdapi/call.h"
 #include "etcdapi/offload.h"
@@ -231,7 +230,6 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		return -1;
 	}
 	s->core = core;
-	absl_deadlock_detection_off();
 	grpc_init();
 	uint64_t recv_max = cfg->max_request_bytes + GRPC_OVERHEAD_BYTES;
 	grpc_arg args[] = {

@@ -54,13 +54,13 @@ static void test_open(void)
 			   "m2=http://127.0.0.1:31802";
 	struct members m;
 	uint64_t self = 0;
-	EXPECT(members_open(&m, s, spec, "tok", "nobody", &self, err, sizeof(err)) == -1);
+	EXPECT(members_open(&m, s, spec, "tok", "nobody", NULL, 0, &self, err, sizeof(err)) == -1);
 	EXPECT(strstr(err, "couldn't find local name \"nobody\"") != NULL);
 	members_close(&m);
-	EXPECT(members_open(&m, s, "m0", "tok", "m0", &self, err, sizeof(err)) == -1);
+	EXPECT(members_open(&m, s, "m0", "tok", "m0", NULL, 0, &self, err, sizeof(err)) == -1);
 	members_close(&m);
 
-	EXPECT(members_open(&m, s, spec, "tok", "m1", &self, err, sizeof(err)) == 0);
+	EXPECT(members_open(&m, s, spec, "tok", "m1", NULL, 0, &self, err, sizeof(err)) == 0);
 	EXPECT(self == 0x11521e9f1567902eULL);
 	EXPECT(m.cluster_id == 0x91876f752d0ddc5eULL);
 	uint64_t ids[MEMBERS_MAX];
@@ -85,7 +85,7 @@ static void test_open(void)
 	members_close(&m);
 
 	/* Restart: the stored list wins over a different --initial-cluster. */
-	EXPECT(members_open(&m, s, "m1=http://elsewhere:1", "other", "m1", &self, err,
+	EXPECT(members_open(&m, s, "m1=http://elsewhere:1", "other", "m1", NULL, 0, &self, err,
 			    sizeof(err)) == 0);
 	EXPECT(self == 0x11521e9f1567902eULL && m.cluster_id == 0x91876f752d0ddc5eULL);
 	size_t len = 0;

@@ -9,6 +9,7 @@ against a deadline.
 import base64
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,14 +56,36 @@ IS_REFERENCE_ETCD = _is_reference_etcd()
 IS_REFERENCE_ETCD_34 = IS_REFERENCE_ETCD and "etcd Version: 3.4." in _binary_version(METAD_BIN)
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0)."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
+    ephemeral range: servers are restarted on the same ports, and a port in
+    that range can meanwhile become the local end of some other process's
+    outgoing connection, which makes the restart's bind fail."""
+    rng = random.Random()
+    lo = 10000
+    hi = _EPHEMERAL[0] - 1 if _EPHEMERAL[0] > lo + 1000 else 30000
     while True:
+        port = rng.randint(lo, hi)
+        if port in (2379, 2380):   # never collide with a real etcd's defaults
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in (2379, 2380):   # never collide with a real etcd's defaults
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def make_certs(outdir):
@@ -194,8 +217,9 @@ class Server:
                                          stdin=subprocess.DEVNULL, cwd=self.workdir,
                                          env=self.env, start_new_session=True)
 
-    def wait_ready(self, deadline=READY_DEADLINE):
-        """Poll a linearizable Range until it answers (leader elected, serving)."""
+    def wait_ready(self, deadline=READY_DEADLINE, serializable=False):
+        """Poll a linearizable Range until it answers (leader elected, serving);
+        a learner serves only serializable ones."""
         end = time.monotonic() + deadline
         last = None
         while time.monotonic() < end:
@@ -212,7 +236,8 @@ class Server:
                 continue
             with self.new_channel() as ch:
                 try:
-                    etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"e2e-readiness-probe"),
+                    etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"e2e-readiness-probe",
+                                                                  serializable=serializable),
                                              timeout=2.0, wait_for_ready=True)
                     return
                 except grpc.RpcError as e:
@@ -383,6 +408,32 @@ class Cluster:
             m.wait_ready()
         return self
 
+    def add_member(self, learner=True, via=None):
+        """etcdctl member add (--learner) through a running member, then start
+        the new member with --initial-cluster-state existing, as etcd's docs
+        say. Returns the new Server (ready: serving at least serializable
+        reads)."""
+        i = len(self.members)
+        m = Server(os.path.join(self.workdir, "m%d" % i), name="m%d" % i,
+                   extra_args=list(self.members[0].extra_args))
+        os.makedirs(m.workdir, exist_ok=True)
+        m.pick_ports()
+        via = via or self.members[0]
+        args = ["member", "add", m.name, "--peer-urls=%s" % m.peer_url]
+        if learner:
+            args.append("--learner")
+        out = ctl_reconfig(via, *args)
+        spec = [l.split("=", 1)[1].strip('"') for l in out.splitlines()
+                if l.startswith("ETCD_INITIAL_CLUSTER=")]
+        assert spec, out
+        m.initial_cluster = spec[0]
+        m.cluster_state = "existing"
+        self.members.append(m)
+        m._stopping = False
+        m._spawn()
+        m.wait_ready(serializable=learner)
+        return m
+
     def endpoints(self, members=None):
         return ",".join(m.client_url for m in (members or self.members))
 
@@ -411,6 +462,21 @@ class Cluster:
 
     def followers(self, leader):
         return [m for m in self.members if m is not leader]
+
+
+def ctl_reconfig(member, *args, deadline=30.0):
+    """etcdctl for a membership change. etcd (--strict-reconfig-check, on by
+    default) refuses one with 'etcdserver: unhealthy cluster' until the
+    leader has been connected to every voter for 5 s: retry until then."""
+    end = time.monotonic() + deadline
+    while True:
+        rc, out, err = member.ctl(*args)
+        if rc == 0:
+            return out
+        if "unhealthy cluster" not in err or time.monotonic() > end:
+            raise AssertionError("etcdctl %s failed rc=%d\nstdout:%s\nstderr:%s"
+                                 % (args, rc, out, err))
+        time.sleep(0.2)  # poll interval
 
 
 def new_workdir():

@@ -221,3 +221,108 @@ def test_move_leader(cluster_factory):
                                       etcdrpc.MoveLeaderRequest(targetID=12345))
     assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION,
                                "etcdserver: bad leader transferee")
+
+
+def _member_ids(m):
+    return {x.get("name") or x["peerURLs"][0]: x for x in m.ctl_json("member", "list")["members"]}
+
+
+def _wait(cond, deadline=15.0, what="condition"):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)  # poll interval
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_learner_added_catches_up_then_promoted(cluster_factory):
+    c = cluster_factory(3)
+    leader = c.leader()
+    for i in range(50):
+        leader.ctl_ok("put", "before-%02d" % i, "v%d" % i)
+    learner = c.add_member(learner=True, via=c.followers(leader)[0])
+    ids = _member_ids(leader)
+    assert len(ids) == 4
+    me = [x for x in ids.values() if x["peerURLs"] == [learner.peer_url]][0]
+    assert me.get("isLearner") is True
+    # A learner serves serializable reads only, as etcd.
+    _wait(lambda: learner.ctl_json("get", "before-49", "--consistency=s").get("kvs"),
+          what="the learner to catch up")
+    rc, out, err = learner.ctl("get", "before-00")
+    assert rc != 0 and "etcdserver: rpc not supported for learner" in err
+    # Promote (through any member); it then votes and serves everything.
+    out = harness.ctl_reconfig(c.followers(leader)[0], "member", "promote", "%x" % int(me["ID"]))
+    assert "promoted" in out
+    ids = _member_ids(leader)
+    assert not any(x.get("isLearner") for x in ids.values())
+    _wait(lambda: learner.ctl("get", "before-00")[0] == 0, what="the promoted member to serve")
+    assert "v0" in learner.ctl_ok("get", "before-00")
+    assert len({m.ctl_json("member", "list")["header"]["cluster_id"] for m in c.members}) == 1
+
+
+def test_member_add_errors_as_etcd(cluster_factory):
+    c = cluster_factory(3)
+    m = c.members[0]
+    # Right after start the leader has not been connected to every voter
+    # for etcd's 5 s: it refuses changes with "unhealthy cluster" until then.
+    end = time.monotonic() + 30
+    while True:
+        rc, msg = harness.ctl_error(m, "member", "add", "dup",
+                                    "--peer-urls=%s" % c.members[1].peer_url)
+        if msg != "etcdserver: unhealthy cluster" or time.monotonic() > end:
+            break
+        time.sleep(0.2)  # poll interval
+    assert rc != 0 and msg == "etcdserver: Peer URLs already exists", msg
+    rc, msg = harness.ctl_error(m, "member", "remove", "1234")
+    assert rc != 0 and msg == "etcdserver: member not found", msg
+    rc, msg = harness.ctl_error(m, "member", "promote", "%x" % m.ctl_json("member", "list")
+                                ["members"][0]["ID"])
+    assert rc != 0 and msg == "etcdserver: can only promote a learner member", msg
+
+
+def test_member_remove_follower_and_leader(cluster_factory):
+    c = cluster_factory(3)
+    leader = c.leader()
+    f = c.followers(leader)[0]
+    fid = "%x" % f.ctl_json("endpoint", "status")[0]["Status"]["header"]["member_id"]
+    f._stopping = True  # a removed member stops by itself, as etcd's does
+    harness.ctl_reconfig(leader, "member", "remove", fid)
+    _wait(lambda: not f.running(), what="the removed member to exit")
+    assert f.proc.returncode == 0
+    rest = [m for m in c.members if m is not f]
+    for m in rest:
+        _wait(lambda: len(m.ctl_json("member", "list")["members"]) == 2, what="removal")
+    rest[0].ctl_ok("put", "after-remove", "1")
+    # Removing the leader: the other member takes over alone.
+    lid = "%x" % leader.ctl_json("endpoint", "status")[0]["Status"]["header"]["member_id"]
+    other = [m for m in rest if m is not leader][0]
+    leader._stopping = True
+    harness.ctl_reconfig(other, "member", "remove", lid)
+    _wait(lambda: not leader.running(), what="the removed leader to exit")
+    _wait(lambda: c.leader(among=[other]) is other, what="the survivor to lead")
+    other.ctl_ok("put", "after-leader-remove", "1")
+    assert [x.get("name") for x in other.ctl_json("member", "list")["members"]] == [other.name]
+
+
+def test_member_update_peer_urls(cluster_factory):
+    c = cluster_factory(3)
+    m = c.members[1]
+    mid = "%x" % m.ctl_json("endpoint", "status")[0]["Status"]["header"]["member_id"]
+    # The same listener under another name: the member stays reachable.
+    new_url = "http://localhost:%d" % m.peer_port
+    out = harness.ctl_reconfig(c.members[0], "member", "update", mid, "--peer-urls=%s" % new_url)
+    assert "updated" in out
+
+    def updated(x):
+        got = [y for y in x.ctl_json("member", "list")["members"] if y.get("name") == m.name]
+        return got and got[0]["peerURLs"] == [new_url]
+    for x in c.members:   # member list is served locally: poll each member
+        _wait(lambda: updated(x), what="%s to show the new peer URL" % x.name)
+    rc, msg = harness.ctl_error(c.members[0], "member", "update", mid,
+                                "--peer-urls=%s" % c.members[2].peer_url)
+    assert rc != 0 and msg == "etcdserver: Peer URLs already exists", msg
+    rc, msg = harness.ctl_error(c.members[0], "member", "update", "1234",
+                                "--peer-urls=http://127.0.0.1:1")
+    assert rc != 0 and msg == "etcdserver: member not found", msg
+    c.members[2].ctl_ok("put", "after-update", "1")
