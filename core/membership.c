@@ -141,8 +141,15 @@ int apply_member_change(struct core *c, const Metadpb__InternalRequest *req)
 	members_free_member(cur);
 	if (rv != DB_OK)
 		return rv == DB_NOMEM ? CORE_ENOMEM : CORE_EINTERNAL;
-	if (in->id != c->member_id && c->peers != NULL)
+	if (in->id != c->member_id && c->peers == NULL) {
+		/* The first other member: a lone member starts its transport now
+		 * (it learns every member's URLs from the list). */
+		char err[256];
+		if (core_peers_start(c, err, sizeof(err)) != 0)
+			core_log("error", "cannot start the peer transport: %s", err);
+	} else if (in->id != c->member_id) {
 		(void)peer_set(c->peers, in->id, (const char *const *)in->peerurls, in->n_peerurls);
+	}
 	return CORE_OK;
 }
 

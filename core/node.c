@@ -3,10 +3,10 @@
  *
  * Ordering (raft/raft.h): entries and hard state are durable before any
  * message that depends on them leaves, and nothing is applied before it is
- * committed. A batch of proposals costs one synced commit: the hard state's
- * commit index alone never needs a sync (as etcd's WAL), so it is written in
- * the apply transaction that follows. Applying skips entries at or below
- * the stored consistent index, which makes replay and re-delivery idempotent.
+ * committed. A batch of proposals costs one synced commit: a hard state
+ * whose commit index alone moved is not written on its own (see persist).
+ * Applying skips entries at or below the stored consistent index, which
+ * makes replay and re-delivery idempotent.
  *
  * Requests carry (origin member, id); the member that received a request
  * keeps it in the pending table and answers when its own apply reaches the
@@ -151,16 +151,22 @@ static int save_snapshot_meta(struct db_session *s, const struct raft_snapshot_m
 	return rlog_save_blob(s, SNAP_BLOB, buf, len);
 }
 
-/* Entries and a hard state whose term or vote changed: one synced commit.
- * Returns whether the hard state still has to be written (commit only). */
-static bool persist(struct core *c, struct node *n, const struct raft_ready *rd)
+/*
+ * Entries, and a hard state whose term or vote changed: one synced commit.
+ * A hard state whose commit index alone moved is not written by itself: it
+ * goes with the next entries. A stale commit index on disk is harmless (the
+ * leader tells followers again, a lone member re-commits its log when it
+ * leads again, and apply skips what the store holds), and writing it alone
+ * would add a journal write to every batch (raft_state is journaled).
+ */
+static void persist(struct core *c, struct node *n, const struct raft_ready *rd)
 {
 	struct rlog_hardstate hs = {rd->hard_state.term, rd->hard_state.vote, rd->hard_state.commit};
 	bool vote_moved = rd->has_hard_state && (hs.term != n->hs.term || hs.vote != n->hs.vote);
 	if (rd->snapshot != NULL)
 		fatal("raft", "installing a snapshot from the leader is not supported yet");
 	if (rd->n_entries == 0 && !vote_moved)
-		return rd->has_hard_state;
+		return;
 	if (rd->n_entries > n->ents_cap) {
 		size_t cap = rd->n_entries * 2;
 		struct rlog_entry *e = realloc(n->ents, cap * sizeof(*e));
@@ -189,7 +195,6 @@ static bool persist(struct core *c, struct node *n, const struct raft_ready *rd)
 	atomic_fetch_add(&c->commits, 1);
 	if (rd->n_entries > 0)
 		atomic_store(&c->last_index, rd->entries[rd->n_entries - 1].index);
-	return false;
 }
 
 /* ---- sending ---- */
@@ -353,12 +358,12 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 }
 
 /* Apply rd's committed entries in one transaction with the consistent
- * index (and the hard state when only its commit moved). */
-static void apply_all(struct core *c, struct node *n, const struct raft_ready *rd, bool save_hs)
+ * index. */
+static void apply_all(struct core *c, struct node *n, const struct raft_ready *rd)
 {
 	uint64_t ci = mvcc_consistent_index(c->mvcc);
 	uint64_t last = rd->n_committed ? rd->committed[rd->n_committed - 1].index : 0;
-	if (last <= ci && !save_hs)
+	if (last <= ci)
 		return;
 	int rv = mvcc_begin(c->mvcc, c->wsession);
 	if (rv != DB_OK)
@@ -370,21 +375,12 @@ static void apply_all(struct core *c, struct node *n, const struct raft_ready *r
 		apply_entry(c, n, &rd->committed[i]);
 		bytes += rd->committed[i].len;
 	}
-	if (save_hs) {
-		struct rlog_hardstate hs = {rd->hard_state.term, rd->hard_state.vote,
-					    rd->hard_state.commit};
-		if ((rv = rlog_save_hardstate(c->wsession, &hs)) != DB_OK)
-			fatal("hard state", db_strerror(rv));
-		n->hs = hs;
-	}
-	rv = mvcc_commit(c->mvcc, c->wsession, last > ci ? last : ci, 0);
+	rv = mvcc_commit(c->mvcc, c->wsession, last, 0);
 	if (rv != DB_OK)
 		fatal("apply commit", db_strerror(rv));
-	if (last > ci) {
-		atomic_fetch_add(&c->requests, rd->n_committed);
-		checkpointer_applied(c, bytes);
-		n->applied_any = true;
-	}
+	atomic_fetch_add(&c->requests, rd->n_committed);
+	checkpointer_applied(c, bytes);
+	n->applied_any = true;
 }
 
 /* ---- linearizable reads ---- */
@@ -683,9 +679,9 @@ void node_cycle(struct core *c, struct node_in *in)
 
 	struct raft_ready rd;
 	while (raft_ready(c->raft, &rd)) {
-		bool hs_left = persist(c, n, &rd);
+		persist(c, n, &rd);
 		send_all(c, n, &rd);
-		apply_all(c, n, &rd, hs_left);
+		apply_all(c, n, &rd);
 		soft_state(c, n, &rd);
 		raft_advance(c->raft);
 		reads_resolve(c, n, &rd);
