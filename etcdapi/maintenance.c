@@ -27,6 +27,7 @@ static void status(struct api_call *call, const ProtobufCMessage *req)
 	resp.raftindex = st.raft_index;
 	resp.raftterm = st.raft_term;
 	resp.raftappliedindex = st.applied_index;
+	resp.islearner = core_is_learner(core);
 	api_finish_msg(call, &resp.base);
 }
 
