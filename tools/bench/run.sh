@@ -9,7 +9,13 @@
 # times a restart until the first Range answers. Every server started here is
 # killed on exit, whatever happens.
 #
-# Env: BUILD (build dir, default build), BENCH_QUICK=1 (under 3 minutes),
+# Phase C starts a 3-member cluster of each (etcd's flags) and runs puts
+# against the leader and linearizable ranges against a follower. Every
+# workload also reports the servers' own CPU time per request (utime+stime
+# from /proc, all members summed): on this 2-core machine the load
+# generator takes much of the CPU, which squeezes throughput ratios.
+#
+# Env: BUILD (build dir, default build), BENCH_QUICK=1 (under 4 minutes),
 #      ETCD (reference etcd binary, default /usr/bin/etcd).
 set -euo pipefail
 
@@ -118,13 +124,30 @@ stop_server() {
 }
 
 # ---------------------------------------------------------------- workloads
-# bench NAME ARGS...: runs metad-bench, stores its JSON in $OUT/$KIND-NAME.json.
+# cpu_ticks PID...: utime + stime of the processes, in clock ticks.
+cpu_ticks() {
+	local pid total=0 t
+	for pid in "$@"; do
+		# Fields 14 and 15 of /proc/PID/stat, counted after the ")" that
+		# ends the command name.
+		t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+
+# bench NAME ARGS...: runs metad-bench against $SPORT, stores its JSON in
+# $OUT/$KIND-NAME.json and the servers' CPU ticks used meanwhile in
+# $OUT/$KIND-NAME.cpu (servers: $SPIDS, or $SPID).
 bench() {
 	local name=$1
 	shift
 	local f=$OUT/$KIND-$name.json
+	local pids=(${SPIDS:-$SPID}) c0
 	log "  $KIND: $name"
+	c0=$(cpu_ticks "${pids[@]}")
 	"$BENCH" "$@" --endpoints "127.0.0.1:$SPORT" --json --no-progress >"$f" 2>"$f.err" || true
+	echo $(( $(cpu_ticks "${pids[@]}") - c0 )) "$(getconf CLK_TCK)" >"$OUT/$KIND-$name.cpu"
 	[[ -s $f ]] || echo '{"failed":true}' >"$f"
 }
 
@@ -139,7 +162,7 @@ etcd_fsyncs() {
 # etcd's 1M-key load: 3,223 and 3,273 req/s in two runs without this, 3,524
 # with it (etcd's own figure, first in the run, 2,293-2,332 either way).
 quiesce() {
-	rm -rf "$WORK"/*-a "$WORK"/*-b
+	rm -rf "$WORK"/*-a "$WORK"/*-b "$WORK"/*-c[0-9]
 	sync
 }
 
@@ -196,6 +219,52 @@ phase_b() {
 	stop_server || true
 }
 
+# phase_c: a 3-member cluster (etcd's flags); puts to the leader, linearizable
+# ranges on a follower; CPU summed over the members.
+phase_c() {
+	quiesce
+	local i cports=() pports=() spec="" bin=$METAD
+	[[ $KIND = etcd ]] && bin=$ETCD
+	for i in 0 1 2; do
+		cports+=("$(free_port)")
+		pports+=("$(free_port)")
+		spec+="${spec:+,}c$i=http://127.0.0.1:${pports[$i]}"
+	done
+	SPIDS=""
+	for i in 0 1 2; do
+		"$bin" --name "c$i" --data-dir "$WORK/$KIND-c$i" \
+			--listen-client-urls "http://127.0.0.1:${cports[$i]}" \
+			--advertise-client-urls "http://127.0.0.1:${cports[$i]}" \
+			--listen-peer-urls "http://127.0.0.1:${pports[$i]}" \
+			--initial-advertise-peer-urls "http://127.0.0.1:${pports[$i]}" \
+			--initial-cluster "$spec" --initial-cluster-token "bench-$KIND" \
+			--quota-backend-bytes "$QUOTA" >>"$WORK/$KIND-c$i.log" 2>&1 &
+		PIDS+=("$!")
+		SPIDS+="$! "
+	done
+	local t leader="" follower="" st
+	for i in 0 1 2; do
+		SPID=$(echo $SPIDS | cut -d' ' -f$((i + 1)))
+		T_LAUNCH=$(date +%s%N)
+		t=$(wait_answer "${cports[$i]}" 60) || { log "$KIND cluster did not start ($t)"; return 1; }
+	done
+	# The leader is the member whose Status names itself.
+	for i in 0 1 2; do
+		st=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${cports[$i]}" endpoint status -w json 2>/dev/null |
+			"$PY" -c 'import json,sys; s=json.load(sys.stdin)[0]["Status"]; print(int(s["leader"]==s["header"]["member_id"]))')
+		if [[ $st = 1 ]]; then leader=${cports[$i]}; else follower=${cports[$i]}; fi
+	done
+	[[ -n $leader && -n $follower ]] || { log "$KIND cluster: no leader found"; return 1; }
+	log "  $KIND cluster: leader on $leader, follower on $follower"
+	local kv="--key-size 8 --val-size 256 --key-space-size 100000"
+	local many="--clients 1000 --conns 100"
+	SPORT=$leader bench c3put1000 put $kv $many --total "$BIG_TOTAL" --duration "$DUR"
+	SPORT=$follower bench c3rangel range $many --consistency l --total "$BIG_TOTAL" --duration "$DUR"
+	for pid in $SPIDS; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in $SPIDS; do wait "$pid" 2>/dev/null || true; done
+	SPIDS=""
+}
+
 mkdir -p "$OUT"
 rm -f "$OUT"/*
 T0=$(date +%s)
@@ -204,6 +273,8 @@ for KIND in etcd metad; do
 	phase_a || true
 	log "== $KIND: load, memory, disk, restart"
 	phase_b || true
+	log "== $KIND: 3-member cluster"
+	phase_c || true
 done
 
 # The tool's own ceiling: the same status load against a server that does
@@ -271,12 +342,25 @@ def errs(j):
     fe = j.get("first_error") or {}
     return f"{j['errors']} errors ({fe.get('code')}: {fe.get('message')})"
 
+def cpu_us(kind, name, j):
+    """Servers' CPU per acknowledged request, in microseconds."""
+    t = text(kind, name + ".cpu").split()
+    try:
+        ticks, hz = float(t[0]), float(t[1])
+    except (IndexError, ValueError):
+        return "-"
+    if err(j) or not j.get("ok"):
+        return "-"
+    return ticks / hz * 1e6 / j["ok"]
+
 workloads = [
     ("put1", "put, 1 client"),
     ("put1000", "put, 1,000 clients / 100 conns"),
     ("rangel", "range linearizable, 1,000 clients"),
     ("ranges", "range serializable, 1,000 clients"),
     ("mixed", "txn-mixed 90/10 reads, 1,000 clients"),
+    ("c3put1000", "3 members: put to the leader, 1,000 clients"),
+    ("c3rangel", "3 members: range linearizable on a follower, 1,000 clients"),
 ]
 notes = []
 for name, label in workloads:
@@ -284,6 +368,8 @@ for name, label in workloads:
     row(label + " (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
     row(label + " p99 (ms)", metric(e, ["latency_ms", "p99"]), metric(m, ["latency_ms", "p99"]),
         "lower", "{:.2f}")
+    row(label + " server CPU per request (us)", cpu_us("etcd", name, e), cpu_us("metad", name, m),
+        "lower", "{:.1f}")
     for kind, j in (("etcd", e), ("metad", m)):
         if errs(j):
             notes.append(f"{kind} {name}: {errs(j)}")
