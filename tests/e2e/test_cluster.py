@@ -326,3 +326,19 @@ def test_member_update_peer_urls(cluster_factory):
                                 "--peer-urls=http://127.0.0.1:1")
     assert rc != 0 and msg == "etcdserver: member not found", msg
     c.members[2].ctl_ok("put", "after-update", "1")
+
+
+def test_lone_member_grows_to_two(cluster_factory):
+    """A single member starts its peer transport only when a second member
+    is added; the new member fetches the list from it and catches up."""
+    c = cluster_factory(1)
+    c.members[0].ctl_ok("put", "solo", "1")
+    learner = c.add_member(learner=True)
+    _wait(lambda: learner.ctl_json("get", "solo", "--consistency=s").get("kvs"),
+          what="the learner to catch up")
+    me = [x for x in c.members[0].ctl_json("member", "list")["members"]
+          if x["peerURLs"] == [learner.peer_url]][0]
+    harness.ctl_reconfig(c.members[0], "member", "promote", "%x" % int(me["ID"]))
+    _wait(lambda: learner.ctl("get", "solo")[0] == 0, what="the promoted member to serve")
+    learner.ctl_ok("put", "pair", "2")
+    assert "2" in c.members[0].ctl_ok("get", "pair")
