@@ -46,6 +46,7 @@ struct core_config {
 	uint64_t snapshot_count; /* --snapshot-count (100000) */
 	bool pre_vote;          /* --pre-vote */
 	bool strict_reconfig_check; /* --strict-reconfig-check */
+	bool force_new_cluster;     /* --force-new-cluster */
 	uint64_t max_request_bytes; /* --max-request-bytes */
 	uint32_t max_txn_ops;       /* --max-txn-ops */
 	int64_t quota_backend_bytes; /* --quota-backend-bytes; 0 = etcd default 2 GiB */

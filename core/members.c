@@ -489,6 +489,26 @@ int members_remove(struct members *m, struct db_session *s, uint64_t id)
 	return rv;
 }
 
+int members_keep_only(struct members *m, struct db_session *s, uint64_t id)
+{
+	Etcdserverpb__Member *me = NULL;
+	if (!members_get(m, id, &me))
+		return DB_NOTFOUND;
+	pthread_mutex_lock(&m->mu);
+	Etcdserverpb__MemberListResponse *old = m->list;
+	Etcdserverpb__MemberListResponse tmp = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
+	tmp.n_members = 1;
+	tmp.members = &me;
+	int rv = normalise(m, &tmp);
+	if (rv == DB_OK) {
+		etcdserverpb__member_list_response__free_unpacked(old, NULL);
+		rv = save(m, s);
+	}
+	pthread_mutex_unlock(&m->mu);
+	members_free_member(me);
+	return rv;
+}
+
 void members_free_member(Etcdserverpb__Member *mb)
 {
 	if (mb != NULL)

@@ -86,6 +86,8 @@ int members_apply_attr(struct members *m, struct db_session *s, const Etcdserver
  * caller's open transaction (apply). */
 int members_put(struct members *m, struct db_session *s, const Etcdserverpb__Member *mb);
 int members_remove(struct members *m, struct db_session *s, uint64_t id);
+/* Every member but id goes (--force-new-cluster). */
+int members_keep_only(struct members *m, struct db_session *s, uint64_t id);
 /* A copy of id's record with its peer URLs replaced (for MemberUpdate);
  * false if unknown. *out is freed with members_free_member. */
 bool members_get(struct members *m, uint64_t id, Etcdserverpb__Member **out);

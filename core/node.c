@@ -882,6 +882,81 @@ static int load_state(struct core *c, struct raft_persisted *p, struct load *l, 
 	return 0;
 }
 
+/* Create the Raft node from what is stored and replay what is committed. */
+static int create(struct core *c, const struct raft_config *rc, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	struct raft_persisted p;
+	struct load l = {0};
+	if (load_state(c, &p, &l, err, errlen) != 0) {
+		free_load(&l);
+		return -1;
+	}
+	int rv = raft_create(rc, &p, &c->raft);
+	free_load(&l);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft: %s", raft_strerror(rv));
+		return -1;
+	}
+	conf_sync(c, n);
+	const struct raft_conf *conf = raft_conf(c->raft);
+	/* A lone voter need not wait an election timeout to lead. */
+	if (conf->n_voters == 1 && conf->voters[0] == n->self)
+		raft_campaign(c->raft);
+	/* Replay what is committed before serving. */
+	struct node_in in = {0};
+	node_cycle(c, &in);
+	return 0;
+}
+
+/*
+ * --force-new-cluster (etcd's disaster recovery when a majority is lost):
+ * keep the data this member has applied, discard the log entries after it
+ * (not known to be committed), and restart as the only member of the
+ * same cluster. Runs after the replay, so everything this member knew to
+ * be committed is in the store.
+ */
+static int force_new_cluster(struct core *c, const struct raft_config *rc, char *err, size_t errlen)
+{
+	struct node *n = c->node;
+	uint64_t ci = mvcc_consistent_index(c->mvcc);
+	struct raft_snapshot_meta meta = {.index = ci};
+	if (raft_log_term(c->raft, ci, &meta.term) != 0)
+		meta.term = 0;
+	struct raft_status st;
+	raft_status(c->raft, &st);
+	meta.conf.n_voters = 1;
+	meta.conf.voters[0] = n->self;
+	core_log("warn", "forcing restart of member %llx in cluster %llx with only itself; "
+			 "discarding log entries %llu..%llu",
+		 (unsigned long long)n->self, (unsigned long long)c->cluster_id,
+		 (unsigned long long)ci + 1, (unsigned long long)st.last_index);
+	raft_destroy(c->raft);
+	c->raft = NULL;
+	struct rlog_hardstate hs = {st.term, 0, ci};
+	int rv = db_txn_begin(c->wsession);
+	if (rv == DB_OK)
+		rv = rlog_truncate(c->wsession, ci + 1);
+	if (rv == DB_OK)
+		rv = rlog_compact(c->wsession, ci + 1);
+	if (rv == DB_OK)
+		rv = save_snapshot_meta(c->wsession, &meta);
+	if (rv == DB_OK)
+		rv = rlog_save_hardstate(c->wsession, &hs);
+	if (rv == DB_OK)
+		rv = members_keep_only(&c->members, c->wsession, n->self);
+	if (rv == DB_OK)
+		rv = db_txn_commit(c->wsession, 1);
+	else
+		db_txn_abort(c->wsession);
+	if (rv != DB_OK) {
+		snprintf(err, errlen, "--force-new-cluster: %s", db_strerror(rv));
+		return -1;
+	}
+	memset(&n->conf, 0, sizeof(n->conf));
+	return create(c, rc, err, errlen);
+}
+
 int node_open(struct core *c, char *err, size_t errlen)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -899,12 +974,6 @@ int node_open(struct core *c, char *err, size_t errlen)
 	c->req_timeout_ns = n->req_timeout_ns;
 	n->snapshot_count = c->cfg.snapshot_count > 0 ? c->cfg.snapshot_count : 100000;
 
-	struct raft_persisted p;
-	struct load l = {0};
-	if (load_state(c, &p, &l, err, errlen) != 0) {
-		free_load(&l);
-		return -1;
-	}
 	struct raft_config rc;
 	raft_config_init(&rc, n->self);
 	rc.heartbeat_tick = 1;
@@ -915,20 +984,10 @@ int node_open(struct core *c, char *err, size_t errlen)
 	rc.check_quorum = true;
 	rc.seed = (uint64_t)node_now_ns() ^ n->self;
 	rc.max_msg_bytes = 1u << 20;
-	int rv = raft_create(&rc, &p, &c->raft);
-	free_load(&l);
-	if (rv != 0) {
-		snprintf(err, errlen, "raft: %s", raft_strerror(rv));
+	if (create(c, &rc, err, errlen) != 0)
 		return -1;
-	}
-	conf_sync(c, n);
-	const struct raft_conf *conf = raft_conf(c->raft);
-	/* A lone voter need not wait an election timeout to lead. */
-	if (conf->n_voters == 1 && conf->voters[0] == n->self)
-		raft_campaign(c->raft);
-	/* Replay what is committed before serving. */
-	struct node_in in = {0};
-	node_cycle(c, &in);
+	if (c->cfg.force_new_cluster && raft_conf(c->raft)->n_voters + raft_conf(c->raft)->n_learners > 1)
+		return force_new_cluster(c, &rc, err, errlen);
 	return 0;
 }
 

@@ -29,7 +29,7 @@ static const char *const ignored_value_flags[] = {
 static const char *const ignored_bool_flags[] = {
 	"initial-election-tick-advance", "enable-v2", "auto-tls", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
 	"experimental-enable-v2v3", "experimental-enable-lease-checkpoint",
-	"experimental-peer-skip-client-san-verification", "force-new-cluster", "debug", NULL,
+	"experimental-peer-skip-client-san-verification", "debug", NULL,
 };
 
 void flags_usage(void)
@@ -53,6 +53,7 @@ void flags_usage(void)
 	       "  --peer-cert-file '' --peer-key-file ''   TLS for peer traffic\n"
 	       "  --peer-trusted-ca-file ''                CA for peer certificates\n"
 	       "  --peer-client-cert-auth 'false'          require peer client certificates\n"
+	       "  --force-new-cluster 'false'              restart as the only member, keeping the data\n"
 	       "  --max-request-bytes '1572864'            largest client request accepted\n"
 	       "  --max-txn-ops '128'                      most operations in one txn\n"
 	       "  --quota-backend-bytes '0'                backend size quota (0 = 2 GiB)\n"
@@ -292,6 +293,7 @@ static int is_bool(const char *name)
 {
 	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
 	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
+	       strcmp(name, "force-new-cluster") == 0 ||
 	       strcmp(name, "help") == 0 ||
 	       strcmp(name, "h") == 0 || strcmp(name, "version") == 0 || in(ignored_bool_flags, name);
 }
@@ -309,6 +311,8 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		f->pre_vote = b;
 	else if (strcmp(name, "strict-reconfig-check") == 0)
 		f->strict_reconfig_check = b;
+	else if (strcmp(name, "force-new-cluster") == 0)
+		f->force_new_cluster = b;
 	else if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0)
 		f->help = b;
 	else if (strcmp(name, "version") == 0)

@@ -40,6 +40,7 @@ struct flags {
 	uint64_t snapshot_count; /* --snapshot-count (100000) */
 	int pre_vote;            /* --pre-vote (true, as etcd 3.5) */
 	int strict_reconfig_check; /* --strict-reconfig-check (true) */
+	int force_new_cluster;     /* --force-new-cluster */
 	uint64_t max_request_bytes;
 	uint32_t max_txn_ops;
 	int64_t quota_backend_bytes;

@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 		.snapshot_count = f.snapshot_count,
 		.pre_vote = f.pre_vote,
 		.strict_reconfig_check = f.strict_reconfig_check,
+		.force_new_cluster = f.force_new_cluster,
 		.max_request_bytes = f.max_request_bytes,
 		.max_txn_ops = f.max_txn_ops,
 		.quota_backend_bytes = f.quota_backend_bytes,

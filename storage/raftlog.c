@@ -127,6 +127,15 @@ static int truncate_from(struct db_session *s, uint64_t from)
 	return rv;
 }
 
+int rlog_truncate(struct db_session *s, uint64_t from)
+{
+	int own;
+	int rv = txn_enter(s, &own);
+	if (rv != DB_OK)
+		return rv;
+	return txn_leave(s, own, truncate_from(s, from));
+}
+
 int rlog_append(struct db_session *s, const struct rlog_entry *entries, size_t n)
 {
 	if (n == 0)

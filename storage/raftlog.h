@@ -57,6 +57,10 @@ typedef int (*rlog_visit_fn)(void *arg, const struct rlog_entry *e);
 int rlog_read(struct db_session *s, uint64_t lo, uint64_t hi, size_t max_bytes, rlog_visit_fn fn,
 	      void *arg);
 
+/* Remove entries with index >= from (the caller's transaction, or its own
+ * synced one). */
+int rlog_truncate(struct db_session *s, uint64_t from);
+
 /* Term of the entry at index (DB_NOTFOUND if not stored). */
 int rlog_term(struct db_session *s, uint64_t index, uint64_t *term);
 

@@ -342,3 +342,36 @@ def test_lone_member_grows_to_two(cluster_factory):
     _wait(lambda: learner.ctl("get", "solo")[0] == 0, what="the promoted member to serve")
     learner.ctl_ok("put", "pair", "2")
     assert "2" in c.members[0].ctl_ok("get", "pair")
+
+
+def test_force_new_cluster_recovers_a_member_from_a_dead_majority(cluster_factory):
+    c = cluster_factory(3)
+    leader = c.leader()
+    acked = []
+    for i in range(100):
+        key = "k-%03d" % i
+        rev = int(leader.ctl_json("put", key, "v%d" % i)["header"]["revision"])
+        acked.append((key, rev))
+    survivor = c.followers(leader)[0]
+    # The follower has applied what the leader acknowledged (a read-index
+    # round on it proves it), then the majority is lost for good.
+    assert survivor.ctl_json("get", "k-099")["kvs"]
+    for m in c.members:
+        if m is not survivor:
+            m.kill()
+    survivor.stop()
+    survivor.extra_args.append("--force-new-cluster")
+    survivor.start()
+    out = survivor.ctl_json("member", "list")
+    assert [x.get("name") for x in out["members"]] == [survivor.name]
+    got = survivor.ctl_json("get", "k-", "--prefix")["kvs"]
+    have = {harness.b64(kv["key"]).decode(): int(kv["mod_revision"]) for kv in got}
+    assert all(have.get(k) == r for k, r in acked), "lost writes"
+    # The cluster id is kept; it serves writes alone.
+    assert out["header"]["cluster_id"] == survivor.ctl_json("endpoint", "status")[0]["Status"][
+        "header"]["cluster_id"]
+    survivor.ctl_ok("put", "after-force", "1")
+    # Restarting again (without the flag) keeps the single-member cluster.
+    survivor.extra_args.remove("--force-new-cluster")
+    survivor.restart()
+    assert "after-force" in survivor.ctl_ok("get", "after-force")
