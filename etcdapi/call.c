@@ -225,6 +225,12 @@ static void serve(struct api_call *c)
 		return;
 	}
 	if (m->client_stream) {
+		/* Watch and LeaseKeepAlive: not for a learner either. */
+		if (core_is_learner(api_core(c))) {
+			finish(c, (grpc_status_code)core_grpc_code(CORE_ELEARNER_RPC),
+			       core_strerror(CORE_ELEARNER_RPC));
+			return;
+		}
 		m->fn(c, NULL);
 		return;
 	}

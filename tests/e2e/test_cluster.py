@@ -251,6 +251,12 @@ def test_learner_added_catches_up_then_promoted(cluster_factory):
           what="the learner to catch up")
     rc, out, err = learner.ctl("get", "before-00")
     assert rc != 0 and "etcdserver: rpc not supported for learner" in err
+    watch = etcdrpc.WatchStub(learner.channel()).Watch(
+        iter([etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"x"))]),
+        timeout=10)
+    with pytest.raises(grpc.RpcError) as e:
+        next(watch)
+    assert e.value.details() == "etcdserver: rpc not supported for learner"
     # Promote (through any member); it then votes and serves everything.
     out = harness.ctl_reconfig(c.followers(leader)[0], "member", "promote", "%x" % int(me["ID"]))
     assert "promoted" in out
