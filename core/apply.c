@@ -178,6 +178,8 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		return apply_lease_grant(c, s, r, req->lease_grant, msg);
 	case METADPB__INTERNAL_REQUEST__REQUEST_LEASE_REVOKE:
 		return apply_lease_revoke(c, s, r, req->lease_revoke, msg);
+	case METADPB__INTERNAL_REQUEST__REQUEST_LEASE_CHECKPOINT:
+		return apply_lease_checkpoint(c, req->lease_checkpoint);
 	default:
 		return CORE_EINTERNAL;
 	}

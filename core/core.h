@@ -47,6 +47,8 @@ struct core_config {
 	bool pre_vote;          /* --pre-vote */
 	bool strict_reconfig_check; /* --strict-reconfig-check */
 	bool force_new_cluster;     /* --force-new-cluster */
+	bool lease_checkpoint;      /* --experimental-enable-lease-checkpoint */
+	int64_t lease_checkpoint_ms; /* --experimental-lease-checkpoint-interval (5m) */
 	uint64_t max_request_bytes; /* --max-request-bytes */
 	uint32_t max_txn_ops;       /* --max-txn-ops */
 	int64_t quota_backend_bytes; /* --quota-backend-bytes; 0 = etcd default 2 GiB */

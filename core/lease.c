@@ -25,6 +25,7 @@ struct lease_ent {
 	int64_t ttl;       /* granted TTL (s), raised to the minimum */
 	int64_t expiry;    /* CLOCK_MONOTONIC ns */
 	int64_t revoke_at; /* when a revoke was proposed; 0 = none */
+	int64_t remaining; /* last checkpointed remaining TTL (s); 0 = none */
 };
 
 struct lessor {
@@ -38,6 +39,7 @@ struct lessor {
 	bool started;
 	pthread_t thread;
 	uint64_t id_next; /* server-chosen ids */
+	int64_t next_checkpoint; /* leader: when to checkpoint remaining TTLs */
 };
 
 static int64_t now_ns(void)
@@ -172,10 +174,83 @@ void lessor_promote(struct lessor *l)
 	pthread_mutex_lock(&l->mu);
 	for (size_t i = 0; i < l->nbuckets; i++)
 		for (struct lease_ent *e = l->tab[i]; e; e = e->next) {
-			e->expiry = now + e->ttl * 1000000000LL;
+			/* A checkpointed lease keeps what it had left (etcd's
+			 * lease checkpointing): a leader change never lengthens
+			 * it to a full TTL again, nor shortens it. */
+			int64_t left = e->remaining > 0 ? e->remaining : e->ttl;
+			e->expiry = now + left * 1000000000LL;
 			e->revoke_at = 0;
 		}
 	pthread_mutex_unlock(&l->mu);
+}
+
+int apply_lease_checkpoint(struct core *c, const Metadpb__LeaseCheckpoints *cps)
+{
+	struct lessor *l = c->lessor;
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < cps->n_checkpoints; i++) {
+		struct lease_ent *e = find(l, cps->checkpoints[i]->id);
+		if (e != NULL)
+			e->remaining = cps->checkpoints[i]->remaining_ttl;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return CORE_OK;
+}
+
+/* Leader: record remaining TTLs (or, with ids alone, their reset) in the
+ * log, in etcd's batches of at most 1,000. */
+static void checkpoint_propose(struct core *c, const int64_t *ids, const int64_t *left, size_t n)
+{
+	for (size_t at = 0; at < n; at += LEASE_CHECKPOINT_BATCH) {
+		size_t k = n - at < LEASE_CHECKPOINT_BATCH ? n - at : LEASE_CHECKPOINT_BATCH;
+		Metadpb__LeaseCheckpoint *cp = calloc(k, sizeof(*cp));
+		Metadpb__LeaseCheckpoint **v = calloc(k, sizeof(*v));
+		if (cp == NULL || v == NULL) {
+			free(cp);
+			free(v);
+			return;
+		}
+		for (size_t i = 0; i < k; i++) {
+			metadpb__lease_checkpoint__init(&cp[i]);
+			cp[i].id = ids[at + i];
+			cp[i].remaining_ttl = left ? left[at + i] : 0;
+			v[i] = &cp[i];
+		}
+		Metadpb__LeaseCheckpoints cps = METADPB__LEASE_CHECKPOINTS__INIT;
+		cps.n_checkpoints = k;
+		cps.checkpoints = v;
+		Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
+		ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_LEASE_CHECKPOINT;
+		ir.lease_checkpoint = &cps;
+		writer_submit(c, &ir, reply_drop, NULL);
+		free(cp);
+		free(v);
+	}
+}
+
+/* Every checkpoint interval, the leader checkpoints every lease that is
+ * not about to expire anyway. Called by the expiry thread with mu held;
+ * returns with it held. */
+static void checkpoint_all_locked(struct lessor *l, int64_t now)
+{
+	size_t cap = l->n, n = 0;
+	int64_t *ids = malloc((cap ? cap : 1) * sizeof(*ids));
+	int64_t *left = malloc((cap ? cap : 1) * sizeof(*left));
+	for (size_t i = 0; ids && left && i < l->nbuckets; i++)
+		for (struct lease_ent *e = l->tab[i]; e && n < cap; e = e->next) {
+			int64_t s = (e->expiry - now) / 1000000000LL;
+			if (s > 0) {
+				ids[n] = e->id;
+				left[n++] = s;
+				e->remaining = s;
+			}
+		}
+	pthread_mutex_unlock(&l->mu);
+	if (ids && left)
+		checkpoint_propose(l->c, ids, left, n);
+	free(ids);
+	free(left);
+	pthread_mutex_lock(&l->mu);
 }
 
 bool lessor_exists(struct lessor *l, int64_t id)
@@ -302,11 +377,18 @@ int64_t core_lease_renew(struct core *c, int64_t id)
 	pthread_mutex_lock(&l->mu);
 	struct lease_ent *e = find(l, id);
 	/* An expired lease is as good as gone: its revoke is on the way. */
+	bool reset = false;
 	if (e != NULL && e->expiry > now) {
 		e->expiry = now + e->ttl * 1000000000LL;
 		ttl = e->ttl;
+		/* etcd: a renewed lease's checkpoint no longer holds; clear it
+		 * everywhere, or a new leader would cut the renewal short. */
+		reset = e->remaining > 0;
+		e->remaining = 0;
 	}
 	pthread_mutex_unlock(&l->mu);
+	if (reset)
+		checkpoint_propose(c, &id, NULL, 1);
 	return ttl;
 }
 
@@ -504,6 +586,12 @@ static void *expiry_main(void *arg)
 		 * the revoke in the log. */
 		if (!atomic_load(&l->c->is_leader))
 			continue;
+		int64_t every = l->c->cfg.lease_checkpoint_ms * 1000000LL;
+		if (l->c->cfg.lease_checkpoint && every > 0 && now >= l->next_checkpoint) {
+			if (l->next_checkpoint != 0)
+				checkpoint_all_locked(l, now);
+			l->next_checkpoint = now + every;
+		}
 		for (size_t i = 0; i < l->nbuckets && n < per_tick; i++)
 			for (struct lease_ent *e = l->tab[i]; e && n < per_tick; e = e->next)
 				if (e->expiry <= now &&

@@ -26,6 +26,7 @@ struct lessor;
 #define LEASE_MIN_TTL 2
 /* etcd: leaseRevokeRate, expired leases revoked per second. */
 #define LEASE_REVOKE_RATE 1000
+#define LEASE_CHECKPOINT_BATCH 1000 /* etcd's maxLeaseCheckpointBatchSize */
 
 /* Create the lessor and load the persisted leases, each with a fresh TTL. */
 int lessor_open(struct core *c, struct lessor **out);
@@ -37,7 +38,10 @@ void lessor_free(struct lessor *l); /* NULL is allowed */
 bool lessor_exists(struct lessor *l, int64_t id);
 /* Remaining (whole seconds) and granted TTL of a lease; false if unknown. */
 bool lessor_ttl(struct lessor *l, int64_t id, int64_t *ttl, int64_t *granted);
-/* This member became leader: every lease restarts its TTL from now. */
+/* Apply the leader's checkpoint of remaining TTLs (every member). */
+int apply_lease_checkpoint(struct core *c, const Metadpb__LeaseCheckpoints *cps);
+/* This member became leader: every lease restarts from now with its
+ * checkpointed remaining TTL, or its full TTL. */
 void lessor_promote(struct lessor *l);
 
 /* Apply a grant / revoke inside the writer's open transaction. */

@@ -28,7 +28,7 @@ static const char *const ignored_value_flags[] = {
 };
 static const char *const ignored_bool_flags[] = {
 	"initial-election-tick-advance", "enable-v2", "auto-tls", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
-	"experimental-enable-v2v3", "experimental-enable-lease-checkpoint",
+	"experimental-enable-v2v3",
 	"experimental-peer-skip-client-san-verification", "debug", NULL,
 };
 
@@ -54,6 +54,8 @@ void flags_usage(void)
 	       "  --peer-trusted-ca-file ''                CA for peer certificates\n"
 	       "  --peer-client-cert-auth 'false'          require peer client certificates\n"
 	       "  --force-new-cluster 'false'              restart as the only member, keeping the data\n"
+	       "  --experimental-enable-lease-checkpoint 'true'  a new leader keeps leases' remaining TTL\n"
+	       "  --experimental-lease-checkpoint-interval '5m0s' how often the leader records them\n"
 	       "  --max-request-bytes '1572864'            largest client request accepted\n"
 	       "  --max-txn-ops '128'                      most operations in one txn\n"
 	       "  --quota-backend-bytes '0'                backend size quota (0 = 2 GiB)\n"
@@ -203,6 +205,10 @@ static void defaults(struct flags *f)
 	f->snapshot_count = 100000;
 	f->pre_vote = 1; /* etcd 3.5's default */
 	f->strict_reconfig_check = 1;
+	/* etcd leaves lease checkpoints off by default; metad keeps a lease's
+	 * remaining TTL across leader changes unless told not to. */
+	f->lease_checkpoint = 1;
+	f->lease_checkpoint_ms = 5 * 60 * 1000;
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
@@ -276,6 +282,9 @@ static int set_value(struct flags *f, const char *name, const char *v)
 	} else if (strcmp(name, "experimental-watch-progress-notify-interval") == 0) {
 		if (parse_duration_ms(name, v, &f->watch_progress_ms))
 			return -1;
+	} else if (strcmp(name, "experimental-lease-checkpoint-interval") == 0) {
+		if (parse_duration_ms(name, v, &f->lease_checkpoint_ms))
+			return -1;
 	} else if (strcmp(name, "watch-queue-bytes") == 0) {
 		if (parse_u64(name, v, UINT64_MAX, &u))
 			return -1;
@@ -294,6 +303,7 @@ static int is_bool(const char *name)
 	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
 	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
 	       strcmp(name, "force-new-cluster") == 0 ||
+	       strcmp(name, "experimental-enable-lease-checkpoint") == 0 ||
 	       strcmp(name, "help") == 0 ||
 	       strcmp(name, "h") == 0 || strcmp(name, "version") == 0 || in(ignored_bool_flags, name);
 }
@@ -313,6 +323,8 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		f->strict_reconfig_check = b;
 	else if (strcmp(name, "force-new-cluster") == 0)
 		f->force_new_cluster = b;
+	else if (strcmp(name, "experimental-enable-lease-checkpoint") == 0)
+		f->lease_checkpoint = b;
 	else if (strcmp(name, "help") == 0 || strcmp(name, "h") == 0)
 		f->help = b;
 	else if (strcmp(name, "version") == 0)

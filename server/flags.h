@@ -41,6 +41,8 @@ struct flags {
 	int pre_vote;            /* --pre-vote (true, as etcd 3.5) */
 	int strict_reconfig_check; /* --strict-reconfig-check (true) */
 	int force_new_cluster;     /* --force-new-cluster */
+	int lease_checkpoint;      /* --experimental-enable-lease-checkpoint (metad: true) */
+	int64_t lease_checkpoint_ms; /* --experimental-lease-checkpoint-interval (5m) */
 	uint64_t max_request_bytes;
 	uint32_t max_txn_ops;
 	int64_t quota_backend_bytes;

@@ -105,6 +105,8 @@ int main(int argc, char **argv)
 		.pre_vote = f.pre_vote,
 		.strict_reconfig_check = f.strict_reconfig_check,
 		.force_new_cluster = f.force_new_cluster,
+		.lease_checkpoint = f.lease_checkpoint,
+		.lease_checkpoint_ms = f.lease_checkpoint_ms,
 		.max_request_bytes = f.max_request_bytes,
 		.max_txn_ops = f.max_txn_ops,
 		.quota_backend_bytes = f.quota_backend_bytes,

@@ -381,3 +381,25 @@ def test_force_new_cluster_recovers_a_member_from_a_dead_majority(cluster_factor
     survivor.extra_args.remove("--force-new-cluster")
     survivor.restart()
     assert "after-force" in survivor.ctl_ok("get", "after-force")
+
+
+@pytest.mark.skipif(harness.IS_REFERENCE_ETCD_34,
+                    reason="--experimental-lease-checkpoint-interval is etcd 3.5's")
+def test_leader_change_keeps_a_lease_remaining_ttl(cluster_factory):
+    """Lease checkpoints (etcd's --experimental-enable-lease-checkpoint): the
+    leader records remaining TTLs in the log, so a new leader neither gives
+    an idle lease its full TTL again nor expires it early."""
+    c = cluster_factory(3, extra_args=["--experimental-enable-lease-checkpoint",
+                                       "--experimental-lease-checkpoint-interval", "1s"])
+    leader = c.leader()
+    lid = int(leader.ctl_json("lease", "grant", "30")["ID"])
+    leader.ctl_ok("put", "leased", "v", "--lease=%x" % lid)
+    # Idle for several checkpoint intervals.
+    start = time.monotonic()
+    _wait(lambda: time.monotonic() - start >= 8, what="the lease to age")
+    leader.kill()
+    new = c.leader(among=c.followers(leader))
+    ttl = int(new.ctl_json("lease", "timetolive", "%x" % lid)["ttl"])
+    assert 0 < ttl <= 24, ttl      # about 30 - 8, not a fresh 30
+    assert new.client().get("leased")[0] == b"v"
+    leader.start()
