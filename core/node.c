@@ -561,7 +561,21 @@ static void maybe_snapshot(struct core *c, struct node *n)
 	if (durable <= st.snapshot_index || durable - st.snapshot_index < n->snapshot_count ||
 	    durable > st.applied)
 		return;
-	if (raft_snapshot_taken(c->raft, durable, NULL, 0, LOG_KEEP) != 0)
+	/* Until members can install a snapshot (not yet), a leader keeps the
+	 * entries its slowest member still needs, up to a bound that keeps a
+	 * member that is gone for good from holding the log in memory. */
+	uint64_t trailing = LOG_KEEP, behind = 0;
+	const struct raft_conf *conf = raft_conf(c->raft);
+	for (uint32_t i = 0; i < conf->n_voters + conf->n_learners; i++) {
+		uint64_t id = i < conf->n_voters ? conf->voters[i] : conf->learners[i - conf->n_voters];
+		uint64_t match;
+		if (id != n->self && raft_match(c->raft, id, &match) == 0 && match < durable &&
+		    durable - match > behind)
+			behind = durable - match;
+	}
+	if (behind > 0)
+		trailing += behind < 10 * n->snapshot_count ? behind : 10 * n->snapshot_count;
+	if (raft_snapshot_taken(c->raft, durable, NULL, 0, trailing) != 0)
 		return;
 	struct raft_snapshot_meta meta;
 	raft_snapshot_get(c->raft, &meta);
