@@ -47,6 +47,7 @@ static const struct {
 	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0, 1},
 	[DB_TBL_RAFT_STATE] = {"table:raft_state", 0, 1},
 	[DB_TBL_LEASE] = {"table:lease", 0},
+	[DB_TBL_AUTH] = {"table:auth", 0},
 };
 
 int db_wt_error(int wt_rv)

@@ -30,6 +30,7 @@ enum db_table {
 	DB_TBL_RAFT_LOG,   /* index -> term, type, data */
 	DB_TBL_RAFT_STATE, /* name -> hard state / blobs */
 	DB_TBL_LEASE,      /* lessor: BE64(lease id) -> varint TTL */
+	DB_TBL_AUTH,       /* auth store: kind byte + name -> opaque record */
 	DB_TBL_COUNT
 };
 
