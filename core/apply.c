@@ -5,6 +5,7 @@
  * request first checks everything that can refuse it, so a refused request
  * changes nothing and the rest of the batch goes on.
  */
+#include "core/auth_internal.h"
 #include "core/core_internal.h"
 #include "core/lease_internal.h"
 
@@ -180,7 +181,7 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		return apply_lease_revoke(c, s, r, req->lease_revoke, msg);
 	case METADPB__INTERNAL_REQUEST__REQUEST_LEASE_CHECKPOINT:
 		return apply_lease_checkpoint(c, req->lease_checkpoint);
-	default:
-		return CORE_EINTERNAL;
+	default: /* the auth store's entries, or CORE_EINTERNAL */
+		return auth_apply(c, s, r, req, msg);
 	}
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/core_internal.h"
+#include "core/auth_internal.h"
 #include "core/lease_internal.h"
 #include "core/peer.h"
 #include "storage/raftlog.h"
@@ -158,6 +159,7 @@ static void free_core(struct core *c)
 	lessor_free(c->lessor);
 	if (c->members.list != NULL)
 		members_close(&c->members);
+	auth_free(c->auth);
 	db_session_close(c->wsession);
 	db_session_close(c->csession);
 	db_session_close(c->ksession);
@@ -376,6 +378,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	c->cluster_id = c->members.cluster_id;
 	if (rv == DB_OK && (rv = lessor_open(c, &c->lessor)) != DB_OK)
 		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
+	if (rv == DB_OK && (rv = auth_open(c)) != DB_OK) /* before replay: it applies auth entries */
+		snprintf(err, errlen, "auth store: %s", db_strerror(rv));
 	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
 		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
 	if (rv == DB_OK && (rv = forward_open(c)) != DB_OK)

@@ -53,6 +53,8 @@ struct proposal {
 	struct reply *reply;
 };
 
+struct core_auth;
+
 struct session_slot {
 	struct session_slot *next;
 	struct db_session *s;
@@ -114,6 +116,9 @@ struct core {
 	 * waits on ccv for it to rise. */
 	_Atomic int64_t watch_floor;
 	_Atomic bool cwaiting;
+
+	/* auth store (auth*.c): users, roles, tokens */
+	struct core_auth *auth;
 
 	/* lessor (lease.c) and watch hub (watch*.c) */
 	struct lessor *lessor;

@@ -18,6 +18,8 @@
 #define CORE_GRPC_UNIMPLEMENTED 12
 #define CORE_GRPC_INTERNAL 13
 #define CORE_GRPC_UNAVAILABLE 14
+#define CORE_GRPC_PERMISSION_DENIED 7
+#define CORE_GRPC_UNAUTHENTICATED 16
 
 #define CORE_ERRORS(X)                                                                             \
 	X(CORE_EKEY_NOT_PROVIDED, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided")   \
@@ -60,7 +62,37 @@
 	X(CORE_ELEARNER_RPC, CORE_GRPC_UNAVAILABLE, "etcdserver: rpc not supported for learner")   \
 	X(CORE_EPROPOSAL_DROPPED, CORE_GRPC_UNKNOWN, "raft proposal dropped")                      \
 	X(CORE_ENOMEM, CORE_GRPC_RESOURCE_EXHAUSTED, "etcdserver: out of memory")                  \
-	X(CORE_EINTERNAL, CORE_GRPC_INTERNAL, "etcdserver: internal error")
+	X(CORE_EINTERNAL, CORE_GRPC_INTERNAL, "etcdserver: internal error")                        \
+	CORE_AUTH_ERRORS(X)
+
+/* The auth store's errors (core/auth*.c), with etcd's codes and texts. */
+#define CORE_AUTH_ERRORS(X)                                                                        \
+	X(CORE_EROOT_USER_NOT_EXIST, CORE_GRPC_FAILED_PRECONDITION,                                \
+	  "etcdserver: root user does not exist")                                                  \
+	X(CORE_EROOT_ROLE_NOT_EXIST, CORE_GRPC_FAILED_PRECONDITION,                                \
+	  "etcdserver: root user does not have root role")                                         \
+	X(CORE_EUSER_EXISTS, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: user name already exists") \
+	X(CORE_EUSER_EMPTY, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: user name is empty")          \
+	X(CORE_EUSER_NOT_FOUND, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: user name not found")  \
+	X(CORE_EROLE_EXISTS, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: role name already exists") \
+	X(CORE_EROLE_NOT_FOUND, CORE_GRPC_FAILED_PRECONDITION, "etcdserver: role name not found")  \
+	X(CORE_EROLE_EMPTY, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: role name is empty")          \
+	X(CORE_EAUTH_FAILED, CORE_GRPC_INVALID_ARGUMENT,                                           \
+	  "etcdserver: authentication failed, invalid user ID or password")                        \
+	X(CORE_ENO_PASSWORD_USER, CORE_GRPC_UNKNOWN,                                               \
+	  "auth: authentication failed, password was given for no password user")                  \
+	X(CORE_EPERMISSION_NOT_GIVEN, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: permission not given") \
+	X(CORE_EPERMISSION_DENIED, CORE_GRPC_PERMISSION_DENIED, "etcdserver: permission denied")   \
+	X(CORE_EROLE_NOT_GRANTED, CORE_GRPC_FAILED_PRECONDITION,                                   \
+	  "etcdserver: role is not granted to the user")                                           \
+	X(CORE_EPERMISSION_NOT_GRANTED, CORE_GRPC_FAILED_PRECONDITION,                             \
+	  "etcdserver: permission is not granted to the role")                                     \
+	X(CORE_EAUTH_NOT_ENABLED, CORE_GRPC_FAILED_PRECONDITION,                                   \
+	  "etcdserver: authentication is not enabled")                                             \
+	X(CORE_EINVALID_AUTH_TOKEN, CORE_GRPC_UNAUTHENTICATED, "etcdserver: invalid auth token")   \
+	X(CORE_EINVALID_AUTH_MGMT, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: invalid auth management") \
+	X(CORE_EAUTH_OLD_REVISION, CORE_GRPC_INVALID_ARGUMENT,                                     \
+	  "etcdserver: revision of auth store is old")
 
 enum {
 	CORE_OK = 0,

@@ -1,0 +1,116 @@
+/*
+ * core/auth_internal.h — the auth store's in-memory model, shared by the
+ * files of core/auth*.c. Not for callers (they use core/auth.h).
+ *
+ * Model: users and roles in name-sorted arrays, guarded by one rwlock that
+ * only the writer thread (applying a log entry) takes for writing. enabled
+ * and revision are also atomics so the hot path reads them without the lock.
+ */
+#ifndef METAD_CORE_AUTH_INTERNAL_H
+#define METAD_CORE_AUTH_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.pb-c.h"
+
+#include "core/auth.h"
+
+struct core;
+struct reply;
+struct db_session;
+
+struct auth_perm {
+	int type; /* enum core_perm */
+	uint8_t *key;
+	size_t key_len;
+	uint8_t *end; /* NULL/0: the key alone; "\0": every key >= key */
+	size_t end_len;
+};
+
+struct auth_role {
+	char *name;
+	struct auth_perm *perms; /* sorted by key, as etcd keeps them */
+	size_t n_perms;
+};
+
+struct auth_user {
+	char *name;
+	char *hash; /* bcrypt crypt string; NULL for a no-password user */
+	bool no_password;
+	char **roles; /* sorted */
+	size_t n_roles;
+};
+
+struct auth_token {
+	char *token;
+	char *user;
+	int64_t expires_ms; /* CLOCK_MONOTONIC */
+};
+
+struct core_auth {
+	pthread_rwlock_t lock;
+	_Atomic bool enabled;
+	_Atomic uint64_t revision;
+	struct auth_user **users; /* sorted by name */
+	size_t n_users;
+	struct auth_role **roles; /* sorted by name */
+	size_t n_roles;
+
+	int bcrypt_cost;
+	int64_t token_ttl_ms;
+	pthread_mutex_t tmu; /* tokens */
+	struct auth_token *tokens;
+	size_t n_tokens, cap_tokens;
+	_Atomic uint64_t token_seq;
+};
+
+/* Start-up: load the store from the auth table (c->wsession, before the
+ * log replay) into c->auth. DB_* code. */
+int auth_open(struct core *c);
+void auth_free(struct core_auth *a);
+
+/* Apply an auth log entry (cases 20.. of InternalRequest) inside the
+ * writer's transaction. CORE_EINTERNAL for any other case. */
+int auth_apply(struct core *c, struct db_session *s, struct reply *r,
+	       const Metadpb__InternalRequest *req, ProtobufCMessage **msg);
+
+/* Lookups; call with the lock held (either mode). */
+struct auth_user *auth_find_user(struct core_auth *a, const char *name);
+struct auth_role *auth_find_role(struct core_auth *a, const char *name);
+bool auth_user_has_role(const struct auth_user *u, const char *role);
+
+/* Model changes and their encodings (auth_model.c). */
+void auth_user_free(struct auth_user *u);
+void auth_role_free(struct auth_role *r);
+/* Insert or replace (ownership moves to the model); false when out of memory. */
+bool auth_put_user(struct core_auth *a, struct auth_user *u);
+bool auth_put_role(struct core_auth *a, struct auth_role *r);
+void auth_remove_user(struct core_auth *a, const char *name);
+void auth_remove_role(struct core_auth *a, const char *name);
+/* authpb.User / authpb.Role bytes (malloc'd, caller frees); NULL when out of memory. */
+uint8_t *auth_user_pack(const struct auth_user *u, size_t *len);
+uint8_t *auth_role_pack(const struct auth_role *r, size_t *len);
+struct auth_user *auth_user_unpack(const uint8_t *data, size_t len);
+struct auth_role *auth_role_unpack(const uint8_t *data, size_t len);
+
+/* Tokens (auth_token.c). */
+/* A fresh random token text (NUL-terminated, <= 64 bytes with the NUL). */
+int auth_token_new(struct core_auth *a, char out[64]);
+int auth_token_add(struct core_auth *a, const char *token, const char *user);
+void auth_token_drop_user(struct core_auth *a, const char *user);
+void auth_token_clear(struct core_auth *a);
+void auth_tokens_free(struct core_auth *a);
+
+/* Passwords (auth_passwd.c): bcrypt through libxcrypt. */
+/* Hash pw at cost into out (a crypt string); CORE_OK or CORE_EINTERNAL. */
+int auth_passwd_hash(int cost, const char *pw, size_t pw_len, char *out, size_t cap);
+/* Whether pw matches hash, compared in constant time. */
+bool auth_passwd_ok(const char *hash, const char *pw, size_t pw_len);
+/* CRYPT_OUTPUT_SIZE, as a plain number for callers' buffers. */
+#define AUTH_HASH_MAX 384
+
+#endif
