@@ -179,7 +179,7 @@ static void unknown_method(struct api_call *c)
 	const char *slash = strrchr(svc, '/');
 	int known = 0;
 	struct api_method *tabs[] = {api_kv_methods,    api_other_methods,   api_lease_methods,
-				     api_watch_methods, api_lock_methods,    api_election_methods};
+				     api_watch_methods, api_lock_methods,    api_election_methods, api_auth_methods};
 	for (size_t t = 0; t < sizeof(tabs) / sizeof(tabs[0]); t++)
 		for (struct api_method *m = tabs[t]; m->path; m++)
 			if (slash && strncmp(m->path + 1, svc, (size_t)(slash - svc) + 1) == 0)

@@ -1,6 +1,7 @@
 /*
  * etcdapi/kv.c — the KV service: decode, hand to core, reply.
  */
+#include "etcdapi/authz.h"
 #include "etcdapi/call.h"
 #include "etcdapi/offload.h"
 
@@ -18,6 +19,8 @@ static void range_now(struct api_call *call, const ProtobufCMessage *req)
 static void kv_range(struct api_call *call, const ProtobufCMessage *req)
 {
 	const Etcdserverpb__RangeRequest *q = (const Etcdserverpb__RangeRequest *)req;
+	if (!api_authz_range(call, q))
+		return;
 	if (q->range_end.len > 0 && (q->limit <= 0 || q->limit > INLINE_RANGE_LIMIT))
 		api_offload(call, range_now);
 	else
@@ -28,6 +31,8 @@ static void kv_range(struct api_call *call, const ProtobufCMessage *req)
  * (core_commit_inline): one thread hand-off fewer on its path. */
 static void kv_put(struct api_call *call, const ProtobufCMessage *req)
 {
+	if (!api_authz_put(call, (const Etcdserverpb__PutRequest *)req))
+		return;
 	core_commit_inline(true);
 	core_put(api_core(call), (const Etcdserverpb__PutRequest *)req, api_core_done, call);
 	core_commit_inline(false);
@@ -35,6 +40,8 @@ static void kv_put(struct api_call *call, const ProtobufCMessage *req)
 
 static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
 {
+	if (!api_authz_delete(call, (const Etcdserverpb__DeleteRangeRequest *)req))
+		return;
 	core_commit_inline(true);
 	core_delete_range(api_core(call), (const Etcdserverpb__DeleteRangeRequest *)req, api_core_done,
 			  call);
@@ -43,6 +50,8 @@ static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
 
 static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
 {
+	if (!api_authz_txn(call, (const Etcdserverpb__TxnRequest *)req))
+		return;
 	core_commit_inline(true);
 	core_txn(api_core(call), (const Etcdserverpb__TxnRequest *)req, api_core_done, call);
 	core_commit_inline(false);
@@ -50,6 +59,8 @@ static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
 
 static void kv_compact(struct api_call *call, const ProtobufCMessage *req)
 {
+	if (!api_authz_admin(call)) /* the whole key space's history: root only */
+		return;
 	core_compact(api_core(call), (const Etcdserverpb__CompactionRequest *)req, api_core_done, call);
 }
 

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "etcdapi/authz.h"
 #include "etcdapi/call.h"
 #include "etcdapi/offload.h"
 
@@ -134,18 +135,24 @@ static void defragment_now(struct api_call *call, const ProtobufCMessage *req)
 static void hash_kv(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
+	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
+		return;
 	api_offload(call, hash_kv_now);
 }
 
 static void hash(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
+	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
+		return;
 	api_offload(call, hash_now);
 }
 
 static void defragment(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
+	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
+		return;
 	api_offload(call, defragment_now);
 }
 
@@ -187,25 +194,5 @@ struct api_method api_other_methods[] = {
 	{"/etcdserverpb.Maintenance/MoveLeader", &etcdserverpb__move_leader_request__descriptor,
 	 move_leader, 0, 1, NULL, 0},
 	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),
-	UNARY("/etcdserverpb.Auth/AuthEnable", etcdserverpb__auth_enable_request__descriptor),
-	UNARY("/etcdserverpb.Auth/AuthDisable", etcdserverpb__auth_disable_request__descriptor),
-	UNARY("/etcdserverpb.Auth/AuthStatus", etcdserverpb__auth_status_request__descriptor),
-	UNARY("/etcdserverpb.Auth/Authenticate", etcdserverpb__authenticate_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserAdd", etcdserverpb__auth_user_add_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserGet", etcdserverpb__auth_user_get_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserList", etcdserverpb__auth_user_list_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserDelete", etcdserverpb__auth_user_delete_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserChangePassword",
-	      etcdserverpb__auth_user_change_password_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserGrantRole", etcdserverpb__auth_user_grant_role_request__descriptor),
-	UNARY("/etcdserverpb.Auth/UserRevokeRole", etcdserverpb__auth_user_revoke_role_request__descriptor),
-	UNARY("/etcdserverpb.Auth/RoleAdd", etcdserverpb__auth_role_add_request__descriptor),
-	UNARY("/etcdserverpb.Auth/RoleGet", etcdserverpb__auth_role_get_request__descriptor),
-	UNARY("/etcdserverpb.Auth/RoleList", etcdserverpb__auth_role_list_request__descriptor),
-	UNARY("/etcdserverpb.Auth/RoleDelete", etcdserverpb__auth_role_delete_request__descriptor),
-	UNARY("/etcdserverpb.Auth/RoleGrantPermission",
-	      etcdserverpb__auth_role_grant_permission_request__descriptor),
-	UNARY("/etcdserverpb.Auth/RoleRevokePermission",
-	      etcdserverpb__auth_role_revoke_permission_request__descriptor),
 	{NULL, NULL, NULL, 0, 0, NULL, 0},
 };

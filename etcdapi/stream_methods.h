@@ -11,6 +11,7 @@ extern struct api_method api_lease_methods[];
 extern struct api_method api_watch_methods[];
 extern struct api_method api_lock_methods[];
 extern struct api_method api_election_methods[];
+extern struct api_method api_auth_methods[];
 
 /* core_done_fn adapter for Lock/Election: every error goes out as gRPC
  * Unknown with its text (etcd runs these services through clientv3, whose

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "etcdapi/authz.h"
 #include "etcdapi/stream.h"
 #include "etcdapi/stream_methods.h"
 
@@ -18,6 +19,10 @@ struct watch_call {
 	struct api_stream *st;
 	struct core_watch_stream *ws;
 	_Atomic bool closing; /* core_watch_close was called: no more core_watch_sent */
+	/* Cost (bytes + CORE_WATCH_MSG_OVERHEAD each) of messages this file
+	 * sent itself (denied creates): core never charged them to the
+	 * stream's budget, so they are kept out of what core_watch_sent frees. */
+	_Atomic size_t local;
 };
 
 static void sink_send(void *arg, const uint8_t *data, size_t len)
@@ -44,7 +49,25 @@ static bool w_recv(struct api_stream *st, const uint8_t *data, size_t len)
 		api_stream_finish(st, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request");
 		return false;
 	}
-	core_watch_request(wc->ws, q);
+	if (q->request_union_case == ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST &&
+	    !api_authz_watch(st->call, q->create_request->key.data, q->create_request->key.len,
+			     q->create_request->range_end.data, q->create_request->range_end.len)) {
+		/* etcd answers a denied create with a cancelled watcher, not an
+		 * error that would end the stream's other watchers. */
+		Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+		core_fill_header(api_core(st->call), &h, 0);
+		Etcdserverpb__WatchResponse resp = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+		resp.header = &h;
+		resp.watch_id = -1;
+		resp.created = 1;
+		resp.canceled = 1;
+		resp.cancel_reason = (char *)API_WATCH_DENIED_REASON;
+		atomic_fetch_add(&wc->local, etcdserverpb__watch_response__get_packed_size(&resp) +
+						     CORE_WATCH_MSG_OVERHEAD);
+		api_stream_send_msg(st, &resp.base);
+	} else {
+		core_watch_request(wc->ws, q);
+	}
 	etcdserverpb__watch_request__free_unpacked(q, NULL);
 	return true;
 }
@@ -64,8 +87,13 @@ static void w_sent(struct api_stream *st, size_t len, size_t msgs)
 	struct watch_call *wc = st->owner;
 	/* recv_end and this run on the call's CQ thread, or on the hub thread
 	 * inside sink_send, while the hub still holds the stream. */
-	if (!atomic_load(&wc->closing))
-		core_watch_sent(wc->ws, len + msgs * CORE_WATCH_MSG_OVERHEAD);
+	size_t cost = len + msgs * CORE_WATCH_MSG_OVERHEAD;
+	size_t local = atomic_load(&wc->local), take;
+	do /* credit core only with what it was charged */
+		take = local < cost ? local : cost;
+	while (take > 0 && !atomic_compare_exchange_weak(&wc->local, &local, local - take));
+	if (!atomic_load(&wc->closing) && cost > take)
+		core_watch_sent(wc->ws, cost - take);
 }
 
 static void w_release(struct api_stream *st)

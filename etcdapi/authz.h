@@ -1,0 +1,41 @@
+/*
+ * etcdapi/authz.h — who is calling, and may they do this: the checks each
+ * service runs before it hands a request to core.
+ *
+ * The caller is the user of the simple token in the call's `token`
+ * metadata (etcd's key; the gateway's `authorization` too). With auth off
+ * every check passes after one atomic load. A check that fails finishes
+ * the call with etcd's status (invalid auth token, user name is empty,
+ * permission denied, ...) and returns false; the handler then returns.
+ */
+#ifndef METAD_ETCDAPI_AUTHZ_H
+#define METAD_ETCDAPI_AUTHZ_H
+
+#include <stdbool.h>
+
+#include "core/auth.h"
+#include "etcdapi/call.h"
+
+/* The calling user into user (CORE_AUTH_USER_MAX bytes; "" when no token
+ * was given). CORE_OK or CORE_EINVALID_AUTH_TOKEN. */
+int api_caller(struct api_call *call, char *user);
+
+/* Finish the call with err's status unless err is CORE_OK. */
+bool api_allowed(struct api_call *call, int err);
+
+bool api_authz_range(struct api_call *call, const Etcdserverpb__RangeRequest *q);
+bool api_authz_put(struct api_call *call, const Etcdserverpb__PutRequest *q);
+bool api_authz_delete(struct api_call *call, const Etcdserverpb__DeleteRangeRequest *q);
+bool api_authz_txn(struct api_call *call, const Etcdserverpb__TxnRequest *q);
+/* Root role required (auth management, Compact, maintenance). */
+bool api_authz_admin(struct api_call *call);
+
+/* Whether a Watch create on [key, end) is allowed (etcd cancels a denied
+ * watch rather than failing the stream, so this only answers). */
+bool api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len,
+		     const uint8_t *end, size_t end_len);
+
+/* etcd's cancel_reason for a denied watch: the gRPC error's full text. */
+#define API_WATCH_DENIED_REASON "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
+
+#endif
