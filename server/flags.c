@@ -18,8 +18,8 @@ static const char *const ignored_value_flags[] = {
 	"discovery-proxy", "discovery-srv", "discovery-srv-name", "auto-compaction-retention",
 	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname",
 	"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "auth-token", "bcrypt-cost",
-	"auth-token-ttl", "metrics", "listen-metrics-urls", "logger", "log-outputs", "log-level",
+	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "metrics", "listen-metrics-urls",
+	"logger", "log-outputs", "log-level",
 	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
 	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
 	"experimental-backend-bbolt-freelist-type", "experimental-compaction-batch-limit",
@@ -67,6 +67,9 @@ void flags_usage(void)
 	       "  --cert-file '' --key-file ''             TLS for client traffic\n"
 	       "  --trusted-ca-file ''                     CA for client certificates\n"
 	       "  --client-cert-auth 'false'               require client certificates\n"
+	       "  --auth-token 'simple'                    token type (simple; jwt not yet)\n"
+	       "  --auth-token-ttl '300'                   seconds a simple token lives after its last use\n"
+	       "  --bcrypt-cost '10'                       bcrypt cost of stored password hashes (4-31)\n"
 	       "  --version                                print the version and exit\n"
 	       "  -h, --help                               print this help and exit\n"
 	       "Other etcd 3.4 server flags are accepted and ignored with a warning.\n");
@@ -209,6 +212,8 @@ static void defaults(struct flags *f)
 	 * remaining TTL across leader changes unless told not to. */
 	f->lease_checkpoint = 1;
 	f->lease_checkpoint_ms = 5 * 60 * 1000;
+	f->bcrypt_cost = 10;
+	f->auth_token_ttl_s = 300;
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
@@ -289,6 +294,30 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		if (parse_u64(name, v, UINT64_MAX, &u))
 			return -1;
 		f->watch_queue_bytes = u;
+	} else if (strcmp(name, "auth-token") == 0) {
+		/* etcd: "simple" or "jwt,pub-key=...,...". Only simple tokens
+		 * exist so far; refusing jwt beats quietly handing out simple
+		 * tokens to a deployment that asked for signed ones. */
+		if (strcmp(v, "simple") != 0) {
+			fprintf(stderr, "invalid value \"%s\" for flag -%s: only simple tokens are "
+					"supported (jwt is not yet)\n",
+				v, name);
+			return -1;
+		}
+	} else if (strcmp(name, "bcrypt-cost") == 0) {
+		if (parse_u64(name, v, 31, &u))
+			return -1;
+		if (u < 4) { /* etcd falls back to its default for a cost bcrypt refuses */
+			fprintf(stderr, "metad: warning: --bcrypt-cost %s is below bcrypt's minimum 4; "
+					"using 10\n",
+				v);
+			u = 10;
+		}
+		f->bcrypt_cost = (int)u;
+	} else if (strcmp(name, "auth-token-ttl") == 0) {
+		if (parse_u64(name, v, INT32_MAX, &u))
+			return -1;
+		f->auth_token_ttl_s = (int64_t)u;
 	} else if (in(ignored_value_flags, name))
 		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
 	else {

@@ -49,6 +49,8 @@ struct flags {
 	uint32_t max_concurrent_streams;
 	int64_t watch_progress_ms;  /* --experimental-watch-progress-notify-interval (10m) */
 	uint64_t watch_queue_bytes; /* --watch-queue-bytes: per Watch stream send queue (4 MiB) */
+	int bcrypt_cost;            /* --bcrypt-cost (10) */
+	int64_t auth_token_ttl_s;   /* --auth-token-ttl (300) */
 	int help;
 	int version;
 	char data_dir_buf[4096];

@@ -117,6 +117,8 @@ int main(int argc, char **argv)
 		.cache_mb = 96,
 		.watch_queue_bytes = f.watch_queue_bytes,
 		.watch_progress_ms = f.watch_progress_ms,
+		.bcrypt_cost = f.bcrypt_cost,
+		.auth_token_ttl_s = f.auth_token_ttl_s,
 	};
 	char err[512] = "";
 	struct core *core = NULL;
