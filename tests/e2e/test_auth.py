@@ -452,17 +452,20 @@ def test_token_expires_after_ttl_unless_used(server_factory):
     # so each probe uses a fresh token that was never used before.
     toks = []
     for _ in range(12):
-        toks.append(md(token(server, "alice", "alicepw")))
-    born = time.monotonic()
-    for i, tok in enumerate(toks):
+        asked = time.monotonic()
+        tok = md(token(server, "alice", "alicepw"))
+        toks.append((asked, time.monotonic(), tok))
+    for i, (asked, got, tok) in enumerate(toks):
         time.sleep(0.5)   # pacing the probes, not synchronisation
-        age = time.monotonic() - born
+        now = time.monotonic()
         try:
             kv.Range(get, timeout=10, metadata=tok)
         except grpc.RpcError as e:
             assert (e.code(), e.details()) == BAD_TOKEN
-            assert age >= ttl - 0.5, "expired after %.1fs, TTL %ds" % (age, ttl)
+            # The token was made between asked and got.
+            assert now - got >= ttl - 0.5, "expired after %.1fs, TTL %ds" % (now - got, ttl)
             break
-        assert age < ttl + 2.5, "token still valid %.1fs after its TTL of %ds" % (age, ttl)
+        assert now - asked < ttl + 2.5, \
+            "token still valid %.1fs after its TTL of %ds" % (now - asked, ttl)
     else:
         raise AssertionError("no token expired")
