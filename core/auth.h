@@ -44,11 +44,16 @@ int core_auth_check_range(struct core *c, const char *user, enum core_perm perm,
 int core_auth_check_admin(struct core *c, const char *user);
 /* Every compare and every operation of both branches, nested txns
  * included: READ for compares and ranges, WRITE for puts and deletes, and
- * READ as well where prev_kv would return old values. */
+ * READ as well where prev_kv would return old values; a put with a lease
+ * also needs WRITE on the keys the lease already holds. */
 int core_auth_check_txn(struct core *c, const char *user, const Etcdserverpb__TxnRequest *t);
 int core_auth_check_put(struct core *c, const char *user, const Etcdserverpb__PutRequest *p);
 int core_auth_check_delete(struct core *c, const char *user,
 			   const Etcdserverpb__DeleteRangeRequest *d);
+/* perm on every key attached to lease (LeaseRevoke: WRITE, TimeToLive with
+ * keys: READ, a Put joining the lease: WRITE, as etcd's checkLeasePuts). An
+ * unknown lease holds no keys: CORE_OK, and the call answers for itself. */
+int core_auth_check_lease(struct core *c, const char *user, int64_t lease, enum core_perm perm);
 /* Whether user exists and holds role. */
 bool core_auth_has_role(struct core *c, const char *user, const char *role);
 

@@ -148,11 +148,34 @@ bool core_auth_has_role(struct core *c, const char *user, const char *role)
 	return has;
 }
 
+int core_auth_check_lease(struct core *c, const char *user, int64_t lease, enum core_perm perm)
+{
+	if (!core_auth_enabled(c))
+		return CORE_OK;
+	if (user == NULL || user[0] == 0)
+		return CORE_EUSER_EMPTY;
+	if (core_auth_check_admin(c, user) == CORE_OK)
+		return CORE_OK; /* root: no need to list the keys */
+	struct db_session *s = core_session(c);
+	if (s == NULL)
+		return CORE_ENOMEM;
+	struct mvcc_kvlist keys;
+	mvcc_kvlist_init(&keys);
+	int err = core_db_err(mvcc_lease_keys(c->mvcc, s, lease, &keys));
+	for (size_t i = 0; err == CORE_OK && i < keys.n; i++)
+		err = core_auth_check_range(c, user, perm, keys.kvs[i].key, keys.kvs[i].key_len, NULL,
+					    0);
+	mvcc_kvlist_free(&keys);
+	return err;
+}
+
 int core_auth_check_put(struct core *c, const char *user, const Etcdserverpb__PutRequest *p)
 {
 	int err = core_auth_check_range(c, user, CORE_PERM_WRITE, p->key.data, p->key.len, NULL, 0);
 	if (err == CORE_OK && p->prev_kv) /* the old value comes back: reading it */
 		err = core_auth_check_range(c, user, CORE_PERM_READ, p->key.data, p->key.len, NULL, 0);
+	if (err == CORE_OK && p->lease != 0 && !p->ignore_lease)
+		err = core_auth_check_lease(c, user, p->lease, CORE_PERM_WRITE);
 	return err;
 }
 

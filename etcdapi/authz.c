@@ -72,6 +72,15 @@ bool api_authz_txn(struct api_call *call, const Etcdserverpb__TxnRequest *q)
 	return caller(call, user) && api_allowed(call, core_auth_check_txn(c, user, q));
 }
 
+bool api_authz_lease(struct api_call *call, int64_t lease, enum core_perm perm)
+{
+	struct core *c = api_core(call);
+	char user[CORE_AUTH_USER_MAX];
+	if (!core_auth_enabled(c))
+		return true;
+	return caller(call, user) && api_allowed(call, core_auth_check_lease(c, user, lease, perm));
+}
+
 bool api_authz_admin(struct api_call *call)
 {
 	struct core *c = api_core(call);

@@ -27,6 +27,8 @@ bool api_authz_range(struct api_call *call, const Etcdserverpb__RangeRequest *q)
 bool api_authz_put(struct api_call *call, const Etcdserverpb__PutRequest *q);
 bool api_authz_delete(struct api_call *call, const Etcdserverpb__DeleteRangeRequest *q);
 bool api_authz_txn(struct api_call *call, const Etcdserverpb__TxnRequest *q);
+/* LeaseRevoke: WRITE on the lease's keys; TimeToLive with keys: READ. */
+bool api_authz_lease(struct api_call *call, int64_t lease, enum core_perm perm);
 /* Root role required (auth management, Compact, maintenance). */
 bool api_authz_admin(struct api_call *call);
 

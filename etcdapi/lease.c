@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 
+#include "etcdapi/authz.h"
 #include "etcdapi/call.h"
 #include "etcdapi/stream.h"
 
@@ -21,12 +22,20 @@ static void lease_grant(struct api_call *call, const ProtobufCMessage *req)
 
 static void lease_revoke(struct api_call *call, const ProtobufCMessage *req)
 {
+	/* Revoking deletes the lease's keys: the caller must be able to. */
+	if (!api_authz_lease(call, ((const Etcdserverpb__LeaseRevokeRequest *)req)->id,
+			     CORE_PERM_WRITE))
+		return;
 	core_lease_revoke(api_core(call), (const Etcdserverpb__LeaseRevokeRequest *)req,
 			  api_core_done, call);
 }
 
 static void lease_ttl(struct api_call *call, const ProtobufCMessage *req)
 {
+	const Etcdserverpb__LeaseTimeToLiveRequest *q =
+		(const Etcdserverpb__LeaseTimeToLiveRequest *)req;
+	if (q->keys && !api_authz_lease(call, q->id, CORE_PERM_READ)) /* keys are read */
+		return;
 	core_lease_time_to_live(api_core(call), (const Etcdserverpb__LeaseTimeToLiveRequest *)req,
 				api_core_done, call);
 }

@@ -469,3 +469,42 @@ def test_token_expires_after_ttl_unless_used(server_factory):
             "token still valid %.1fs after its TTL of %ds" % (now - asked, ttl)
     else:
         raise AssertionError("no token expired")
+
+
+def test_lease_keys_guard_revoke_ttl_and_put(server):
+    authed(server)
+    tok = md(token(server, "alice", "alicepw"))
+    rt = md(token(server, "root", "rootpw"))
+    lease = etcdrpc.LeaseStub(server.channel())
+    kv = server.kv()
+    # root's lease holds a key alice may not write (/b) and one she may (/a/l).
+    theirs = lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), timeout=10, metadata=rt).ID
+    kv.Put(etcdrpc.PutRequest(key=b"/b", value=b"leased", lease=theirs), timeout=10, metadata=rt)
+    kv.Put(etcdrpc.PutRequest(key=b"/a/l", value=b"leased", lease=theirs), timeout=10,
+           metadata=rt)
+    assert rpc_error(lease.LeaseRevoke, etcdrpc.LeaseRevokeRequest(ID=theirs),
+                     metadata=tok) == DENIED
+    # Joining that lease would let a later revoke of it be hers to make.
+    assert rpc_error(kv.Put, etcdrpc.PutRequest(key=b"/a/m", value=b"v", lease=theirs),
+                     metadata=tok) == DENIED
+    if not IS_REFERENCE_ETCD_34:
+        # etcd 3.4 lists a lease's keys to anyone: one of issue 12's bypasses.
+        assert rpc_error(lease.LeaseTimeToLive,
+                         etcdrpc.LeaseTimeToLiveRequest(ID=theirs, keys=True),
+                         metadata=tok) == DENIED
+    # Without keys, TimeToLive tells only the TTL: allowed.
+    r = lease.LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=theirs), timeout=10,
+                              metadata=tok)
+    assert r.TTL > 0 and list(r.keys) == []
+    assert as_root(server, "get", "/b", "--print-value-only").strip() == "leased"
+    # Her own lease on her own keys: all of it works.
+    mine = lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), timeout=10, metadata=tok).ID
+    kv.Put(etcdrpc.PutRequest(key=b"/a/mine", value=b"v", lease=mine), timeout=10, metadata=tok)
+    r = lease.LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=mine, keys=True), timeout=10,
+                              metadata=tok)
+    assert list(r.keys) == [b"/a/mine"]
+    lease.LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=mine), timeout=10, metadata=tok)
+    assert as_root(server, "get", "/a/mine").strip() == ""
+    # root may revoke anything.
+    lease.LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=theirs), timeout=10, metadata=rt)
+    assert as_root(server, "get", "/b").strip() == ""
