@@ -142,7 +142,9 @@ static int apply_compaction(struct core *c, struct db_session *s, struct reply *
 int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		  const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev)
 {
-	int rv;
+	int rv = auth_apply_check(c, req); /* the auth store may have changed since the check */
+	if (rv != CORE_OK)
+		return rv;
 	switch (req->request_case) {
 	case METADPB__INTERNAL_REQUEST__REQUEST_PUT: {
 		Etcdserverpb__PutResponse *resp = NULL;

@@ -54,6 +54,22 @@ int core_auth_check_delete(struct core *c, const char *user,
  * keys: READ, a Put joining the lease: WRITE, as etcd's checkLeasePuts). An
  * unknown lease holds no keys: CORE_OK, and the call answers for itself. */
 int core_auth_check_lease(struct core *c, const char *user, int64_t lease, enum core_perm perm);
+/* The auth revision now (etcd's authRevision; starts at 1). */
+uint64_t core_auth_revision(struct core *c);
+
+/*
+ * Apply-time checks. A client's write is checked when it arrives; the log
+ * entry it becomes carries who it was checked as and at which auth
+ * revision, and apply refuses it with etcd's "revision of auth store is
+ * old" if the store changed in between (or "user name is empty" if auth
+ * was turned on). begin records that identity for the next write this
+ * thread submits (the submit consumes it); end forgets it, for paths that
+ * submitted nothing (reads, refusals). rev is the revision read before the
+ * check.
+ */
+void core_auth_caller_begin(const char *user, uint64_t rev);
+void core_auth_caller_end(void);
+
 /* Whether user exists and holds role. */
 bool core_auth_has_role(struct core *c, const char *user, const char *role);
 

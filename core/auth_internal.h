@@ -78,6 +78,14 @@ void auth_free(struct core_auth *a);
 int auth_apply(struct core *c, struct db_session *s, struct reply *r,
 	       const Metadpb__InternalRequest *req, ProtobufCMessage **msg);
 
+/* The writer's side of core_auth_caller_begin: req, or a copy of it in
+ * *copy carrying this thread's recorded identity (then forgotten). */
+const Metadpb__InternalRequest *auth_stamp(const Metadpb__InternalRequest *req,
+					   Metadpb__InternalRequest *copy);
+/* At apply, before anything else: CORE_OK, or the error that refuses req
+ * because the auth store changed since its check. */
+int auth_apply_check(struct core *c, const Metadpb__InternalRequest *req);
+
 /* Lookups; call with the lock held (either mode). */
 struct auth_user *auth_find_user(struct core_auth *a, const char *name);
 struct auth_role *auth_find_role(struct core_auth *a, const char *name);

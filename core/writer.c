@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/auth_internal.h"
 #include "core/core_internal.h"
 
 #define BATCH_MAX_REQS 4096
@@ -122,6 +123,8 @@ void writer_read(struct core *c, struct read_wait *w)
 
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
 {
+	Metadpb__InternalRequest stamped; /* who the client was checked as (auth_stamp.c) */
+	req = auth_stamp(req, &stamped);
 	struct reply *r = reply_new();
 	struct proposal *p = calloc(1, sizeof(*p));
 	Metadpb__InternalRequest ir = *req;

@@ -20,6 +20,7 @@ static void auth_enable(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (api_authz_admin(call))
 		core_auth_enable(api_core(call), api_core_done, call);
+	api_authz_end();
 }
 
 static void auth_disable(struct api_call *call, const ProtobufCMessage *req)
@@ -27,6 +28,7 @@ static void auth_disable(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (api_authz_admin(call))
 		core_auth_disable(api_core(call), api_core_done, call);
+	api_authz_end();
 }
 
 static void auth_status(struct api_call *call, const ProtobufCMessage *req)
@@ -34,6 +36,7 @@ static void auth_status(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (api_authz_admin(call))
 		core_auth_status(api_core(call), api_core_done, call);
+	api_authz_end();
 }
 
 static void authenticate_now(struct api_call *call, const ProtobufCMessage *req)
@@ -48,31 +51,35 @@ static void authenticate(struct api_call *call, const ProtobufCMessage *req)
 	api_offload(call, authenticate_now);
 }
 
+/* The admin check of these two runs on the worker: it records the caller
+ * for the write, and that record belongs to the thread that submits. */
 static void user_add_now(struct api_call *call, const ProtobufCMessage *req)
 {
-	core_auth_user_add(api_core(call), (const Etcdserverpb__AuthUserAddRequest *)req,
-			   api_core_done, call);
+	if (api_authz_admin(call))
+		core_auth_user_add(api_core(call), (const Etcdserverpb__AuthUserAddRequest *)req,
+				   api_core_done, call);
+	api_authz_end();
 }
 
 static void user_add(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
-	if (api_authz_admin(call))
-		api_offload(call, user_add_now);
+	api_offload(call, user_add_now);
 }
 
 static void user_change_password_now(struct api_call *call, const ProtobufCMessage *req)
 {
-	core_auth_user_change_password(api_core(call),
-				       (const Etcdserverpb__AuthUserChangePasswordRequest *)req,
-				       api_core_done, call);
+	if (api_authz_admin(call))
+		core_auth_user_change_password(
+			api_core(call), (const Etcdserverpb__AuthUserChangePasswordRequest *)req,
+			api_core_done, call);
+	api_authz_end();
 }
 
 static void user_change_password(struct api_call *call, const ProtobufCMessage *req)
 {
 	(void)req;
-	if (api_authz_admin(call))
-		api_offload(call, user_change_password_now);
+	api_offload(call, user_change_password_now);
 }
 
 static void user_get(struct api_call *call, const ProtobufCMessage *req)
@@ -116,6 +123,7 @@ static void user_list(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (api_authz_admin(call))
 		core_auth_user_list(api_core(call), api_core_done, call);
+	api_authz_end();
 }
 
 static void role_list(struct api_call *call, const ProtobufCMessage *req)
@@ -123,6 +131,7 @@ static void role_list(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (api_authz_admin(call))
 		core_auth_role_list(api_core(call), api_core_done, call);
+	api_authz_end();
 }
 
 /* The management calls that only need the admin check. */
@@ -131,6 +140,7 @@ static void role_list(struct api_call *call, const ProtobufCMessage *req)
 	{                                                                                          \
 		if (api_authz_admin(call))                                                         \
 			core_fn(api_core(call), (const type *)req, api_core_done, call);           \
+		api_authz_end();                                                                   \
 	}
 
 ADMIN_CALL(user_delete, core_auth_user_delete, Etcdserverpb__AuthUserDeleteRequest)

@@ -45,49 +45,88 @@ bool api_authz_range(struct api_call *call, const Etcdserverpb__RangeRequest *q)
 						       q->range_end.len));
 }
 
-bool api_authz_put(struct api_call *call, const Etcdserverpb__PutRequest *q)
+void api_authz_end(void)
+{
+	core_auth_caller_end();
+}
+
+/* The checks a write needs. */
+enum write_kind { W_PUT, W_DELETE, W_TXN, W_LEASE, W_ADMIN };
+
+/*
+ * Check a write and record who it was checked as, and at which auth
+ * revision (read before the check: a change racing with the check makes
+ * the entry older, never newer, so apply refuses rather than trusts it).
+ * With auth off the empty user is recorded, so a write that arrives before
+ * auth is turned on and applies after is refused as etcd refuses it.
+ */
+static bool write_check(struct api_call *call, enum write_kind kind, const void *q, int64_t lease,
+			enum core_perm perm)
 {
 	struct core *c = api_core(call);
+	uint64_t rev = core_auth_revision(c);
 	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
+	if (!core_auth_enabled(c)) {
+		core_auth_caller_begin("", rev);
 		return true;
-	return caller(call, user) && api_allowed(call, core_auth_check_put(c, user, q));
+	}
+	if (!caller(call, user))
+		return false;
+	int err;
+	switch (kind) {
+	case W_PUT:
+		err = core_auth_check_put(c, user, q);
+		break;
+	case W_DELETE:
+		err = core_auth_check_delete(c, user, q);
+		break;
+	case W_TXN:
+		err = core_auth_check_txn(c, user, q);
+		break;
+	case W_LEASE:
+		err = core_auth_check_lease(c, user, lease, perm);
+		break;
+	default:
+		err = core_auth_check_admin(c, user);
+		break;
+	}
+	if (!api_allowed(call, err))
+		return false;
+	core_auth_caller_begin(user, rev);
+	return true;
+}
+
+bool api_authz_put(struct api_call *call, const Etcdserverpb__PutRequest *q)
+{
+	return write_check(call, W_PUT, q, 0, CORE_PERM_WRITE);
 }
 
 bool api_authz_delete(struct api_call *call, const Etcdserverpb__DeleteRangeRequest *q)
 {
-	struct core *c = api_core(call);
-	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
-		return true;
-	return caller(call, user) && api_allowed(call, core_auth_check_delete(c, user, q));
+	return write_check(call, W_DELETE, q, 0, CORE_PERM_WRITE);
 }
 
 bool api_authz_txn(struct api_call *call, const Etcdserverpb__TxnRequest *q)
 {
-	struct core *c = api_core(call);
-	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
-		return true;
-	return caller(call, user) && api_allowed(call, core_auth_check_txn(c, user, q));
+	return write_check(call, W_TXN, q, 0, CORE_PERM_WRITE);
 }
 
 bool api_authz_lease(struct api_call *call, int64_t lease, enum core_perm perm)
 {
-	struct core *c = api_core(call);
-	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
-		return true;
-	return caller(call, user) && api_allowed(call, core_auth_check_lease(c, user, lease, perm));
+	if (perm == CORE_PERM_READ) { /* TimeToLive: a read, nothing to record */
+		struct core *c = api_core(call);
+		char user[CORE_AUTH_USER_MAX];
+		if (!core_auth_enabled(c))
+			return true;
+		return caller(call, user) &&
+		       api_allowed(call, core_auth_check_lease(c, user, lease, perm));
+	}
+	return write_check(call, W_LEASE, NULL, lease, perm);
 }
 
 bool api_authz_admin(struct api_call *call)
 {
-	struct core *c = api_core(call);
-	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
-		return true;
-	return caller(call, user) && api_allowed(call, core_auth_check_admin(c, user));
+	return write_check(call, W_ADMIN, NULL, 0, CORE_PERM_READWRITE);
 }
 
 bool api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len,

@@ -23,7 +23,15 @@ int api_caller(struct api_call *call, char *user);
 /* Finish the call with err's status unless err is CORE_OK. */
 bool api_allowed(struct api_call *call, int err);
 
+/*
+ * Reads (Range, Watch, TimeToLive) are checked and served at once. Writes
+ * (Put, DeleteRange, Txn, LeaseRevoke, Compact, auth management) are also
+ * checked again when applied: a passing check records the caller for the
+ * write the handler then submits (core_auth_caller_begin), and the handler
+ * must call api_authz_end() after its core call, whatever happened.
+ */
 bool api_authz_range(struct api_call *call, const Etcdserverpb__RangeRequest *q);
+void api_authz_end(void);
 bool api_authz_put(struct api_call *call, const Etcdserverpb__PutRequest *q);
 bool api_authz_delete(struct api_call *call, const Etcdserverpb__DeleteRangeRequest *q);
 bool api_authz_txn(struct api_call *call, const Etcdserverpb__TxnRequest *q);

@@ -36,6 +36,7 @@ static void kv_put(struct api_call *call, const ProtobufCMessage *req)
 	core_commit_inline(true);
 	core_put(api_core(call), (const Etcdserverpb__PutRequest *)req, api_core_done, call);
 	core_commit_inline(false);
+	api_authz_end();
 }
 
 static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
@@ -46,6 +47,7 @@ static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
 	core_delete_range(api_core(call), (const Etcdserverpb__DeleteRangeRequest *)req, api_core_done,
 			  call);
 	core_commit_inline(false);
+	api_authz_end();
 }
 
 static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
@@ -55,6 +57,7 @@ static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
 	core_commit_inline(true);
 	core_txn(api_core(call), (const Etcdserverpb__TxnRequest *)req, api_core_done, call);
 	core_commit_inline(false);
+	api_authz_end();
 }
 
 static void kv_compact(struct api_call *call, const ProtobufCMessage *req)
@@ -62,6 +65,7 @@ static void kv_compact(struct api_call *call, const ProtobufCMessage *req)
 	if (!api_authz_admin(call)) /* the whole key space's history: root only */
 		return;
 	core_compact(api_core(call), (const Etcdserverpb__CompactionRequest *)req, api_core_done, call);
+	api_authz_end();
 }
 
 /* The hot methods keep many calls armed per completion queue. */

@@ -28,6 +28,7 @@ static void lease_revoke(struct api_call *call, const ProtobufCMessage *req)
 		return;
 	core_lease_revoke(api_core(call), (const Etcdserverpb__LeaseRevokeRequest *)req,
 			  api_core_done, call);
+	api_authz_end();
 }
 
 static void lease_ttl(struct api_call *call, const ProtobufCMessage *req)

@@ -137,6 +137,7 @@ static void hash_kv(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
 		return;
+	api_authz_end(); /* nothing is written */
 	api_offload(call, hash_kv_now);
 }
 
@@ -145,6 +146,7 @@ static void hash(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
 		return;
+	api_authz_end(); /* nothing is written */
 	api_offload(call, hash_now);
 }
 
@@ -153,6 +155,7 @@ static void defragment(struct api_call *call, const ProtobufCMessage *req)
 	(void)req;
 	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
 		return;
+	api_authz_end(); /* nothing is written */
 	api_offload(call, defragment_now);
 }
 

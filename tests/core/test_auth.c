@@ -270,8 +270,51 @@ static void test_tokens(void)
 	auth_free(a);
 }
 
+static void test_apply_check(void)
+{
+	struct core c;
+	setup(&c);
+	atomic_store(&c.auth->revision, 5);
+	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Metadpb__InternalRequest req = METADPB__INTERNAL_REQUEST__INIT, copy;
+	req.request_case = METADPB__INTERNAL_REQUEST__REQUEST_PUT;
+	req.put = &put;
+
+	/* Nothing recorded: the request goes out as it is (core's own writes). */
+	EXPECT(auth_stamp(&req, &copy) == &req);
+	EXPECT(auth_apply_check(&c, &req) == CORE_OK);
+
+	/* Recorded once, stamped once. */
+	core_auth_caller_begin("alice", 5);
+	const Metadpb__InternalRequest *st = auth_stamp(&req, &copy);
+	EXPECT(st == &copy && strcmp(st->auth_user, "alice") == 0 && st->auth_revision == 5);
+	EXPECT(st->put == &put);
+	EXPECT(auth_stamp(&req, &copy) == &req);
+	core_auth_caller_begin("alice", 5);
+	core_auth_caller_end();
+	EXPECT(auth_stamp(&req, &copy) == &req);
+
+	/* Applied against the store as it is now. */
+	copy = req;
+	copy.auth_user = "alice";
+	copy.auth_revision = 5;
+	EXPECT(auth_apply_check(&c, &copy) == CORE_OK);
+	copy.auth_revision = 4; /* a grant or revoke came in between */
+	EXPECT(auth_apply_check(&c, &copy) == CORE_EAUTH_OLD_REVISION);
+	copy.auth_user = ""; /* checked while auth was off, applied with it on */
+	copy.auth_revision = 5;
+	EXPECT(auth_apply_check(&c, &copy) == CORE_EUSER_EMPTY);
+	copy.request_case = METADPB__INTERNAL_REQUEST__REQUEST_AUTHENTICATE;
+	EXPECT(auth_apply_check(&c, &copy) == CORE_OK); /* its hash is its check */
+	copy.request_case = METADPB__INTERNAL_REQUEST__REQUEST_PUT;
+	atomic_store(&c.auth->enabled, false);
+	EXPECT(auth_apply_check(&c, &copy) == CORE_OK);
+	auth_free(c.auth);
+}
+
 int main(void)
 {
+	test_apply_check();
 	test_ranges();
 	test_txn();
 	test_encodings();
