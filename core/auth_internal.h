@@ -78,10 +78,10 @@ void auth_free(struct core_auth *a);
 int auth_apply(struct core *c, struct db_session *s, struct reply *r,
 	       const Metadpb__InternalRequest *req, ProtobufCMessage **msg);
 
-/* The writer's side of core_auth_caller_begin: req, or a copy of it in
- * *copy carrying this thread's recorded identity (then forgotten). */
-const Metadpb__InternalRequest *auth_stamp(const Metadpb__InternalRequest *req,
-					   Metadpb__InternalRequest *copy);
+/* The writer's side of core_auth_caller_begin: put this thread's recorded
+ * identity (if any, then forgotten) into the entry about to be proposed.
+ * ir->auth_user points into thread-local memory until the next begin. */
+void auth_stamp(Metadpb__InternalRequest *ir);
 /* At apply, before anything else: CORE_OK, or the error that refuses req
  * because the auth store changed since its check. */
 int auth_apply_check(struct core *c, const Metadpb__InternalRequest *req);

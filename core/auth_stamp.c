@@ -39,16 +39,13 @@ void core_auth_caller_end(void)
 	have = false;
 }
 
-const Metadpb__InternalRequest *auth_stamp(const Metadpb__InternalRequest *req,
-					   Metadpb__InternalRequest *copy)
+void auth_stamp(Metadpb__InternalRequest *ir)
 {
 	if (!have)
-		return req;
+		return;
 	have = false;
-	*copy = *req;
-	copy->auth_user = caller;
-	copy->auth_revision = caller_rev;
-	return copy;
+	ir->auth_user = caller;
+	ir->auth_revision = caller_rev;
 }
 
 int auth_apply_check(struct core *c, const Metadpb__InternalRequest *req)

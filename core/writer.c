@@ -123,11 +123,10 @@ void writer_read(struct core *c, struct read_wait *w)
 
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
 {
-	Metadpb__InternalRequest stamped; /* who the client was checked as (auth_stamp.c) */
-	req = auth_stamp(req, &stamped);
 	struct reply *r = reply_new();
 	struct proposal *p = calloc(1, sizeof(*p));
 	Metadpb__InternalRequest ir = *req;
+	auth_stamp(&ir); /* who the client was checked as (auth_stamp.c) */
 	ir.id = atomic_fetch_add(&c->next_req_id, 1);
 	ir.origin = c->member_id;
 	size_t len = metadpb__internal_request__get_packed_size(&ir);
