@@ -45,6 +45,15 @@ bool api_authz_admin(struct api_call *call);
 bool api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len,
 		     const uint8_t *end, size_t end_len);
 
+/* Lock and Election (authz_recipe.c): READ on name + "/" as a prefix when
+ * has_name, and if write, WRITE on key (or, key NULL, on that whole prefix).
+ * A refusal finishes the call as etcd's recipes do: gRPC Unknown + text. */
+bool api_authz_recipe(struct api_call *call, const uint8_t *name, size_t name_len, bool has_name,
+		      const uint8_t *key, size_t key_len, bool write);
+/* The same check, answering only (the call is left alone). */
+int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name_len,
+			 bool has_name, const uint8_t *key, size_t key_len, bool write);
+
 /* etcd's cancel_reason for a denied watch: the gRPC error's full text. */
 #define API_WATCH_DENIED_REASON "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etcdapi/authz.h"
 #include "etcdapi/stream_methods.h"
 
 #include "v3lock.pb-c.h"
@@ -165,13 +166,44 @@ static void lock_cancel(void *op)
 	core_lock_cancel(op);
 }
 
+/* The recipe's own key, name/<lease hex>, when the lease is given. */
+static bool recipe_allowed(struct api_call *call, const ProtobufCBinaryData *name, int64_t lease)
+{
+	if (lease == 0)
+		return api_authz_recipe(call, name->data, name->len, true, NULL, 0, true);
+	char hex[20];
+	int n = snprintf(hex, sizeof(hex), "%llx", (unsigned long long)lease);
+	uint8_t *key = malloc(name->len + 1 + (size_t)n);
+	if (key == NULL)
+		return api_authz_recipe(call, name->data, name->len, true, NULL, 0, true);
+	if (name->len > 0)
+		memcpy(key, name->data, name->len);
+	key[name->len] = '/';
+	memcpy(key + name->len + 1, hex, (size_t)n);
+	bool ok = api_authz_recipe(call, name->data, name->len, true, key, name->len + 1 + (size_t)n,
+				   true);
+	free(key);
+	return ok;
+}
+
+bool api_authz_recipe_lease(struct api_call *call, const ProtobufCBinaryData *name, int64_t lease)
+{
+	return recipe_allowed(call, name, lease);
+}
+
 static void lock(struct api_call *call, const ProtobufCMessage *req)
 {
+	const V3lockpb__LockRequest *q = (const V3lockpb__LockRequest *)req;
+	if (!recipe_allowed(call, &q->name, q->lease))
+		return;
 	api_longpoll(call, req, lock_start, lock_cancel);
 }
 
 static void unlock(struct api_call *call, const ProtobufCMessage *req)
 {
+	const V3lockpb__UnlockRequest *q = (const V3lockpb__UnlockRequest *)req;
+	if (!api_authz_recipe(call, NULL, 0, false, q->key.data, q->key.len, true))
+		return;
 	core_unlock(api_core(call), (const V3lockpb__UnlockRequest *)req, api_concurrency_done, call);
 }
 

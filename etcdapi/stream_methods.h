@@ -18,6 +18,10 @@ extern struct api_method api_auth_methods[];
  * errors grpc-go sends as plain errors). arg is the api_call. */
 void api_concurrency_done(void *arg, struct core_reply *reply);
 
+/* Lock and Campaign's check (lock.c): READ on name's prefix, WRITE on the
+ * recipe's key name/<lease hex> (the whole prefix for lease 0). */
+bool api_authz_recipe_lease(struct api_call *call, const ProtobufCBinaryData *name, int64_t lease);
+
 /* A call that waits its turn (Lock, Campaign): start hands req to core
  * (answered through the callback it is given) and returns a handle valid
  * until that answer; if the client goes away first, cancel(handle) is

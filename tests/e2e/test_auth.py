@@ -508,3 +508,41 @@ def test_lease_keys_guard_revoke_ttl_and_put(server):
     # root may revoke anything.
     lease.LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=theirs), timeout=10, metadata=rt)
     assert as_root(server, "get", "/b").strip() == ""
+
+
+def test_lock_and_election_keys_checked(server):
+    import concurrencypb as pb
+    authed(server)
+    tok = md(token(server, "alice", "alicepw"))
+    lock = pb.LockStub(server.channel())
+    elect = pb.ElectionStub(server.channel())
+    lease = etcdrpc.LeaseStub(server.channel())
+    mine = lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), timeout=10, metadata=tok).ID
+    # These services answer through etcd's own client: refusals are gRPC Unknown.
+    denied = (grpc.StatusCode.UNKNOWN, DENIED[1])
+    held = lock.Lock(pb.LockRequest(name=b"/a/lk", lease=mine), timeout=10, metadata=tok)
+    assert held.key == b"/a/lk/%x" % mine
+    lock.Unlock(pb.UnlockRequest(key=held.key), timeout=10, metadata=tok)
+    cases = [
+        (lock.Lock, pb.LockRequest(name=b"/b/lk", lease=mine)),
+        (lock.Lock, pb.LockRequest(name=b"/b/lk")),
+        (lock.Unlock, pb.UnlockRequest(key=b"/b")),
+        (elect.Campaign, pb.CampaignRequest(name=b"/b/e", lease=mine, value=b"v")),
+        (elect.Leader, pb.LeaderRequest(name=b"/b/e")),
+        (elect.Proclaim, pb.ProclaimRequest(leader=pb.LeaderKey(name=b"/b/e", key=b"/b"),
+                                            value=b"v")),
+        (elect.Resign, pb.ResignRequest(leader=pb.LeaderKey(name=b"/b/e", key=b"/b"))),
+    ]
+    for rpc, req in cases:
+        assert rpc_error(rpc, req, metadata=tok) == denied, req
+    assert rpc_error(lock.Lock, pb.LockRequest(name=b"/a/lk", lease=mine)) == \
+        (grpc.StatusCode.UNKNOWN, NO_USER[1])
+    # etcd's Observe just ends when its first read is refused.
+    assert list(elect.Observe(pb.LeaderRequest(name=b"/b/e"), timeout=10, metadata=tok)) == []
+    c = elect.Campaign(pb.CampaignRequest(name=b"/a/e", lease=mine, value=b"v1"), timeout=10,
+                       metadata=tok)
+    elect.Proclaim(pb.ProclaimRequest(leader=c.leader, value=b"v2"), timeout=10, metadata=tok)
+    assert elect.Leader(pb.LeaderRequest(name=b"/a/e"), timeout=10,
+                        metadata=tok).kv.value == b"v2"
+    elect.Resign(pb.ResignRequest(leader=c.leader), timeout=10, metadata=tok)
+    assert as_root(server, "get", "/b", "--print-value-only").strip() == "bv"
