@@ -4,7 +4,28 @@
  */
 #include <string.h>
 
+#include <grpc/grpc_security.h>
+
 #include "etcdapi/authz.h"
+
+/* The common name of the client's verified certificate, as etcd's
+ * AuthInfoFromTLS takes it; "" when there is none (or it is too long to
+ * be a user's name). */
+static void cert_user(struct api_call *call, char *user)
+{
+	grpc_auth_context *ctx = grpc_call_auth_context(call->call);
+	if (ctx == NULL)
+		return;
+	grpc_auth_property_iterator it =
+		grpc_auth_context_find_properties_by_name(ctx, GRPC_X509_CN_PROPERTY_NAME);
+	const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+	if (p != NULL && p->value_length < CORE_AUTH_USER_MAX &&
+	    memchr(p->value, 0, p->value_length) == NULL) {
+		memcpy(user, p->value, p->value_length);
+		user[p->value_length] = 0;
+	}
+	grpc_auth_context_release(ctx);
+}
 
 int api_caller(struct api_call *call, char *user)
 {
@@ -16,7 +37,12 @@ int api_caller(struct api_call *call, char *user)
 						    (const char *)GRPC_SLICE_START_PTR(m->value),
 						    GRPC_SLICE_LENGTH(m->value), user);
 	}
-	return CORE_OK; /* no token: the checks answer "user name is empty" */
+	/* No token: with --client-cert-auth the certificate names the user (a
+	 * token, when given, wins, as in etcd). Otherwise the checks answer
+	 * "user name is empty". */
+	if (api_client_cert_auth(call->srv))
+		cert_user(call, user);
+	return CORE_OK;
 }
 
 bool api_allowed(struct api_call *call, int err)

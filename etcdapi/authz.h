@@ -3,7 +3,9 @@
  * service runs before it hands a request to core.
  *
  * The caller is the user of the simple token in the call's `token`
- * metadata (etcd's key; the gateway's `authorization` too). With auth off
+ * metadata (etcd's key; the gateway's `authorization` too), or, with no
+ * token and --client-cert-auth, the common name of the client's verified
+ * certificate (etcd's AuthInfoFromTLS). With auth off
  * every check passes after one atomic load. A check that fails finishes
  * the call with etcd's status (invalid auth token, user name is empty,
  * permission denied, ...) and returns false; the handler then returns.

@@ -89,6 +89,8 @@ long api_calls_wait_idle(gpr_timespec deadline);
 extern struct api_method api_kv_methods[];
 extern struct api_method api_other_methods[];
 struct core *api_core_of(const struct api_server *srv);
+/* Whether --client-cert-auth is on (the client certificate's CN may name the user). */
+int api_client_cert_auth(const struct api_server *srv);
 grpc_server *api_grpc_server(const struct api_server *srv);
 
 #endif

@@ -38,7 +38,13 @@ struct api_server {
 	grpc_completion_queue *cqs[N_CQ];
 	pthread_t threads[N_CQ];
 	grpc_completion_queue *shutdown_cq;
+	int client_cert_auth; /* --client-cert-auth: a verified certificate's CN is a user */
 };
+
+int api_client_cert_auth(const struct api_server *srv)
+{
+	return srv->client_cert_auth;
+}
 
 grpc_server *api_grpc_server(const struct api_server *srv)
 {
@@ -230,6 +236,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		return -1;
 	}
 	s->core = core;
+	s->client_cert_auth = cfg->tls.client_cert_auth;
 	grpc_init();
 	uint64_t recv_max = cfg->max_request_bytes + GRPC_OVERHEAD_BYTES;
 	grpc_arg args[] = {

@@ -546,3 +546,27 @@ def test_lock_and_election_keys_checked(server):
                         metadata=tok).kv.value == b"v2"
     elect.Resign(pb.ResignRequest(leader=c.leader), timeout=10, metadata=tok)
     assert as_root(server, "get", "/b", "--print-value-only").strip() == "bv"
+
+
+def test_client_certificate_common_name_is_the_user(tls_server):
+    """With --client-cert-auth and no token, the verified client certificate's
+    common name (CN=client in the test certificates) is the user."""
+    server = tls_server
+    server.ctl_ok("user", "add", ROOT)
+    server.ctl_ok("auth", "enable")
+    # Auth is on and no user "client" exists yet: the certificate alone gets nowhere.
+    rc, err = ctl_error(server, "put", "/c/x", "1")
+    assert rc != 0 and err == DENIED[1]
+    as_root(server, "user", "add", "client", "--no-password")
+    as_root(server, "role", "add", "rc")
+    as_root(server, "role", "grant-permission", "--prefix", "rc", "readwrite", "/c/")
+    as_root(server, "user", "grant-role", "client", "rc")
+    assert server.ctl_ok("put", "/c/x", "1").strip() == "OK"
+    assert server.ctl_ok("get", "/c/x", "--print-value-only").strip() == "1"
+    rc, err = ctl_error(server, "put", "/b", "1")
+    assert rc != 0 and err == DENIED[1]
+    # A token wins over the certificate: root may write /b.
+    assert as_root(server, "put", "/b", "1").strip() == "OK"
+    # The certificate user holds no root role: management is refused.
+    rc, err = ctl_error(server, "user", "list")
+    assert rc != 0 and err == DENIED[1]
