@@ -155,15 +155,36 @@ bool api_authz_admin(struct api_call *call)
 	return write_check(call, W_ADMIN, NULL, 0, CORE_PERM_READWRITE);
 }
 
-bool api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len,
-		     const uint8_t *end, size_t end_len)
+bool api_authz_token(struct api_call *call)
+{
+	char user[CORE_AUTH_USER_MAX];
+	return !core_auth_enabled(api_core(call)) || caller(call, user);
+}
+
+const char *api_watch_cancel_reason(int err)
+{
+	switch (err) {
+	case CORE_EINVALID_AUTH_TOKEN:
+		return "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+	case CORE_EUSER_EMPTY:
+		return "rpc error: code = InvalidArgument desc = etcdserver: user name is empty";
+	case CORE_EAUTH_OLD_REVISION:
+		return "rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old";
+	default:
+		return "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+	}
+}
+
+int api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len, const uint8_t *end,
+		    size_t end_len)
 {
 	struct core *c = api_core(call);
 	char user[CORE_AUTH_USER_MAX];
 	if (!core_auth_enabled(c))
-		return true;
-	if (api_caller(call, user) != CORE_OK)
-		return false;
+		return CORE_OK;
+	int err = api_caller(call, user);
+	if (err != CORE_OK)
+		return err;
 	/* The hub watches "\0" for an empty key (etcd's rule); check what it
 	 * will watch. An end of "\0" stays "every key >= key": etcd turns it
 	 * into an empty end before its check and so checks only one key. */
@@ -172,6 +193,5 @@ bool api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len,
 		key = &zero;
 		key_len = 1;
 	}
-	return core_auth_check_range(c, user, CORE_PERM_READ, key, key_len, end, end_len) ==
-	       CORE_OK;
+	return core_auth_check_range(c, user, CORE_PERM_READ, key, key_len, end, end_len);
 }

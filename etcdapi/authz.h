@@ -42,10 +42,19 @@ bool api_authz_lease(struct api_call *call, int64_t lease, enum core_perm perm);
 /* Root role required (auth management, Compact, maintenance). */
 bool api_authz_admin(struct api_call *call);
 
-/* Whether a Watch create on [key, end) is allowed (etcd cancels a denied
- * watch rather than failing the stream, so this only answers). */
-bool api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len,
-		     const uint8_t *end, size_t end_len);
+/* Whether a Watch create on [key, end) is allowed: CORE_OK or the refusal
+ * (etcd cancels a denied watch rather than failing the stream, so this
+ * only answers). */
+int api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len, const uint8_t *end,
+		    size_t end_len);
+/* etcd's cancel_reason for a watch refused with err: the gRPC error's full
+ * text, so a client can tell a token to renew from a range it may not read. */
+const char *api_watch_cancel_reason(int err);
+
+/* For calls etcd checks no permission on but whose token it still reads
+ * (LeaseGrant: every proposal carries its caller): a token that is given
+ * must be valid. */
+bool api_authz_token(struct api_call *call);
 
 /* Lock and Election (authz_recipe.c): READ on name + "/" as a prefix when
  * has_name, and if write, WRITE on key (or, key NULL, on that whole prefix).
@@ -56,7 +65,5 @@ bool api_authz_recipe(struct api_call *call, const uint8_t *name, size_t name_le
 int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name_len,
 			 bool has_name, const uint8_t *key, size_t key_len, bool write);
 
-/* etcd's cancel_reason for a denied watch: the gRPC error's full text. */
-#define API_WATCH_DENIED_REASON "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
 
 #endif

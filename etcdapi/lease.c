@@ -16,6 +16,8 @@
 
 static void lease_grant(struct api_call *call, const ProtobufCMessage *req)
 {
+	if (!api_authz_token(call)) /* no rights needed, but a bad token is refused */
+		return;
 	core_lease_grant(api_core(call), (const Etcdserverpb__LeaseGrantRequest *)req, api_core_done,
 			 call);
 }

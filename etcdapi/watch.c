@@ -49,9 +49,13 @@ static bool w_recv(struct api_stream *st, const uint8_t *data, size_t len)
 		api_stream_finish(st, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request");
 		return false;
 	}
-	if (q->request_union_case == ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST &&
-	    !api_authz_watch(st->call, q->create_request->key.data, q->create_request->key.len,
-			     q->create_request->range_end.data, q->create_request->range_end.len)) {
+	int denied = q->request_union_case == ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST
+			     ? api_authz_watch(st->call, q->create_request->key.data,
+					       q->create_request->key.len,
+					       q->create_request->range_end.data,
+					       q->create_request->range_end.len)
+			     : CORE_OK;
+	if (denied != CORE_OK) {
 		/* etcd answers a denied create with a cancelled watcher, not an
 		 * error that would end the stream's other watchers. */
 		Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
@@ -61,7 +65,7 @@ static bool w_recv(struct api_stream *st, const uint8_t *data, size_t len)
 		resp.watch_id = -1;
 		resp.created = 1;
 		resp.canceled = 1;
-		resp.cancel_reason = (char *)API_WATCH_DENIED_REASON;
+		resp.cancel_reason = (char *)api_watch_cancel_reason(denied);
 		atomic_fetch_add(&wc->local, etcdserverpb__watch_response__get_packed_size(&resp) +
 						     CORE_WATCH_MSG_OVERHEAD);
 		api_stream_send_msg(st, &resp.base);
