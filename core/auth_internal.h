@@ -46,6 +46,7 @@ struct auth_user {
 };
 
 struct auth_token {
+	struct auth_token *next; /* hash chain */
 	char *token;
 	char *user;
 	int64_t expires_ms; /* CLOCK_MONOTONIC */
@@ -62,9 +63,9 @@ struct core_auth {
 
 	int bcrypt_cost;
 	int64_t token_ttl_ms;
-	pthread_mutex_t tmu; /* tokens */
-	struct auth_token *tokens;
-	size_t n_tokens, cap_tokens;
+	pthread_mutex_t tmu; /* tokens: a hash table, every call looks its token up */
+	struct auth_token **buckets;
+	size_t n_buckets, n_tokens;
 	_Atomic uint64_t token_seq;
 };
 

@@ -4,8 +4,10 @@
  *
  * A token is chosen by the member that checked the password and travels in
  * the Authenticate log entry, so every member registers the same token and
- * a client may use it anywhere. Expiry is checked when a token is used and
- * expired ones are swept when new ones are added: no timer thread.
+ * a client may use it anywhere. Every request with auth on looks its token
+ * up, so tokens sit in a hash table (one per logged-in client). Expiry is
+ * checked when a token is used, and expired tokens are swept when a new one
+ * is added (a login costs a bcrypt hash anyway): no timer thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +20,24 @@
 #include "core/core_internal.h"
 
 #define TOKEN_LETTERS 16
+#define MIN_BUCKETS 64
 
 static int64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a: tokens are random already; this only spreads them. */
+static size_t hash(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
 }
 
 int auth_token_new(struct core_auth *a, char out[64])
@@ -41,42 +55,99 @@ int auth_token_new(struct core_auth *a, char out[64])
 	return CORE_OK;
 }
 
-static void token_drop(struct core_auth *a, size_t i)
+static void token_free(struct auth_token *t)
 {
-	free(a->tokens[i].token);
-	free(a->tokens[i].user);
-	a->tokens[i] = a->tokens[--a->n_tokens];
+	free(t->token);
+	free(t->user);
+	free(t);
+}
+
+/* Remove every token for which drop(t, arg) says so. With tmu held. */
+static void sweep(struct core_auth *a, bool (*drop)(const struct auth_token *, const void *),
+		  const void *arg)
+{
+	for (size_t b = 0; b < a->n_buckets; b++) {
+		struct auth_token **pp = &a->buckets[b];
+		while (*pp != NULL) {
+			struct auth_token *t = *pp;
+			if (drop(t, arg)) {
+				*pp = t->next;
+				token_free(t);
+				a->n_tokens--;
+			} else {
+				pp = &t->next;
+			}
+		}
+	}
+}
+
+static bool expired(const struct auth_token *t, const void *now)
+{
+	return t->expires_ms <= *(const int64_t *)now;
+}
+
+static bool named(const struct auth_token *t, const void *text)
+{
+	return strcmp(t->token, text) == 0;
+}
+
+static bool of_user(const struct auth_token *t, const void *user)
+{
+	return strcmp(t->user, user) == 0;
+}
+
+static bool any(const struct auth_token *t, const void *arg)
+{
+	(void)t, (void)arg;
+	return true;
+}
+
+/* Double the table when it holds more tokens than buckets. With tmu held;
+ * out of memory just keeps the old table (chains grow, lookups still work). */
+static void grow(struct core_auth *a)
+{
+	if (a->n_tokens < a->n_buckets && a->n_buckets > 0)
+		return;
+	size_t n = a->n_buckets ? a->n_buckets * 2 : MIN_BUCKETS;
+	struct auth_token **nb = calloc(n, sizeof(*nb));
+	if (nb == NULL)
+		return;
+	for (size_t b = 0; b < a->n_buckets; b++)
+		while (a->buckets[b] != NULL) {
+			struct auth_token *t = a->buckets[b];
+			a->buckets[b] = t->next;
+			size_t i = hash(t->token, strlen(t->token)) % n;
+			t->next = nb[i];
+			nb[i] = t;
+		}
+	free(a->buckets);
+	a->buckets = nb;
+	a->n_buckets = n;
 }
 
 int auth_token_add(struct core_auth *a, const char *token, const char *user)
 {
 	int64_t now = now_ms();
-	char *t = strdup(token), *u = strdup(user);
-	if (t == NULL || u == NULL) {
-		free(t);
-		free(u);
+	struct auth_token *t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->token = strdup(token)) == NULL || (t->user = strdup(user)) == NULL) {
+		if (t != NULL)
+			token_free(t);
 		return CORE_ENOMEM;
 	}
+	t->expires_ms = now + a->token_ttl_ms;
 	pthread_mutex_lock(&a->tmu);
-	for (size_t i = 0; i < a->n_tokens;) {
-		if (a->tokens[i].expires_ms <= now || strcmp(a->tokens[i].token, token) == 0)
-			token_drop(a, i);
-		else
-			i++;
+	sweep(a, expired, &now);
+	sweep(a, named, token); /* replayed: the same token again */
+	grow(a);
+	if (a->n_buckets == 0) {
+		pthread_mutex_unlock(&a->tmu);
+		token_free(t);
+		return CORE_ENOMEM;
 	}
-	if (a->n_tokens == a->cap_tokens) {
-		size_t cap = a->cap_tokens ? a->cap_tokens * 2 : 16;
-		struct auth_token *v = realloc(a->tokens, cap * sizeof(*v));
-		if (v == NULL) {
-			pthread_mutex_unlock(&a->tmu);
-			free(t);
-			free(u);
-			return CORE_ENOMEM;
-		}
-		a->tokens = v;
-		a->cap_tokens = cap;
-	}
-	a->tokens[a->n_tokens++] = (struct auth_token){t, u, now + a->token_ttl_ms};
+	size_t i = hash(token, strlen(token)) % a->n_buckets;
+	t->next = a->buckets[i];
+	a->buckets[i] = t;
+	a->n_tokens++;
 	pthread_mutex_unlock(&a->tmu);
 	return CORE_OK;
 }
@@ -84,29 +155,23 @@ int auth_token_add(struct core_auth *a, const char *token, const char *user)
 void auth_token_drop_user(struct core_auth *a, const char *user)
 {
 	pthread_mutex_lock(&a->tmu);
-	for (size_t i = 0; i < a->n_tokens;) {
-		if (strcmp(a->tokens[i].user, user) == 0)
-			token_drop(a, i);
-		else
-			i++;
-	}
+	sweep(a, of_user, user);
 	pthread_mutex_unlock(&a->tmu);
 }
 
 void auth_token_clear(struct core_auth *a)
 {
 	pthread_mutex_lock(&a->tmu);
-	while (a->n_tokens > 0)
-		token_drop(a, a->n_tokens - 1);
+	sweep(a, any, NULL);
 	pthread_mutex_unlock(&a->tmu);
 }
 
 void auth_tokens_free(struct core_auth *a)
 {
 	auth_token_clear(a);
-	free(a->tokens);
-	a->tokens = NULL;
-	a->cap_tokens = 0;
+	free(a->buckets);
+	a->buckets = NULL;
+	a->n_buckets = 0;
 }
 
 int core_auth_token_user(struct core *c, const char *token, size_t len, char *user)
@@ -115,14 +180,15 @@ int core_auth_token_user(struct core *c, const char *token, size_t len, char *us
 	int64_t now = now_ms();
 	int err = CORE_EINVALID_AUTH_TOKEN;
 	pthread_mutex_lock(&a->tmu);
-	/* Linear: a member holds one token per logged-in client session, and
-	 * clients reuse theirs for every call. */
-	for (size_t i = 0; i < a->n_tokens; i++) {
-		struct auth_token *t = &a->tokens[i];
+	struct auth_token **pp = a->n_buckets ? &a->buckets[hash(token, len) % a->n_buckets] : NULL;
+	for (; pp != NULL && *pp != NULL; pp = &(*pp)->next) {
+		struct auth_token *t = *pp;
 		if (strlen(t->token) != len || memcmp(t->token, token, len) != 0)
 			continue;
 		if (t->expires_ms <= now) {
-			token_drop(a, i);
+			*pp = t->next;
+			token_free(t);
+			a->n_tokens--;
 			break;
 		}
 		size_t n = strlen(t->user);

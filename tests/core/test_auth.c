@@ -267,6 +267,23 @@ static void test_tokens(void)
 	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u) == CORE_EINVALID_AUTH_TOKEN);
 	auth_token_clear(a);
 	EXPECT(core_auth_token_user(&c, t2, strlen(t2), u) == CORE_EINVALID_AUTH_TOKEN);
+	/* Many tokens: the table grows and every one is still found. */
+	a->token_ttl_ms = 60000;
+	char many[300][64];
+	for (int i = 0; i < 300; i++) {
+		EXPECT(auth_token_new(a, many[i]) == CORE_OK);
+		EXPECT(auth_token_add(a, many[i], i % 2 ? "alice" : "root") == CORE_OK);
+	}
+	EXPECT(a->n_tokens == 300 && a->n_buckets >= 256);
+	int found = 0;
+	for (int i = 0; i < 300; i++)
+		found += core_auth_token_user(&c, many[i], strlen(many[i]), u) == CORE_OK &&
+			 strcmp(u, i % 2 ? "alice" : "root") == 0;
+	EXPECT(found == 300);
+	auth_token_drop_user(a, "alice");
+	EXPECT(a->n_tokens == 150);
+	EXPECT(core_auth_token_user(&c, many[1], strlen(many[1]), u) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, many[2], strlen(many[2]), u) == CORE_OK);
 	auth_free(a);
 }
 
