@@ -57,18 +57,27 @@ static int load_one(void *arg, int kind, const char *name, size_t name_len, cons
 	}
 }
 
-int auth_open(struct core *c)
+int auth_open(struct core *c, char *err, size_t errlen)
 {
 	struct core_auth *a = calloc(1, sizeof(*a));
-	if (a == NULL)
+	if (a == NULL) {
+		snprintf(err, errlen, "auth store: out of memory");
 		return DB_NOMEM;
+	}
 	pthread_rwlock_init(&a->lock, NULL);
 	pthread_mutex_init(&a->tmu, NULL);
 	a->bcrypt_cost = c->cfg.bcrypt_cost > 0 ? c->cfg.bcrypt_cost : DEFAULT_BCRYPT_COST;
 	a->token_ttl_ms =
 		(c->cfg.auth_token_ttl_s > 0 ? c->cfg.auth_token_ttl_s : DEFAULT_TOKEN_TTL_S) * 1000;
+	const char *tok = c->cfg.auth_token;
+	if (tok != NULL && strncmp(tok, "jwt", 3) == 0 && (tok[3] == 0 || tok[3] == ',') &&
+	    auth_jwt_open(a, tok, err, errlen) != 0) {
+		auth_free(a);
+		return DB_INVALID;
+	}
 	int rv = auth_store_load(c->wsession, load_one, a);
 	if (rv != DB_OK) {
+		snprintf(err, errlen, "auth store: %s", db_strerror(rv));
 		auth_free(a);
 		return rv;
 	}
@@ -91,6 +100,7 @@ void auth_free(struct core_auth *a)
 	free(a->users);
 	free(a->roles);
 	auth_tokens_free(a);
+	auth_jwt_free(a->jwt);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->tmu);
 	free(a);
@@ -224,6 +234,29 @@ void core_auth_user_change_password(struct core *c,
 	explicit_bzero(hash, sizeof(hash));
 }
 
+static void jwt_reply(struct core *c, const char *user, uint64_t rev, core_done_fn cb, void *arg)
+{
+	struct reply *r = reply_new();
+	if (r == NULL) {
+		reply_fail(cb, arg, CORE_ENOMEM);
+		return;
+	}
+	char *token = NULL;
+	int err = auth_jwt_sign(c->auth, user, rev, &token);
+	Etcdserverpb__AuthenticateResponse *m = arena_alloc(&r->arena, sizeof(*m));
+	Etcdserverpb__ResponseHeader *h = reply_header(c, r, 0);
+	if (err == CORE_OK && (m == NULL || h == NULL))
+		err = CORE_ENOMEM;
+	if (err == CORE_OK) {
+		etcdserverpb__authenticate_response__init(m);
+		m->header = h;
+		if ((m->token = arena_dup(&r->arena, token, strlen(token) + 1)) == NULL)
+			err = CORE_ENOMEM;
+	}
+	free(token);
+	reply_done(r, err, err == CORE_OK ? &m->base : NULL, cb, arg);
+}
+
 void core_authenticate(struct core *c, const Etcdserverpb__AuthenticateRequest *req,
 		       core_done_fn cb, void *arg)
 {
@@ -235,6 +268,7 @@ void core_authenticate(struct core *c, const Etcdserverpb__AuthenticateRequest *
 	char hash[AUTH_HASH_MAX] = "";
 	int err = CORE_OK;
 	pthread_rwlock_rdlock(&a->lock);
+	uint64_t rev = atomic_load(&a->revision); /* the hash below is this revision's */
 	const struct auth_user *u = auth_find_user(a, req->name ? req->name : "");
 	if (u == NULL)
 		err = CORE_EAUTH_FAILED;
@@ -249,6 +283,15 @@ void core_authenticate(struct core *c, const Etcdserverpb__AuthenticateRequest *
 	const char *pw = req->password ? req->password : "";
 	if (err == CORE_OK && !auth_passwd_ok(hash, pw, strlen(pw)))
 		err = CORE_EAUTH_FAILED;
+	if (a->jwt != NULL) {
+		/* Nothing to store: the token is signed here, at the revision the
+		 * password was checked at, and is stale once the store moves on. */
+		if (err == CORE_OK)
+			jwt_reply(c, req->name, rev, cb, arg);
+		else
+			reply_fail(cb, arg, err);
+		return;
+	}
 	char token[64];
 	if (err == CORE_OK)
 		err = auth_token_new(a, token);

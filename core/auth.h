@@ -26,10 +26,13 @@ enum core_perm { CORE_PERM_READ = 0, CORE_PERM_WRITE = 1, CORE_PERM_READWRITE = 
 
 /* Auth on? One atomic load: the price every request pays when it is off. */
 bool core_auth_enabled(struct core *c);
-/* The user a simple token stands for, copied into user (CORE_AUTH_USER_MAX
- * bytes); using a token extends its life by the TTL, as etcd does.
- * CORE_EINVALID_AUTH_TOKEN when unknown or expired. Thread-safe. */
-int core_auth_token_user(struct core *c, const char *token, size_t len, char *user);
+/* The user a token stands for, copied into user (CORE_AUTH_USER_MAX
+ * bytes), and the auth revision it holds: the current one for a simple
+ * token (using one extends its life by the TTL, as etcd does), the one it
+ * was issued at for a JWT. CORE_EINVALID_AUTH_TOKEN when unknown, forged or
+ * expired. Thread-safe. */
+int core_auth_token_user(struct core *c, const char *token, size_t len, char *user,
+			 uint64_t *rev);
 
 /*
  * Permission checks against the current store (CORE_OK when auth is off).

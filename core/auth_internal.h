@@ -52,6 +52,8 @@ struct auth_token {
 	int64_t expires_ms; /* CLOCK_MONOTONIC */
 };
 
+struct auth_jwt;
+
 struct core_auth {
 	pthread_rwlock_t lock;
 	_Atomic bool enabled;
@@ -67,11 +69,13 @@ struct core_auth {
 	struct auth_token **buckets;
 	size_t n_buckets, n_tokens;
 	_Atomic uint64_t token_seq;
+	struct auth_jwt *jwt; /* --auth-token jwt,...: signed tokens instead of the table */
 };
 
 /* Start-up: load the store from the auth table (c->wsession, before the
- * log replay) into c->auth. DB_* code. */
-int auth_open(struct core *c);
+ * log replay) into c->auth, and set up tokens (--auth-token). DB_* code,
+ * with a message in err. */
+int auth_open(struct core *c, char *err, size_t errlen);
 void auth_free(struct core_auth *a);
 
 /* Apply an auth log entry (cases 20.. of InternalRequest) inside the
@@ -113,6 +117,17 @@ int auth_token_add(struct core_auth *a, const char *token, const char *user);
 void auth_token_drop_user(struct core_auth *a, const char *user);
 void auth_token_clear(struct core_auth *a);
 void auth_tokens_free(struct core_auth *a);
+
+/* JWT tokens (auth_jwt.c). opts: "jwt,pub-key=...,priv-key=...,sign-method=...,ttl=..."
+ * sets a->jwt, or returns -1 with a message in err. */
+int auth_jwt_open(struct core_auth *a, const char *opts, char *err, size_t errlen);
+void auth_jwt_free(struct auth_jwt *j);
+/* A token for user at auth revision rev (*token malloc'd). CORE_EINTERNAL
+ * on a member that holds only the public key. */
+int auth_jwt_sign(struct core_auth *a, const char *user, uint64_t rev, char **token);
+/* The user (CORE_AUTH_USER_MAX bytes) and revision a valid, unexpired
+ * token of ours names; CORE_EINVALID_AUTH_TOKEN otherwise. */
+int auth_jwt_verify(struct core_auth *a, const char *token, size_t len, char *user, uint64_t *rev);
 
 /* Passwords (auth_passwd.c): bcrypt through libxcrypt. */
 /* Hash pw at cost into out (a crypt string); CORE_OK or CORE_EINTERNAL. */

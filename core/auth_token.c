@@ -174,9 +174,13 @@ void auth_tokens_free(struct core_auth *a)
 	a->n_buckets = 0;
 }
 
-int core_auth_token_user(struct core *c, const char *token, size_t len, char *user)
+int core_auth_token_user(struct core *c, const char *token, size_t len, char *user,
+			 uint64_t *rev)
 {
 	struct core_auth *a = c->auth;
+	if (a->jwt != NULL)
+		return auth_jwt_verify(a, token, len, user, rev);
+	*rev = atomic_load(&a->revision); /* a simple token never goes stale */
 	int64_t now = now_ms();
 	int err = CORE_EINVALID_AUTH_TOKEN;
 	pthread_mutex_lock(&a->tmu);

@@ -378,8 +378,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	c->cluster_id = c->members.cluster_id;
 	if (rv == DB_OK && (rv = lessor_open(c, &c->lessor)) != DB_OK)
 		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
-	if (rv == DB_OK && (rv = auth_open(c)) != DB_OK) /* before replay: it applies auth entries */
-		snprintf(err, errlen, "auth store: %s", db_strerror(rv));
+	if (rv == DB_OK) /* before replay: it applies auth entries */
+		rv = auth_open(c, err, errlen);
 	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
 		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
 	if (rv == DB_OK && (rv = forward_open(c)) != DB_OK)

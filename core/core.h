@@ -56,6 +56,7 @@ struct core_config {
 	uint64_t watch_queue_bytes;  /* --watch-queue-bytes: per-stream send queue; 0 = 4 MiB */
 	int64_t watch_progress_ms;   /* --experimental-watch-progress-notify-interval; 0 = 10 min */
 	int bcrypt_cost;             /* --bcrypt-cost; 0 = etcd's 10 */
+	const char *auth_token;      /* --auth-token ("simple", "jwt,..."; NULL = simple); read at open */
 	int64_t auth_token_ttl_s;    /* --auth-token-ttl; 0 = etcd's 300 s */
 };
 

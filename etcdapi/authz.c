@@ -32,10 +32,18 @@ int api_caller(struct api_call *call, char *user)
 	user[0] = 0;
 	for (size_t i = 0; i < call->md.count; i++) {
 		const grpc_metadata *m = &call->md.metadata[i];
-		if (!grpc_slice_str_cmp(m->key, "token") || !grpc_slice_str_cmp(m->key, "authorization"))
-			return core_auth_token_user(api_core(call),
-						    (const char *)GRPC_SLICE_START_PTR(m->value),
-						    GRPC_SLICE_LENGTH(m->value), user);
+		if (!grpc_slice_str_cmp(m->key, "token") ||
+		    !grpc_slice_str_cmp(m->key, "authorization")) {
+			struct core *c = api_core(call);
+			uint64_t rev;
+			int err = core_auth_token_user(c, (const char *)GRPC_SLICE_START_PTR(m->value),
+						       GRPC_SLICE_LENGTH(m->value), user, &rev);
+			/* A JWT issued before the store last changed: clientv3 logs
+			 * in again on this error (etcd's isOpPermitted). */
+			if (err == CORE_OK && rev < core_auth_revision(c))
+				err = CORE_EAUTH_OLD_REVISION;
+			return err;
+		}
 	}
 	/* No token: with --client-cert-auth the certificate names the user (a
 	 * token, when given, wins, as in etcd). Otherwise the checks answer

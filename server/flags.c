@@ -67,7 +67,7 @@ void flags_usage(void)
 	       "  --cert-file '' --key-file ''             TLS for client traffic\n"
 	       "  --trusted-ca-file ''                     CA for client certificates\n"
 	       "  --client-cert-auth 'false'               require client certificates\n"
-	       "  --auth-token 'simple'                    token type (simple; jwt not yet)\n"
+	       "  --auth-token 'simple'                    simple, or jwt,pub-key=F,priv-key=F,sign-method=RS256,ttl=5m\n"
 	       "  --auth-token-ttl '300'                   seconds a simple token lives after its last use\n"
 	       "  --bcrypt-cost '10'                       bcrypt cost of stored password hashes (4-31)\n"
 	       "  --version                                print the version and exit\n"
@@ -298,12 +298,12 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		/* etcd: "simple" or "jwt,pub-key=...,...". Only simple tokens
 		 * exist so far; refusing jwt beats quietly handing out simple
 		 * tokens to a deployment that asked for signed ones. */
-		if (strcmp(v, "simple") != 0) {
-			fprintf(stderr, "invalid value \"%s\" for flag -%s: only simple tokens are "
-					"supported (jwt is not yet)\n",
-				v, name);
+		if (strcmp(v, "simple") != 0 && strncmp(v, "jwt,", 4) != 0) {
+			fprintf(stderr, "invalid value \"%s\" for flag -%s: simple or jwt,...\n", v,
+				name);
 			return -1;
 		}
+		f->auth_token = v; /* jwt options are checked when the keys are loaded */
 	} else if (strcmp(name, "bcrypt-cost") == 0) {
 		if (parse_u64(name, v, 31, &u))
 			return -1;

@@ -50,6 +50,7 @@ struct flags {
 	int64_t watch_progress_ms;  /* --experimental-watch-progress-notify-interval (10m) */
 	uint64_t watch_queue_bytes; /* --watch-queue-bytes: per Watch stream send queue (4 MiB) */
 	int bcrypt_cost;            /* --bcrypt-cost (10) */
+	const char *auth_token;     /* --auth-token (simple) */
 	int64_t auth_token_ttl_s;   /* --auth-token-ttl (300) */
 	int help;
 	int version;

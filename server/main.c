@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 		.watch_queue_bytes = f.watch_queue_bytes,
 		.watch_progress_ms = f.watch_progress_ms,
 		.bcrypt_cost = f.bcrypt_cost,
+		.auth_token = f.auth_token,
 		.auth_token_ttl_s = f.auth_token_ttl_s,
 	};
 	char err[512] = "";

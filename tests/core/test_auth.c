@@ -252,21 +252,22 @@ static void test_tokens(void)
 	setup(&c);
 	struct core_auth *a = c.auth;
 	char t1[64], t2[64], u[CORE_AUTH_USER_MAX];
+	uint64_t rv;
 	EXPECT(auth_token_new(a, t1) == CORE_OK && auth_token_new(a, t2) == CORE_OK);
 	EXPECT(strcmp(t1, t2) != 0 && strlen(t1) >= 18);
 	EXPECT(auth_token_add(a, t1, "alice") == CORE_OK);
 	EXPECT(auth_token_add(a, t2, "root") == CORE_OK);
-	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u) == CORE_OK && strcmp(u, "alice") == 0);
-	EXPECT(core_auth_token_user(&c, t1, strlen(t1) - 1, u) == CORE_EINVALID_AUTH_TOKEN);
-	EXPECT(core_auth_token_user(&c, "x", 1, u) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u, &rv) == CORE_OK && strcmp(u, "alice") == 0);
+	EXPECT(core_auth_token_user(&c, t1, strlen(t1) - 1, u, &rv) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, "x", 1, u, &rv) == CORE_EINVALID_AUTH_TOKEN);
 	auth_token_drop_user(a, "alice");
-	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u) == CORE_EINVALID_AUTH_TOKEN);
-	EXPECT(core_auth_token_user(&c, t2, strlen(t2), u) == CORE_OK && strcmp(u, "root") == 0);
+	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u, &rv) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, t2, strlen(t2), u, &rv) == CORE_OK && strcmp(u, "root") == 0);
 	a->token_ttl_ms = 0; /* born expired */
 	EXPECT(auth_token_add(a, t1, "alice") == CORE_OK);
-	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, t1, strlen(t1), u, &rv) == CORE_EINVALID_AUTH_TOKEN);
 	auth_token_clear(a);
-	EXPECT(core_auth_token_user(&c, t2, strlen(t2), u) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, t2, strlen(t2), u, &rv) == CORE_EINVALID_AUTH_TOKEN);
 	/* Many tokens: the table grows and every one is still found. */
 	a->token_ttl_ms = 60000;
 	char many[300][64];
@@ -277,13 +278,13 @@ static void test_tokens(void)
 	EXPECT(a->n_tokens == 300 && a->n_buckets >= 256);
 	int found = 0;
 	for (int i = 0; i < 300; i++)
-		found += core_auth_token_user(&c, many[i], strlen(many[i]), u) == CORE_OK &&
+		found += core_auth_token_user(&c, many[i], strlen(many[i]), u, &rv) == CORE_OK &&
 			 strcmp(u, i % 2 ? "alice" : "root") == 0;
 	EXPECT(found == 300);
 	auth_token_drop_user(a, "alice");
 	EXPECT(a->n_tokens == 150);
-	EXPECT(core_auth_token_user(&c, many[1], strlen(many[1]), u) == CORE_EINVALID_AUTH_TOKEN);
-	EXPECT(core_auth_token_user(&c, many[2], strlen(many[2]), u) == CORE_OK);
+	EXPECT(core_auth_token_user(&c, many[1], strlen(many[1]), u, &rv) == CORE_EINVALID_AUTH_TOKEN);
+	EXPECT(core_auth_token_user(&c, many[2], strlen(many[2]), u, &rv) == CORE_OK);
 	auth_free(a);
 }
 

@@ -570,3 +570,69 @@ def test_client_certificate_common_name_is_the_user(tls_server):
     # The certificate user holds no root role: management is refused.
     rc, err = ctl_error(server, "user", "list")
     assert rc != 0 and err == DENIED[1]
+
+
+def b64url_json(part):
+    import base64
+    import json
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def make_keys(tmp_path, method):
+    import subprocess
+    priv, pub = str(tmp_path / "priv.pem"), str(tmp_path / "pub.pem")
+    if method.startswith("ES"):
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                        "-out", priv], check=True, capture_output=True, timeout=60)
+        subprocess.run(["openssl", "ec", "-in", priv, "-pubout", "-out", pub], check=True,
+                       capture_output=True, timeout=60)
+    else:
+        subprocess.run(["openssl", "genrsa", "-out", priv, "2048"], check=True,
+                       capture_output=True, timeout=60)
+        subprocess.run(["openssl", "rsa", "-in", priv, "-pubout", "-out", pub], check=True,
+                       capture_output=True, timeout=60)
+    return priv, pub
+
+
+OLD_REV = (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: revision of auth store is old")
+
+
+@pytest.mark.parametrize("method", ["RS256", "PS256", "ES256"])
+def test_jwt_tokens(server_factory, tmp_path, method):
+    priv, pub = make_keys(tmp_path, method)
+    server = server_factory(extra_args=[
+        "--auth-token", "jwt,pub-key=%s,priv-key=%s,sign-method=%s,ttl=3s" % (pub, priv, method)])
+    authed(server)
+    kv = server.kv()
+    tok = token(server, "alice", "alicepw")
+    head, claims, sig = tok.split(".")
+    assert b64url_json(head) == {"alg": method, "typ": "JWT"}
+    claims = b64url_json(claims)
+    assert claims["username"] == "alice" and claims["revision"] > 1 and claims["exp"] > 0
+    kv.Range(etcdrpc.RangeRequest(key=b"/a/x"), timeout=10, metadata=md(tok))
+    assert rpc_error(kv.Range, etcdrpc.RangeRequest(key=b"/b"), metadata=md(tok)) == DENIED
+    # Claims changed under the same signature, a token signed by nobody.
+    import base64
+    import json
+    forged = dict(claims, username="root")
+    body = base64.urlsafe_b64encode(json.dumps(forged, separators=(",", ":")).encode())
+    bad = "%s.%s.%s" % (head, body.decode().rstrip("="), sig)
+    assert rpc_error(kv.Range, etcdrpc.RangeRequest(key=b"/b"), metadata=md(bad)) == BAD_TOKEN
+    none = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    assert rpc_error(kv.Range, etcdrpc.RangeRequest(key=b"/b"),
+                     metadata=md("%s.%s." % (none, body.decode().rstrip("=")))) == BAD_TOKEN
+    # Any change of the store makes earlier tokens stale; etcdctl logs in again.
+    as_root(server, "role", "add", "another")
+    assert rpc_error(kv.Range, etcdrpc.RangeRequest(key=b"/a/x"), metadata=md(tok)) == OLD_REV
+    assert server.ctl_ok("--user", ALICE, "get", "/a/x", "--print-value-only").strip() == "1"
+    # A JWT is not refreshed by use: it expires ttl after it was issued.
+    tok = md(token(server, "alice", "alicepw"))
+    deadline = time.monotonic() + 3 + 5
+    while True:
+        try:
+            kv.Range(etcdrpc.RangeRequest(key=b"/a/x"), timeout=10, metadata=tok)
+        except grpc.RpcError as e:
+            assert (e.code(), e.details()) == BAD_TOKEN
+            break
+        assert time.monotonic() < deadline, "JWT still valid long after its ttl"
+        time.sleep(0.2)   # poll interval, not synchronisation
