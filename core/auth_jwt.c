@@ -86,6 +86,15 @@ static uint8_t *unb64url(const char *s, size_t len, size_t *n)
 		return NULL;
 	}
 	*n = (size_t)got - (padded - len); /* DecodeBlock counts the padding */
+	/* Canonical only: spare low bits in the last character would give one
+	 * token many spellings. */
+	char *again = b64url(out, *n);
+	bool same = again != NULL && strlen(again) == len && memcmp(again, s, len) == 0;
+	free(again);
+	if (!same) {
+		free(out);
+		return NULL;
+	}
 	return out;
 }
 
