@@ -2,17 +2,21 @@
 DEBS := cmake gcc make pkg-config openssl libgrpc-dev libprotobuf-c-dev protobuf-c-compiler \
         libnanopb-dev nanopb libwiredtiger-dev libssl-dev libjemalloc-dev etcd-client etcd-server \
         python3 python3-etcd3 python3-pytest python3-grpcio procps libcrypt-dev
+# make fuzz only: clang with libFuzzer.
+FUZZ_DEBS := clang libclang-rt-14-dev
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan run test test-unit test-asan bench clean
+.PHONY: all deps build build-asan run test test-unit test-asan bench fuzz clean
 
 all: build
 
 # Install only what is missing: dpkg-query answers without the network.
 deps:
-	@missing=""; for p in $(DEBS); do \
+	@missing=""; for p in $(DEBS) $(EXTRA_DEBS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -46,5 +50,19 @@ test-unit: build
 bench: build
 	tools/bench/run.sh
 
+# Each harness of tests/fuzz for FUZZ_SECONDS under libFuzzer (+ASan/UBSan),
+# starting from its seed corpus; new inputs go to $(FUZZ_BUILD)/corpus, and
+# any crash input should be added to tests/fuzz/corpus/ as a regression test.
+fuzz:
+	$(MAKE) deps EXTRA_DEBS="$(FUZZ_DEBS)"
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMETAD_FUZZ=ON
+	set -e; for f in tests/fuzz/fuzz_*.c; do \
+	  n=$$(basename $$f .c); c=$${n#fuzz_}; \
+	  cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $$n; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$c; \
+	  $(FUZZ_BUILD)/tests/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus/$$c tests/fuzz/corpus/$$c; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -192,6 +192,12 @@ uint8_t *auth_role_pack(const struct auth_role *r, size_t *len)
 	return buf;
 }
 
+/* A C string of stored bytes (a zero-length field may have no data). */
+static char *dup_str(const ProtobufCBinaryData *b)
+{
+	return b->len > 0 ? strndup((const char *)b->data, b->len) : strdup("");
+}
+
 static uint8_t *dup_bytes(const uint8_t *p, size_t n)
 {
 	uint8_t *d = malloc(n ? n : 1);
@@ -208,10 +214,10 @@ struct auth_user *auth_user_unpack(const uint8_t *data, size_t len)
 	struct auth_user *u = calloc(1, sizeof(*u));
 	bool ok = u != NULL;
 	if (ok) {
-		u->name = strndup((const char *)m->name.data, m->name.len);
+		u->name = dup_str(&m->name);
 		u->no_password = m->options != NULL && m->options->no_password;
 		if (m->password.len > 0)
-			u->hash = strndup((const char *)m->password.data, m->password.len);
+			u->hash = dup_str(&m->password);
 		u->roles = calloc(m->n_roles ? m->n_roles : 1, sizeof(char *));
 		ok = u->name != NULL && u->roles != NULL && (m->password.len == 0 || u->hash != NULL);
 		for (size_t i = 0; ok && i < m->n_roles; i++) {
@@ -235,7 +241,7 @@ struct auth_role *auth_role_unpack(const uint8_t *data, size_t len)
 	struct auth_role *r = calloc(1, sizeof(*r));
 	bool ok = r != NULL;
 	if (ok) {
-		r->name = strndup((const char *)m->name.data, m->name.len);
+		r->name = dup_str(&m->name);
 		r->perms = calloc(m->n_keypermission ? m->n_keypermission : 1, sizeof(*r->perms));
 		ok = r->name != NULL && r->perms != NULL;
 		for (size_t i = 0; ok && i < m->n_keypermission; i++) {

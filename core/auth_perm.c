@@ -190,7 +190,16 @@ int core_auth_check_delete(struct core *c, const char *user,
 	return err;
 }
 
-static int check_ops(struct core *c, const char *user, Etcdserverpb__RequestOp **ops, size_t n)
+/* Nesting deeper than this cannot pass validation (each level is an op of
+ * the budget, --max-txn-ops): refuse it before the recursion uses the
+ * stack, since the check runs before validation. */
+#define MAX_TXN_DEPTH 1024
+
+static int check_txn(struct core *c, const char *user, const Etcdserverpb__TxnRequest *t,
+		     int depth);
+
+static int check_ops(struct core *c, const char *user, Etcdserverpb__RequestOp **ops, size_t n,
+		     int depth)
 {
 	for (size_t i = 0; i < n; i++) {
 		const Etcdserverpb__RequestOp *op = ops[i];
@@ -209,7 +218,7 @@ static int check_ops(struct core *c, const char *user, Etcdserverpb__RequestOp *
 			err = core_auth_check_delete(c, user, op->request_delete_range);
 			break;
 		case ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_TXN:
-			err = core_auth_check_txn(c, user, op->request_txn);
+			err = check_txn(c, user, op->request_txn, depth + 1);
 			break;
 		default:
 			break; /* an empty op is refused by validation */
@@ -220,12 +229,11 @@ static int check_ops(struct core *c, const char *user, Etcdserverpb__RequestOp *
 	return CORE_OK;
 }
 
-int core_auth_check_txn(struct core *c, const char *user, const Etcdserverpb__TxnRequest *t)
+static int check_txn(struct core *c, const char *user, const Etcdserverpb__TxnRequest *t,
+		     int depth)
 {
-	if (!core_auth_enabled(c))
-		return CORE_OK;
-	if (user == NULL || user[0] == 0)
-		return CORE_EUSER_EMPTY;
+	if (depth > MAX_TXN_DEPTH)
+		return CORE_ETOO_MANY_OPS;
 	for (size_t i = 0; i < t->n_compare; i++) {
 		const Etcdserverpb__Compare *cmp = t->compare[i];
 		int err = core_auth_check_range(c, user, CORE_PERM_READ, cmp->key.data, cmp->key.len,
@@ -234,6 +242,15 @@ int core_auth_check_txn(struct core *c, const char *user, const Etcdserverpb__Tx
 			return err;
 	}
 	/* Both branches, whichever runs: the outcome must not decide access. */
-	int err = check_ops(c, user, t->success, t->n_success);
-	return err != CORE_OK ? err : check_ops(c, user, t->failure, t->n_failure);
+	int err = check_ops(c, user, t->success, t->n_success, depth);
+	return err != CORE_OK ? err : check_ops(c, user, t->failure, t->n_failure, depth);
+}
+
+int core_auth_check_txn(struct core *c, const char *user, const Etcdserverpb__TxnRequest *t)
+{
+	if (!core_auth_enabled(c))
+		return CORE_OK;
+	if (user == NULL || user[0] == 0)
+		return CORE_EUSER_EMPTY;
+	return check_txn(c, user, t, 0);
 }
