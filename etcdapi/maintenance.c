@@ -34,6 +34,9 @@ static void status(struct api_call *call, const ProtobufCMessage *req)
 
 static void move_leader(struct api_call *call, const ProtobufCMessage *req)
 {
+	if (!api_authz_admin(call)) /* etcd's authMaintenanceServer: root only */
+		return;
+	api_authz_end(); /* nothing the client wrote is proposed */
 	core_move_leader(api_core(call), (const Etcdserverpb__MoveLeaderRequest *)req, api_core_done,
 			 call);
 }

@@ -39,6 +39,7 @@ REFUSALS = {
     (grpc.StatusCode.UNKNOWN, "auth: invalid auth token"): "U:auth-BADTOK",
     (grpc.StatusCode.UNKNOWN, "election: no leader"): "U:no-leader",
     (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"): "HANG",
+    (grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: bad leader transferee"): "bad-transferee",
     (grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted"):
         "COMPACTED",
 }
@@ -233,6 +234,9 @@ ROWS = [
      ROOT_ONLY),
     ("Defragment", lambda c, m: c.maint.Defragment(etcdrpc.DefragmentRequest(), timeout=10,
                                                    metadata=m), ROOT_ONLY),
+    ("MoveLeader to a member that does not exist", lambda c, m: c.maint.MoveLeader(
+        etcdrpc.MoveLeaderRequest(targetID=12345), timeout=10, metadata=m),
+     dict(ROOT_ONLY, root="bad-transferee")),
     ("MemberList", lambda c, m: c.cluster.MemberList(etcdrpc.MemberListRequest(), timeout=10,
                                                      metadata=m), ALL_OK),
     ("UserList", lambda c, m: c.auth.UserList(etcdrpc.AuthUserListRequest(), timeout=10,
@@ -285,6 +289,8 @@ ETCD34 = {
                "norole": "U:auth-DENIED", "none": "U:auth-EMPTY", "forged": "U:auth-BADTOK"},
     "Hash": {"root": "OK", "ro": "U:auth-DENIED", "rw": "U:auth-DENIED",
              "norole": "U:auth-DENIED", "none": "U:auth-EMPTY", "forged": "U:auth-BADTOK"},
+    # 3.4 lets anyone ask for a leader transfer; 3.5 checks MoveLeader as admin.
+    "MoveLeader to a member that does not exist": {i: "bad-transferee" for i in IDS},
     "Defragment": {"root": "OK", "ro": "U:auth-DENIED", "rw": "U:auth-DENIED",
                    "norole": "U:auth-DENIED", "none": "U:auth-EMPTY",
                    "forged": "U:auth-BADTOK"},
