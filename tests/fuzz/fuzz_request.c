@@ -1,0 +1,84 @@
+/*
+ * tests/fuzz/fuzz_request.c — any bytes as a client request or a log
+ * entry: the first byte picks the message (Range, Put, DeleteRange, Txn
+ * and their validation; a watch, lease or auth request; the internal
+ * request a log entry holds, through apply's auth check), the rest is its
+ * wire bytes.
+ */
+#include "tests/fuzz/fuzz_common.h"
+#include "v3election.pb-c.h"
+#include "v3lock.pb-c.h"
+
+static const ProtobufCMessageDescriptor *const plain[] = {
+	&etcdserverpb__watch_request__descriptor,
+	&etcdserverpb__lease_grant_request__descriptor,
+	&etcdserverpb__lease_time_to_live_request__descriptor,
+	&etcdserverpb__compaction_request__descriptor,
+	&etcdserverpb__authenticate_request__descriptor,
+	&etcdserverpb__auth_user_add_request__descriptor,
+	&etcdserverpb__auth_role_grant_permission_request__descriptor,
+	&etcdserverpb__auth_role_revoke_permission_request__descriptor,
+	&v3lockpb__lock_request__descriptor,
+	&v3electionpb__proclaim_request__descriptor,
+};
+#define N_PLAIN (sizeof(plain) / sizeof(plain[0]))
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	unsigned which = data[0] % (5 + N_PLAIN);
+	data++;
+	size--;
+	switch (which) {
+	case 0: {
+		Etcdserverpb__RangeRequest *q = etcdserverpb__range_request__unpack(NULL, size, data);
+		if (q != NULL) {
+			(void)validate_range(q);
+			etcdserverpb__range_request__free_unpacked(q, NULL);
+		}
+		break;
+	}
+	case 1: {
+		Etcdserverpb__PutRequest *q = etcdserverpb__put_request__unpack(NULL, size, data);
+		if (q != NULL) {
+			(void)validate_put(q);
+			etcdserverpb__put_request__free_unpacked(q, NULL);
+		}
+		break;
+	}
+	case 2: {
+		Etcdserverpb__DeleteRangeRequest *q =
+			etcdserverpb__delete_range_request__unpack(NULL, size, data);
+		if (q != NULL) {
+			(void)validate_delete(q);
+			etcdserverpb__delete_range_request__free_unpacked(q, NULL);
+		}
+		break;
+	}
+	case 3: {
+		Etcdserverpb__TxnRequest *q = etcdserverpb__txn_request__unpack(NULL, size, data);
+		if (q != NULL) {
+			(void)validate_txn(q, 128);
+			(void)txn_is_readonly(q);
+			etcdserverpb__txn_request__free_unpacked(q, NULL);
+		}
+		break;
+	}
+	case 4: {
+		Metadpb__InternalRequest *q = metadpb__internal_request__unpack(NULL, size, data);
+		if (q != NULL) {
+			(void)auth_apply_check(fuzz_core(), q);
+			metadpb__internal_request__free_unpacked(q, NULL);
+		}
+		break;
+	}
+	default: {
+		ProtobufCMessage *m = protobuf_c_message_unpack(plain[which - 5], NULL, size, data);
+		if (m != NULL)
+			protobuf_c_message_free_unpacked(m, NULL);
+		break;
+	}
+	}
+	return 0;
+}
