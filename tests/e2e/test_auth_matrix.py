@@ -40,6 +40,7 @@ REFUSALS = {
     (grpc.StatusCode.UNKNOWN, "election: no leader"): "U:no-leader",
     (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"): "HANG",
     (grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: bad leader transferee"): "bad-transferee",
+    (grpc.StatusCode.NOT_FOUND, "etcdserver: member not found"): "member-not-found",
     (grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted"):
         "COMPACTED",
 }
@@ -237,6 +238,9 @@ ROWS = [
     ("MoveLeader to a member that does not exist", lambda c, m: c.maint.MoveLeader(
         etcdrpc.MoveLeaderRequest(targetID=12345), timeout=10, metadata=m),
      dict(ROOT_ONLY, root="bad-transferee")),
+    ("MemberRemove of a member that does not exist", lambda c, m: c.cluster.MemberRemove(
+        etcdrpc.MemberRemoveRequest(ID=12345), timeout=10, metadata=m),
+     dict(ROOT_ONLY, root="member-not-found")),
     ("MemberList", lambda c, m: c.cluster.MemberList(etcdrpc.MemberListRequest(), timeout=10,
                                                      metadata=m), ALL_OK),
     ("UserList", lambda c, m: c.auth.UserList(etcdrpc.AuthUserListRequest(), timeout=10,
