@@ -219,6 +219,19 @@ static int open_members(struct core *c, char *err, size_t errlen)
 	return rv;
 }
 
+/* This member's own name and client URLs are in its list from the start:
+ * MemberList answered before its publish entry is applied (right after a
+ * start) shows them, as the other members will once it publishes. */
+static int know_myself(struct core *c)
+{
+	Etcdserverpb__Member attr = ETCDSERVERPB__MEMBER__INIT;
+	attr.id = c->member_id;
+	attr.name = (char *)c->cfg.name;
+	attr.n_clienturls = c->cfg.n_client_urls;
+	attr.clienturls = (char **)c->cfg.client_urls;
+	return members_apply_attr(&c->members, c->wsession, &attr);
+}
+
 /* The Members call of a joining member: the list with the cluster id. */
 static uint8_t *members_for_peer(void *arg, size_t *len)
 {
@@ -375,6 +388,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
 	if (rv == DB_OK && open_members(c, err, errlen) != 0)
 		rv = DB_INVALID;
+	if (rv == DB_OK && (rv = know_myself(c)) != DB_OK)
+		snprintf(err, errlen, "member list: %s", db_strerror(rv));
 	c->cluster_id = c->members.cluster_id;
 	if (rv == DB_OK && (rv = lessor_open(c, &c->lessor)) != DB_OK)
 		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
