@@ -10,7 +10,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan run test test-unit test-asan bench fuzz clean
+.PHONY: all deps build build-asan run test test-unit test-asan bench fuzz faults clean
 
 all: build
 
@@ -63,6 +63,15 @@ fuzz:
 	  $(FUZZ_BUILD)/tests/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    $(FUZZ_BUILD)/corpus/$$c tests/fuzz/corpus/$$c; \
 	done
+
+# Seeded fault runs on 3 members (tests/faults/run.py): FAULT_RUNS runs of
+# FAULT_DURATION seconds from seed FAULT_SEED; one line per run, then a summary.
+FAULT_RUNS ?= 200
+FAULT_SEED ?= 1
+FAULT_DURATION ?= 20
+faults: build
+	METAD_BIN=$(BUILD)/metad /usr/bin/python3 tests/faults/run.py \
+	  --runs $(FAULT_RUNS) --seed $(FAULT_SEED) --duration $(FAULT_DURATION)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

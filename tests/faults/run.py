@@ -100,6 +100,11 @@ def _fence(c, rec, w):
     w.target_rev = r.header.revision
 
 
+def _crash(m):
+    return "%s exited on its own (status %s); its log ends:\n%s" % (
+        m.name, m.proc.returncode, m.log_tail(1500))
+
+
 def run_once(seed, duration=20.0, workdir=None, log=print):
     """Returns (checker.Result, workdir, summary dict)."""
     workdir = workdir or tempfile.mkdtemp(prefix="metad-faults-%s-" % seed)
@@ -158,7 +163,7 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
             c.cont(m)
             if not m.running():
                 if m.died_unexpectedly():
-                    problems.append("%s exited on its own (status %s)" % (m.name, m.proc.returncode))
+                    problems.append(_crash(m))
                 c.restart(m)
         try:
             for w in watchers:
@@ -177,7 +182,7 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
                 problems.append("client %s failed: %s" % (t.cname, t.error))
         for m in c.members:
             if m.died_unexpectedly():
-                problems.append("%s exited on its own (status %s)" % (m.name, m.proc.returncode))
+                problems.append(_crash(m))
     finally:
         for t in threads:
             if isinstance(t, clients.Watcher):
@@ -189,6 +194,12 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
         except NameError:
             pass
         c.close()
+        # Nothing may write to the history once it is closed.
+        for t in threads + ([nem] if nem else []):
+            if t.ident is not None:         # started
+                t.join(timeout=10)
+            if t.is_alive():
+                problems.append("thread %s did not stop" % t.name)
         for p in problems:
             rec.write({"type": "problem", "what": p})
         rec.close()
@@ -197,6 +208,12 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
                "proxy": {p.dst: (p.accepted, p.refused, p.unidentified)
                          for p in c.proxies.values()}}
     return res, workdir, summary
+
+
+def describe_faults(applied):
+    """"kill m0 (leader), pause m2, ..." from Nemesis.applied."""
+    return ", ".join("%s %s%s" % (kind, name, " (leader)" if target == "leader" else "")
+                     for kind, target, name in applied) or "none"
 
 
 def main():
@@ -212,9 +229,14 @@ def main():
     for i in range(args.runs):
         seed = args.seed + i
         t = time.monotonic()
-        res, wd, summ = run_once(seed, args.duration)
+        try:
+            res, wd, summ = run_once(seed, args.duration)
+        except Exception as e:     # e.g. the cluster never started: a failed run
+            failed.append(seed)
+            print("seed %d: FAILED in %.1fs: %r" % (seed, time.monotonic() - t, e), flush=True)
+            continue
         ops += res.stats.get("ops_checked", 0)
-        faults = ",".join("%s:%s" % (k, n) for k, _, n in summ["faults"])
+        faults = describe_faults(summ["faults"])
         if res.ok:
             print("seed %d: ok in %.1fs, %s; faults %s" % (seed, time.monotonic() - t,
                                                            res.brief(), faults), flush=True)
