@@ -26,6 +26,10 @@ import watchstream  # noqa: E402
 import history  # noqa: E402
 from history import prefix_end  # noqa: E402
 
+# A self-test of the whole pipeline: serializable reads are served from a
+# member's local state and may be stale under partitions, and the checker
+# must then report stale reads (FAULT_SERIALIZABLE_READS=1 make faults).
+SERIALIZABLE_READS = os.environ.get("FAULT_SERIALIZABLE_READS") == "1"
 WRITE_TIMEOUT = 4.0     # > election timeout + a round, so a leader change can complete
 READ_TIMEOUT = 3.0
 # Channels reconnect quickly to a restarted member (gRPC's default back-off
@@ -170,7 +174,8 @@ class Reader(Client):
             rec = {"type": "read", "proc": self.cname, "member": m.name, "key": key,
                    "range_end": end, "invoke": self.rec.now()}
             try:
-                r = kv.Range(etcdrpc.RangeRequest(key=key.encode(), range_end=end.encode()),
+                r = kv.Range(etcdrpc.RangeRequest(key=key.encode(), range_end=end.encode(),
+                                                  serializable=SERIALIZABLE_READS),
                              timeout=READ_TIMEOUT)
                 rec.update(complete=self.rec.now(), status="ok", rev=r.header.revision,
                            kvs=[[x.key.decode(), x.value.decode(), x.mod_revision]

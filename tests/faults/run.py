@@ -202,11 +202,13 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
                 problems.append("thread %s did not stop" % t.name)
         for p in problems:
             rec.write({"type": "problem", "what": p})
+        # For reading a failed run: how often each proxy refused a blocked link.
+        rec.write({"type": "proxy", "stats": {
+            p.dst: {"accepted": p.accepted, "refused": p.refused,
+                    "unidentified": p.unidentified} for p in c.proxies.values()}})
         rec.close()
     res = checker.check(history.load(rec.path))
-    summary = {"seed": seed, "faults": nem.applied if nem else [],
-               "proxy": {p.dst: (p.accepted, p.refused, p.unidentified)
-                         for p in c.proxies.values()}}
+    summary = {"seed": seed, "faults": nem.applied if nem else []}
     return res, workdir, summary
 
 
