@@ -208,7 +208,8 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
                     "unidentified": p.unidentified} for p in c.proxies.values()}})
         rec.close()
     res = checker.check(history.load(rec.path))
-    summary = {"seed": seed, "faults": nem.applied if nem else []}
+    summary = {"seed": seed, "faults": nem.applied if nem else [],
+               "refused": sum(p.refused for p in c.proxies.values())}
     return res, workdir, summary
 
 

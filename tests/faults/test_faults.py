@@ -35,5 +35,9 @@ def test_fault_run(seed):
     # The checker judged something: a run whose clients got nothing through
     # would pass vacuously.
     assert res.stats["writes_ok"] >= 50 and res.stats["reads_ok"] >= 50, res.brief()
+    # A partition that refused no link did not happen (metad re-dials a cut
+    # link at once, and the proxy refuses it).
+    if any(k.startswith("isolate") for k, _, _ in summary["faults"]):
+        assert summary["refused"] > 0, "partitions were scheduled but no link was refused"
     if os.environ.get("METAD_FAULTS_KEEP") != "1":
         shutil.rmtree(workdir, ignore_errors=True)
