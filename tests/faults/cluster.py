@@ -9,6 +9,7 @@ member listens on its real peer port and advertises its proxy's port.
 
 import os
 import queue
+import shutil
 import signal
 import sys
 import threading
@@ -104,12 +105,30 @@ class FaultCluster:
         return {m.name: m.pid() for m in self.members}
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self):
-        for m in self.members:
-            self.restart(m)
-        for m in self.members:
-            self.wait_serving(m)
-        return self
+    def start(self, attempts=3):
+        """Start all members at once (a new cluster needs a quorum to elect a
+        leader) and wait until each serves. Client and real peer ports were
+        free a moment ago; if another process took one meanwhile, the member
+        gets new ones and the cluster starts afresh (peers know it only by
+        its proxy's port, which stays)."""
+        for attempt in range(attempts):
+            for m in self.members:
+                self.restart(m)
+            try:
+                for m in self.members:
+                    self.wait_serving(m)
+                return self
+            except harness.ServerError:
+                clash = [m for m in self.members if not m.running()
+                         and "address already in use" in m.log_text().lower()]
+                if not clash or attempt == attempts - 1:
+                    raise
+                for m in self.members:
+                    m.kill()
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+                for m in clash:
+                    m.pick_ports()
+                    self.proxies[m.name].upstream_port = m.peer_port
 
     def wait_serving(self, m, deadline=READY_DEADLINE):
         """Poll until m answers a linearizable read (it has a leader and has
