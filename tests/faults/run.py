@@ -105,7 +105,7 @@ def _crash(m):
         m.name, m.proc.returncode, m.log_tail(1500))
 
 
-def run_once(seed, duration=20.0, workdir=None, log=print):
+def run_once(seed, duration=20.0, workdir=None):
     """Returns (checker.Result, workdir, summary dict)."""
     workdir = workdir or tempfile.mkdtemp(prefix="metad-faults-%s-" % seed)
     rec = history.Recorder(os.path.join(workdir, "history.jsonl"))
@@ -144,6 +144,7 @@ def run_once(seed, duration=20.0, workdir=None, log=print):
         for t in threads:
             t.start()
         nem.t_base = rec.now()          # schedule times count from here
+        nem.end = nem.t_base + duration - 0.5
         nem.start()
         shared.stop.wait(duration)      # the length of the run
         shared.stop.set()
