@@ -113,12 +113,12 @@ def run_once(seed, duration=20.0, workdir=None):
     rec.write({"type": "meta", "seed": seed, "duration": duration, "wall_start": rec.wall0,
                "binary": harness.METAD_BIN, "plan": plan})
     c = cluster.FaultCluster(workdir)
+    shared = clients.Shared()
     problems = []
     threads = []
     nem = None
     try:
         c.start()
-        shared = clients.Shared()
         # A little history before the watchers start, so one of them can
         # start from a revision in the middle of it.
         kv = etcdrpc.KVStub(c.members[0].channel())
@@ -190,10 +190,7 @@ def run_once(seed, duration=20.0, workdir=None):
                 t.hard_stop.set()
         if nem is not None:
             nem.abort.set()
-        try:
-            shared.stop.set()
-        except NameError:
-            pass
+        shared.stop.set()
         c.close()
         # Nothing may write to the history once it is closed.
         for t in threads + ([nem] if nem else []):
