@@ -66,23 +66,25 @@ int member_reply(struct core *c, struct reply *r, int kind, uint64_t added)
 	Etcdserverpb__ResponseHeader *h = reply_header(c, r, 0);
 	if (l == NULL || h == NULL)
 		return CORE_ENOMEM;
+/* Every membership response is {header, members}; MemberAdd's also names
+ * the added member. One allocation and fill for the four types. */
+#define LIST_RESPONSE(type, init, m)                                   \
+	type *m = arena_alloc(&r->arena, sizeof(*m));                  \
+	if (m == NULL)                                                 \
+		return CORE_ENOMEM;                                    \
+	init(m);                                                       \
+	m->header = h, m->members = l->members, m->n_members = l->n_members
 	ProtobufCMessage *msg;
 	switch (kind) {
 	case METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_UPDATE: {
-		Etcdserverpb__MemberUpdateResponse *m = arena_alloc(&r->arena, sizeof(*m));
-		if (m == NULL)
-			return CORE_ENOMEM;
-		etcdserverpb__member_update_response__init(m);
-		m->header = h, m->members = l->members, m->n_members = l->n_members;
+		LIST_RESPONSE(Etcdserverpb__MemberUpdateResponse,
+			      etcdserverpb__member_update_response__init, m);
 		msg = &m->base;
 		break;
 	}
 	case METADPB__PEER_CALL__BODY_MEMBER_ADD: {
-		Etcdserverpb__MemberAddResponse *m = arena_alloc(&r->arena, sizeof(*m));
-		if (m == NULL)
-			return CORE_ENOMEM;
-		etcdserverpb__member_add_response__init(m);
-		m->header = h, m->members = l->members, m->n_members = l->n_members;
+		LIST_RESPONSE(Etcdserverpb__MemberAddResponse, etcdserverpb__member_add_response__init,
+			      m);
 		for (size_t i = 0; i < l->n_members; i++)
 			if (l->members[i]->id == added)
 				m->member = l->members[i];
@@ -92,24 +94,19 @@ int member_reply(struct core *c, struct reply *r, int kind, uint64_t added)
 		break;
 	}
 	case METADPB__PEER_CALL__BODY_MEMBER_REMOVE: {
-		Etcdserverpb__MemberRemoveResponse *m = arena_alloc(&r->arena, sizeof(*m));
-		if (m == NULL)
-			return CORE_ENOMEM;
-		etcdserverpb__member_remove_response__init(m);
-		m->header = h, m->members = l->members, m->n_members = l->n_members;
+		LIST_RESPONSE(Etcdserverpb__MemberRemoveResponse,
+			      etcdserverpb__member_remove_response__init, m);
 		msg = &m->base;
 		break;
 	}
 	default: {
-		Etcdserverpb__MemberPromoteResponse *m = arena_alloc(&r->arena, sizeof(*m));
-		if (m == NULL)
-			return CORE_ENOMEM;
-		etcdserverpb__member_promote_response__init(m);
-		m->header = h, m->members = l->members, m->n_members = l->n_members;
+		LIST_RESPONSE(Etcdserverpb__MemberPromoteResponse,
+			      etcdserverpb__member_promote_response__init, m);
 		msg = &m->base;
 		break;
 	}
 	}
+#undef LIST_RESPONSE
 	r->pub.msg = msg;
 	return CORE_OK;
 }
