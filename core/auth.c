@@ -89,6 +89,26 @@ int auth_open(struct core *c, char *err, size_t errlen)
 	return DB_OK;
 }
 
+/* A snapshot replaced the store: the users and roles are the new store's.
+ * Tokens stay (they name users; one whose user is gone stops working). */
+int auth_reload(struct core *c)
+{
+	struct core_auth *a = c->auth;
+	pthread_rwlock_wrlock(&a->lock);
+	for (size_t i = 0; i < a->n_users; i++)
+		auth_user_free(a->users[i]);
+	for (size_t i = 0; i < a->n_roles; i++)
+		auth_role_free(a->roles[i]);
+	a->n_users = a->n_roles = 0;
+	atomic_store(&a->enabled, false);
+	atomic_store(&a->revision, 0);
+	int rv = auth_store_load(c->wsession, load_one, a);
+	if (atomic_load(&a->revision) == 0)
+		atomic_store(&a->revision, 1);
+	pthread_rwlock_unlock(&a->lock);
+	return rv;
+}
+
 void auth_free(struct core_auth *a)
 {
 	if (a == NULL)

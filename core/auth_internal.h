@@ -77,6 +77,8 @@ struct core_auth {
  * with a message in err. */
 int auth_open(struct core *c, char *err, size_t errlen);
 void auth_free(struct core_auth *a);
+/* Load the store again after a snapshot replaced it (node thread). */
+int auth_reload(struct core *c);
 
 /* Apply an auth log entry (cases 20.. of InternalRequest) inside the
  * writer's transaction. CORE_EINTERNAL for any other case. */

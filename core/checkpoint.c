@@ -58,17 +58,28 @@ static void *checkpoint_main(void *arg)
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += CHECKPOINT_EVERY_S;
-		while (!c->kstop && atomic_load(&c->kbytes) < CHECKPOINT_BYTES &&
+		while (!c->kstop && !c->kforce && atomic_load(&c->kbytes) < CHECKPOINT_BYTES &&
 		       pthread_cond_timedwait(&c->kcv, &c->kmu, &until) == 0)
 			;
 		if (c->kstop)
 			break;
+		c->kforce = false;
 		pthread_mutex_unlock(&c->kmu);
 		checkpoint_once(c);
 		pthread_mutex_lock(&c->kmu);
 	}
 	pthread_mutex_unlock(&c->kmu);
 	return NULL;
+}
+
+void checkpointer_soon(struct core *c)
+{
+	pthread_mutex_lock(&c->kmu);
+	if (!c->kforce) {
+		c->kforce = true;
+		pthread_cond_signal(&c->kcv);
+	}
+	pthread_mutex_unlock(&c->kmu);
 }
 
 void checkpointer_applied(struct core *c, size_t bytes)

@@ -11,6 +11,7 @@
 #include "core/auth_internal.h"
 #include "core/lease_internal.h"
 #include "core/peer.h"
+#include "core/snapshot.h"
 #include "storage/raftlog.h"
 
 #define DEFAULT_QUOTA (2LL << 30) /* etcd's default backend quota: 2 GiB */
@@ -171,6 +172,7 @@ static void free_core(struct core *c)
 	for (size_t i = 0; i < c->n_strings; i++)
 		free(c->strings[i]);
 	free(c->strings);
+	pthread_rwlock_destroy(&c->install_lock);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	pthread_cond_destroy(&c->pcv);
@@ -274,6 +276,7 @@ int core_peers_start(struct core *c, char *err, size_t errlen)
 		.self_id = c->member_id,
 		.cluster_id = c->cluster_id,
 		.members = members_for_peer,
+		.snapshot = snap_serve,
 	};
 	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
 		return -1;
@@ -352,6 +355,12 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	pthread_mutex_init(&c->rmu, NULL);
 	pthread_cond_init(&c->rcv, NULL);
 	pthread_cond_init(&c->kcv, NULL);
+	pthread_rwlockattr_t rwa;
+	pthread_rwlockattr_init(&rwa);
+	/* Readers come all the time: an install must not wait them out. */
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&c->install_lock, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
 	atomic_init(&c->watch_floor, INT64_MAX); /* no hub reading yet */
 	atomic_init(&c->kbytes, 0);
 	atomic_init(&c->cwaiting, false);
@@ -386,6 +395,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 			    (rv = db_session_open(c->db, &c->csession)) != DB_OK ||
 			    (rv = db_session_open(c->db, &c->ksession)) != DB_OK))
 		snprintf(err, errlen, "session: %s", db_strerror(rv));
+	if (rv == DB_OK && snap_recover(c, err, errlen) != 0)
+		rv = DB_INVALID;
 	if (rv == DB_OK && open_members(c, err, errlen) != 0)
 		rv = DB_INVALID;
 	if (rv == DB_OK && (rv = know_myself(c)) != DB_OK)
@@ -426,6 +437,7 @@ void core_close(struct core *c)
 		return;
 	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
+	snap_fetch_stop(c); /* it fetches through the transport */
 	peer_stop(c->peers); /* after the writer: its last cycle may still send */
 	c->peers = NULL;
 	forward_close(c); /* calls to the leader end "stopped" */
@@ -519,7 +531,9 @@ static void range_now(struct core *c, const ProtobufCMessage *m, core_done_fn cb
 		return;
 	}
 	Etcdserverpb__RangeResponse *resp = NULL;
+	pthread_rwlock_rdlock(&c->install_lock);
 	int err = core_range_exec(c, s, r, req, &resp);
+	pthread_rwlock_unlock(&c->install_lock);
 	reply_done(r, err, resp ? &resp->base : NULL, cb, arg);
 }
 
@@ -573,12 +587,14 @@ static void txn_readonly(struct core *c, const ProtobufCMessage *m, core_done_fn
 		return;
 	}
 	/* One snapshot for compares and reads, as etcd's read-only txn. */
+	pthread_rwlock_rdlock(&c->install_lock);
 	int err = db_txn_begin(s) == DB_OK ? CORE_OK : CORE_EINTERNAL;
 	Etcdserverpb__TxnResponse *resp = NULL;
 	if (err == CORE_OK) {
 		err = apply_txn(c, s, r, req, false, &resp);
 		db_txn_abort(s);
 	}
+	pthread_rwlock_unlock(&c->install_lock);
 	reply_done(r, err, resp ? &resp->base : NULL, cb, arg);
 }
 

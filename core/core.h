@@ -44,6 +44,7 @@ struct core_config {
 	int64_t heartbeat_ms;   /* --heartbeat-interval (100) */
 	int64_t election_ms;    /* --election-timeout (1000) */
 	uint64_t snapshot_count; /* --snapshot-count (100000) */
+	uint64_t catchup_entries; /* --experimental-snapshot-catchup-entries (5000) */
 	bool pre_vote;          /* --pre-vote */
 	bool strict_reconfig_check; /* --strict-reconfig-check */
 	bool force_new_cluster;     /* --force-new-cluster */

@@ -129,6 +129,7 @@ struct core {
 	pthread_mutex_t kmu;
 	pthread_cond_t kcv;
 	bool kstop;
+	bool kforce; /* checkpointer_soon: the node wants a snapshot */
 	struct db_session *ksession;
 	_Atomic uint64_t durable_index; /* applied index held by the last checkpoint */
 	_Atomic uint64_t kbytes;        /* log bytes applied since the last checkpoint began */
@@ -140,6 +141,15 @@ struct core {
 	bool rstop;
 	struct proposal *rhead, *rtail;
 	struct read_wait *rreads; /* confirmed linearizable reads to run */
+
+	/* Held for writing while a snapshot replaces the store (snapshot.c),
+	 * for reading by whoever reads the store outside the node's thread
+	 * with no linearizable wait in front (serializable reads, the hub). */
+	pthread_rwlock_t install_lock;
+	struct snap_fetch *fetch; /* snap_fetch.c, node thread */
+	int fetch_threads;        /* under mu; pcv tells when it drops */
+	_Atomic bool fetch_stop;
+	_Atomic uint64_t snap_index; /* Raft's snapshot index (node.c) */
 
 	/* reader sessions, one per thread, closed at core_close */
 	pthread_mutex_t smu;
@@ -242,12 +252,17 @@ int checkpointer_start(struct core *c);
 void checkpointer_stop(struct core *c);
 /* Writer, after applying bytes of log: may start a checkpoint early. */
 void checkpointer_applied(struct core *c, size_t bytes);
+/* Node: a snapshot is due but waits for a checkpoint: take one now. */
+void checkpointer_soon(struct core *c);
 
 /* Watch hub (watch.c): started before the writer, stopped after it. The
  * writer calls watch_notify after each committed batch (never blocks). */
 int watch_start(struct core *c);
 void watch_stop(struct core *c);
 void watch_notify(struct core *c);
+/* A snapshot replaced the store (install lock held for writing): every
+ * watcher catches up from the new store. */
+void watch_store_replaced(struct core *c);
 
 /* Compactor (compactor.c). */
 int compactor_start(struct core *c);

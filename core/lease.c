@@ -150,6 +150,21 @@ int lessor_open(struct core *c, struct lessor **out)
 	return DB_OK;
 }
 
+int lessor_reload(struct lessor *l)
+{
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->nbuckets; i++)
+		while (l->tab[i]) {
+			struct lease_ent *e = l->tab[i];
+			l->tab[i] = e->next;
+			free(e);
+		}
+	l->n = 0;
+	int rv = lease_store_load(l->c->wsession, load_one, l);
+	pthread_mutex_unlock(&l->mu);
+	return rv;
+}
+
 void lessor_free(struct lessor *l)
 {
 	if (l == NULL)

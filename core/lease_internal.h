@@ -34,6 +34,9 @@ int lessor_open(struct core *c, struct lessor **out);
 int lessor_start(struct lessor *l);
 void lessor_stop(struct lessor *l);
 void lessor_free(struct lessor *l); /* NULL is allowed */
+/* A snapshot replaced the store: its leases, each with a fresh TTL (as at
+ * start-up; expiry is the leader's, which keeps its own). */
+int lessor_reload(struct lessor *l);
 
 bool lessor_exists(struct lessor *l, int64_t id);
 /* Remaining (whole seconds) and granted TTL of a lease; false if unknown. */

@@ -358,6 +358,26 @@ int members_join(struct members *m, struct db_session *s, const uint8_t *fetched
 	return 0;
 }
 
+int members_reload(struct members *m, struct db_session *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rv = rlog_load_blob(s, BLOB, &buf, &len);
+	if (rv != DB_OK)
+		return rv;
+	Etcdserverpb__MemberListResponse *list = etcdserverpb__member_list_response__unpack(NULL, len, buf);
+	free(buf);
+	if (list == NULL)
+		return DB_CORRUPT;
+	pthread_mutex_lock(&m->mu);
+	Etcdserverpb__MemberListResponse *old = m->list;
+	m->list = list;
+	pthread_mutex_unlock(&m->mu);
+	if (old != NULL)
+		etcdserverpb__member_list_response__free_unpacked(old, NULL);
+	return DB_OK;
+}
+
 void members_close(struct members *m)
 {
 	if (m->list != NULL)

@@ -68,6 +68,9 @@ int members_join(struct members *m, struct db_session *s, const uint8_t *fetched
 /* Whether a member list is stored (a member that started before). */
 bool members_stored(struct db_session *s);
 void members_close(struct members *m);
+/* A snapshot replaced the stored list: read it again (the conf view and
+ * the removed ids stay). DB_* code. */
+int members_reload(struct members *m, struct db_session *s);
 
 /* Voter and learner ids, for Raft's initial configuration. */
 size_t members_ids(struct members *m, uint64_t *ids, bool *learner, size_t cap);

@@ -24,9 +24,9 @@
 #include "core/node.h"
 #include "core/node_internal.h"
 #include "core/peer.h"
+#include "core/snapshot.h"
 #include "storage/raftlog.h"
 
-#define LOG_KEEP 5000                    /* etcd's catch-up entries kept behind a snapshot */
 #define READ_RETRY_NS (500LL * 1000000)  /* etcd's readIndexRetryTime */
 
 void node_fatal(const char *what, const char *why)
@@ -134,9 +134,8 @@ static void persist(struct core *c, struct node *n, const struct raft_ready *rd)
 {
 	struct rlog_hardstate hs = {rd->hard_state.term, rd->hard_state.vote, rd->hard_state.commit};
 	bool vote_moved = rd->has_hard_state && (hs.term != n->hs.term || hs.vote != n->hs.vote);
-	if (rd->snapshot != NULL)
-		node_fatal("raft", "installing a snapshot from the leader is not supported yet");
-	if (rd->n_entries == 0 && !vote_moved)
+	const struct raft_snapshot *snap = rd->snapshot;
+	if (rd->n_entries == 0 && !vote_moved && snap == NULL)
 		return;
 	if (rd->n_entries > n->ents_cap) {
 		size_t cap = rd->n_entries * 2;
@@ -151,6 +150,14 @@ static void persist(struct core *c, struct node *n, const struct raft_ready *rd)
 		n->ents[i] = (struct rlog_entry){e->index, e->term, e->type, e->data, e->len};
 	}
 	int rv = db_txn_begin(c->wsession);
+	/* A snapshot from the leader (its store was installed before Raft saw
+	 * the message, snap_fetch.c): the log restarts after it. */
+	if (rv == DB_OK && snap != NULL)
+		rv = node_save_snapshot_meta(c->wsession, &snap->meta);
+	if (rv == DB_OK && snap != NULL)
+		rv = rlog_compact(c->wsession, snap->meta.index + 1);
+	if (rv == DB_OK && snap != NULL)
+		rv = rlog_truncate(c->wsession, snap->meta.index + 1);
 	if (rv == DB_OK && rd->n_entries > 0)
 		rv = rlog_append(c->wsession, n->ents, rd->n_entries);
 	if (rv == DB_OK && rd->has_hard_state)
@@ -164,6 +171,10 @@ static void persist(struct core *c, struct node *n, const struct raft_ready *rd)
 	if (rd->has_hard_state)
 		n->hs = hs;
 	atomic_fetch_add(&c->commits, 1);
+	if (snap != NULL) {
+		atomic_store(&c->last_index, snap->meta.index);
+		atomic_store(&c->snap_index, snap->meta.index);
+	}
 	if (rd->n_entries > 0)
 		atomic_store(&c->last_index, rd->entries[rd->n_entries - 1].index);
 }
@@ -552,33 +563,32 @@ static void soft_state(struct core *c, struct node *n, const struct raft_ready *
 
 /* Take a snapshot once enough is durable: the store itself is the snapshot
  * (checkpointed up to durable_index), so Raft keeps only the log after it
- * (plus LOG_KEEP entries for followers that lag a little). */
+ * (plus etcd's catch-up entries for followers that lag a little; one
+ * further behind is sent the store, snap_fetch.c). */
 static void maybe_snapshot(struct core *c, struct node *n)
 {
 	uint64_t durable = atomic_load(&c->durable_index);
 	struct raft_status st;
 	raft_status(c->raft, &st);
+	if (st.applied >= st.snapshot_index + n->snapshot_count &&
+	    durable < st.snapshot_index + n->snapshot_count && n->ckpt_asked <= st.snapshot_index) {
+		/* Due by count (etcd's rule) but the store on disk is behind:
+		 * a checkpoint first, not up to 30 s later. */
+		n->ckpt_asked = st.applied;
+		checkpointer_soon(c);
+	}
 	if (durable <= st.snapshot_index || durable - st.snapshot_index < n->snapshot_count ||
 	    durable > st.applied)
 		return;
-	/* Until members can install a snapshot (not yet), a leader keeps the
-	 * entries its slowest member still needs, up to a bound that keeps a
-	 * member that is gone for good from holding the log in memory. */
-	uint64_t trailing = LOG_KEEP, behind = 0;
-	const struct raft_conf *conf = raft_conf(c->raft);
-	for (uint32_t i = 0; i < conf->n_voters + conf->n_learners; i++) {
-		uint64_t id = i < conf->n_voters ? conf->voters[i] : conf->learners[i - conf->n_voters];
-		uint64_t match;
-		if (id != n->self && raft_match(c->raft, id, &match) == 0 && match < durable &&
-		    durable - match > behind)
-			behind = durable - match;
-	}
-	if (behind > 0)
-		trailing += behind < 10 * n->snapshot_count ? behind : 10 * n->snapshot_count;
-	if (raft_snapshot_taken(c->raft, durable, NULL, 0, trailing) != 0)
+	core_log("info", "triggering snapshot (local-member-id %llx, applied-index %llu, "
+			 "snapshot-index %llu, snapshot-count %llu)",
+		 (unsigned long long)n->self, (unsigned long long)st.applied,
+		 (unsigned long long)durable, (unsigned long long)n->snapshot_count);
+	if (raft_snapshot_taken(c->raft, durable, NULL, 0, n->catchup_entries) != 0)
 		return;
 	struct raft_snapshot_meta meta;
 	raft_snapshot_get(c->raft, &meta);
+	atomic_store(&c->snap_index, meta.index);
 	int rv = db_txn_begin(c->wsession);
 	if (rv == DB_OK)
 		rv = node_save_snapshot_meta(c->wsession, &meta);
@@ -591,6 +601,9 @@ static void maybe_snapshot(struct core *c, struct node *n)
 	if (rv != DB_OK)
 		core_log("warn", "log compaction at %llu: %s", (unsigned long long)meta.index,
 			 db_strerror(rv));
+	else if (meta.index > n->catchup_entries)
+		core_log("info", "compacted Raft logs (compact-index %llu)",
+			 (unsigned long long)(meta.index - n->catchup_entries));
 }
 
 static void propose(struct core *c, struct node *n, struct proposal *props, size_t count,
@@ -629,8 +642,12 @@ void node_cycle(struct core *c, struct node_in *in)
 	while (in->msgs != NULL) {
 		struct inmsg *m = in->msgs;
 		in->msgs = m->next;
-		(void)raft_step(c->raft, &m->m);
-		raft_message_release(&m->m);
+		if (m->m.type == RAFT_MSG_SNAP) {
+			snap_fetch_or_step(c, &m->m); /* takes the message */
+		} else {
+			(void)raft_step(c->raft, &m->m);
+			raft_message_release(&m->m);
+		}
 		free(m);
 	}
 	for (int i = 0; i < in->ticks; i++)

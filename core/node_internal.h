@@ -17,6 +17,8 @@ struct node {
 	struct rlog_hardstate hs; /* as last written */
 	int64_t req_timeout_ns;
 	uint64_t snapshot_count;
+	uint64_t catchup_entries; /* kept behind a snapshot (etcd's 5000) */
+	uint64_t ckpt_asked; /* applied index when a checkpoint was asked for */
 	struct proposal *pending[PENDING_BUCKETS];
 	size_t n_pending;
 	struct read_wait *reads; /* asked, waiting for their index or for apply */

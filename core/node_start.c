@@ -136,6 +136,7 @@ static int load_state(struct core *c, struct raft_persisted *p, struct load *l, 
 	p->entries = l->e;
 	p->n_entries = l->n;
 	p->applied = mvcc_consistent_index(c->mvcc);
+	atomic_store(&c->snap_index, p->snapshot.meta.index);
 	atomic_store(&c->last_index, last);
 	atomic_store(&c->term, p->hard_state.term);
 	c->node->hs = (struct rlog_hardstate){p->hard_state.term, p->hard_state.vote,
@@ -234,6 +235,7 @@ int node_open(struct core *c, char *err, size_t errlen)
 	n->req_timeout_ns = (5000 + 2 * election_ms) * 1000000LL;
 	c->req_timeout_ns = n->req_timeout_ns;
 	n->snapshot_count = c->cfg.snapshot_count > 0 ? c->cfg.snapshot_count : 100000;
+	n->catchup_entries = c->cfg.catchup_entries > 0 ? c->cfg.catchup_entries : 5000;
 
 	struct raft_config rc;
 	raft_config_init(&rc, n->self);

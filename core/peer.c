@@ -244,8 +244,8 @@ static void destroy(struct peer_transport *t)
 		grpc_completion_queue_shutdown(t->shutdown_cq);
 		grpc_completion_queue_destroy(t->shutdown_cq);
 	}
-	grpc_completion_queue *cqs[] = {t->rx_cq, t->tx_cq};
-	for (size_t i = 0; i < 2; i++) {
+	grpc_completion_queue *cqs[] = {t->rx_cq, t->tx_cq, t->snap_cq};
+	for (size_t i = 0; i < 3; i++) {
 		if (cqs[i] == NULL)
 			continue;
 		/* Drained already when its thread ran; otherwise (start failed
@@ -289,6 +289,7 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES;
 	t->queue_bytes = cfg->queue_bytes ? cfg->queue_bytes : DEFAULT_QUEUE_BYTES;
 	t->members = cfg->members;
+	t->snapshot = cfg->snapshot;
 	if (peer_load_tls(t, &cfg->tls, err, errlen) != 0)
 		goto err;
 	t->server = make_server(t);
@@ -300,12 +301,17 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->tx_cq = grpc_completion_queue_create_for_next(NULL);
 	t->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
 	grpc_server_register_completion_queue(t->server, t->rx_cq, NULL);
+	t->snap_method = grpc_server_register_method(t->server, PEER_SNAPSHOT_METHOD, NULL,
+						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+	t->snap_cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(t->server, t->snap_cq, NULL);
 	if (add_ports(t, cfg, err, errlen) != 0)
 		goto err;
 	grpc_server_start(t->server);
 	peer_server_arm(t);
 	peer_server_arm(t);
 	peer_members_arm(t);
+	peer_snap_arm(t);
 	if (pthread_create(&t->rx_thread, NULL, rx_main, t) != 0) {
 		snprintf(err, errlen, "cannot start the peer receive thread");
 		goto err_after_start;
@@ -316,6 +322,11 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 		goto err_after_start;
 	}
 	t->tx_started = true;
+	if (pthread_create(&t->snap_thread, NULL, peer_snap_main, t) != 0) {
+		snprintf(err, errlen, "cannot start the peer snapshot thread");
+		goto err_after_start;
+	}
+	t->snap_started = true;
 	*out = t;
 	return 0;
 
@@ -353,11 +364,14 @@ void peer_stop(struct peer_transport *t)
 	 * down: a batch started on a shut-down queue is a gRPC assertion. If a
 	 * thread never started, nobody drains its queue: do it here. */
 	pthread_mutex_lock(&t->mu);
-	while (t->live_in + t->live_out > 0 && t->rx_started && t->tx_started)
+	while (t->live_in + t->live_out > 0 && t->rx_started && t->tx_started && t->snap_started)
 		pthread_cond_wait(&t->idle, &t->mu);
 	pthread_mutex_unlock(&t->mu);
 	grpc_completion_queue_shutdown(t->rx_cq);
 	grpc_completion_queue_shutdown(t->tx_cq);
+	grpc_completion_queue_shutdown(t->snap_cq);
+	if (t->snap_started)
+		pthread_join(t->snap_thread, NULL);
 	if (t->rx_started)
 		pthread_join(t->rx_thread, NULL);
 	if (t->tx_started)

@@ -18,6 +18,7 @@
 #ifndef METAD_CORE_PEER_H
 #define METAD_CORE_PEER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,13 @@ struct peer_config {
 	 * etcdserverpb.MemberListResponse (header.cluster_id set), malloc'ed;
 	 * called on the receive thread. NULL: the call is refused. */
 	uint8_t *(*members)(void *arg, size_t *len);
+	/* Answers a member's snapshot fetch: the file to stream, for a
+	 * fetcher that holds a part of the file named have_id ("" if none):
+	 * 0 with *path malloc'ed, or -1 to refuse. Called on the transport's
+	 * snapshot thread ("metad-peer-snap"), which may take its time (the
+	 * file may be made first); the file is opened before the next call.
+	 * NULL: fetches are refused. */
+	int (*snapshot)(void *arg, const char *have_id, char **path);
 };
 
 /* One received payload (borrowed for the call), from transport threads.
@@ -91,6 +99,17 @@ bool peer_connected(struct peer_transport *t, uint64_t id);
  * peer_config.members answered. Errors: -1 with err filled. */
 int peer_fetch_members(const struct peer_tls *tls, const char *const *urls, size_t n,
 		       int64_t timeout_ms, uint8_t **buf, size_t *len, char *err, size_t errlen);
+
+/*
+ * Fetch a snapshot file from the member at urls (tried in turn) into
+ * part_path, on a stream of its own, blocking. A part of the same file
+ * already there (its name is kept in part_path + ".id") is resumed at its
+ * end. Gives up after idle_ms without a chunk, or when *stop turns true.
+ * Returns 0 when the whole file is in part_path (synced), else -1 with err.
+ */
+int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_t n,
+			const char *part_path, int64_t idle_ms, const _Atomic bool *stop, char *err,
+			size_t errlen);
 
 /* How long (ms) the outgoing stream to id has been established without a
  * break; -1 when it is not (etcd's transport ActiveSince). */

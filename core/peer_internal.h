@@ -23,6 +23,8 @@
 #include "core/peer.h"
 
 #define PEER_METHOD "/metadpeer.Raft/Stream"
+/* Server streaming: a snapshot file, in chunks (peer_snap.c). */
+#define PEER_SNAPSHOT_METHOD "/metadpeer.Raft/Snapshot"
 /* Unary: the member list (a member joining an existing cluster asks). */
 #define PEER_MEMBERS_METHOD "/metadpeer.Raft/Members"
 /* Initial metadata of a stream: sender's cluster and member id, in hex. */
@@ -68,6 +70,11 @@ struct peer_transport {
 	void *method; /* grpc_server_register_method handle */
 	void *members_method;
 	uint8_t *(*members)(void *arg, size_t *len); /* peer_config.members */
+	int (*snapshot)(void *arg, const char *have_id, char **path); /* peer_config.snapshot */
+	void *snap_method;
+	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread */
+	pthread_t snap_thread;
+	bool snap_started;
 	grpc_completion_queue *rx_cq, *tx_cq, *shutdown_cq;
 	pthread_t rx_thread, tx_thread;
 	bool rx_started, tx_started;
@@ -88,6 +95,9 @@ struct peer_transport {
 	int64_t next_due_ms; /* earliest re-dial time, 0: none */
 };
 
+/* A hex number from metadata key (the ids a stream carries). */
+bool peer_md_hex(const grpc_metadata_array *md, const char *key, uint64_t *out);
+
 /* Monotonic milliseconds. */
 int64_t peer_now_ms(void);
 
@@ -105,6 +115,11 @@ int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *er
 
 /* peer_members.c: keep one Members request_call armed (rx thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);
+
+/* peer_snap.c: keep one Snapshot request_call armed; the thread that
+ * serves them (files are made and read there, not on the rx thread). */
+void peer_snap_arm(struct peer_transport *t);
+void *peer_snap_main(void *arg);
 
 /* peer_server.c: keep one request_call armed (rx thread, or peer_start). */
 void peer_server_arm(struct peer_transport *t);

@@ -100,7 +100,7 @@ void peer_server_arm(struct peer_transport *t)
 }
 
 /* The metadata value of key as a hex number; false if absent or not hex. */
-static bool md_hex(const grpc_metadata_array *md, const char *key, uint64_t *out)
+bool peer_md_hex(const grpc_metadata_array *md, const char *key, uint64_t *out)
 {
 	for (size_t i = 0; i < md->count; i++) {
 		if (grpc_slice_str_cmp(md->metadata[i].key, key) != 0)
@@ -172,11 +172,11 @@ static void on_new(struct peer_tag *tag, bool ok)
 	}
 	peer_server_arm(t); /* idiom 5: the next stream can arrive meanwhile */
 	uint64_t cluster = 0;
-	bool has_cluster = md_hex(&in->md, PEER_MD_CLUSTER, &cluster);
+	bool has_cluster = peer_md_hex(&in->md, PEER_MD_CLUSTER, &cluster);
 	if (!has_cluster || cluster != t->cluster_id) {
 		log_refusal(in, cluster);
 		refuse(in, GRPC_STATUS_FAILED_PRECONDITION, PEER_ERR_CLUSTER_MISMATCH);
-	} else if (!md_hex(&in->md, PEER_MD_FROM, &in->from)) {
+	} else if (!peer_md_hex(&in->md, PEER_MD_FROM, &in->from)) {
 		refuse(in, GRPC_STATUS_INVALID_ARGUMENT, "missing sender member ID");
 	} else {
 		grpc_op ops[2];

@@ -362,6 +362,19 @@ static void *hub_main(void *arg)
 		h->ready = NULL;
 		bool stopping = h->stopping;
 		pthread_mutex_unlock(&h->mu);
+		/* Never reads a store that a snapshot is replacing. */
+		pthread_rwlock_rdlock(&h->c->install_lock);
+		if (atomic_exchange(&h->replaced, false)) {
+			/* Revisions up to the new head were never committed here:
+			 * every watcher catches up from the new store, where a
+			 * compaction may have removed what it needs (etcd moves
+			 * all watchers to unsynced after a snapshot, with the
+			 * same outcome). */
+			while (h->ring_n > 0)
+				ring_pop(h);
+			h->rev = mvcc_rev(h->c->mvcc);
+			h->ring_lo = h->rev + 1;
+		}
 
 		if (h->n_watchers == 0 && h->waits == NULL && h->s != NULL) {
 			/* Idle commits did not wake us: skip them before new
@@ -388,6 +401,7 @@ static void *hub_main(void *arg)
 		for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
 			wstream_pump(h, ws);
 		ring_evict(h);
+		pthread_rwlock_unlock(&h->c->install_lock);
 
 		pthread_mutex_lock(&h->mu);
 		if (stopping && h->cmd_head == NULL)
@@ -466,6 +480,13 @@ void watch_stop(struct core *c)
 	pthread_cond_destroy(&h->abort_cv);
 	free(h);
 	c->watch = NULL;
+}
+
+void watch_store_replaced(struct core *c)
+{
+	if (c->watch != NULL)
+		atomic_store(&c->watch->replaced, true);
+	watch_notify(c);
 }
 
 void watch_notify(struct core *c)

@@ -118,6 +118,7 @@ struct watch_hub {
 	 * listening is always seen by the hub's next read of notified. */
 	_Atomic int64_t notified;
 	_Atomic bool listening; /* watchers or waits exist: commits must wake the hub */
+	_Atomic bool replaced;  /* a snapshot replaced the store (watch_store_replaced) */
 	bool stopping;
 	pthread_t thread;
 	bool started;

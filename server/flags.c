@@ -48,6 +48,8 @@ void flags_usage(void)
 	       "  --heartbeat-interval '100'               time (ms) of a heartbeat interval\n"
 	       "  --election-timeout '1000'                time (ms) for an election to time out\n"
 	       "  --snapshot-count '100000'                applied entries between snapshots\n"
+	       "  --experimental-snapshot-catchup-entries '5000'  entries kept behind a snapshot for\n"
+	       "                                           slow followers (etcd 3.5.14's flag)\n"
 	       "  --pre-vote 'true'                        run a pre-vote round before an election\n"
 	       "  --strict-reconfig-check 'true'           refuse reconfigurations that would lose quorum\n"
 	       "  --peer-cert-file '' --peer-key-file ''   TLS for peer traffic\n"
@@ -206,6 +208,7 @@ static void defaults(struct flags *f)
 	f->heartbeat_ms = 100;
 	f->election_ms = 1000;
 	f->snapshot_count = 100000;
+	f->catchup_entries = 5000;
 	f->pre_vote = 1; /* etcd 3.5's default */
 	f->strict_reconfig_check = 1;
 	/* etcd leaves lease checkpoints off by default; metad keeps a lease's
@@ -267,6 +270,10 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		if (parse_u64(name, v, UINT64_MAX, &u))
 			return -1;
 		f->snapshot_count = u;
+	} else if (strcmp(name, "experimental-snapshot-catchup-entries") == 0) {
+		if (parse_u64(name, v, UINT64_MAX, &u))
+			return -1;
+		f->catchup_entries = u;
 	}
 	else if (strcmp(name, "max-request-bytes") == 0) {
 		if (parse_u64(name, v, UINT32_MAX, &u))

@@ -38,6 +38,7 @@ struct flags {
 	int64_t heartbeat_ms;    /* --heartbeat-interval (100) */
 	int64_t election_ms;     /* --election-timeout (1000) */
 	uint64_t snapshot_count; /* --snapshot-count (100000) */
+	uint64_t catchup_entries; /* --experimental-snapshot-catchup-entries (5000) */
 	int pre_vote;            /* --pre-vote (true, as etcd 3.5) */
 	int strict_reconfig_check; /* --strict-reconfig-check (true) */
 	int force_new_cluster;     /* --force-new-cluster */

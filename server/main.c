@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 		.heartbeat_ms = f.heartbeat_ms,
 		.election_ms = f.election_ms,
 		.snapshot_count = f.snapshot_count,
+		.catchup_entries = f.catchup_entries,
 		.pre_vote = f.pre_vote,
 		.strict_reconfig_check = f.strict_reconfig_check,
 		.force_new_cluster = f.force_new_cluster,
