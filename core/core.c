@@ -280,6 +280,13 @@ int core_peers_start(struct core *c, char *err, size_t errlen)
 	};
 	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
 		return -1;
+	return core_peers_sync(c, err, errlen);
+}
+
+int core_peers_sync(struct core *c, char *err, size_t errlen)
+{
+	if (c->peers == NULL)
+		return 0;
 	uint64_t ids[MEMBERS_MAX];
 	bool learner[MEMBERS_MAX];
 	size_t n = members_ids(&c->members, ids, learner, MEMBERS_MAX);

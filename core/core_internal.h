@@ -255,6 +255,10 @@ void checkpointer_applied(struct core *c, size_t bytes);
 /* Node: a snapshot is due but waits for a checkpoint: take one now. */
 void checkpointer_soon(struct core *c);
 
+/* Tell the peer transport every member's peer URLs (at start, and after a
+ * snapshot replaced the member list). -1 with err for a bad URL. */
+int core_peers_sync(struct core *c, char *err, size_t errlen);
+
 /* Watch hub (watch.c): started before the writer, stopped after it. The
  * writer calls watch_notify after each committed batch (never blocks). */
 int watch_start(struct core *c);

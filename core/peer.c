@@ -45,6 +45,16 @@ int peer_url_addr(const char *url, char *addr, size_t len, bool *tls)
 	return 0;
 }
 
+bool peer_live_in_add(struct peer_transport *t)
+{
+	pthread_mutex_lock(&t->mu);
+	bool ok = !t->stopping;
+	if (ok)
+		t->live_in++;
+	pthread_mutex_unlock(&t->mu);
+	return ok;
+}
+
 void peer_live_drop_locked(struct peer_transport *t, long *counter)
 {
 	if (--*counter == 0 && t->live_in + t->live_out == 0)

@@ -107,6 +107,10 @@ int peer_url_addr(const char *url, char *addr, size_t len, bool *tls);
 /* Credentials for a channel to url (ownership to caller), NULL on error. */
 grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls);
 
+/* Count one more incoming call struct about to be armed; false (nothing
+ * counted) when the transport is stopping and none may be armed. */
+bool peer_live_in_add(struct peer_transport *t);
+
 /* Count one call struct gone; wakes peer_stop at zero. Caller holds mu. */
 void peer_live_drop_locked(struct peer_transport *t, long *counter);
 

@@ -85,12 +85,7 @@ void peer_members_arm(struct peer_transport *t)
 	mc->t = t;
 	mc->tag.fn = on_event;
 	grpc_metadata_array_init(&mc->md);
-	pthread_mutex_lock(&t->mu);
-	bool stopping = t->stopping;
-	if (!stopping)
-		t->live_in++;
-	pthread_mutex_unlock(&t->mu);
-	if (stopping) {
+	if (!peer_live_in_add(t)) {
 		grpc_metadata_array_destroy(&mc->md);
 		free(mc);
 		return;

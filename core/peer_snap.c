@@ -209,12 +209,7 @@ void peer_snap_arm(struct peer_transport *t)
 	sc->tag.fn = on_event;
 	sc->details = grpc_empty_slice();
 	grpc_metadata_array_init(&sc->md);
-	pthread_mutex_lock(&t->mu);
-	bool stopping = t->stopping;
-	if (!stopping)
-		t->live_in++;
-	pthread_mutex_unlock(&t->mu);
-	if (stopping) {
+	if (!peer_live_in_add(t)) {
 		grpc_metadata_array_destroy(&sc->md);
 		free(sc);
 		return;
@@ -296,7 +291,11 @@ static int fetch_chunk(struct fetch *f, grpc_byte_buffer *bb)
 		return -1;
 	}
 	int rv = 0;
-	if (strcmp(ch->id, f->id) != 0 && (ch->offset != 0 || fetch_switch(f, ch->id) != 0))
+	/* From the start (another file, or the sender could not resume this
+	 * one): the part starts again. */
+	if (ch->offset == 0 && (strcmp(ch->id, f->id) != 0 || f->have != 0))
+		rv = fetch_switch(f, ch->id);
+	else if (strcmp(ch->id, f->id) != 0)
 		rv = -1;
 	if (rv == 0 && ch->offset != f->have)
 		rv = -1; /* chunks come in order from where we asked */
@@ -391,7 +390,7 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
 	int tag_send, tag_msg, tag_status;
 	int rv = -1;
-	bool send_pending = false, msg_pending = false;
+	bool send_pending = false, msg_pending = false, ended = false;
 	bool started = call && grpc_call_start_batch(call, ops, 4, &tag_send, NULL) == GRPC_CALL_OK;
 	bool ok = started && wait_tag(cq, &tag_send, idle_ms, stop, &send_pending);
 	while (ok && rv != 0) {
@@ -407,9 +406,10 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 				grpc_completion_queue_pluck(cq, &tag_msg, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 				msg_pending = false;
 			}
+			ended = bb == NULL; /* the server ended it: its status says why */
 			if (bb)
 				grpc_byte_buffer_destroy(bb);
-			break; /* ended early: the status says why */
+			break;
 		}
 		int c = fetch_chunk(f, bb);
 		grpc_byte_buffer_destroy(bb);
@@ -421,7 +421,7 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 			rv = 0;
 	}
 	if (started) {
-		if (rv != 0)
+		if (rv != 0 && !ended)
 			grpc_call_cancel(call, NULL);
 		grpc_op s;
 		memset(&s, 0, sizeof(s));

@@ -29,7 +29,8 @@ struct snap_fetch {
 	struct core *c;
 	struct raft_message msg; /* the snapshot message, stepped once installed */
 	char part[4200];
-	int result; /* 0: fetched and verified */
+	int result;   /* 0: fetched and verified */
+	bool damaged; /* fetched whole but the hash disagrees: not resumed */
 	uint64_t index;
 	char err[512];
 };
@@ -67,7 +68,8 @@ static void fetched(struct core *c, struct node_op *op)
 	} else if (f->result != 0) {
 		core_log("warn", "fetching a snapshot from %llx: %s", (unsigned long long)f->msg.from,
 			 f->err);
-		unlink(f->part); /* a bad file is not resumed */
+		if (f->damaged)
+			unlink(f->part); /* a broken transfer resumes; a bad file does not */
 	}
 	fetch_free(f);
 }
@@ -85,7 +87,8 @@ static void *fetch_main(void *arg)
 	else if (peer_fetch_snapshot(c->peers, (const char *const *)urls, n, f->part, FETCH_IDLE_MS,
 				     &c->fetch_stop, f->err, sizeof(f->err)) == 0) {
 		f->result = snap_verify(c, f->part, &f->index);
-		if (f->result != 0)
+		f->damaged = f->result != 0;
+		if (f->damaged)
 			snprintf(f->err, sizeof(f->err), "the fetched snapshot is damaged (hash mismatch)");
 	}
 	members_free_urls(urls, n);

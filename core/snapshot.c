@@ -253,6 +253,9 @@ int snap_install(struct core *c, const char *path, uint64_t index)
 	rv = restore_file(c, dst);
 	if (rv == DB_OK)
 		rv = members_reload(&c->members, c->wsession);
+	char err[256];
+	if (rv == DB_OK && core_peers_sync(c, err, sizeof(err)) != 0)
+		core_log("warn", "after installing a snapshot: %s", err);
 	if (rv == DB_OK)
 		rv = lessor_reload(c->lessor);
 	if (rv == DB_OK)

@@ -195,9 +195,7 @@ static void unknown_method(struct api_call *c)
 	finish(c, GRPC_STATUS_UNIMPLEMENTED, buf);
 }
 
-/* The client asked (metadata hasleader: true, as etcdctl and clientv3's
- * WithRequireLeader set) to be refused while this member knows no leader. */
-static bool wants_leader(const struct api_call *c)
+bool api_call_wants_leader(const struct api_call *c)
 {
 	for (size_t i = 0; i < c->md.count; i++)
 		if (grpc_slice_str_cmp(c->md.metadata[i].key, "hasleader") == 0)
@@ -212,7 +210,7 @@ static void serve(struct api_call *c)
 		unknown_method(c);
 		return;
 	}
-	if (wants_leader(c) && !core_has_leader(api_core(c))) {
+	if (api_call_wants_leader(c) && !core_has_leader(api_core(c))) {
 		finish(c, (grpc_status_code)core_grpc_code(CORE_ENO_LEADER),
 		       core_strerror(CORE_ENO_LEADER));
 		return;

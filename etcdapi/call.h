@@ -72,6 +72,9 @@ struct core *api_core(const struct api_call *call);
 void api_reply(struct api_call *call, struct core_reply *reply);
 /* Finish with a status and message (no response message). */
 void api_finish_status(struct api_call *call, grpc_status_code code, const char *msg);
+/* The client asked (metadata hasleader: true, as etcdctl and clientv3's
+ * WithRequireLeader set) to be refused while this member knows no leader. */
+bool api_call_wants_leader(const struct api_call *c);
 /* Finish with OK and a message packed from msg (borrowed). */
 void api_finish_msg(struct api_call *call, const ProtobufCMessage *msg);
 

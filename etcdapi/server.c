@@ -39,7 +39,43 @@ struct api_server {
 	pthread_t threads[N_CQ];
 	grpc_completion_queue *shutdown_cq;
 	int client_cert_auth; /* --client-cert-auth: a verified certificate's CN is a user */
+	pthread_t monitor;    /* monitor_main */
+	bool monitor_started;
+	pthread_mutex_t mmu;
+	pthread_cond_t mcv;
+	bool mstop;
 };
+
+/* etcd's monitorLeader: every election timeout, count those without a
+ * leader in a row; from three on, end the streams that asked for one
+ * (hasleader), which would otherwise wait on a member cut off from its
+ * cluster. New ones are refused at the start meanwhile (call.c). */
+static void *monitor_main(void *arg)
+{
+	struct api_server *s = arg;
+	pthread_setname_np(pthread_self(), "metad-leaderless");
+	int64_t ms = core_config(s->core)->election_ms > 0 ? core_config(s->core)->election_ms : 1000;
+	int none = 0;
+	pthread_mutex_lock(&s->mmu);
+	while (!s->mstop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		int64_t ns = until.tv_nsec + (ms % 1000) * 1000000;
+		until.tv_sec += ms / 1000 + ns / 1000000000;
+		until.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&s->mcv, &s->mmu, &until);
+		if (s->mstop)
+			break;
+		none = core_has_leader(s->core) ? 0 : none + 1;
+		if (none >= 3) {
+			pthread_mutex_unlock(&s->mmu);
+			api_stream_end_leaderless();
+			pthread_mutex_lock(&s->mmu);
+		}
+	}
+	pthread_mutex_unlock(&s->mmu);
+	return NULL;
+}
 
 int api_client_cert_auth(const struct api_server *srv)
 {
@@ -310,6 +346,9 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		pthread_create(&s->threads[i], NULL, i == CQ_CALLS ? calls_main : streams_main,
 			       s->cqs[i]);
 	}
+	pthread_mutex_init(&s->mmu, NULL);
+	pthread_cond_init(&s->mcv, NULL);
+	s->monitor_started = pthread_create(&s->monitor, NULL, monitor_main, s) == 0;
 	*out = s;
 	return 0;
 }
@@ -318,6 +357,14 @@ void api_stop(struct api_server *s)
 {
 	if (s == NULL)
 		return;
+	pthread_mutex_lock(&s->mmu);
+	s->mstop = true;
+	pthread_cond_signal(&s->mcv);
+	pthread_mutex_unlock(&s->mmu);
+	if (s->monitor_started)
+		pthread_join(s->monitor, NULL);
+	pthread_mutex_destroy(&s->mmu);
+	pthread_cond_destroy(&s->mcv);
 	static int shutdown_tag;
 	grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &shutdown_tag);
 	/* Streams (Watch, KeepAlive, Observe) never end on their own, nor do

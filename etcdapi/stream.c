@@ -174,6 +174,7 @@ struct api_stream *api_stream_open(struct api_call *call, const struct api_strea
 	st->ops = ops;
 	st->owner = owner;
 	st->refs = 1;
+	st->leader_required = api_call_wants_leader(call);
 	st->status_slice = grpc_empty_slice();
 	pthread_mutex_init(&st->mu, NULL);
 	st->recv_tag = (struct api_stream_tag){{on_recv}, st};
@@ -365,6 +366,15 @@ static void on_status(struct api_tag *t, int success)
 {
 	(void)success;
 	api_stream_unref(((struct api_stream_tag *)t)->st);
+}
+
+void api_stream_end_leaderless(void)
+{
+	pthread_mutex_lock(&all_mu);
+	for (struct api_stream *st = all_head; st; st = st->all_next)
+		if (st->leader_required)
+			api_stream_finish(st, GRPC_STATUS_UNAVAILABLE, "etcdserver: no leader");
+	pthread_mutex_unlock(&all_mu);
 }
 
 void api_stream_shutdown_all(void)

@@ -65,6 +65,7 @@ struct api_stream {
 	struct api_stream_msg *inflight;
 	size_t queued_bytes;
 	struct api_stream *all_prev, *all_next; /* registry of live streams */
+	bool leader_required; /* opened with hasleader: ended when leaderless */
 };
 
 /* Take over call (a streaming method's call, see call.h) and start it:
@@ -86,6 +87,9 @@ size_t api_stream_queued(struct api_stream *st);
 /* Server shutdown: end every live stream (and any opened later) with
  * UNAVAILABLE so gRPC's shutdown does not wait for them. */
 void api_stream_shutdown_all(void);
+/* No leader for three election timeouts: end every stream opened with
+ * hasleader, as etcd's monitorLeader cancels them (etcd: no leader). */
+void api_stream_end_leaderless(void);
 void api_stream_ref(struct api_stream *st);
 void api_stream_unref(struct api_stream *st);
 

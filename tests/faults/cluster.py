@@ -84,8 +84,13 @@ class FaultCluster:
         self.links = proxy.Links()
         self.members = []
         for i in range(size):
+            # Snapshots often, few entries kept behind them: a member
+            # killed, paused or cut off for a while is sent the leader's
+            # store, so installs happen under faults too.
             m = Member(os.path.join(workdir, "m%d" % i), name="m%d" % i,
-                       extra_args=["--initial-cluster-token", token])
+                       extra_args=["--initial-cluster-token", token,
+                                   "--snapshot-count", "100",
+                                   "--experimental-snapshot-catchup-entries", "20"])
             os.makedirs(m.workdir, exist_ok=True)
             m.pick_ports()
             self.members.append(m)

@@ -207,7 +207,10 @@ def run_once(seed, duration=20.0, workdir=None):
         rec.close()
     res = checker.check(history.load(rec.path))
     summary = {"seed": seed, "faults": nem.applied if nem else [],
-               "refused": sum(p.refused for p in c.proxies.values())}
+               "refused": sum(p.refused for p in c.proxies.values()),
+               # Members that caught up by installing the leader's store.
+               "installs": sum(m.log_text().count("installed snapshot at index")
+                               for m in c.members)}
     return res, workdir, summary
 
 
@@ -226,7 +229,7 @@ def main():
                     default=float(os.environ.get("FAULT_DURATION", "20")))
     args = ap.parse_args()
     keep = os.environ.get("METAD_FAULTS_KEEP") == "1"
-    failed, ops, t_all = [], 0, time.monotonic()
+    failed, ops, installs, t_all = [], 0, 0, time.monotonic()
     for i in range(args.runs):
         seed = args.seed + i
         t = time.monotonic()
@@ -237,10 +240,12 @@ def main():
             print("seed %d: FAILED in %.1fs: %r" % (seed, time.monotonic() - t, e), flush=True)
             continue
         ops += res.stats.get("ops_checked", 0)
+        installs += summ["installs"]
         faults = describe_faults(summ["faults"])
         if res.ok:
-            print("seed %d: ok in %.1fs, %s; faults %s" % (seed, time.monotonic() - t,
-                                                           res.brief(), faults), flush=True)
+            print("seed %d: ok in %.1fs, %s, %d snapshot installs; faults %s"
+                  % (seed, time.monotonic() - t, res.brief(), summ["installs"], faults),
+                  flush=True)
             if not keep:
                 shutil.rmtree(wd, ignore_errors=True)
         else:
@@ -248,9 +253,10 @@ def main():
             print("seed %d: FAILED in %.1fs, %s; faults %s; history and logs in %s\n%s"
                   % (seed, time.monotonic() - t, res.brief(), faults, wd, res.report()),
                   flush=True)
-    print("faults summary: %d runs, %d passed, %d failed%s, %d operations checked, %.0fs"
+    print("faults summary: %d runs, %d passed, %d failed%s, %d operations checked, "
+          "%d snapshot installs, %.0fs"
           % (args.runs, args.runs - len(failed), len(failed),
-             (" (seeds %s)" % " ".join(map(str, failed))) if failed else "", ops,
+             (" (seeds %s)" % " ".join(map(str, failed))) if failed else "", ops, installs,
              time.monotonic() - t_all), flush=True)
     return 1 if failed else 0
 

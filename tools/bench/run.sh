@@ -10,7 +10,8 @@
 # killed on exit, whatever happens.
 #
 # Phase C starts a 3-member cluster of each (etcd's flags) and runs puts
-# against the leader and linearizable ranges against a follower. Every
+# against the leader and linearizable ranges against a follower, then loads
+# the load phase's keys and times a new learner's catch-up. Every
 # workload also reports the servers' own CPU time per request (utime+stime
 # from /proc, all members summed): on this 2-core machine the load
 # generator takes much of the CPU, which squeezes throughput ratios.
@@ -219,6 +220,48 @@ phase_b() {
 	stop_server || true
 }
 
+# status_field PORT FIELD: one number from the member's Status (etcdctl's JSON).
+status_field() {
+	ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$1" --command-timeout 2s endpoint status -w json |
+		"$PY" -c 'import json,sys; print(int(json.load(sys.stdin)[0]["Status"].get(sys.argv[1], 0)))' "$2"
+}
+
+# catchup BIN LEADER_PORT SPEC: load LOAD_KEYS keys into the cluster, add a
+# learner (etcdctl member add --learner) and time from its launch until it
+# serves the last key loaded (serializable read on the learner). By then the
+# leader's log was compacted behind its snapshots (etcd: every 100,000
+# entries, 5,000 kept), so both send their store.
+catchup() {
+	local bin=$1 leader=$2 spec=$3 cport pport last t0 now applied
+	log "  $KIND cluster: load $LOAD_KEYS keys of 256 bytes, then add a learner"
+	SPORT=$leader bench c3load put --key-size 16 --val-size 256 --sequential-keys \
+		--key-space-size "$LOAD_KEYS" --total "$LOAD_KEYS" --clients 1000 --conns 100 \
+		--duration "$LOAD_CAP"
+	cport=$(free_port)
+	pport=$(free_port)
+	ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$leader" member add c3 --learner \
+		--peer-urls "http://127.0.0.1:$pport" >/dev/null || return 1
+	# Caught up: applied what the leader had committed when it was added.
+	last=$(status_field "$leader" raftIndex) || return 1
+	t0=$(date +%s%N)
+	"$bin" --name c3 --data-dir "$WORK/$KIND-c3" \
+		--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+		--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+		--initial-cluster "$spec,c3=http://127.0.0.1:$pport" --initial-cluster-state existing \
+		--initial-cluster-token "bench-$KIND" --quota-backend-bytes "$QUOTA" >>"$WORK/$KIND-c3.log" 2>&1 &
+	PIDS+=("$!")
+	SPIDS+="$! "
+	while :; do
+		now=$(date +%s%N)
+		(( (now - t0) / 1000000000 < LOAD_CAP * 2 )) || { log "  $KIND: learner did not catch up"; return 1; }
+		applied=$(status_field "$cport" raftAppliedIndex 2>/dev/null) || applied=0
+		(( applied >= last )) && break
+		sleep 0.05
+	done
+	echo $(( (now - t0) / 1000000 )) >"$OUT/$KIND-catchup"
+	log "  $KIND: learner caught up with $LOAD_KEYS keys in $(cat "$OUT/$KIND-catchup") ms"
+}
+
 # phase_c: a 3-member cluster (etcd's flags); puts to the leader, linearizable
 # ranges on a follower; CPU summed over the members.
 phase_c() {
@@ -260,6 +303,7 @@ phase_c() {
 	local many="--clients 1000 --conns 100"
 	SPORT=$leader bench c3put1000 put $kv $many --total "$BIG_TOTAL" --duration "$DUR"
 	SPORT=$follower bench c3rangel range $many --consistency l --total "$BIG_TOTAL" --duration "$DUR"
+	catchup "$bin" "$leader" "$spec" || log "$KIND: catch-up not measured"
 	for pid in $SPIDS; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in $SPIDS; do wait "$pid" 2>/dev/null || true; done
 	SPIDS=""
@@ -399,6 +443,8 @@ def num(kind, name, scale):
 row("peak RSS after load (MiB)", num("etcd", "hwm", 1024), num("metad", "hwm", 1024), "lower")
 row("on-disk size after load (MiB)", num("etcd", "du", 1024), num("metad", "du", 1024), "lower")
 row("restart to first answer (ms)", num("etcd", "restart", 1), num("metad", "restart", 1), "lower")
+row(f"3 members: new learner caught up with {load_keys:,} keys (ms)", num("etcd", "catchup", 1),
+    num("metad", "catchup", 1), "lower")
 for kind in ("etcd", "metad"):
     t = text(kind, "restart").split()
     if len(t) > 1 and t[1] == "0":

@@ -1,0 +1,80 @@
+"""A member cut off from its cluster ends the streams whose clients asked
+for a leader (gRPC metadata hasleader: true, as etcdctl and clientv3's
+WithRequireLeader send) after three election timeouts without one, with
+etcd's `etcdserver: no leader`; streams that did not ask stay open. New
+calls that ask are refused at once.
+
+Also passes against three reference etcd processes:
+METAD_BIN=/usr/bin/etcd /usr/bin/python3 -m pytest -q tests/e2e/test_cluster_leaderless.py
+"""
+
+import threading
+import time
+
+import grpc
+from etcd3 import etcdrpc
+
+import harness
+
+LEADER_MD = (("hasleader", "true"),)
+
+
+def _watch(member, key, metadata):
+    """A Watch stream kept open (no half-close); returns (thread, result, done)."""
+    done = threading.Event()
+    result = {}
+
+    def requests():
+        yield etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=key))
+        done.wait()
+
+    stream = etcdrpc.WatchStub(member.channel()).Watch(requests(), metadata=metadata, timeout=60)
+
+    def run():
+        try:
+            for _ in stream:
+                pass
+            result["end"] = ("eof", "")
+        except grpc.RpcError as e:
+            result["end"] = (e.code(), e.details())
+        result["at"] = time.monotonic()
+    t = threading.Thread(target=run)
+    t.start()
+    return t, result, done, stream
+
+
+def test_streams_asking_for_a_leader_end_when_there_is_none(cluster_factory):
+    c = cluster_factory(3)
+    leader = c.leader()
+    lone = c.followers(leader)[0]
+    w_leader = _watch(lone, b"a", LEADER_MD)
+    w_plain = _watch(lone, b"b", ())
+    # Both streams are established before the cluster goes.
+    for m in (leader, *c.followers(leader)):
+        if m is not lone:
+            m.kill()
+    gone = time.monotonic()
+    try:
+        w_leader[0].join(timeout=20)
+        assert "end" in w_leader[1], "the stream asking for a leader stayed open"
+        code, details = w_leader[1]["end"]
+        assert code == grpc.StatusCode.UNAVAILABLE and details == "etcdserver: no leader", \
+            w_leader[1]
+        # etcd: three election timeouts (1 s each) without a leader, checked
+        # once per election timeout, after the one that lost it.
+        waited = w_leader[1]["at"] - gone
+        assert 2.5 <= waited <= 10, waited
+        assert "end" not in w_plain[1], w_plain[1]
+        # A new call asking for a leader is refused at once.
+        try:
+            etcdrpc.KVStub(lone.channel()).Range(etcdrpc.RangeRequest(key=b"a"),
+                                                 metadata=LEADER_MD, timeout=5)
+            raise AssertionError("a Range asking for a leader was served")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAVAILABLE
+            assert e.details() == "etcdserver: no leader"
+    finally:
+        for w in (w_leader, w_plain):
+            w[2].set()
+            w[3].cancel()
+            w[0].join(timeout=10)
