@@ -412,7 +412,7 @@ class Cluster:
             m.wait_ready()
         return self
 
-    def add_member(self, learner=True, via=None):
+    def add_member(self, learner=True, via=None, user=None):
         """etcdctl member add (--learner) through a running member, then start
         the new member with --initial-cluster-state existing, as etcd's docs
         say. Returns the new Server (ready: serving at least serializable
@@ -424,6 +424,8 @@ class Cluster:
         m.pick_ports()
         via = via or self.members[0]
         args = ["member", "add", m.name, "--peer-urls=%s" % m.peer_url]
+        if user:  # with auth on, membership changes are root's
+            args = ["--user", user] + args
         if learner:
             args.append("--learner")
         out = ctl_reconfig(via, *args)

@@ -255,7 +255,9 @@ catchup() {
 		now=$(date +%s%N)
 		(( (now - t0) / 1000000000 < LOAD_CAP * 2 )) || { log "  $KIND: learner did not catch up"; return 1; }
 		applied=$(status_field "$cport" raftAppliedIndex 2>/dev/null) || applied=0
-		(( applied >= last )) && break
+		# Timed when the answer came: etcdctl may wait up to its
+		# timeout for the member to listen.
+		(( applied >= last )) && { now=$(date +%s%N); break; }
 		sleep 0.05
 	done
 	echo $(( (now - t0) / 1000000 )) >"$OUT/$KIND-catchup"
