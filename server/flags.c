@@ -18,7 +18,7 @@ static const char *const ignored_value_flags[] = {
 	"discovery-proxy", "discovery-srv", "discovery-srv-name", "auto-compaction-retention",
 	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname",
 	"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "metrics", "listen-metrics-urls",
+	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "metrics",
 	"logger", "log-outputs", "log-level",
 	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
 	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
@@ -39,6 +39,7 @@ void flags_usage(void)
 	       "  --name 'default'                         human-readable name for this member\n"
 	       "  --data-dir '${name}.metad'               path to the data directory\n"
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
+	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
 	       "  --advertise-client-urls 'http://localhost:2379' client URLs advertised to the cluster\n"
 	       "  --listen-peer-urls 'http://localhost:2380'      URLs to listen on for peers\n"
 	       "  --initial-advertise-peer-urls 'http://localhost:2380' peer URLs advertised\n"
@@ -228,6 +229,8 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->data_dir = v;
 	else if (strcmp(name, "listen-client-urls") == 0)
 		return split_urls(f, name, v, f->listen_client_urls, &f->n_listen_client_urls);
+	else if (strcmp(name, "listen-metrics-urls") == 0)
+		return split_urls(f, name, v, f->listen_metrics_urls, &f->n_listen_metrics_urls);
 	else if (strcmp(name, "advertise-client-urls") == 0)
 		return split_urls(f, name, v, f->advertise_client_urls, &f->n_advertise_client_urls);
 	else if (strcmp(name, "listen-peer-urls") == 0)

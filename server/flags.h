@@ -18,6 +18,8 @@ struct flags {
 	const char *data_dir; /* default: <name>.metad */
 	const char *listen_client_urls[FLAGS_MAX_URLS];
 	size_t n_listen_client_urls;
+	const char *listen_metrics_urls[FLAGS_MAX_URLS]; /* --listen-metrics-urls (plain HTTP) */
+	size_t n_listen_metrics_urls;
 	const char *advertise_client_urls[FLAGS_MAX_URLS];
 	size_t n_advertise_client_urls;
 	const char *listen_peer_urls[FLAGS_MAX_URLS];

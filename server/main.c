@@ -134,6 +134,8 @@ int main(int argc, char **argv)
 	struct api_config ac = {
 		.listen_urls = f.listen_client_urls,
 		.n_listen_urls = f.n_listen_client_urls,
+		.metrics_urls = f.listen_metrics_urls,
+		.n_metrics_urls = f.n_listen_metrics_urls,
 		.tls = {f.cert_file, f.key_file, f.trusted_ca_file, f.client_cert_auth},
 		.max_request_bytes = f.max_request_bytes,
 		.max_concurrent_streams = f.max_concurrent_streams,
