@@ -224,11 +224,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (s == NULL)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		size_t l = strlen(s);
-		q->pending = realloc(s, l + 2);
-		if (q->pending == NULL) {
+		char *grown = realloc(s, l + 2);
+		if (grown == NULL) {
 			free(s);
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
+		q->pending = grown;
 		q->pending[l] = '\n';
 		q->plen = l + 1;
 	}

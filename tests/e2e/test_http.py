@@ -255,3 +255,17 @@ def test_https_needs_a_client_certificate(tls_server):
     # etcd refuses the handshake; metad answers 403 (its TLS library cannot
     # require the certificate during the handshake). Either way: no data.
     assert p.returncode != 0 or status == "403"
+
+
+def test_listen_metrics_urls(server_factory):
+    from harness import free_port
+    port = free_port()
+    srv = server_factory(extra_args=["--listen-metrics-urls", "http://127.0.0.1:%d" % port])
+    p = subprocess.run(["curl", "-s", "-m", "10", "http://127.0.0.1:%d/metrics" % port],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0
+    assert metric(parse_metrics(p.stdout), "etcd_server_has_leader") == 1
+    p = subprocess.run(["curl", "-s", "-m", "10", "http://127.0.0.1:%d/health" % port],
+                       capture_output=True, text=True, timeout=20)
+    assert json.loads(p.stdout)["health"] == "true"
+    assert srv.ctl_ok("endpoint", "health") is not None
