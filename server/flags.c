@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/config_file.h"
 #include "server/flags.h"
 
 /* etcd 3.4 server flags metad accepts but does not use. */
@@ -24,7 +25,7 @@ static const char *const ignored_value_flags[] = {
 	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
 	"experimental-backend-bbolt-freelist-type", "experimental-compaction-batch-limit",
 "experimental-warning-apply-duration",
-	"log-package-levels", "config-file", NULL,
+	"log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
 	"initial-election-tick-advance", "enable-v2", "auto-tls", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
@@ -40,6 +41,7 @@ void flags_usage(void)
 	       "  --data-dir '${name}.metad'               path to the data directory\n"
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
 	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
+	       "  --config-file ''                       etcd YAML config file (the other flags and ETCD_* are then ignored)\n"
 	       "  --advertise-client-urls 'http://localhost:2379' client URLs advertised to the cluster\n"
 	       "  --listen-peer-urls 'http://localhost:2380'      URLs to listen on for peers\n"
 	       "  --initial-advertise-peer-urls 'http://localhost:2380' peer URLs advertised\n"
@@ -373,9 +375,62 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 	return 0;
 }
 
+/* The value flags set_value knows (for ETCD_* variables: unknown names
+ * are warned about, not refused). Keep in step with set_value. */
+static const char *const value_flags[] = {
+	"name", "data-dir", "listen-client-urls", "listen-metrics-urls", "advertise-client-urls",
+	"listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
+	"initial-cluster-state", "initial-cluster-token", "cert-file", "key-file",
+	"trusted-ca-file", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
+	"heartbeat-interval", "election-timeout", "snapshot-count", "max-request-bytes",
+	"max-txn-ops", "quota-backend-bytes", "max-concurrent-streams",
+	"experimental-watch-progress-notify-interval", "experimental-lease-checkpoint-interval",
+	"watch-queue-bytes", "auth-token", "bcrypt-cost", "auth-token-ttl", NULL,
+};
+
+int flags_known(const char *name)
+{
+	return is_bool(name) || in(value_flags, name) || in(ignored_value_flags, name);
+}
+
+int flags_set(struct flags *f, const char *name, const char *v)
+{
+	return is_bool(name) ? set_bool(f, name, v) : set_value(f, name, v);
+}
+
+/* --config-file FILE or --config-file=FILE on the command line, or NULL. */
+static const char *config_file_arg(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-')
+			continue;
+		a += a[1] == '-' ? 2 : 1;
+		if (strncmp(a, "config-file=", 12) == 0)
+			return a + 12;
+		if (strcmp(a, "config-file") == 0 && i + 1 < argc)
+			return argv[i + 1];
+	}
+	return NULL;
+}
+
 int flags_parse(struct flags *f, int argc, char **argv)
 {
 	defaults(f);
+	/* etcd: with a config file, the other flags and ETCD_* are ignored. */
+	const char *cfg = config_file_arg(argc, argv);
+	if (cfg == NULL && getenv("ETCD_CONFIG_FILE") && getenv("ETCD_CONFIG_FILE")[0])
+		cfg = getenv("ETCD_CONFIG_FILE");
+	if (cfg != NULL) {
+		if (config_file_load(f, cfg) != 0)
+			return -1;
+		fprintf(stderr, "metad: loaded server configuration from %s; other configuration "
+				"command line flags and environment variables are ignored\n",
+			cfg);
+		argc = 1;
+	} else if (config_env_load(f) != 0) {
+		return -1;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] != '-' || a[1] == 0) {
@@ -429,6 +484,7 @@ int flags_parse(struct flags *f, int argc, char **argv)
 
 void flags_free(struct flags *f)
 {
+	config_file_free();
 	while (f->url_storage != NULL) {
 		char *next;
 		memcpy(&next, f->url_storage, sizeof(char *));

@@ -64,6 +64,11 @@ struct flags {
 /* Parse argv. Returns 0, or -1 after printing an error (exit code 2). */
 int flags_parse(struct flags *f, int argc, char **argv);
 void flags_free(struct flags *f);
+/* Set one flag by name from a string (config file, environment): 0, or -1
+ * after printing etcd's error. v must live as long as f. */
+int flags_set(struct flags *f, const char *name, const char *v);
+/* Whether name is an etcd flag metad accepts. */
+int flags_known(const char *name);
 void flags_usage(void);
 
 #endif
