@@ -212,6 +212,9 @@ static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
 	core_alarm(api_core(call), (const Etcdserverpb__AlarmRequest *)req, api_core_done, call);
 }
 
+/* Maintenance.Snapshot (snapshot.c). */
+void api_snapshot(struct api_call *call, const ProtobufCMessage *req);
+
 #define UNARY(path, desc) {path, &desc, NULL, 0, 1, NULL, 0}
 #define STREAM(path) {path, NULL, NULL, 1, 1, NULL, 0}
 
@@ -235,7 +238,8 @@ struct api_method api_other_methods[] = {
 	{"/etcdserverpb.Maintenance/Hash", &etcdserverpb__hash_request__descriptor, hash, 0, 1, NULL, 0},
 	{"/etcdserverpb.Maintenance/HashKV", &etcdserverpb__hash_kvrequest__descriptor, hash_kv, 0, 2,
 	 NULL, 0},
-	UNARY("/etcdserverpb.Maintenance/Snapshot", etcdserverpb__snapshot_request__descriptor),
+	{"/etcdserverpb.Maintenance/Snapshot", &etcdserverpb__snapshot_request__descriptor,
+	 api_snapshot, 0, 1, NULL, 1},
 	{"/etcdserverpb.Maintenance/MoveLeader", &etcdserverpb__move_leader_request__descriptor,
 	 move_leader, 0, 1, NULL, 0},
 	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),
