@@ -68,6 +68,29 @@ int alarm_open(struct core *c)
 	return DB_OK;
 }
 
+int alarm_reload(struct core *c)
+{
+	struct core_alarms *a = c->alarms;
+	if (a == NULL)
+		return DB_OK;
+	struct alarm_rec *recs = malloc(ALARMS_MAX * sizeof(*recs));
+	if (recs == NULL)
+		return DB_NOMEM;
+	size_t n = 0;
+	int rv = alarm_store_load(c->wsession, recs, ALARMS_MAX, &n);
+	if (rv == DB_OK) {
+		pthread_mutex_lock(&a->mu);
+		memcpy(a->recs, recs, n * sizeof(*recs));
+		a->n = n;
+		qsort(a->recs, a->n, sizeof(a->recs[0]), rec_cmp);
+		atomic_store(&a->mask, mask_of(a));
+		atomic_store(&a->count, a->n);
+		pthread_mutex_unlock(&a->mu);
+	}
+	free(recs);
+	return rv;
+}
+
 void alarm_free(struct core *c)
 {
 	if (c->alarms == NULL)

@@ -11,6 +11,8 @@
 /* Load the persisted set (core_open, before replay). DB_* code. */
 int alarm_open(struct core *c);
 void alarm_free(struct core *c);
+/* Read the set again from storage (after a snapshot replaced the store). */
+int alarm_reload(struct core *c);
 
 /* Whether an active alarm refuses this entry (etcd's capped and corrupt
  * appliers): CORE_OK, CORE_ENOSPACE or CORE_ECORRUPT. Lock-free. */
