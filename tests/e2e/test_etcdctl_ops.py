@@ -3,7 +3,6 @@ endpoint status/health/hashkv with --cluster (endpoints from MemberList),
 defrag --cluster, version, and make-mirror into a second server. Passes
 against the reference etcd too (METAD_BIN=/usr/bin/etcd)."""
 
-import json
 import os
 import subprocess
 import time
