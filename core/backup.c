@@ -5,7 +5,7 @@
  * ETCD-COMPAT: etcd's key bucket keys are the revision, 8 bytes big-endian
  * main, '_', 8 bytes sub, plus 't' for a delete, whose value is a KeyValue
  * holding the key only; meta's compaction marks are the same 17-byte
- * revision encoding; lease values are leasepb.Lease {ID = 1, TTL = 2}.
+ * revision encoding; lease values are leasepb.Lease.
  * Not written: the auth buckets (the restored etcd starts with auth off)
  * and the cluster version.
  */
@@ -15,6 +15,7 @@
 #include "core/alarm.h"
 #include "core/core_internal.h"
 #include "core/backup.h"
+#include "lease.pb-c.h"
 #include "storage/bbolt.h"
 #include "storage/lease.h"
 
@@ -70,27 +71,15 @@ static int put_change(void *arg, const struct mvcc_change *ch)
 	return rv != DB_OK ? (sc->rv = rv) : 0;
 }
 
-static size_t varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 static int put_lease(void *arg, int64_t id, int64_t ttl)
 {
 	struct bbolt_writer *w = arg;
-	uint8_t key[8], val[24];
+	uint8_t key[8], val[32];
 	be64(key, (uint64_t)id);
-	size_t n = 0;
-	val[n++] = 0x08; /* ID, varint */
-	n += varint(val + n, (uint64_t)id);
-	val[n++] = 0x10; /* TTL, varint */
-	n += varint(val + n, (uint64_t)ttl);
+	Leasepb__Lease l = LEASEPB__LEASE__INIT;
+	l.id = id;
+	l.ttl = ttl;
+	size_t n = leasepb__lease__pack(&l, val);
 	return bbolt_put(w, key, 8, val, n);
 }
 

@@ -41,6 +41,7 @@ void flags_usage(void)
 	       "  --data-dir '${name}.metad'               path to the data directory\n"
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
 	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
+	       "  --import-etcd-snapshot ''                (metad) start from an etcd snapshot or backend file\n"
 	       "  --config-file ''                       etcd YAML config file (the other flags and ETCD_* are then ignored)\n"
 	       "  --advertise-client-urls 'http://localhost:2379' client URLs advertised to the cluster\n"
 	       "  --listen-peer-urls 'http://localhost:2380'      URLs to listen on for peers\n"
@@ -231,6 +232,8 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->data_dir = v;
 	else if (strcmp(name, "listen-client-urls") == 0)
 		return split_urls(f, name, v, f->listen_client_urls, &f->n_listen_client_urls);
+	else if (strcmp(name, "import-etcd-snapshot") == 0)
+		f->import_etcd_snapshot = v;
 	else if (strcmp(name, "listen-metrics-urls") == 0)
 		return split_urls(f, name, v, f->listen_metrics_urls, &f->n_listen_metrics_urls);
 	else if (strcmp(name, "advertise-client-urls") == 0)
@@ -378,7 +381,7 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 /* The value flags set_value knows (for ETCD_* variables: unknown names
  * are warned about, not refused). Keep in step with set_value. */
 static const char *const value_flags[] = {
-	"name", "data-dir", "listen-client-urls", "listen-metrics-urls", "advertise-client-urls",
+	"name", "data-dir", "listen-client-urls", "listen-metrics-urls", "import-etcd-snapshot", "advertise-client-urls",
 	"listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
 	"initial-cluster-state", "initial-cluster-token", "cert-file", "key-file",
 	"trusted-ca-file", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",

@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "etcdapi/absl_quiet.h"
 #include "etcdapi/api.h"
+#include "server/import.h"
 #include "server/flags.h"
 
 #define METAD_VERSION "0.1.0"
@@ -124,6 +125,12 @@ int main(int argc, char **argv)
 	};
 	char err[512] = "";
 	struct core *core = NULL;
+	if (server_import_etcd(f.data_dir, f.import_etcd_snapshot, cc.cache_mb, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "metad: cannot import etcd data into %s: %s\n", f.data_dir, err);
+		flags_free(&f);
+		return 1;
+	}
 	if (core_open(&cc, &core, err, sizeof(err)) != CORE_OK) {
 		fprintf(stderr, "metad: cannot open %s: %s\n", f.data_dir, err);
 		flags_free(&f);

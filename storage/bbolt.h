@@ -33,4 +33,19 @@ int bbolt_bucket_end(struct bbolt_writer *w);
 int bbolt_writer_finish(struct bbolt_writer *w, uint64_t *size);
 void bbolt_writer_free(struct bbolt_writer *w); /* NULL is allowed */
 
+/* ---- reading (bbolt_read.c) ---- */
+struct bbolt_reader;
+/* Map the file at path (its first limit bytes if limit > 0: a snapshot's
+ * SHA-256 trailer is not part of the database). DB_IO, DB_CORRUPT (no
+ * valid meta page) or DB_NOMEM. */
+int bbolt_reader_open(const char *path, size_t limit, struct bbolt_reader **out);
+void bbolt_reader_close(struct bbolt_reader *r); /* NULL is allowed */
+/* Called for each key of a bucket in key order (borrowed bytes); non-zero
+ * stops the scan and is returned. */
+typedef int (*bbolt_read_fn)(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val,
+			     size_t val_len);
+/* Every key of the top-level bucket named bucket: DB_OK, DB_NOTFOUND (no
+ * such bucket), DB_CORRUPT or fn's value. */
+int bbolt_bucket_scan(struct bbolt_reader *r, const char *bucket, bbolt_read_fn fn, void *arg);
+
 #endif
