@@ -339,18 +339,16 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
 	}
 	s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
-	int rc = add_ports(s, cfg, err, errlen);
-	if (rc == 0) {
-		char tls_addr[108] = "";
-		for (size_t i = 0; i < cfg->n_listen_urls; i++)
-			if (strncmp(cfg->listen_urls[i], "https://", 8) == 0)
-				snprintf(tls_addr, sizeof(tls_addr), "unix-abstract:metad-%d-%p-tls",
-					 (int)getpid(), (void *)s);
-		s->listen = api_listen_open(cfg->listen_urls, cfg->n_listen_urls,
-					    tls_addr[0] ? tls_addr : NULL, err, errlen);
-		if (s->listen == NULL)
-			rc = -1;
-	}
+	/* Bind the client URLs first: if one fails, gRPC has no listener yet
+	 * (a never-started server with listeners cannot be destroyed). */
+	char tls_addr[108] = "";
+	for (size_t i = 0; i < cfg->n_listen_urls; i++)
+		if (strncmp(cfg->listen_urls[i], "https://", 8) == 0)
+			snprintf(tls_addr, sizeof(tls_addr), "unix-abstract:metad-%d-%p-tls", (int)getpid(),
+				 (void *)s);
+	s->listen = api_listen_open(cfg->listen_urls, cfg->n_listen_urls,
+				    tls_addr[0] ? tls_addr : NULL, err, errlen);
+	int rc = s->listen == NULL ? -1 : add_ports(s, cfg, err, errlen);
 	if (rc == 0 && api_offload_start() != 0) {
 		snprintf(err, errlen, "cannot start worker threads");
 		rc = -1;

@@ -28,7 +28,7 @@ static const char *const ignored_value_flags[] = {
 	"log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
-	"initial-election-tick-advance", "enable-v2", "auto-tls", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
+	"initial-election-tick-advance", "enable-v2", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
 	"experimental-enable-v2v3",
 	"experimental-peer-skip-client-san-verification", "debug", NULL,
 };
@@ -42,6 +42,7 @@ void flags_usage(void)
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
 	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
 	       "  --import-etcd-snapshot ''                (metad) start from an etcd snapshot or backend file\n"
+	       "  --auto-tls 'false'                       self-signed certificate under the data dir for https client URLs\n"
 	       "  --config-file ''                       etcd YAML config file (the other flags and ETCD_* are then ignored)\n"
 	       "  --advertise-client-urls 'http://localhost:2379' client URLs advertised to the cluster\n"
 	       "  --listen-peer-urls 'http://localhost:2380'      URLs to listen on for peers\n"
@@ -344,7 +345,7 @@ static int set_value(struct flags *f, const char *name, const char *v)
 
 static int is_bool(const char *name)
 {
-	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
+	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "auto-tls") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
 	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
 	       strcmp(name, "force-new-cluster") == 0 ||
 	       strcmp(name, "experimental-enable-lease-checkpoint") == 0 ||
@@ -363,6 +364,8 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		f->peer_client_cert_auth = b;
 	else if (strcmp(name, "pre-vote") == 0)
 		f->pre_vote = b;
+	else if (strcmp(name, "auto-tls") == 0)
+		f->auto_tls = b;
 	else if (strcmp(name, "strict-reconfig-check") == 0)
 		f->strict_reconfig_check = b;
 	else if (strcmp(name, "force-new-cluster") == 0)
