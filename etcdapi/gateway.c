@@ -182,6 +182,8 @@ struct gw {
 struct gw *gw_open(grpc_server *server)
 {
 	int sv[2];
+	/* Non-blocking, as gRPC core expects of any fd it is given: on a
+	 * blocking one its poller thread hangs in recvmsg and stops serving. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
 		return NULL;
 	struct gw *g = calloc(1, sizeof(*g));
