@@ -150,6 +150,11 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		return rv;
 	switch (req->request_case) {
 	case METADPB__INTERNAL_REQUEST__REQUEST_PUT: {
+		/* ETCD-COMPAT: a lone Put checks its lease before the key that
+		 * ignore_value/ignore_lease need (etcd's applier; in a Txn the
+		 * key comes first, see check_put). */
+		if (req->put->lease != 0 && !core_lease_exists(c, req->put->lease))
+			return CORE_ELEASE_NOT_FOUND;
 		Etcdserverpb__PutResponse *resp = NULL;
 		mvcc_req_begin(c->mvcc, s);
 		rv = apply_put(c, s, r, req->put, &resp);
