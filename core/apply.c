@@ -5,6 +5,7 @@
  * request first checks everything that can refuse it, so a refused request
  * changes nothing and the rest of the batch goes on.
  */
+#include "core/alarm_internal.h"
 #include "core/auth_internal.h"
 #include "core/core_internal.h"
 #include "core/lease_internal.h"
@@ -143,10 +144,17 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		  const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev)
 {
 	int rv = auth_apply_check(c, req); /* the auth store may have changed since the check */
+	if (rv == CORE_OK)
+		rv = alarm_apply_check(c, req); /* NOSPACE or CORRUPT refuse writes */
 	if (rv != CORE_OK)
 		return rv;
 	switch (req->request_case) {
 	case METADPB__INTERNAL_REQUEST__REQUEST_PUT: {
+		/* ETCD-COMPAT: a lone Put checks its lease before the key that
+		 * ignore_value/ignore_lease need (etcd's applier; in a Txn the
+		 * key comes first, see check_put). */
+		if (req->put->lease != 0 && !core_lease_exists(c, req->put->lease))
+			return CORE_ELEASE_NOT_FOUND;
 		Etcdserverpb__PutResponse *resp = NULL;
 		mvcc_req_begin(c->mvcc, s);
 		rv = apply_put(c, s, r, req->put, &resp);
@@ -183,6 +191,8 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		return apply_lease_revoke(c, s, r, req->lease_revoke, msg);
 	case METADPB__INTERNAL_REQUEST__REQUEST_LEASE_CHECKPOINT:
 		return apply_lease_checkpoint(c, req->lease_checkpoint);
+	case METADPB__INTERNAL_REQUEST__REQUEST_ALARM:
+		return apply_alarm(c, s, r, req->alarm, msg);
 	default: /* the auth store's entries, or CORE_EINTERNAL */
 		return auth_apply(c, s, r, req, msg);
 	}

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/core_internal.h"
+#include "core/alarm_internal.h"
 #include "core/auth_internal.h"
 #include "core/lease_internal.h"
 #include "core/peer.h"
@@ -161,6 +162,7 @@ static void free_core(struct core *c)
 	if (c->members.list != NULL)
 		members_close(&c->members);
 	auth_free(c->auth);
+	alarm_free(c);
 	db_session_close(c->wsession);
 	db_session_close(c->csession);
 	db_session_close(c->ksession);
@@ -413,6 +415,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "lessor: %s", db_strerror(rv));
 	if (rv == DB_OK) /* before replay: it applies auth entries */
 		rv = auth_open(c, err, errlen);
+	if (rv == DB_OK && (rv = alarm_open(c)) != DB_OK) /* before replay too */
+		snprintf(err, errlen, "alarms: %s", db_strerror(rv));
 	if (rv == DB_OK) /* what the last checkpoint holds; replay covers the rest */
 		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
 	if (rv == DB_OK && (rv = forward_open(c)) != DB_OK)
@@ -489,7 +493,9 @@ void core_status(struct core *c, struct core_status *st)
 	st->applied_index = mvcc_consistent_index(c->mvcc);
 	st->revision = mvcc_rev(c->mvcc);
 	st->compact_revision = mvcc_compact_rev(c->mvcc);
-	st->db_size = atomic_load(&c->db_size); /* stat() of every file is too slow per call */
+	/* stat() of every file is too slow per call; what was applied since
+	 * the last checkpoint is not in the files yet (the quota counts it too). */
+	st->db_size = atomic_load(&c->db_size) + atomic_load(&c->kbytes);
 	st->db_size_in_use = st->db_size;
 }
 
@@ -521,7 +527,13 @@ int core_defragment(struct core *c)
 /* etcd refuses writes that would grow the db past the quota. */
 static bool over_quota(struct core *c, size_t grow)
 {
-	return (int64_t)(atomic_load(&c->db_size) + grow) > c->quota;
+	/* The key space reaches its files at checkpoints: count what was
+	 * applied since the last one too. */
+	uint64_t size = atomic_load(&c->db_size) + atomic_load(&c->kbytes);
+	if ((int64_t)(size + grow) <= c->quota)
+		return false;
+	alarm_raise_nospace(c); /* as etcd's quota check does */
+	return true;
 }
 
 static void range_now(struct core *c, const ProtobufCMessage *m, core_done_fn cb, void *arg)

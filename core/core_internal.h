@@ -119,6 +119,8 @@ struct core {
 
 	/* auth store (auth*.c): users, roles, tokens */
 	struct core_auth *auth;
+	/* alarms (alarm.c): NOSPACE, CORRUPT */
+	struct core_alarms *alarms;
 
 	/* lessor (lease.c) and watch hub (watch*.c) */
 	struct lessor *lessor;

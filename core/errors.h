@@ -20,6 +20,7 @@
 #define CORE_GRPC_UNAVAILABLE 14
 #define CORE_GRPC_PERMISSION_DENIED 7
 #define CORE_GRPC_UNAUTHENTICATED 16
+#define CORE_GRPC_DATA_LOSS 15
 
 #define CORE_ERRORS(X)                                                                             \
 	X(CORE_EKEY_NOT_PROVIDED, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided")   \
@@ -92,7 +93,11 @@
 	X(CORE_EINVALID_AUTH_TOKEN, CORE_GRPC_UNAUTHENTICATED, "etcdserver: invalid auth token")   \
 	X(CORE_EINVALID_AUTH_MGMT, CORE_GRPC_INVALID_ARGUMENT, "etcdserver: invalid auth management") \
 	X(CORE_EAUTH_OLD_REVISION, CORE_GRPC_INVALID_ARGUMENT,                                     \
-	  "etcdserver: revision of auth store is old")
+	  "etcdserver: revision of auth store is old")                                             \
+	CORE_OPS_ERRORS(X)
+
+/* Alarms (core/alarm.c). Appended: codes travel between members. */
+#define CORE_OPS_ERRORS(X) X(CORE_ECORRUPT, CORE_GRPC_DATA_LOSS, "etcdserver: corrupt cluster")
 
 enum {
 	CORE_OK = 0,

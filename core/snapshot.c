@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "core/core_internal.h"
+#include "core/alarm_internal.h"
 #include "core/auth_internal.h"
 #include "core/lease_internal.h"
 #include "core/snapshot.h"
@@ -260,6 +261,8 @@ int snap_install(struct core *c, const char *path, uint64_t index)
 		rv = lessor_reload(c->lessor);
 	if (rv == DB_OK)
 		rv = auth_reload(c);
+	if (rv == DB_OK)
+		rv = alarm_reload(c); /* alarms live in meta (core/alarm.c) */
 	if (rv == DB_OK)
 		watch_store_replaced(c);
 	pthread_rwlock_unlock(&c->install_lock);

@@ -205,6 +205,12 @@ static int exec_path(struct core *c, struct db_session *s, struct reply *r,
 		case ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE:
 			ro->response_case = ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE;
 			rv = core_range_exec(c, s, r, op->request_range, &ro->response_range);
+			/* ETCD-COMPAT: a Range inside a Txn answers only the
+			 * revision in its header (etcd's applier sets nothing else) */
+			if (rv == CORE_OK && ro->response_range->header != NULL) {
+				Etcdserverpb__ResponseHeader *h = ro->response_range->header;
+				h->cluster_id = h->member_id = h->raft_term = 0;
+			}
 			break;
 		case ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT:
 			ro->response_case = ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_PUT;
@@ -233,8 +239,9 @@ static int exec_path(struct core *c, struct db_session *s, struct reply *r,
 	return CORE_OK;
 }
 
-/* etcd leaves nested put, delete and txn headers with only the revision
- * of the whole txn (ranges carry their own read revision). */
+/* etcd leaves nested put and delete headers with only the revision of the
+ * whole txn (ranges carry their own read revision), and a nested txn's own
+ * header empty: only the outermost TxnResponse gets a revision. */
 static void set_nested_revs(Etcdserverpb__TxnResponse *t, int64_t rev)
 {
 	for (size_t i = 0; i < t->n_responses; i++) {
@@ -247,7 +254,6 @@ static void set_nested_revs(Etcdserverpb__TxnResponse *t, int64_t rev)
 			ro->response_delete_range->header->revision = rev;
 			break;
 		case ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_TXN:
-			ro->response_txn->header->revision = rev;
 			set_nested_revs(ro->response_txn, rev);
 			break;
 		default:

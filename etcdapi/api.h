@@ -25,6 +25,8 @@ struct api_config {
 	struct api_tls tls;
 	uint64_t max_request_bytes;     /* etcd: 1.5 MiB */
 	uint32_t max_concurrent_streams; /* etcd: unlimited */
+	const char *const *metrics_urls; /* --listen-metrics-urls: /metrics and /health only */
+	size_t n_metrics_urls;
 };
 
 struct api_server;

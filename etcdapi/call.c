@@ -11,6 +11,7 @@
 #include <grpc/support/alloc.h>
 
 #include "etcdapi/call.h"
+#include "etcdapi/metrics.h"
 #include "etcdapi/stream_methods.h"
 #include "etcdapi/wire.h"
 
@@ -104,6 +105,8 @@ void api_call_free(struct api_call *c)
 /* Last batch: metadata, optional message, status, and the close. */
 static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 {
+	api_metrics_handled(c->method ? c->method->path : NULL, (int)code,
+			    c->resp ? grpc_byte_buffer_length(c->resp) : 0);
 	grpc_op ops[4];
 	size_t n = 0;
 	memset(ops, 0, sizeof(ops));
@@ -206,6 +209,7 @@ bool api_call_wants_leader(const struct api_call *c)
 static void serve(struct api_call *c)
 {
 	struct api_method *m = c->method;
+	api_metrics_started(m ? m->path : NULL, c->payload ? grpc_byte_buffer_length(c->payload) : 0);
 	if (m == NULL) {
 		unknown_method(c);
 		return;

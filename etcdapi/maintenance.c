@@ -5,6 +5,9 @@
  */
 #include <string.h>
 
+#include <stdio.h>
+
+#include "core/alarm.h"
 #include "etcdapi/authz.h"
 #include "etcdapi/call.h"
 #include "etcdapi/offload.h"
@@ -29,6 +32,31 @@ static void status(struct api_call *call, const ProtobufCMessage *req)
 	resp.raftterm = st.raft_term;
 	resp.raftappliedindex = st.applied_index;
 	resp.islearner = core_is_learner(core);
+	/* etcd: "no leader", then each alarm in protobuf's compact text. */
+	struct core_alarm alarms[16];
+	size_t n = core_alarms(core, alarms, 16);
+	if (n > 16)
+		n = 16;
+	char text[17][64];
+	char *errs[17];
+	size_t ne = 0;
+	if (st.leader == 0)
+		snprintf(errs[ne] = text[ne], sizeof(text[ne]), "%s", core_strerror(CORE_ENO_LEADER)),
+			ne++;
+	for (size_t i = 0; i < n; i++, ne++) {
+		const char *name = core_alarm_name(alarms[i].type);
+		int len = snprintf(errs[ne] = text[ne], sizeof(text[ne]), "memberID:%llu ",
+				   (unsigned long long)alarms[i].member);
+		if (alarms[i].type != 0 && len > 0 && (size_t)len < sizeof(text[ne])) {
+			if (name != NULL)
+				snprintf(text[ne] + len, sizeof(text[ne]) - (size_t)len, "alarm:%s ", name);
+			else
+				snprintf(text[ne] + len, sizeof(text[ne]) - (size_t)len, "alarm:%d ",
+					 alarms[i].type);
+		}
+	}
+	resp.errors = errs;
+	resp.n_errors = ne;
 	api_finish_msg(call, &resp.base);
 }
 
@@ -176,16 +204,16 @@ static void defragment(struct api_call *call, const ProtobufCMessage *req)
 	api_offload(call, defragment_now);
 }
 
+/* Every action goes through the log, as in etcd (GET too). */
 static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
 {
-	(void)req;
-	/* No alarms are raised yet: GET lists none, (de)activation is a no-op. */
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	core_fill_header(api_core(call), &h, 0);
-	Etcdserverpb__AlarmResponse resp = ETCDSERVERPB__ALARM_RESPONSE__INIT;
-	resp.header = &h;
-	api_finish_msg(call, &resp.base);
+	if (!api_authz_token(call)) /* no rights needed, but a bad token is refused */
+		return;
+	core_alarm(api_core(call), (const Etcdserverpb__AlarmRequest *)req, api_core_done, call);
 }
+
+/* Maintenance.Snapshot (snapshot.c). */
+void api_snapshot(struct api_call *call, const ProtobufCMessage *req);
 
 #define UNARY(path, desc) {path, &desc, NULL, 0, 1, NULL, 0}
 #define STREAM(path) {path, NULL, NULL, 1, 1, NULL, 0}
@@ -210,7 +238,8 @@ struct api_method api_other_methods[] = {
 	{"/etcdserverpb.Maintenance/Hash", &etcdserverpb__hash_request__descriptor, hash, 0, 1, NULL, 0},
 	{"/etcdserverpb.Maintenance/HashKV", &etcdserverpb__hash_kvrequest__descriptor, hash_kv, 0, 2,
 	 NULL, 0},
-	UNARY("/etcdserverpb.Maintenance/Snapshot", etcdserverpb__snapshot_request__descriptor),
+	{"/etcdserverpb.Maintenance/Snapshot", &etcdserverpb__snapshot_request__descriptor,
+	 api_snapshot, 0, 1, NULL, 1},
 	{"/etcdserverpb.Maintenance/MoveLeader", &etcdserverpb__move_leader_request__descriptor,
 	 move_leader, 0, 1, NULL, 0},
 	UNARY("/etcdserverpb.Maintenance/Downgrade", etcdserverpb__downgrade_request__descriptor),

@@ -13,6 +13,9 @@
 
 #include "etcdapi/api.h"
 #include "etcdapi/call.h"
+#include "etcdapi/http.h"
+#include "etcdapi/listen.h"
+#include "etcdapi/metrics.h"
 #include "etcdapi/offload.h"
 #include "etcdapi/stream.h"
 #include "etcdapi/stream_methods.h"
@@ -44,6 +47,8 @@ struct api_server {
 	pthread_mutex_t mmu;
 	pthread_cond_t mcv;
 	bool mstop;
+	struct api_listen *listen; /* the client port, shared with HTTP (listen.c) */
+	struct api_http *http;
 };
 
 /* etcd's monitorLeader: every election timeout, count those without a
@@ -212,10 +217,24 @@ static int url_addr(const char *url, char *addr, size_t len, int *tls)
 
 static int add_ports(struct api_server *s, const struct api_config *cfg, char *err, size_t errlen)
 {
+	/* http(s):// URLs are bound by listen.c, which hands gRPC connections
+	 * to gRPC core by fd (plain) or through gRPC's own TLS listener on a
+	 * private abstract unix socket (TLS); see listen.h. */
+	char tls_addr[108] = "";
+	for (size_t i = 0; i < cfg->n_listen_urls; i++)
+		if (strncmp(cfg->listen_urls[i], "https://", 8) == 0 && tls_addr[0] == 0)
+			snprintf(tls_addr, sizeof(tls_addr), "unix-abstract:metad-%d-%p-tls",
+				 (int)getpid(), (void *)s);
 	for (size_t i = 0; i < cfg->n_listen_urls; i++) {
 		char addr[512];
 		int tls;
-		if (url_addr(cfg->listen_urls[i], addr, sizeof(addr), &tls) != 0) {
+		if (api_listen_is_tcp(cfg->listen_urls[i])) {
+			if (strncmp(cfg->listen_urls[i], "https://", 8) != 0 || tls_addr[0] == 0)
+				continue;
+			snprintf(addr, sizeof(addr), "%s", tls_addr);
+			tls_addr[0] = 0; /* added once */
+			tls = 1;
+		} else if (url_addr(cfg->listen_urls[i], addr, sizeof(addr), &tls) != 0) {
 			snprintf(err, errlen, "invalid listen URL %s", cfg->listen_urls[i]);
 			return -1;
 		}
@@ -244,6 +263,8 @@ static int add_ports(struct api_server *s, const struct api_config *cfg, char *e
 
 static void register_methods(struct api_server *s, struct api_method *tab)
 {
+	for (struct api_method *m = tab; m->path; m++)
+		api_metrics_register(m->path, m->client_stream, m->client_stream || m->server_stream);
 	for (struct api_method *m = tab; m->path; m++)
 		m->registered = grpc_server_register_method(
 			s->server, m->path, NULL,
@@ -318,12 +339,22 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
 	}
 	s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
-	int rc = add_ports(s, cfg, err, errlen);
+	/* Bind the client URLs first: if one fails, gRPC has no listener yet
+	 * (a never-started server with listeners cannot be destroyed). */
+	char tls_addr[108] = "";
+	for (size_t i = 0; i < cfg->n_listen_urls; i++)
+		if (strncmp(cfg->listen_urls[i], "https://", 8) == 0)
+			snprintf(tls_addr, sizeof(tls_addr), "unix-abstract:metad-%d-%p-tls", (int)getpid(),
+				 (void *)s);
+	s->listen = api_listen_open(cfg->listen_urls, cfg->n_listen_urls,
+				    tls_addr[0] ? tls_addr : NULL, err, errlen);
+	int rc = s->listen == NULL ? -1 : add_ports(s, cfg, err, errlen);
 	if (rc == 0 && api_offload_start() != 0) {
 		snprintf(err, errlen, "cannot start worker threads");
 		rc = -1;
 	}
 	if (rc != 0) {
+		api_listen_close(s->listen);
 		grpc_server_destroy(s->server);
 		for (int i = 0; i < N_CQ; i++)
 			grpc_completion_queue_destroy(s->cqs[i]);
@@ -349,6 +380,27 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	pthread_mutex_init(&s->mmu, NULL);
 	pthread_cond_init(&s->mcv, NULL);
 	s->monitor_started = pthread_create(&s->monitor, NULL, monitor_main, s) == 0;
+	struct api_http_config hc = {
+		.cert_file = cfg->tls.cert_file,
+		.key_file = cfg->tls.key_file,
+		.trusted_ca_file = cfg->tls.trusted_ca_file,
+		.client_cert_auth = cfg->tls.client_cert_auth,
+		.max_request_bytes = cfg->max_request_bytes,
+		.metrics_urls = cfg->metrics_urls,
+		.n_metrics_urls = cfg->n_metrics_urls,
+	};
+	s->http = api_http_start(&hc, core, s->server, err, errlen);
+	if (s->http == NULL || api_listen_start(s->listen, s->server, s->http) != 0) {
+		if (s->http != NULL)
+			snprintf(err, errlen, "cannot start accepting client connections");
+		api_listen_close(s->listen);
+		s->listen = NULL;
+		api_http_stop(s->http);
+		s->http = NULL;
+		/* the server is started: stop it as api_stop does */
+		api_stop(s);
+		return -1;
+	}
 	*out = s;
 	return 0;
 }
@@ -381,6 +433,11 @@ void api_stop(struct api_server *s)
 		grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
 					    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	}
+	/* No call is left: stop accepting, end relays and HTTP connections. */
+	api_listen_close(s->listen);
+	s->listen = NULL;
+	api_http_stop(s->http);
+	s->http = NULL;
 	/* Every call's last completion must be handled (and nothing started
 	 * after it) before the CQs are shut down. */
 	long left = api_calls_wait_idle(gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),

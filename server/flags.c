@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/config_file.h"
 #include "server/flags.h"
 
 /* etcd 3.4 server flags metad accepts but does not use. */
@@ -18,16 +19,16 @@ static const char *const ignored_value_flags[] = {
 	"discovery-proxy", "discovery-srv", "discovery-srv-name", "auto-compaction-retention",
 	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname",
 	"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "metrics", "listen-metrics-urls",
+	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "metrics",
 	"logger", "log-outputs", "log-level",
 	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
 	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
 	"experimental-backend-bbolt-freelist-type", "experimental-compaction-batch-limit",
 "experimental-warning-apply-duration",
-	"log-package-levels", "config-file", NULL,
+	"log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
-	"initial-election-tick-advance", "enable-v2", "auto-tls", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
+	"initial-election-tick-advance", "enable-v2", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
 	"experimental-enable-v2v3",
 	"experimental-peer-skip-client-san-verification", "debug", NULL,
 };
@@ -39,6 +40,10 @@ void flags_usage(void)
 	       "  --name 'default'                         human-readable name for this member\n"
 	       "  --data-dir '${name}.metad'               path to the data directory\n"
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
+	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
+	       "  --import-etcd-snapshot ''                (metad) start from an etcd snapshot or backend file\n"
+	       "  --auto-tls 'false'                       self-signed certificate under the data dir for https client URLs\n"
+	       "  --config-file ''                       etcd YAML config file (the other flags and ETCD_* are then ignored)\n"
 	       "  --advertise-client-urls 'http://localhost:2379' client URLs advertised to the cluster\n"
 	       "  --listen-peer-urls 'http://localhost:2380'      URLs to listen on for peers\n"
 	       "  --initial-advertise-peer-urls 'http://localhost:2380' peer URLs advertised\n"
@@ -228,6 +233,10 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->data_dir = v;
 	else if (strcmp(name, "listen-client-urls") == 0)
 		return split_urls(f, name, v, f->listen_client_urls, &f->n_listen_client_urls);
+	else if (strcmp(name, "import-etcd-snapshot") == 0)
+		f->import_etcd_snapshot = v;
+	else if (strcmp(name, "listen-metrics-urls") == 0)
+		return split_urls(f, name, v, f->listen_metrics_urls, &f->n_listen_metrics_urls);
 	else if (strcmp(name, "advertise-client-urls") == 0)
 		return split_urls(f, name, v, f->advertise_client_urls, &f->n_advertise_client_urls);
 	else if (strcmp(name, "listen-peer-urls") == 0)
@@ -336,7 +345,7 @@ static int set_value(struct flags *f, const char *name, const char *v)
 
 static int is_bool(const char *name)
 {
-	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
+	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "auto-tls") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
 	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
 	       strcmp(name, "force-new-cluster") == 0 ||
 	       strcmp(name, "experimental-enable-lease-checkpoint") == 0 ||
@@ -355,6 +364,8 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		f->peer_client_cert_auth = b;
 	else if (strcmp(name, "pre-vote") == 0)
 		f->pre_vote = b;
+	else if (strcmp(name, "auto-tls") == 0)
+		f->auto_tls = b;
 	else if (strcmp(name, "strict-reconfig-check") == 0)
 		f->strict_reconfig_check = b;
 	else if (strcmp(name, "force-new-cluster") == 0)
@@ -370,9 +381,62 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 	return 0;
 }
 
+/* The value flags set_value knows (for ETCD_* variables: unknown names
+ * are warned about, not refused). Keep in step with set_value. */
+static const char *const value_flags[] = {
+	"name", "data-dir", "listen-client-urls", "listen-metrics-urls", "import-etcd-snapshot", "advertise-client-urls",
+	"listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
+	"initial-cluster-state", "initial-cluster-token", "cert-file", "key-file",
+	"trusted-ca-file", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
+	"heartbeat-interval", "election-timeout", "snapshot-count", "max-request-bytes",
+	"max-txn-ops", "quota-backend-bytes", "max-concurrent-streams",
+	"experimental-watch-progress-notify-interval", "experimental-lease-checkpoint-interval",
+	"watch-queue-bytes", "auth-token", "bcrypt-cost", "auth-token-ttl", NULL,
+};
+
+int flags_known(const char *name)
+{
+	return is_bool(name) || in(value_flags, name) || in(ignored_value_flags, name);
+}
+
+int flags_set(struct flags *f, const char *name, const char *v)
+{
+	return is_bool(name) ? set_bool(f, name, v) : set_value(f, name, v);
+}
+
+/* --config-file FILE or --config-file=FILE on the command line, or NULL. */
+static const char *config_file_arg(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-')
+			continue;
+		a += a[1] == '-' ? 2 : 1;
+		if (strncmp(a, "config-file=", 12) == 0)
+			return a + 12;
+		if (strcmp(a, "config-file") == 0 && i + 1 < argc)
+			return argv[i + 1];
+	}
+	return NULL;
+}
+
 int flags_parse(struct flags *f, int argc, char **argv)
 {
 	defaults(f);
+	/* etcd: with a config file, the other flags and ETCD_* are ignored. */
+	const char *cfg = config_file_arg(argc, argv);
+	if (cfg == NULL && getenv("ETCD_CONFIG_FILE") && getenv("ETCD_CONFIG_FILE")[0])
+		cfg = getenv("ETCD_CONFIG_FILE");
+	if (cfg != NULL) {
+		if (config_file_load(f, cfg) != 0)
+			return -1;
+		fprintf(stderr, "metad: loaded server configuration from %s; other configuration "
+				"command line flags and environment variables are ignored\n",
+			cfg);
+		argc = 1;
+	} else if (config_env_load(f) != 0) {
+		return -1;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] != '-' || a[1] == 0) {
@@ -426,6 +490,7 @@ int flags_parse(struct flags *f, int argc, char **argv)
 
 void flags_free(struct flags *f)
 {
+	config_file_free();
 	while (f->url_storage != NULL) {
 		char *next;
 		memcpy(&next, f->url_storage, sizeof(char *));

@@ -18,6 +18,10 @@ struct flags {
 	const char *data_dir; /* default: <name>.metad */
 	const char *listen_client_urls[FLAGS_MAX_URLS];
 	size_t n_listen_client_urls;
+	const char *listen_metrics_urls[FLAGS_MAX_URLS]; /* --listen-metrics-urls (plain HTTP) */
+	int auto_tls; /* --auto-tls: a self-signed client certificate (autotls.c) */
+	const char *import_etcd_snapshot; /* --import-etcd-snapshot (metad): start from etcd's data */
+	size_t n_listen_metrics_urls;
 	const char *advertise_client_urls[FLAGS_MAX_URLS];
 	size_t n_advertise_client_urls;
 	const char *listen_peer_urls[FLAGS_MAX_URLS];
@@ -62,6 +66,11 @@ struct flags {
 /* Parse argv. Returns 0, or -1 after printing an error (exit code 2). */
 int flags_parse(struct flags *f, int argc, char **argv);
 void flags_free(struct flags *f);
+/* Set one flag by name from a string (config file, environment): 0, or -1
+ * after printing etcd's error. v must live as long as f. */
+int flags_set(struct flags *f, const char *name, const char *v);
+/* Whether name is an etcd flag metad accepts. */
+int flags_known(const char *name);
 void flags_usage(void);
 
 #endif

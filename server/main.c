@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,8 @@
 #include "core/core.h"
 #include "etcdapi/absl_quiet.h"
 #include "etcdapi/api.h"
+#include "server/autotls.h"
+#include "server/import.h"
 #include "server/flags.h"
 
 #define METAD_VERSION "0.1.0"
@@ -124,6 +127,31 @@ int main(int argc, char **argv)
 	};
 	char err[512] = "";
 	struct core *core = NULL;
+	if (server_import_etcd(f.data_dir, f.import_etcd_snapshot, cc.cache_mb, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "metad: cannot import etcd data into %s: %s\n", f.data_dir, err);
+		flags_free(&f);
+		return 1;
+	}
+	static char auto_cert[4200], auto_key[4200];
+	bool https = false;
+	for (size_t i = 0; i < f.n_listen_client_urls; i++)
+		https = https || strncmp(f.listen_client_urls[i], "https://", 8) == 0;
+	if (f.auto_tls && https && (f.cert_file == NULL || f.key_file == NULL)) {
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s/fixtures/client", f.data_dir);
+		if (autotls_make(dir, f.listen_client_urls, f.n_listen_client_urls, 1, auto_cert,
+				 auto_key, sizeof(auto_cert), err, sizeof(err)) != 0) {
+			fprintf(stderr, "metad: --auto-tls: %s\n", err);
+			flags_free(&f);
+			return 1;
+		}
+		f.cert_file = auto_cert;
+		f.key_file = auto_key;
+		log_info("auto-tls: serving with a self-signed certificate", "cert-file", auto_cert);
+	} else if (f.auto_tls && f.cert_file != NULL) {
+		log_info("ignoring client auto TLS since certs given", "cert-file", f.cert_file);
+	}
 	if (core_open(&cc, &core, err, sizeof(err)) != CORE_OK) {
 		fprintf(stderr, "metad: cannot open %s: %s\n", f.data_dir, err);
 		flags_free(&f);
@@ -134,6 +162,8 @@ int main(int argc, char **argv)
 	struct api_config ac = {
 		.listen_urls = f.listen_client_urls,
 		.n_listen_urls = f.n_listen_client_urls,
+		.metrics_urls = f.listen_metrics_urls,
+		.n_metrics_urls = f.n_listen_metrics_urls,
 		.tls = {f.cert_file, f.key_file, f.trusted_ca_file, f.client_cert_auth},
 		.max_request_bytes = f.max_request_bytes,
 		.max_concurrent_streams = f.max_concurrent_streams,

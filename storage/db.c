@@ -232,7 +232,8 @@ uint64_t db_size_bytes(const struct db *db)
 		 * as etcd's WAL is not counted in its db size. */
 		if (strncmp(e->d_name, "WiredTigerLog.", 14) == 0 ||
 		    strncmp(e->d_name, "WiredTigerPreplog.", 18) == 0 ||
-		    strncmp(e->d_name, "WiredTigerTmplog.", 17) == 0)
+		    strncmp(e->d_name, "WiredTigerTmplog.", 17) == 0 ||
+		    strcmp(e->d_name, "raft_log.wt") == 0) /* the WAL's counterpart */
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", db->dir, e->d_name);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))

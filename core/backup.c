@@ -1,0 +1,175 @@
+/*
+ * core/backup.c — the store in etcd's backend layout (see backup.h),
+ * packed with etcd's messages and written by storage/bbolt.c.
+ *
+ * ETCD-COMPAT: etcd's key bucket keys are the revision, 8 bytes big-endian
+ * main, '_', 8 bytes sub, plus 't' for a delete, whose value is a KeyValue
+ * holding the key only; meta's compaction marks are the same 17-byte
+ * revision encoding; lease values are leasepb.Lease.
+ * Not written: the auth buckets (the restored etcd starts with auth off)
+ * and the cluster version.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alarm.h"
+#include "core/core_internal.h"
+#include "core/backup.h"
+#include "lease.pb-c.h"
+#include "storage/bbolt.h"
+#include "storage/lease.h"
+
+static void be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static void rev_bytes(uint8_t *p, int64_t main, int64_t sub)
+{
+	be64(p, (uint64_t)main);
+	p[8] = '_';
+	be64(p + 9, (uint64_t)sub);
+}
+
+struct kv_scan {
+	struct bbolt_writer *w;
+	uint8_t *buf;
+	size_t cap;
+	int rv;
+};
+
+static int put_change(void *arg, const struct mvcc_change *ch)
+{
+	struct kv_scan *sc = arg;
+	Mvccpb__KeyValue kv = MVCCPB__KEY_VALUE__INIT;
+	kv.key.data = (uint8_t *)ch->kv.key;
+	kv.key.len = ch->kv.key_len;
+	if (!ch->tombstone) {
+		kv.value.data = (uint8_t *)ch->kv.value;
+		kv.value.len = ch->kv.value_len;
+		kv.create_revision = ch->kv.create_revision;
+		kv.mod_revision = ch->kv.mod_revision;
+		kv.version = ch->kv.version;
+		kv.lease = ch->kv.lease;
+	}
+	size_t len = mvccpb__key_value__get_packed_size(&kv);
+	if (len > sc->cap) {
+		uint8_t *nb = realloc(sc->buf, len * 2);
+		if (nb == NULL)
+			return sc->rv = DB_NOMEM;
+		sc->buf = nb;
+		sc->cap = len * 2;
+	}
+	mvccpb__key_value__pack(&kv, sc->buf);
+	uint8_t key[18];
+	rev_bytes(key, ch->kv.mod_revision, ch->sub);
+	key[17] = 't';
+	int rv = bbolt_put(sc->w, key, ch->tombstone ? 18 : 17, sc->buf, len);
+	return rv != DB_OK ? (sc->rv = rv) : 0;
+}
+
+static int put_lease(void *arg, int64_t id, int64_t ttl)
+{
+	struct bbolt_writer *w = arg;
+	uint8_t key[8], val[32];
+	be64(key, (uint64_t)id);
+	Leasepb__Lease l = LEASEPB__LEASE__INIT;
+	l.id = id;
+	l.ttl = ttl;
+	size_t n = leasepb__lease__pack(&l, val);
+	return bbolt_put(w, key, 8, val, n);
+}
+
+static int write_alarms(struct core *c, struct bbolt_writer *w)
+{
+	struct core_alarm al[64];
+	size_t n = core_alarms(c, al, 64);
+	if (n > 64)
+		n = 64;
+	/* keys must ascend: pack, then sort by bytes */
+	uint8_t keys[64][32];
+	size_t lens[64];
+	for (size_t i = 0; i < n; i++) {
+		Etcdserverpb__AlarmMember m = ETCDSERVERPB__ALARM_MEMBER__INIT;
+		m.memberid = al[i].member;
+		m.alarm = (Etcdserverpb__AlarmType)al[i].type;
+		lens[i] = etcdserverpb__alarm_member__pack(&m, keys[i]);
+	}
+	for (size_t i = 1; i < n; i++) /* few: insertion sort */
+		for (size_t j = i; j > 0; j--) {
+			size_t m = lens[j] < lens[j - 1] ? lens[j] : lens[j - 1];
+			int cmp = memcmp(keys[j], keys[j - 1], m);
+			if (cmp > 0 || (cmp == 0 && lens[j] >= lens[j - 1]))
+				break;
+			uint8_t t[32];
+			memcpy(t, keys[j], 32);
+			memcpy(keys[j], keys[j - 1], 32);
+			memcpy(keys[j - 1], t, 32);
+			size_t tl = lens[j];
+			lens[j] = lens[j - 1];
+			lens[j - 1] = tl;
+		}
+	int rv = DB_OK;
+	for (size_t i = 0; i < n && rv == DB_OK; i++)
+		if (i == 0 || lens[i] != lens[i - 1] || memcmp(keys[i], keys[i - 1], lens[i]) != 0)
+			rv = bbolt_put(w, keys[i], lens[i], NULL, 0);
+	return rv;
+}
+
+int core_backup_write(struct core *c, int fd, uint64_t *size)
+{
+	struct db_session *s = core_session(c);
+	if (s == NULL)
+		return CORE_ENOMEM;
+	struct bbolt_writer *w = NULL;
+	int rv = bbolt_writer_open(fd, &w);
+	if (rv != DB_OK)
+		return CORE_ENOMEM;
+	uint64_t ci = mvcc_consistent_index(c->mvcc);
+	int64_t compact = mvcc_compact_rev(c->mvcc), head = mvcc_rev(c->mvcc), last = 0;
+	/* key: every entry the store holds, in revision order, in one snapshot */
+	struct kv_scan sc = {.w = w, .rv = DB_OK};
+	rv = bbolt_bucket_begin(w, "key");
+	if (rv == DB_OK) {
+		rv = mvcc_changes_any(c->mvcc, s, 1, head, 0, put_change, &sc, &last);
+		if (sc.rv != DB_OK)
+			rv = sc.rv;
+	}
+	free(sc.buf);
+	if (rv == DB_OK)
+		rv = bbolt_bucket_end(w);
+	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "meta")) == DB_OK) {
+		uint8_t v[17];
+		be64(v, ci);
+		rv = bbolt_put(w, (const uint8_t *)"consistent_index", 16, v, 8);
+		if (rv == DB_OK && compact > 0) {
+			rev_bytes(v, compact, 0);
+			rv = bbolt_put(w, (const uint8_t *)"finishedCompactRev", 18, v, 17);
+			if (rv == DB_OK)
+				rv = bbolt_put(w, (const uint8_t *)"scheduledCompactRev", 19, v, 17);
+		}
+		if (rv == DB_OK)
+			rv = bbolt_bucket_end(w);
+	}
+	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "lease")) == DB_OK) {
+		rv = lease_store_load(s, put_lease, w);
+		if (rv == DB_OK)
+			rv = bbolt_bucket_end(w);
+	}
+	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "alarm")) == DB_OK) {
+		rv = write_alarms(c, w);
+		if (rv == DB_OK)
+			rv = bbolt_bucket_end(w);
+	}
+	const char *empty[] = {"members", "members_removed"};
+	for (size_t i = 0; i < 2 && rv == DB_OK; i++)
+		if ((rv = bbolt_bucket_begin(w, empty[i])) == DB_OK)
+			rv = bbolt_bucket_end(w);
+	if (rv == DB_OK)
+		rv = bbolt_writer_finish(w, size);
+	bbolt_writer_free(w);
+	return rv == DB_OK ? CORE_OK : rv == DB_NOMEM ? CORE_ENOMEM : CORE_EINTERNAL;
+}

@@ -1,0 +1,504 @@
+/*
+ * etcdapi/http.c — the HTTP endpoints of the client port, with
+ * libmicrohttpd: health probes, version, metrics and the JSON gateway.
+ *
+ * ETCD-COMPAT (etcd 3.5 etcdhttp): /health answers {"health":"true",
+ * "reason":""}, or "false" with 503 and a reason when an alarm is active
+ * (?exclude=NOSPACE leaves one type out), when there is no leader, or when a
+ * Range of "health" fails (linearizable, or ?serializable=true); a refusal
+ * by auth counts as healthy, as in etcd. /livez is "ok" while the process
+ * serves; /readyz is "ok" unless CORRUPT is raised or a serializable read
+ * fails. Unknown paths are 404 "404 page not found".
+ */
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alarm.h"
+#include "etcdapi/gateway.h"
+#include "etcdapi/http.h"
+#include "etcdapi/metrics.h"
+
+#define CONN_TIMEOUT_S 300
+
+struct api_http {
+	struct MHD_Daemon *plain, *tls, *metrics;
+	struct core *core;
+	struct gw *gw;
+	bool client_cert_auth;
+	uint64_t max_body;
+	char *cert, *key, *ca;
+};
+
+/* One request: its body, or its open stream. */
+struct req {
+	char *body;
+	size_t len;
+	bool too_large;
+	struct api_http *h;
+	struct gw_stream *stream;
+	char *pending; /* formatted stream output not yet handed to MHD */
+	size_t plen, poff;
+	bool ended;
+};
+
+static char *slurp(const char *path)
+{
+	FILE *f = path ? fopen(path, "rb") : NULL;
+	if (f == NULL)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	fclose(f);
+	buf[len] = 0;
+	return buf;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+			       char *body, size_t len)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, body ? body : (char *)"", MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	enum MHD_Result rv = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return rv;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status,
+				    const char *type, const char *text)
+{
+	char *b = strdup(text);
+	return respond(conn, status, type, b, b ? strlen(b) : 0);
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return respond(conn, status, "application/json", s, s ? strlen(s) : 0);
+}
+
+/* ---- probes ---- */
+
+/* A Range of "health" through the gateway, as etcd's checkV3Health; auth
+ * refusals mean the server answered. */
+static bool range_ok(struct api_http *h, bool serializable, char *why, size_t len)
+{
+	const struct gw_route *r = gw_route_find("/v3/kv/range");
+	const char *body = serializable
+				   ? "{\"key\":\"aGVhbHRo\",\"keys_only\":true,\"limit\":\"1\","
+				     "\"serializable\":true}"
+				   : "{\"key\":\"aGVhbHRo\",\"keys_only\":true,\"limit\":\"1\"}";
+	struct gw_result res;
+	gw_unary(h->gw, r, body, strlen(body), NULL, &res);
+	json_decref(res.resp);
+	if (res.code == GRPC_STATUS_OK || strcmp(res.message, "etcdserver: permission denied") == 0 ||
+	    strcmp(res.message, "etcdserver: user name is empty") == 0)
+		return true;
+	snprintf(why, len, "%s", res.message);
+	return false;
+}
+
+static bool excluded(struct MHD_Connection *conn, const char *name)
+{
+	/* MHD keeps only one value per key: ?exclude=A&exclude=B is read as
+	 * the last one; a comma-separated list works too. */
+	const char *ex = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "exclude");
+	if (ex == NULL)
+		return false;
+	size_t n = strlen(name);
+	for (const char *p = ex; *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == n && strncmp(p, name, n) == 0)
+			return true;
+		p += l + (p[l] == ',');
+	}
+	return false;
+}
+
+static enum MHD_Result health(struct api_http *h, struct MHD_Connection *conn)
+{
+	char reason[640] = "";
+	struct core_alarm al[32];
+	size_t n = core_alarms(h->core, al, 32);
+	for (size_t i = 0; i < n && i < 32 && !reason[0]; i++) {
+		const char *name = core_alarm_name(al[i].type);
+		if (name != NULL && !excluded(conn, name))
+			snprintf(reason, sizeof(reason), "ALARM %s", name);
+	}
+	if (!reason[0] && !core_has_leader(h->core))
+		snprintf(reason, sizeof(reason), "RAFT NO LEADER");
+	const char *ser = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "serializable");
+	char why[512];
+	if (!reason[0] && !range_ok(h, ser && strcmp(ser, "true") == 0, why, sizeof(why)))
+		snprintf(reason, sizeof(reason), "QGET ERROR:%s", why);
+	json_t *j = json_object();
+	json_object_set_new(j, "health", json_string(reason[0] ? "false" : "true"));
+	json_object_set_new(j, "reason", json_string(reason));
+	return respond_json(conn, reason[0] ? 503 : 200, j);
+}
+
+static enum MHD_Result readyz(struct api_http *h, struct MHD_Connection *conn)
+{
+	char out[1024] = "", why[512];
+	bool ok = true;
+	size_t o = 0;
+	bool verbose = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "verbose") != NULL;
+	if (!excluded(conn, "data_corruption")) {
+		bool bad = core_alarm_active(h->core, 2);
+		ok = ok && !bad;
+		if (bad || verbose)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "[%c]data_corruption %s\n",
+					      bad ? '-' : '+', bad ? "failed: alarm CORRUPT" : "ok");
+	}
+	if (!excluded(conn, "serializable_read") && o < sizeof(out)) {
+		bool good = range_ok(h, true, why, sizeof(why));
+		ok = ok && good;
+		if (!good || verbose)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "[%c]serializable_read %s%s\n",
+					      good ? '+' : '-', good ? "ok" : "failed: ",
+					      good ? "" : why);
+	}
+	if (o < sizeof(out))
+		snprintf(out + o, sizeof(out) - o, "%s", ok ? "ok\n" : "readyz check failed\n");
+	return respond_text(conn, ok ? 200 : 503, "text/plain; charset=utf-8", verbose || !ok ? out
+											 : "ok\n");
+}
+
+/* ---- gateway streams ---- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct req *q = cls;
+	while (q->poff == q->plen) {
+		free(q->pending);
+		q->pending = NULL;
+		q->plen = q->poff = 0;
+		if (q->ended)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		struct gw_result res;
+		json_t *line = json_object();
+		if (gw_stream_next(q->stream, &res)) {
+			json_object_set_new(line, "result", res.resp);
+		} else {
+			q->ended = true;
+			if (res.code == GRPC_STATUS_OK) {
+				json_decref(line);
+				continue;
+			}
+			/* grpc-gateway v1's stream error object */
+			json_t *e = json_object();
+			json_object_set_new(e, "grpc_code", json_integer(res.code));
+			json_object_set_new(e, "http_code", json_integer(gw_http_status(res.code)));
+			json_object_set_new(e, "message", json_string(res.message));
+			json_object_set_new(line, "error", e);
+		}
+		char *s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(line);
+		if (s == NULL)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		size_t l = strlen(s);
+		char *grown = realloc(s, l + 2);
+		if (grown == NULL) {
+			free(s);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		q->pending = grown;
+		q->pending[l] = '\n';
+		q->plen = l + 1;
+	}
+	size_t n = q->plen - q->poff < max ? q->plen - q->poff : max;
+	memcpy(buf, q->pending + q->poff, n);
+	q->poff += n;
+	return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+	(void)cls; /* the request context owns the stream; freed on completion */
+}
+
+static enum MHD_Result gateway(struct api_http *h, struct MHD_Connection *conn,
+			       const struct gw_route *r, struct req *q)
+{
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	struct gw_result res;
+	if (r->server_stream) {
+		q->stream = gw_stream_open(h->gw, r, q->body, q->len, auth, &res);
+		if (q->stream == NULL) {
+			char *b = gw_error_body(res.code, res.message);
+			return respond(conn, (unsigned)gw_http_status(res.code), "application/json", b,
+				       b ? strlen(b) : 0);
+		}
+		struct MHD_Response *resp = MHD_create_response_from_callback(
+			MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, q, stream_free);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		enum MHD_Result rv = MHD_queue_response(conn, 200, resp);
+		MHD_destroy_response(resp);
+		return rv;
+	}
+	gw_unary(h->gw, r, q->body, q->len, auth, &res);
+	if (res.code != GRPC_STATUS_OK) {
+		char *b = gw_error_body(res.code, res.message);
+		return respond(conn, (unsigned)gw_http_status(res.code), "application/json", b,
+			       b ? strlen(b) : 0);
+	}
+	return respond_json(conn, 200, res.resp);
+}
+
+/* ---- dispatch ---- */
+
+static bool cert_ok(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return false;
+	gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+	unsigned n = 0;
+	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+		return false;
+	unsigned status = 0;
+	return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **ctx)
+{
+	(void)version;
+	struct api_http *h = cls;
+	struct req *q = *ctx;
+	if (q == NULL) {
+		q = calloc(1, sizeof(*q));
+		if (q == NULL)
+			return MHD_NO;
+		q->h = h;
+		*ctx = q;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!q->too_large && q->len + *upload_size <= h->max_body) {
+			char *nb = realloc(q->body, q->len + *upload_size + 1);
+			if (nb == NULL)
+				return MHD_NO;
+			q->body = nb;
+			memcpy(q->body + q->len, upload, *upload_size);
+			q->len += *upload_size;
+			q->body[q->len] = 0;
+		} else {
+			q->too_large = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	const union MHD_ConnectionInfo *di =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	bool on_tls = di && di->daemon == h->tls && h->tls != NULL;
+	bool metrics_only = di && di->daemon == h->metrics && h->metrics != NULL;
+	if (on_tls && h->client_cert_auth && !cert_ok(conn))
+		return respond_text(conn, 403, "text/plain; charset=utf-8",
+				    "a client certificate signed by the trusted CA is required\n");
+	bool get = strcmp(method, "GET") == 0;
+	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/health") == 0 ||
+	    strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0 ||
+	    strcmp(url, "/version") == 0) {
+		if (!get)
+			return respond_text(conn, 405, "text/plain; charset=utf-8",
+					    "Method Not Allowed\n");
+		if (strcmp(url, "/metrics") == 0) {
+			size_t len = 0;
+			char *text = api_metrics_render(h->core, &len);
+			return respond(conn, text ? 200 : 500, "text/plain; version=0.0.4", text, len);
+		}
+		if (strcmp(url, "/health") == 0)
+			return health(h, conn);
+		if (metrics_only)
+			return respond_text(conn, 404, "text/plain; charset=utf-8",
+					    "404 page not found\n");
+		if (strcmp(url, "/livez") == 0)
+			return respond_text(conn, 200, "text/plain; charset=utf-8", "ok\n");
+		if (strcmp(url, "/readyz") == 0)
+			return readyz(h, conn);
+		json_t *j = json_object();
+		json_object_set_new(j, "etcdserver", json_string(CORE_ETCD_VERSION));
+		json_object_set_new(j, "etcdcluster", json_string(CORE_CLUSTER_VERSION));
+		return respond_json(conn, 200, j);
+	}
+	const struct gw_route *r = metrics_only ? NULL : gw_route_find(url);
+	if (r == NULL)
+		return respond_text(conn, 404, "text/plain; charset=utf-8", "404 page not found\n");
+	if (strcmp(method, "POST") != 0)
+		return respond_text(conn, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+	if (q->too_large) {
+		char *b = gw_error_body(GRPC_STATUS_INVALID_ARGUMENT,
+					"etcdserver: request is too large");
+		return respond(conn, 400, "application/json", b, b ? strlen(b) : 0);
+	}
+	return gateway(h, conn, r, q);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **ctx,
+		      enum MHD_RequestTerminationCode why)
+{
+	(void)cls;
+	(void)conn;
+	(void)why;
+	struct req *q = *ctx;
+	if (q == NULL)
+		return;
+	gw_stream_close(q->stream);
+	free(q->pending);
+	free(q->body);
+	free(q);
+	*ctx = NULL;
+}
+
+static struct MHD_Daemon *daemon_start(struct api_http *h, bool tls, const struct sockaddr *bind)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (bind == NULL)
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	if (bind != NULL && bind->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (tls)
+		flags |= MHD_USE_TLS;
+	struct MHD_OptionItem opts[10];
+	int n = 0;
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL};
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL};
+	if (bind != NULL)
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)bind};
+	if (tls) {
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->key};
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert};
+		if (h->ca != NULL)
+			opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->ca};
+		/* TLS 1.2 at least, as etcd (and gRPC core for the gRPC side) */
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+						    (void *)"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"};
+	}
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_ARRAY, opts,
+				MHD_OPTION_END);
+}
+
+struct api_http *api_http_start(const struct api_http_config *cfg, struct core *core,
+				grpc_server *server, char *err, size_t errlen)
+{
+	struct api_http *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->core = core;
+	h->client_cert_auth = cfg->client_cert_auth;
+	/* etcd's gateway takes what gRPC would: the request limit + 512 KiB */
+	h->max_body = (cfg->max_request_bytes ? cfg->max_request_bytes : 1572864) * 2 + 512 * 1024;
+	h->gw = gw_open(server);
+	if (h->gw == NULL) {
+		snprintf(err, errlen, "gateway: cannot open its connection");
+		goto fail;
+	}
+	h->plain = daemon_start(h, false, NULL);
+	if (h->plain == NULL) {
+		snprintf(err, errlen, "cannot start the HTTP server");
+		goto fail;
+	}
+	if (cfg->cert_file != NULL && cfg->key_file != NULL) {
+		h->cert = slurp(cfg->cert_file);
+		h->key = slurp(cfg->key_file);
+		h->ca = cfg->trusted_ca_file ? slurp(cfg->trusted_ca_file) : NULL;
+		if (h->cert == NULL || h->key == NULL ||
+		    (h->tls = daemon_start(h, true, NULL)) == NULL) {
+			snprintf(err, errlen, "cannot start the HTTPS server (certificate or key)");
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_metrics_urls && h->metrics == NULL; i++) {
+		/* http://host:port only; the first one */
+		const char *u = cfg->metrics_urls[i];
+		if (strncmp(u, "http://", 7) != 0) {
+			snprintf(err, errlen, "--listen-metrics-urls: only http:// is served (%s)", u);
+			goto fail;
+		}
+		char host[256];
+		int port = 0;
+		if (sscanf(u + 7, "%255[^:]:%d", host, &port) != 2 || port <= 0 || port > 65535) {
+			snprintf(err, errlen, "invalid --listen-metrics-urls %s", u);
+			goto fail;
+		}
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		if (strcmp(host, "localhost") == 0)
+			snprintf(host, sizeof(host), "127.0.0.1");
+		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+			snprintf(err, errlen, "invalid --listen-metrics-urls host %s", host);
+			goto fail;
+		}
+		h->metrics = daemon_start(h, false, (struct sockaddr *)&sa);
+		if (h->metrics == NULL) {
+			snprintf(err, errlen, "cannot listen on %s", u);
+			goto fail;
+		}
+	}
+	return h;
+fail:
+	api_http_stop(h);
+	return NULL;
+}
+
+void api_http_add_conn(struct api_http *h, int fd, bool tls, const struct sockaddr *addr,
+		       socklen_t addr_len)
+{
+	struct MHD_Daemon *d = tls ? h->tls : h->plain;
+	if (d == NULL)
+		close(fd);
+	else
+		MHD_add_connection(d, fd, addr, addr_len); /* on failure MHD closes fd */
+}
+
+void api_http_stop(struct api_http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->metrics)
+		MHD_stop_daemon(h->metrics);
+	if (h->tls)
+		MHD_stop_daemon(h->tls);
+	if (h->plain)
+		MHD_stop_daemon(h->plain);
+	gw_close(h->gw);
+	free(h->cert);
+	free(h->key);
+	free(h->ca);
+	free(h);
+}

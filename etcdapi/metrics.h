@@ -1,0 +1,27 @@
+/*
+ * etcdapi/metrics.h — request counters of the gRPC surface and the
+ * Prometheus text of /metrics (etcd's metric names).
+ *
+ * Counting is one relaxed atomic add into a slot found by hashing the
+ * method's (static) path pointer in a table filled before serving starts:
+ * no lock on the request path.
+ */
+#ifndef METAD_ETCDAPI_METRICS_H
+#define METAD_ETCDAPI_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/core.h"
+
+/* Before serving: one slot per method path (a static string). */
+void api_metrics_register(const char *path, bool client_stream, bool server_stream);
+/* A call of path arrived with `bytes` of request. NULL path: unknown method. */
+void api_metrics_started(const char *path, size_t bytes);
+/* A call of path ended with a gRPC status code, having sent `bytes`. */
+void api_metrics_handled(const char *path, int code, size_t bytes);
+
+/* The whole /metrics page (malloc'd, *len bytes), NULL when out of memory. */
+char *api_metrics_render(struct core *c, size_t *len);
+
+#endif
