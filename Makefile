@@ -1,7 +1,7 @@
 # Thin front over CMake. `make run` and `make test` install what is missing first.
 DEBS := cmake gcc make pkg-config openssl libgrpc-dev libprotobuf-c-dev protobuf-c-compiler \
         libnanopb-dev nanopb libwiredtiger-dev libssl-dev libjemalloc-dev etcd-client etcd-server \
-        python3 python3-etcd3 python3-pytest python3-grpcio procps libcrypt-dev
+        python3 python3-etcd3 python3-pytest python3-grpcio procps libcrypt-dev libjansson-dev
 # make fuzz only: clang with libFuzzer.
 FUZZ_DEBS := clang libclang-rt-14-dev
 JOBS ?= 2
