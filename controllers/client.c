@@ -159,6 +159,24 @@ void ctl_txn_put(struct ctl_txn *t, const char *key, size_t key_len, const char 
 		t->oom = true;
 }
 
+void ctl_txn_put_lease(struct ctl_txn *t, const char *key, size_t key_len, int64_t lease)
+{
+	ctl_txn_put(t, key, key_len, "", 0, lease);
+	if (!t->oom)
+		t->ops[t->n_ops - 1]->request_put->ignore_value = true;
+}
+
+void ctl_txn_del_range(struct ctl_txn *t, const char *key, size_t key_len, const char *end,
+		       size_t end_len)
+{
+	ctl_txn_del(t, key, key_len);
+	if (t->oom || end == NULL)
+		return;
+	Etcdserverpb__DeleteRangeRequest *d = t->ops[t->n_ops - 1]->request_delete_range;
+	if (!copy_bytes(&d->range_end, end, end_len))
+		t->oom = true;
+}
+
 void ctl_txn_del(struct ctl_txn *t, const char *key, size_t key_len)
 {
 	Etcdserverpb__RequestOp *op = add_op(t);
@@ -197,6 +215,7 @@ void ctl_txn_free(struct ctl_txn *t)
 		} else if (op->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE &&
 			   op->request_delete_range != NULL) {
 			free(op->request_delete_range->key.data);
+			free(op->request_delete_range->range_end.data);
 			free(op->request_delete_range);
 		}
 		free(op);

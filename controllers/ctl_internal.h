@@ -70,6 +70,9 @@ struct ctl_ops {
 	void (*synced)(struct ctl *rt, void *state);
 	/* A node came, went or is being decommissioned (after the listing). */
 	void (*node)(struct ctl *rt, void *state, const struct ctl_node *n, enum ctl_node_change ch);
+	/* After the events of one watch response (all of a revision's changes
+	 * are in one): act on what they left dirty. */
+	void (*flush)(struct ctl *rt, void *state);
 	/* Timers: called every poll while leading. */
 	void (*tick)(struct ctl *rt, void *state, int64_t now_ms);
 	void (*stop)(struct ctl *rt, void *state);
@@ -114,7 +117,12 @@ void ctl_txn_cmp_mod(struct ctl_txn *t, const char *key, size_t key_len, int64_t
 void ctl_txn_cmp_create(struct ctl_txn *t, const char *key, size_t key_len, int64_t create_rev);
 void ctl_txn_put(struct ctl_txn *t, const char *key, size_t key_len, const char *val,
 		 size_t val_len, int64_t lease);
+/* Keep key's value, bind it to lease (Put with ignore_value). */
+void ctl_txn_put_lease(struct ctl_txn *t, const char *key, size_t key_len, int64_t lease);
 void ctl_txn_del(struct ctl_txn *t, const char *key, size_t key_len);
+/* Delete [key, end) (a prefix with end = ctl_prefix_end of it). */
+void ctl_txn_del_range(struct ctl_txn *t, const char *key, size_t key_len, const char *end,
+		       size_t end_len);
 /* Run it: 0 with *ok = whether the compares held (and *rev the revision
  * after it), or a CORE_E* code. Leaves t reusable after ctl_txn_free. */
 int ctl_txn_commit(struct ctl *rt, struct ctl_txn *t, bool *ok, int64_t *rev);

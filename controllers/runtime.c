@@ -268,6 +268,9 @@ static void process(struct ctl *rt, const struct msg *m)
 		dispatch(rt, &ev);
 	}
 	etcdserverpb__watch_response__free_unpacked(wr, NULL);
+	for (size_t i = 0; i < N_CTL && !c->relist; i++)
+		if (CONTROLLERS[i]->flush != NULL && c->state[i] != NULL)
+			CONTROLLERS[i]->flush(rt, c->state[i]);
 }
 
 static bool is_leader(struct core *core)
