@@ -251,6 +251,50 @@ int ctl_txn_commit(struct ctl *rt, struct ctl_txn *t, bool *ok, int64_t *rev)
 	return err;
 }
 
+#define PIPE_WINDOW 32 /* Txns in flight at once */
+
+int ctl_txn_many(struct ctl *rt, struct ctl_txn *txns, size_t n, bool *ok, int64_t *rev)
+{
+	struct waiter *w = calloc(n ? n : 1, sizeof(*w));
+	if (w == NULL)
+		return CORE_ENOMEM;
+	int first_err = CORE_OK;
+	size_t next = 0, done = 0;
+	while (done < n) {
+		while (next < n && next - done < PIPE_WINDOW) {
+			struct ctl_txn *t = &txns[next];
+			waiter_init(&w[next]);
+			if (t->oom) {
+				waiter_done(&w[next], NULL);
+			} else {
+				t->req.n_compare = t->n_cmp;
+				t->req.compare = t->cmp;
+				t->req.n_success = t->n_ops;
+				t->req.success = t->ops;
+				core_txn(ctl_core(rt), &t->req, waiter_done, &w[next]);
+			}
+			next++;
+		}
+		struct core_reply *r = waiter_wait(&w[done]);
+		ok[done] = false;
+		rev[done] = 0;
+		int err = r != NULL ? r->err : CORE_ENOMEM;
+		if (err == CORE_OK) {
+			const Etcdserverpb__TxnResponse *tr = (const Etcdserverpb__TxnResponse *)r->msg;
+			ok[done] = tr->succeeded;
+			rev[done] = tr->header != NULL ? tr->header->revision : 0;
+			if (ok[done])
+				ctl_count_action(rt);
+		} else if (first_err == CORE_OK) {
+			first_err = err;
+		}
+		core_reply_free(r);
+		done++;
+	}
+	free(w);
+	return first_err;
+}
+
 /* ---- reads and leases ---- */
 
 int ctl_range(struct ctl *rt, const char *key, size_t key_len, const char *end, size_t end_len,

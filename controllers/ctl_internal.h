@@ -127,6 +127,10 @@ void ctl_txn_del_range(struct ctl_txn *t, const char *key, size_t key_len, const
  * after it), or a CORE_E* code. Leaves t reusable after ctl_txn_free. */
 int ctl_txn_commit(struct ctl *rt, struct ctl_txn *t, bool *ok, int64_t *rev);
 void ctl_txn_free(struct ctl_txn *t);
+/* Run n Txns with several in flight at once (group commit takes them
+ * together); ok[i] and rev[i] as ctl_txn_commit's. Returns the first error
+ * (the others still ran). Each one's success is independent. */
+int ctl_txn_many(struct ctl *rt, struct ctl_txn *txns, size_t n, bool *ok, int64_t *rev);
 size_t ctl_txn_ops(const struct ctl_txn *t);
 
 /* Linearizable range of [key, end) (end NULL: one key; "\0"-style prefix

@@ -67,27 +67,39 @@ static void retry_one(struct ctl *rt, struct jctl *j, const struct jchange *c, j
 void j_commit(struct ctl *rt, struct jctl *j, struct jchange *v, size_t n, j_redo_fn redo,
 	      void *arg)
 {
-	for (size_t off = 0; off < n; off += J_BATCH) {
-		size_t m = n - off < J_BATCH ? n - off : J_BATCH;
-		struct ctl_txn t;
-		ctl_txn_init(&t);
-		bool built = true;
-		for (size_t i = off; i < off + m && built; i++) {
-			ctl_txn_cmp_mod(&t, v[i].key, v[i].klen, v[i].expect);
-			built = put_seg(&t, v[i].key, v[i].klen, &v[i].s);
-		}
-		bool ok = false;
-		int64_t rev = 0;
-		if (built && ctl_txn_commit(rt, &t, &ok, &rev) == CORE_OK && ok) {
-			for (size_t i = off; i < off + m; i++)
-				j_seg_set(rt, j, v[i].key, v[i].klen, &v[i].s, rev);
-		} else {
-			/* Someone changed one of them: each on its own, from its fresh value. */
-			for (size_t i = off; i < off + m; i++)
-				retry_one(rt, j, &v[i], redo, arg);
-		}
-		ctl_txn_free(&t);
+	size_t nt = (n + J_BATCH - 1) / J_BATCH;
+	if (nt == 0)
+		return;
+	struct ctl_txn *t = calloc(nt, sizeof(*t));
+	bool *ok = calloc(nt, sizeof(*ok));
+	int64_t *rev = calloc(nt, sizeof(*rev));
+	if (t == NULL || ok == NULL || rev == NULL) {
+		free(t);
+		free(ok);
+		free(rev);
+		return;
 	}
+	for (size_t b = 0; b < nt; b++) {
+		ctl_txn_init(&t[b]);
+		for (size_t i = b * J_BATCH; i < n && i < (b + 1) * J_BATCH; i++) {
+			ctl_txn_cmp_mod(&t[b], v[i].key, v[i].klen, v[i].expect);
+			if (!put_seg(&t[b], v[i].key, v[i].klen, &v[i].s))
+				t[b].oom = true;
+		}
+	}
+	ctl_txn_many(rt, t, nt, ok, rev);
+	for (size_t i = 0; i < n; i++) {
+		size_t b = i / J_BATCH;
+		if (ok[b])
+			j_seg_set(rt, j, v[i].key, v[i].klen, &v[i].s, rev[b]);
+		else /* someone changed one of them: each on its own, from its fresh value */
+			retry_one(rt, j, &v[i], redo, arg);
+	}
+	for (size_t b = 0; b < nt; b++)
+		ctl_txn_free(&t[b]);
+	free(t);
+	free(ok);
+	free(rev);
 }
 
 size_t j_place(struct ctl *rt, int n, struct jseg *s)

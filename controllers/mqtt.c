@@ -249,8 +249,8 @@ static void mqtt_node(struct ctl *rt, void *state, const struct ctl_node *n,
 	char id[sizeof(n->id)];
 	memcpy(id, n->id, sizeof(id));
 	if (ch == CTL_NODE_DOWN) {
+		m_groups_broker_down(rt, m, id); /* a few keys: first */
 		m_broker_down(rt, m, id);
-		m_groups_broker_down(rt, m, id);
 	} else {
 		m_groups_synced(rt, m); /* leaderless groups, unassigned connectors */
 	}

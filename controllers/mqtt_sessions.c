@@ -58,46 +58,79 @@ struct pending {
 	bool drop; /* expiry 0: the session ends now */
 };
 
-static void commit_sessions(struct ctl *rt, struct mctl *m, struct pending *v, size_t n)
+static void build(struct ctl_txn *t, const struct pending *v, size_t n)
 {
-	struct ctl_txn t;
-	ctl_txn_init(&t);
+	ctl_txn_init(t);
 	for (size_t i = 0; i < n; i++) {
 		char k[320];
 		size_t kl = key2(k, sizeof(k), M_SESSIONS, v[i].tc);
-		ctl_txn_cmp_mod(&t, k, kl, v[i].expect);
+		ctl_txn_cmp_mod(t, k, kl, v[i].expect);
 		if (v[i].drop)
-			ctl_txn_del(&t, k, kl);
+			ctl_txn_del(t, k, kl);
 		else
-			ctl_txn_put_lease(&t, k, kl, v[i].lease);
+			ctl_txn_put_lease(t, k, kl, v[i].lease);
 	}
+}
+
+/* One session again, from its current value: still without a lease? */
+static void retry_session(struct ctl *rt, struct mctl *m, const struct pending *p)
+{
+	char k[320];
+	size_t kl = key2(k, sizeof(k), M_SESSIONS, p->tc);
+	struct core_reply *reply;
+	const Etcdserverpb__RangeResponse *resp;
+	if (ctl_range(rt, k, kl, NULL, 0, 0, &reply, &resp) != CORE_OK)
+		return;
+	bool still = resp->n_kvs == 1 && resp->kvs[0]->lease == 0;
+	struct pending one = *p;
+	one.expect = still ? resp->kvs[0]->mod_revision : 0;
+	core_reply_free(reply);
+	if (!still)
+		return;
+	struct ctl_txn t;
+	build(&t, &one, 1);
 	bool ok = false;
 	int64_t rev = 0;
 	ctl_txn_commit(rt, &t, &ok, &rev);
 	ctl_txn_free(&t);
+	struct msession *s = strmap_get(&m->sessions, p->tc, strlen(p->tc));
+	if (ok && s != NULL) {
+		s->lease = one.lease;
+		s->mod_rev = rev;
+	}
+}
+
+/* All of v, M_BATCH sessions per Txn, the Txns pipelined. */
+static void commit_sessions(struct ctl *rt, struct mctl *m, struct pending *v, size_t n)
+{
+	size_t nt = (n + M_BATCH - 1) / M_BATCH;
+	struct ctl_txn *t = calloc(nt ? nt : 1, sizeof(*t));
+	bool *ok = calloc(nt ? nt : 1, sizeof(*ok));
+	int64_t *rev = calloc(nt ? nt : 1, sizeof(*rev));
+	if (t == NULL || ok == NULL || rev == NULL) {
+		free(t);
+		free(ok);
+		free(rev);
+		return;
+	}
+	for (size_t i = 0; i < nt; i++)
+		build(&t[i], v + i * M_BATCH, n - i * M_BATCH < M_BATCH ? n - i * M_BATCH : M_BATCH);
+	ctl_txn_many(rt, t, nt, ok, rev);
 	for (size_t i = 0; i < n; i++) {
+		size_t b = i / M_BATCH;
 		struct msession *s = strmap_get(&m->sessions, v[i].tc, strlen(v[i].tc));
-		if (s == NULL)
-			continue;
-		if (ok) {
+		if (ok[b] && s != NULL) {
 			s->lease = v[i].lease;
-			s->mod_rev = rev;
-		} else if (n > 1) {
-			/* One of them changed meanwhile: each on its own (fresh guard below). */
-			struct pending one = v[i];
-			char k[320];
-			size_t kl = key2(k, sizeof(k), M_SESSIONS, v[i].tc);
-			struct core_reply *reply;
-			const Etcdserverpb__RangeResponse *resp;
-			if (ctl_range(rt, k, kl, NULL, 0, 0, &reply, &resp) != CORE_OK)
-				continue;
-			bool still = resp->n_kvs == 1 && resp->kvs[0]->lease == 0;
-			one.expect = still ? resp->kvs[0]->mod_revision : 0;
-			core_reply_free(reply);
-			if (still)
-				commit_sessions(rt, m, &one, 1);
+			s->mod_rev = rev[b];
+		} else if (!ok[b]) {
+			retry_session(rt, m, &v[i]); /* one of its batch changed meanwhile */
 		}
 	}
+	for (size_t i = 0; i < nt; i++)
+		ctl_txn_free(&t[i]);
+	free(t);
+	free(ok);
+	free(rev);
 }
 
 static void start_wills(struct ctl *rt, struct mctl *m, struct pending *v, size_t n,
@@ -130,6 +163,7 @@ static void start_wills(struct ctl *rt, struct mctl *m, struct pending *v, size_
 
 void m_broker_down(struct ctl *rt, struct mctl *m, const char *broker)
 {
+	int64_t t0 = ctl_now(rt);
 	struct leases l = {.n = 0};
 	struct pending *v = NULL;
 	size_t n = 0, cap = 0, it = 0;
@@ -157,13 +191,12 @@ void m_broker_down(struct ctl *rt, struct mctl *m, const char *broker)
 			continue;
 		n++;
 	}
-	if (n > 0)
-		core_log("info", "controllers: mqtt: broker %s gone: %zu sessions start expiry", broker,
-			 n);
-	for (size_t off = 0; off < n; off += M_BATCH)
-		commit_sessions(rt, m, v + off, n - off < M_BATCH ? n - off : M_BATCH);
+	commit_sessions(rt, m, v, n);
 	start_wills(rt, m, v, n, &l);
 	free(v);
+	if (n > 0)
+		core_log("info", "controllers: mqtt: broker %s gone: %zu sessions started expiry in %lld ms",
+			 broker, n, (long long)(ctl_now(rt) - t0));
 }
 
 void m_session_gone(struct ctl *rt, struct mctl *m, const char *tc)

@@ -229,7 +229,7 @@ static int start_all(struct ctl *rt)
 	cr.range_end.data = (uint8_t *)end;
 	cr.range_end.len = elen;
 	cr.start_revision = c->rev + 1;
-	cr.prev_kv = true;
+	cr.prev_kv = false; /* no controller needs it; each would cost a read */
 	Etcdserverpb__WatchRequest wr = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	wr.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	wr.create_request = &cr;
