@@ -251,7 +251,7 @@ int ctl_txn_commit(struct ctl *rt, struct ctl_txn *t, bool *ok, int64_t *rev)
 	return err;
 }
 
-#define PIPE_WINDOW 32 /* Txns in flight at once */
+#define PIPE_WINDOW 8 /* Txns in flight at once: enough for group commit to batch them */
 
 int ctl_txn_many(struct ctl *rt, struct ctl_txn *txns, size_t n, bool *ok, int64_t *rev)
 {

@@ -3,6 +3,7 @@
  * its mirror of /_meta/mqtt/ and what each event or broker change
  * triggers. The actions are in mqtt_sessions.c and mqtt_groups.c.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static void on_session(struct ctl *rt, struct mctl *m, const struct ctl_event *e
 	size_t len = strlen(tc);
 	if (ev->type == CTL_DELETE) {
 		free(strmap_del(&m->sessions, tc, len));
+		if (strmap_del(&m->reaped, tc, len) != NULL)
+			return; /* reaped by us with its subscriptions and will */
 		if (ctl_synced(rt))
 			m_session_gone(rt, m, tc);
 		return;
@@ -125,6 +128,21 @@ static void on_timer(struct ctl *rt, struct mctl *m, const struct ctl_event *ev,
 	strmap_del(&m->timers, tc, len);
 	if (ctl_synced(rt))
 		m_timer_gone(rt, m, tc);
+}
+
+static void on_expiring(struct ctl *rt, struct mctl *m, const struct ctl_event *ev)
+{
+	char p[3][CTL_PART_MAX], bee[3 * CTL_PART_MAX];
+	if (ctl_key_split(ev->kv.key, ev->kv.key_len, strlen(M_EXPIRING), p, 3) != 3)
+		return;
+	snprintf(bee, sizeof(bee), "%s/%s/%s", p[0], p[1], p[2]);
+	if (ev->type == CTL_PUT) {
+		strmap_put(&m->expiring, bee, strlen(bee), (void *)(intptr_t)ev->kv.create_rev, NULL);
+		return;
+	}
+	int64_t since = (int64_t)(intptr_t)strmap_del(&m->expiring, bee, strlen(bee));
+	if (since != 0 && ctl_synced(rt))
+		m_expiring_gone(rt, m, bee, since);
 }
 
 static struct mgroup *group(struct mctl *m, const char *tg)
@@ -227,6 +245,8 @@ static void mqtt_event(struct ctl *rt, void *state, const struct ctl_event *ev)
 	} else if (starts(&ev->kv, M_TIMERS)) {
 		if (two(&ev->kv, M_TIMERS, tc, sizeof(tc)))
 			on_timer(rt, m, ev, tc);
+	} else if (starts(&ev->kv, M_EXPIRING)) {
+		on_expiring(rt, m, ev);
 	} else if (starts(&ev->kv, M_SHARE)) {
 		on_share(rt, m, ev);
 	} else if (starts(&ev->kv, M_CONNECTORS)) {
@@ -312,6 +332,8 @@ static int mqtt_start(struct ctl *rt, void **state)
 	strmap_init(&m->connectors);
 	strmap_init(&m->dirty_groups);
 	strmap_init(&m->dirty_connectors);
+	strmap_init(&m->expiring);
+	strmap_init(&m->reaped);
 	*state = m;
 	return 0;
 }
@@ -346,6 +368,8 @@ static void mqtt_stop(struct ctl *rt, void *state)
 	strmap_free(&m->timers);
 	strmap_free(&m->dirty_groups);
 	strmap_free(&m->dirty_connectors);
+	strmap_free(&m->expiring);
+	strmap_free(&m->reaped);
 	free(m);
 }
 

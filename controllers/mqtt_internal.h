@@ -16,6 +16,7 @@
 #define M_PRESENCE M_ROOT "presence/"
 #define M_WILLS M_ROOT "wills/"
 #define M_TIMERS M_ROOT "will-timers/"
+#define M_EXPIRING M_ROOT "expiring/"
 #define M_FIRE M_ROOT "will-fire/"
 #define M_SUBS M_ROOT "subs/"
 #define M_SHARE M_ROOT "share/"
@@ -25,7 +26,7 @@
 #define M_RETAINED M_ROOT "retained/"
 #define M_DELETE_TOPIC M_ROOT "requests/delete-topic/"
 #define M_KIND "broker"
-#define M_BATCH 128 /* sessions per Txn: one compare and one put each */
+#define M_BATCH 32 /* sessions reaped per Txn: two compares and up to four ops each */
 #define M_ID_MAX 128
 
 /* Mirrors are keyed "<tenant>/<name>". */
@@ -60,12 +61,19 @@ struct mctl {
 	/* Groups and connectors changed by the current watch response, checked
 	 * once it is all in (a group's members may join in one Txn). */
 	struct strmap dirty_groups, dirty_connectors;
+	/* expiring/<broker>/<epoch>/<expiry_s> records -> (void*)create_revision */
+	struct strmap expiring;
+	/* sessions this controller deleted: their DELETE needs nothing more */
+	struct strmap reaped;
 };
 
 /* mqtt_sessions.c */
 void m_broker_down(struct ctl *rt, struct mctl *m, const char *broker);
 void m_session_gone(struct ctl *rt, struct mctl *m, const char *tc);
 void m_timer_gone(struct ctl *rt, struct mctl *m, const char *tc);
+/* An expiring record went (its lease ran out): reap the sessions it covers.
+ * bee = "<broker>/<epoch>/<expiry_s>", since = its create_revision. */
+void m_expiring_gone(struct ctl *rt, struct mctl *m, const char *bee, int64_t since);
 void m_reconnected(struct ctl *rt, struct mctl *m, const char *tc);
 void m_delete_topic(struct ctl *rt, const struct ctl_kv *kv);
 /* After the listing: sessions whose broker is gone and that hold no lease. */

@@ -32,11 +32,18 @@ def connect(etcd, broker, tenant, client, expiry_s=10, will_delay=None, subs=())
         etcd.put(M + "subs/%s/%s/%s" % (tenant, client, f), json.dumps({"qos": 1}))
 
 
-def session_lease_ttl(etcd, tenant, client):
-    _, meta = etcd.get(M + "sessions/%s/%s" % (tenant, client))
-    if meta is None or meta.lease_id == 0:
+def expiring(etcd, broker, expiry_s):
+    """The expiring record of a dead broker's sessions with this expiry_s:
+    (value, remaining TTL of its lease), or None."""
+    v, meta = etcd.get(M + "expiring/%s/%d/%d" % (broker.id, broker.epoch, expiry_s))
+    if v is None:
         return None
-    return etcd.get_lease_info(meta.lease_id).TTL
+    return json.loads(v), etcd.get_lease_info(meta.lease_id).TTL
+
+
+def session_lease(etcd, tenant, client):
+    _, meta = etcd.get(M + "sessions/%s/%s" % (tenant, client))
+    return None if meta is None else meta.lease_id
 
 
 def test_dead_broker_hand_over(etcd):
@@ -60,8 +67,7 @@ def test_dead_broker_hand_over(etcd):
     b1.die()
     wait_for(lambda: etcd.get(b1.key)[0] is None, 2 + 1.5, "b1's lease expiry")
     detected = time.monotonic()
-    wait_for(lambda: all(session_lease_ttl(etcd, "t", "c%d" % i) for i in range(20)), 1.0,
-             "every session of b1 on an expiry lease")
+    rec = wait_for(lambda: expiring(etcd, b1, 30), 1.0, "the expiry of b1's sessions started")
     wait_for(lambda: get_json(etcd, M + "share/t/g1/leader")[0] ==
              {"broker": "b2", "epoch": b2.epoch}, 1.0, "the group re-led by b2")
     wait_for(lambda: get_json(etcd, M + "connector-assign/t/k1")[0] ==
@@ -70,11 +76,12 @@ def test_dead_broker_hand_over(etcd):
     fired = wait_for(lambda: get_json(etcd, M + "will-fire/t/w0")[0], 1.0, "the will with delay 0")
     assert time.monotonic() - detected < 1.0
     assert fired["topic"] == "t/w0" and etcd.get(M + "wills/t/w0")[0] is None
-    ttl = session_lease_ttl(etcd, "t", "c0")
-    assert 25 <= ttl <= 30
-    # Session values are kept; b2's own session is untouched.
+    assert rec[0] == {"broker": "b1", "epoch": b1.epoch, "expiry_s": 30}
+    assert 25 <= rec[1] <= 30
+    # One record for all of them: the sessions themselves are unchanged.
     assert get_json(etcd, M + "sessions/t/c0")[0] == {"broker": "b1", "expiry_s": 30}
-    assert session_lease_ttl(etcd, "t", "other") is None
+    assert session_lease(etcd, "t", "c0") == 0
+    assert list(etcd.get_prefix(M + "expiring/b2/")) == []
     # The will with a delay fires when its timer runs out (5 s).
     fired = wait_for(lambda: get_json(etcd, M + "will-fire/t/w5")[0], 5 + 2, "the delayed will")
     assert fired["topic"] == "t/w5"
@@ -84,7 +91,7 @@ def test_session_expiry_takes_subscriptions_and_fires_the_will(etcd):
     b1 = Node(etcd, "broker", "b1").keep_alive()
     connect(etcd, b1, "t", "x", expiry_s=2, will_delay=60, subs=("s%2F1", "s%2F2"))
     b1.stop()
-    wait_for(lambda: session_lease_ttl(etcd, "t", "x"), 2, "expiry started")
+    wait_for(lambda: expiring(etcd, b1, 2), 2, "expiry started")
     wait_for(lambda: etcd.get(M + "sessions/t/x")[0] is None, 2 + 1.5, "the session expired")
     wait_for(lambda: list(etcd.get_prefix(M + "subs/t/x/")) == [], 1, "subscriptions removed")
     fired = wait_for(lambda: get_json(etcd, M + "will-fire/t/x")[0], 1,
@@ -96,17 +103,20 @@ def test_session_expiry_takes_subscriptions_and_fires_the_will(etcd):
 def test_reconnect_cancels_the_will(etcd):
     b1 = Node(etcd, "broker", "b1").keep_alive()
     b2 = Node(etcd, "broker", "b2", ttl=30).keep_alive()
-    connect(etcd, b1, "t", "r", expiry_s=30, will_delay=3)
+    connect(etcd, b1, "t", "r", expiry_s=2, will_delay=3)
     b1.stop()
     wait_for(lambda: etcd.get(M + "will-timers/t/r")[0] is not None, 2, "the will timer")
+    assert expiring(etcd, b1, 2) is not None
     # The client comes back on b2 before the delay: b2 takes the session.
     connect(etcd, b2, "t", "r", expiry_s=30)
     wait_for(lambda: etcd.get(M + "will-timers/t/r")[0] is None, 2, "the timer cancelled")
-    # Past the delay: no will fired.
+    # Past the delay and the old expiry: no will fired, the session lives on b2.
     end = time.monotonic() + 4
     while time.monotonic() < end:
         assert etcd.get(M + "will-fire/t/r")[0] is None
         time.sleep(0.1)
+    assert expiring(etcd, b1, 2) is None
+    assert get_json(etcd, M + "sessions/t/r")[0] == {"broker": "b2", "expiry_s": 30}
 
 
 def test_share_group_leaders_spread(etcd):
