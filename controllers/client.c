@@ -264,7 +264,7 @@ int ctl_txn_many(struct ctl *rt, struct ctl_txn *txns, size_t n, bool *ok, int64
 		while (next < n && next - done < PIPE_WINDOW) {
 			struct ctl_txn *t = &txns[next];
 			waiter_init(&w[next]);
-			if (t->oom) {
+			if (t->oom || !ctl_leading(rt)) {
 				waiter_done(&w[next], NULL);
 			} else {
 				t->req.n_compare = t->n_cmp;

@@ -85,6 +85,9 @@ extern const struct ctl_ops ctl_mqtt_ops;
 /* ---- runtime (runtime.c) ---- */
 int64_t ctl_now(struct ctl *rt);
 struct core *ctl_core(struct ctl *rt);
+/* Whether this member still leads: long work stops when it does not (the
+ * new leader's controllers redo what is left from their listing). */
+bool ctl_leading(struct ctl *rt);
 /* Whether the listing has been replayed (false while it is). */
 bool ctl_synced(struct ctl *rt);
 /* The heartbeat controller's state, for the others (nodes.c). */

@@ -31,7 +31,7 @@ static bool put_seg(struct ctl_txn *t, const char *key, size_t klen, const struc
 static void retry_one(struct ctl *rt, struct jctl *j, const struct jchange *c, j_redo_fn redo,
 		      void *arg)
 {
-	for (int attempt = 0; attempt < 3; attempt++) {
+	for (int attempt = 0; attempt < 3 && ctl_leading(rt); attempt++) {
 		struct core_reply *reply;
 		const Etcdserverpb__RangeResponse *resp;
 		if (ctl_range(rt, c->key, c->klen, NULL, 0, 0, &reply, &resp) != CORE_OK)

@@ -118,6 +118,8 @@ static void reap(struct ctl *rt, struct mctl *m, struct pending *v, size_t n, in
 			reaped(m, v[i].tc);
 			continue;
 		}
+		if (!ctl_leading(rt))
+			break;
 		char sk[320];
 		size_t sl = key2(sk, sizeof(sk), M_SESSIONS, v[i].tc);
 		struct core_reply *reply;
@@ -214,6 +216,8 @@ static void start_wills(struct ctl *rt, struct mctl *m, struct pending *v, size_
 			will_done(m, tc[i]);
 			continue;
 		}
+		if (!ctl_leading(rt))
+			break;
 		struct ctl_txn one;
 		ctl_txn_init(&one);
 		bool ok1 = false;

@@ -61,6 +61,18 @@ static int64_t mono_ms(void *arg)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static bool is_leader(struct core *core)
+{
+	struct core_status st;
+	core_status(core, &st);
+	return st.leader != 0 && st.leader == st.member_id;
+}
+
+bool ctl_leading(struct ctl *rt)
+{
+	return is_leader(rt->c.core);
+}
+
 int64_t ctl_now(struct ctl *rt)
 {
 	return rt->c.cfg.clock.now_ms(rt->c.cfg.clock.arg);
@@ -273,12 +285,6 @@ static void process(struct ctl *rt, const struct msg *m)
 			CONTROLLERS[i]->flush(rt, c->state[i]);
 }
 
-static bool is_leader(struct core *core)
-{
-	struct core_status st;
-	core_status(core, &st);
-	return st.leader != 0 && st.leader == st.member_id;
-}
 
 static void *run(void *arg)
 {
