@@ -211,3 +211,44 @@ def test_garbage_collection(etcd):
     etcd.put(ack, "{}")
     wait_for(lambda: segment(etcd, "ns", "g", 0) is None, 5, "collected")
     assert list(etcd.get_prefix("/_meta/journal/deleted/ns/g/")) == []
+
+
+def test_decommission_moves_replicas(etcd):
+    nodes = {n.id: n for n in storage(etcd, 4)}
+    create(etcd, "ns", "d")
+    seg = segment(etcd, "ns", "d", 0)
+    gone = seg["leader"]
+    spare = [n for n in nodes if n not in seg["replicas"]][0]
+    etcd.put("/_meta/decommission/storage/%s" % gone, "{}")
+    # Its slot goes to the spare node (out of the ISR until the leader adds
+    # it), its leadership to the next ISR member, with no loss of the node.
+    new = wait_for(lambda: gone not in segment(etcd, "ns", "d", 0)["replicas"] and
+                   segment(etcd, "ns", "d", 0), 5, "replicas moved off %s" % gone)
+    check_invariants(new)
+    assert spare in new["replicas"] and spare not in new["isr"]
+    assert new["epochs"][spare] == nodes[spare].epoch
+    assert new["leader"] == [r for r in seg["isr"] if r != gone][0]
+    # New placements avoid it.
+    rec = create(etcd, "ns", "d2")
+    assert rec["status"] == "active"
+    assert gone not in segment(etcd, "ns", "d2", 0)["replicas"]
+    nodes[gone].stop()
+    wait_for(lambda: (get_json(etcd, "/_meta/status/nodes/storage/%s" % gone)[0] or {})
+             .get("state") == "decommissioned", 5, "decommissioned, not lost")
+
+
+def test_restart_finishes_what_no_controller_did(server):
+    """Level-triggered: a segment led by a node that is gone (its DELETE was
+    never acted on) gets a new leader when the controllers start."""
+    etcd = server.client()
+    nodes = {n.id: n for n in [Node(etcd, "storage", "s%d" % i, ttl=60) for i in range(2)]}
+    seg = {"state": "Write", "replicas": ["ghost", "s0", "s1"],
+           "epochs": {"ghost": 1, "s0": nodes["s0"].epoch, "s1": nodes["s1"].epoch},
+           "isr": ["ghost", "s1", "s0"], "leader": "ghost", "preferred": "ghost"}
+    etcd.put(seg_key("ns", "lvl", 0), json.dumps(seg))
+    server.stop()
+    server.start()
+    etcd = server.client()
+    s = wait_for(lambda: segment(etcd, "ns", "lvl", 0)["leader"] != "ghost" and
+                 segment(etcd, "ns", "lvl", 0), 5, "a new leader")
+    assert s["leader"] == "s1" and s["isr"] == ["s1", "s0"]
