@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "controllers/controllers.h"
 #include "core/core.h"
 #include "etcdapi/absl_quiet.h"
 #include "etcdapi/api.h"
@@ -175,6 +176,15 @@ int main(int argc, char **argv)
 		flags_free(&f);
 		return 1;
 	}
+	/* The controllers act only while this member leads (docs/controllers.md). */
+	struct controllers *ctl = NULL;
+	if (controllers_start(core, NULL, &ctl) != 0) {
+		fprintf(stderr, "metad: cannot start the controllers\n");
+		api_stop(api);
+		core_close(core);
+		flags_free(&f);
+		return 1;
+	}
 	/* etcd serves at once but says it is ready only once this member has
 	 * published itself through the log (a cluster has a leader). */
 	int sig = 0;
@@ -203,6 +213,7 @@ int main(int argc, char **argv)
 			 sig == SIGINT ? "interrupt" : "terminated");
 	else
 		log_info("shutting down: this member was removed from the cluster", NULL, NULL);
+	controllers_stop(ctl);
 	api_stop(api);
 	core_close(core);
 	log_info("stopped", NULL, NULL);
