@@ -139,6 +139,14 @@ static WT_CURSOR *tag_cursor(struct db_session *s, uint8_t tag)
 	return NULL;
 }
 
+static void reset_all(struct db_session *s)
+{
+	for (size_t i = 0; i < N_STATE; i++) {
+		WT_CURSOR *c = db_cursor(s, state_tables[i].table);
+		c->reset(c);
+	}
+}
+
 static int read_field(snap_read_fn in, void *arg, struct db_buf *b, uint32_t *len)
 {
 	uint8_t h[4];
@@ -172,6 +180,7 @@ static int load(struct db_session *s, snap_read_fn in, void *arg)
 		    (rv = read_field(in, arg, vb, &vlen)) != DB_OK)
 			break;
 		if (tag == TAG_END) {
+			reset_all(s);
 			rv = db_txn_commit(s, 0);
 			break;
 		}
@@ -186,11 +195,13 @@ static int load(struct db_session *s, snap_read_fn in, void *arg)
 			if ((rv = rlog_save_blob(s, name, vb->p, vlen)) != DB_OK)
 				break;
 		} else {
+			/* No reset between rows: a cursor still on its leaf lets
+			 * WiredTiger try that page first, and a dump comes in
+			 * key order. */
 			WT_ITEM k = {.data = kb->p, .size = klen}, v = {.data = vb->p, .size = vlen};
 			c->set_key(c, &k);
 			c->set_value(c, &v);
 			int wrv = c->insert(c);
-			c->reset(c);
 			if (wrv != 0) {
 				rv = db_wt_error(wrv);
 				break;
@@ -199,10 +210,12 @@ static int load(struct db_session *s, snap_read_fn in, void *arg)
 		bytes += klen + vlen;
 		if (bytes >= RESTORE_TXN_BYTES) {
 			bytes = 0;
+			reset_all(s);
 			if ((rv = db_txn_commit(s, 0)) == DB_OK)
 				rv = db_txn_begin(s);
 		}
 	}
+	reset_all(s);
 	if (s->in_txn)
 		db_txn_abort(s);
 	free(kbuf.p);
