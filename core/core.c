@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/autocompact.h"
 #include "core/core_internal.h"
 #include "core/alarm_internal.h"
 #include "core/auth_internal.h"
@@ -438,6 +439,11 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
+	if (autocompact_start(c) != CORE_OK) {
+		snprintf(err, errlen, "auto-compaction: out of memory");
+		core_close(c);
+		return CORE_ENOMEM;
+	}
 	*out = c;
 	return CORE_OK;
 }
@@ -446,6 +452,7 @@ void core_close(struct core *c)
 {
 	if (c == NULL)
 		return;
+	autocompact_stop(c); /* it proposes compactions: stop it before the writer */
 	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
 	snap_fetch_stop(c); /* it fetches through the transport */
@@ -457,6 +464,7 @@ void core_close(struct core *c)
 	watch_stop(c);
 	checkpointer_stop(c);
 	compactor_stop(c);
+	autocompact_free(c); /* everything it proposed has been answered */
 	uint64_t commits = atomic_load(&c->commits), reqs = atomic_load(&c->requests);
 	fprintf(stderr, "metad: write path: %llu requests in %llu synced commits\n",
 		(unsigned long long)reqs, (unsigned long long)commits);

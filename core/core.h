@@ -59,7 +59,12 @@ struct core_config {
 	int bcrypt_cost;             /* --bcrypt-cost; 0 = etcd's 10 */
 	const char *auth_token;      /* --auth-token ("simple", "jwt,..."; NULL = simple); read at open */
 	int64_t auth_token_ttl_s;    /* --auth-token-ttl; 0 = etcd's 300 s */
+	int auto_compaction_mode;    /* --auto-compaction-mode: CORE_AUTOCOMPACT_* */
+	int64_t auto_compaction_retention; /* periodic: ns; revision: revisions; 0 = off */
 };
+
+/* --auto-compaction-mode (core/autocompact.h has etcd's schedule). */
+enum { CORE_AUTOCOMPACT_PERIODIC = 0, CORE_AUTOCOMPACT_REVISION = 1 };
 
 struct core;
 
@@ -116,6 +121,9 @@ bool core_wait_ready(struct core *c, int64_t timeout_ms);
 
 /* One JSON line on stderr in zap's shape: level, ts, msg (printf format). */
 void core_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with zap's fields after msg: fields is JSON object members
+ * ("revision":5,"took":"1s"), or "" for none. */
+void core_log_fields(const char *level, const char *msg, const char *fields);
 
 /* MemberList: every member with its published name and client URLs
  * (empty name: not started yet). */

@@ -117,6 +117,9 @@ struct core {
 	_Atomic int64_t watch_floor;
 	_Atomic bool cwaiting;
 
+	/* auto-compaction (autocompact.c); NULL when off */
+	struct autocompact *autocompact;
+
 	/* auth store (auth*.c): users, roles, tokens */
 	struct core_auth *auth;
 	/* alarms (alarm.c): NOSPACE, CORRUPT */

@@ -25,3 +25,16 @@ void core_log(const char *level, const char *fmt, ...)
 		now.tv_nsec / 1000000, msg);
 	fflush(stderr);
 }
+
+void core_log_fields(const char *level, const char *msg, const char *fields)
+{
+	char ts[64];
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "{\"level\":\"%s\",\"ts\":\"%s.%03ldZ\",\"msg\":\"%s\"%s%s}\n", level, ts,
+		now.tv_nsec / 1000000, msg, fields[0] ? "," : "", fields);
+	fflush(stderr);
+}

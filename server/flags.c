@@ -16,8 +16,8 @@ static const char *const ignored_value_flags[] = {
 	"wal-dir", "max-snapshots",
 	"max-wals", "backend-batch-interval", "backend-batch-limit", "grpc-keepalive-min-time",
 	"grpc-keepalive-interval", "grpc-keepalive-timeout", "discovery", "discovery-fallback",
-	"discovery-proxy", "discovery-srv", "discovery-srv-name", "auto-compaction-retention",
-	"auto-compaction-mode", "client-crl-file", "client-cert-allowed-hostname",
+	"discovery-proxy", "discovery-srv", "discovery-srv-name",
+	"client-crl-file", "client-cert-allowed-hostname",
 	"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
 	"peer-crl-file", "cipher-suites", "cors", "host-whitelist", "metrics",
 	"logger", "log-outputs", "log-level",
@@ -77,6 +77,10 @@ void flags_usage(void)
 	       "  --auth-token 'simple'                    simple, or jwt,pub-key=F,priv-key=F,sign-method=RS256,ttl=5m\n"
 	       "  --auth-token-ttl '300'                   seconds a simple token lives after its last use\n"
 	       "  --bcrypt-cost '10'                       bcrypt cost of stored password hashes (4-31)\n"
+	       "  --auto-compaction-mode 'periodic'        periodic (retention is a duration) or\n"
+	       "                                           revision (retention is a revision count)\n"
+	       "  --auto-compaction-retention '0'          history to keep: 0 = no auto-compaction;\n"
+	       "                                           periodic: '1h', '30m', or a number of hours\n"
 	       "  --version                                print the version and exit\n"
 	       "  -h, --help                               print this help and exit\n"
 	       "Other etcd 3.4 server flags are accepted and ignored with a warning.\n");
@@ -222,6 +226,8 @@ static void defaults(struct flags *f)
 	f->lease_checkpoint_ms = 5 * 60 * 1000;
 	f->bcrypt_cost = 10;
 	f->auth_token_ttl_s = 300;
+	f->auto_compaction_mode_s = "periodic";
+	f->auto_compaction_retention_s = "0"; /* off */
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
@@ -334,6 +340,10 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		if (parse_u64(name, v, INT32_MAX, &u))
 			return -1;
 		f->auth_token_ttl_s = (int64_t)u;
+	} else if (strcmp(name, "auto-compaction-mode") == 0) {
+		f->auto_compaction_mode_s = v; /* checked once every flag is read */
+	} else if (strcmp(name, "auto-compaction-retention") == 0) {
+		f->auto_compaction_retention_s = v; /* its unit depends on the mode */
 	} else if (in(ignored_value_flags, name))
 		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
 	else {
@@ -391,7 +401,9 @@ static const char *const value_flags[] = {
 	"heartbeat-interval", "election-timeout", "snapshot-count", "max-request-bytes",
 	"max-txn-ops", "quota-backend-bytes", "max-concurrent-streams",
 	"experimental-watch-progress-notify-interval", "experimental-lease-checkpoint-interval",
-	"watch-queue-bytes", "auth-token", "bcrypt-cost", "auth-token-ttl", NULL,
+	"watch-queue-bytes", "auth-token", "bcrypt-cost", "auth-token-ttl",
+	"experimental-snapshot-catchup-entries", "auto-compaction-mode", "auto-compaction-retention",
+	NULL,
 };
 
 int flags_known(const char *name)
@@ -418,6 +430,45 @@ static const char *config_file_arg(int argc, char **argv)
 			return argv[i + 1];
 	}
 	return NULL;
+}
+
+/*
+ * etcd's reading of --auto-compaction-retention: a bare non-negative integer
+ * is hours in periodic mode and a revision count in revision mode; anything
+ * else must be a Go duration (in revision mode etcd then takes its
+ * nanoseconds as the count, and so does metad).
+ */
+static int auto_compaction(struct flags *f)
+{
+	const char *mode = f->auto_compaction_mode_s, *v = f->auto_compaction_retention_s;
+	if (strcmp(mode, "periodic") == 0)
+		f->auto_compaction_mode = 0;
+	else if (strcmp(mode, "revision") == 0)
+		f->auto_compaction_mode = 1;
+	else {
+		fprintf(stderr, "error verifying flags, unknown auto-compaction-mode \"%s\". "
+				"See 'etcd --help'.\n",
+			mode);
+		return -1;
+	}
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (*v != 0 && *end == 0 && errno == 0 && n >= 0) {
+		if (f->auto_compaction_mode == 1)
+			f->auto_compaction_retention = n;
+		else if (n > INT64_MAX / 3600000000000LL) {
+			fprintf(stderr, "error parsing CompactionRetention: %s hours is too long\n", v);
+			return -1;
+		} else
+			f->auto_compaction_retention = n * 3600000000000LL;
+		return 0;
+	}
+	int64_t ms;
+	if (parse_duration_ms("auto-compaction-retention", v, &ms) != 0)
+		return -1;
+	f->auto_compaction_retention = ms * 1000000;
+	return 0;
 }
 
 int flags_parse(struct flags *f, int argc, char **argv)
@@ -481,6 +532,8 @@ int flags_parse(struct flags *f, int argc, char **argv)
 			(long long)f->election_ms, (long long)f->heartbeat_ms);
 		return -1;
 	}
+	if (auto_compaction(f) != 0)
+		return -1;
 	if (f->data_dir == NULL) {
 		snprintf(f->data_dir_buf, sizeof(f->data_dir_buf), "%s.metad", f->name);
 		f->data_dir = f->data_dir_buf;

@@ -57,6 +57,10 @@ struct flags {
 	int bcrypt_cost;            /* --bcrypt-cost (10) */
 	const char *auth_token;     /* --auth-token (simple) */
 	int64_t auth_token_ttl_s;   /* --auth-token-ttl (300) */
+	const char *auto_compaction_mode_s;      /* --auto-compaction-mode (periodic) */
+	const char *auto_compaction_retention_s; /* --auto-compaction-retention (0: off) */
+	int auto_compaction_mode;           /* 0 periodic, 1 revision (core's CORE_AUTOCOMPACT_*) */
+	int64_t auto_compaction_retention;  /* periodic: ns; revision: revisions */
 	int help;
 	int version;
 	char data_dir_buf[4096];

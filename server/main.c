@@ -125,6 +125,9 @@ int main(int argc, char **argv)
 		.bcrypt_cost = f.bcrypt_cost,
 		.auth_token = f.auth_token,
 		.auth_token_ttl_s = f.auth_token_ttl_s,
+		.auto_compaction_mode = f.auto_compaction_mode == 1 ? CORE_AUTOCOMPACT_REVISION
+								    : CORE_AUTOCOMPACT_PERIODIC,
+		.auto_compaction_retention = f.auto_compaction_retention,
 	};
 	char err[512] = "";
 	struct core *core = NULL;
