@@ -290,4 +290,9 @@ struct core_observe *core_observe_start(struct core *c, const V3electionpb__Lead
 					core_observe_fn cb, void *arg);
 void core_observe_stop(struct core_observe *o);
 
+/* A PEM file (certificate, key, CA) read whole and NUL-terminated, for
+ * TLS set-ups that take PEM text; malloc'ed. NULL with err set ("cannot
+ * open <what> <path>: <reason>"). what names the flag, e.g. --cert-file. */
+char *core_read_pem(const char *path, const char *what, char *err, size_t errlen);
+
 #endif

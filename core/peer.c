@@ -2,7 +2,6 @@
  * core/peer.c — the peer transport's life: listen, CQ threads, credentials,
  * stop. Incoming streams are in peer_server.c, outgoing in peer_client.c.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include <grpc/grpc_security.h>
 
+#include "core/core.h"
 #include "core/peer_internal.h"
 
 #define DEFAULT_MAX_MSG_BYTES ((size_t)64 << 20)
@@ -59,38 +59,6 @@ void peer_live_drop_locked(struct peer_transport *t, long *counter)
 {
 	if (--*counter == 0 && t->live_in + t->live_out == 0)
 		pthread_cond_broadcast(&t->idle);
-}
-
-/* The whole file, NUL-terminated (PEM for gRPC), or NULL with err set. */
-static char *slurp(const char *path, const char *what, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
-		return NULL;
-	}
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (cap - len < 2) {
-			cap = cap ? cap * 2 : 4096;
-			char *nb = realloc(buf, cap);
-			if (nb == NULL) {
-				snprintf(err, errlen, "out of memory reading %s", path);
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		if (n == 0)
-			break;
-		len += n;
-	}
-	fclose(f);
-	buf[len] = 0;
-	return buf;
 }
 
 grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls)
@@ -166,15 +134,15 @@ int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *er
 		return -1;
 	}
 	if (tls->cert_file) {
-		t->cert_pem = slurp(tls->cert_file, "--peer-cert-file", err, errlen);
+		t->cert_pem = core_read_pem(tls->cert_file, "--peer-cert-file", err, errlen);
 		if (t->cert_pem == NULL)
 			return -1;
-		t->key_pem = slurp(tls->key_file, "--peer-key-file", err, errlen);
+		t->key_pem = core_read_pem(tls->key_file, "--peer-key-file", err, errlen);
 		if (t->key_pem == NULL)
 			return -1;
 	}
 	if (tls->ca_file) {
-		t->ca_pem = slurp(tls->ca_file, "--peer-trusted-ca-file", err, errlen);
+		t->ca_pem = core_read_pem(tls->ca_file, "--peer-trusted-ca-file", err, errlen);
 		if (t->ca_pem == NULL)
 			return -1;
 	}

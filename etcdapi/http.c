@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/alarm.h"
+#include "core/core.h"
 #include "etcdapi/gateway.h"
 #include "etcdapi/http.h"
 #include "etcdapi/metrics.h"
@@ -45,34 +46,6 @@ struct req {
 	size_t plen, poff;
 	bool ended;
 };
-
-static char *slurp(const char *path)
-{
-	FILE *f = path ? fopen(path, "rb") : NULL;
-	if (f == NULL)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (nb == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		if (n == 0)
-			break;
-		len += n;
-	}
-	fclose(f);
-	buf[len] = 0;
-	return buf;
-}
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
 			       char *body, size_t len)
@@ -435,12 +408,15 @@ struct api_http *api_http_start(const struct api_http_config *cfg, struct core *
 		goto fail;
 	}
 	if (cfg->cert_file != NULL && cfg->key_file != NULL) {
-		h->cert = slurp(cfg->cert_file);
-		h->key = slurp(cfg->key_file);
-		h->ca = cfg->trusted_ca_file ? slurp(cfg->trusted_ca_file) : NULL;
+		char why[256] = "certificate or key";
+		h->cert = core_read_pem(cfg->cert_file, "--cert-file", why, sizeof(why));
+		h->key = core_read_pem(cfg->key_file, "--key-file", why, sizeof(why));
+		h->ca = cfg->trusted_ca_file
+				? core_read_pem(cfg->trusted_ca_file, "--trusted-ca-file", why, sizeof(why))
+				: NULL;
 		if (h->cert == NULL || h->key == NULL ||
 		    (h->tls = daemon_start(h, true, NULL)) == NULL) {
-			snprintf(err, errlen, "cannot start the HTTPS server (certificate or key)");
+			snprintf(err, errlen, "cannot start the HTTPS server (%s)", why);
 			goto fail;
 		}
 	}

@@ -138,41 +138,13 @@ static void *streams_main(void *arg)
 	return cq_main(arg);
 }
 
-static char *read_file(const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "cannot open %s", path);
-		return NULL;
-	}
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (nb == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		if (n == 0)
-			break;
-		len += n;
-	}
-	fclose(f);
-	buf[len] = 0;
-	return buf;
-}
-
 static grpc_server_credentials *tls_creds(const struct api_tls *t, char *err, size_t errlen)
 {
-	char *cert = read_file(t->cert_file, err, errlen);
-	char *key = cert ? read_file(t->key_file, err, errlen) : NULL;
-	char *ca = key && t->trusted_ca_file ? read_file(t->trusted_ca_file, err, errlen) : NULL;
+	char *cert = core_read_pem(t->cert_file, "--cert-file", err, errlen);
+	char *key = cert ? core_read_pem(t->key_file, "--key-file", err, errlen) : NULL;
+	char *ca = key && t->trusted_ca_file
+			   ? core_read_pem(t->trusted_ca_file, "--trusted-ca-file", err, errlen)
+			   : NULL;
 	grpc_server_credentials *creds = NULL;
 	if (cert && key && (ca || !t->trusted_ca_file)) {
 		grpc_ssl_pem_key_cert_pair pair = {key, cert};
