@@ -49,11 +49,12 @@ def test_streams_asking_for_a_leader_end_when_there_is_none(cluster_factory):
     lone = c.followers(leader)[0]
     w_leader = _watch(lone, b"a", LEADER_MD)
     w_plain = _watch(lone, b"b", ())
-    # Both streams are established before the cluster goes.
+    # Both streams are established before the cluster goes; timed from
+    # the first kill (each kill waits for its process to exit).
+    gone = time.monotonic()
     for m in (leader, *c.followers(leader)):
         if m is not lone:
             m.kill()
-    gone = time.monotonic()
     try:
         w_leader[0].join(timeout=20)
         assert "end" in w_leader[1], "the stream asking for a leader stayed open"
