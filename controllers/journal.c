@@ -153,6 +153,29 @@ static bool redo_fail(struct ctl *rt, const char *key, size_t klen, struct jseg 
 	return jseg_fail_node(s, arg, j_alive, rt);
 }
 
+/* Append a segment's change to v (grown as needed); a key too long for a
+ * change is skipped. false: out of memory (the caller commits what it has). */
+static bool jchange_add(struct jchange **v, size_t *n, size_t *cap, const struct strmap_slot *sl,
+			int64_t expect, const struct jseg *s)
+{
+	if (sl->len >= sizeof((*v)->key))
+		return true;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct jchange *nv = realloc(*v, nc * sizeof(*nv));
+		if (nv == NULL)
+			return false;
+		*v = nv;
+		*cap = nc;
+	}
+	struct jchange *c = &(*v)[(*n)++];
+	memcpy(c->key, sl->key, sl->len);
+	c->klen = sl->len;
+	c->expect = expect;
+	c->s = *s;
+	return true;
+}
+
 /* Every segment id is in: out of the ISR, its leadership handed on. Also
  * used at start for replicas whose node is gone (level-triggered). */
 static void fail_node(struct ctl *rt, struct jctl *j, const char *id)
@@ -165,21 +188,8 @@ static void fail_node(struct ctl *rt, struct jctl *j, const char *id)
 		struct jseg s = e->s;
 		if (!jseg_fail_node(&s, id, j_alive, rt))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct jchange *nv = realloc(v, nc * sizeof(*nv));
-			if (nv == NULL)
-				break;
-			v = nv;
-			cap = nc;
-		}
-		if (sl->len >= sizeof(v[n].key))
-			continue;
-		memcpy(v[n].key, sl->key, sl->len);
-		v[n].klen = sl->len;
-		v[n].expect = e->mod_rev;
-		v[n].s = s;
-		n++;
+		if (!jchange_add(&v, &n, &cap, sl, e->mod_rev, &s))
+			break;
 	}
 	if (n > 0)
 		core_log("info", "controllers: journal: storage node %s gone: %zu segments changed", id,
@@ -249,19 +259,8 @@ static void recover_all(struct ctl *rt, struct jctl *j)
 		struct jseg s = e->s;
 		if (!redo_recover(rt, sl->key, sl->len, &s, NULL))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct jchange *nv = realloc(v, nc * sizeof(*nv));
-			if (nv == NULL)
-				break;
-			v = nv;
-			cap = nc;
-		}
-		memcpy(v[n].key, sl->key, sl->len);
-		v[n].klen = sl->len;
-		v[n].expect = e->mod_rev;
-		v[n].s = s;
-		n++;
+		if (!jchange_add(&v, &n, &cap, sl, e->mod_rev, &s))
+			break;
 	}
 	if (n > 0)
 		core_log("info", "controllers: journal: %zu unavailable segments recovered", n);
@@ -329,19 +328,8 @@ static void decommission(struct ctl *rt, struct jctl *j, const char *id)
 		struct jseg s = e->s;
 		if (!redo_decommission(rt, sl->key, sl->len, &s, &a) || sl->len >= sizeof(v->key))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct jchange *nv = realloc(v, nc * sizeof(*nv));
-			if (nv == NULL)
-				break;
-			v = nv;
-			cap = nc;
-		}
-		memcpy(v[n].key, sl->key, sl->len);
-		v[n].klen = sl->len;
-		v[n].expect = e->mod_rev;
-		v[n].s = s;
-		n++;
+		if (!jchange_add(&v, &n, &cap, sl, e->mod_rev, &s))
+			break;
 	}
 	j_commit(rt, j, v, n, redo_decommission, &a);
 	free(v);
