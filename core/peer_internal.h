@@ -71,6 +71,7 @@ struct peer_transport {
 	void *members_method;
 	uint8_t *(*members)(void *arg, size_t *len); /* peer_config.members */
 	int (*snapshot)(void *arg, const char *have_id, char **path); /* peer_config.snapshot */
+	int (*snapshot_state)(void *arg, const char *path, uint64_t *size); /* ... _state */
 	void *snap_method;
 	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread */
 	pthread_t snap_thread;
