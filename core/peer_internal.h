@@ -134,6 +134,8 @@ void peer_server_arm(struct peer_transport *t);
 int64_t peer_client_timers_locked(struct peer_transport *t, int64_t now);
 /* Cancel every outgoing stream; no re-dial after. Caller holds mu. */
 void peer_client_cancel_all_locked(struct peer_transport *t);
+/* A stream from member id was accepted: re-dial it now if ours is down. */
+void peer_client_heard(struct peer_transport *t, uint64_t id);
 /* Free every member (after the tx thread has stopped). */
 void peer_client_free_all(struct peer_transport *t);
 
