@@ -453,8 +453,10 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 		int c = fetch_chunk(f, bb);
 		grpc_byte_buffer_destroy(bb);
 		if (c < 0) {
-			snprintf(err, errlen, c == -2 ? "the snapshot from %s is not one of this cluster's"
-						     : "bad snapshot chunk from %s", url);
+			snprintf(err, errlen,
+				 c == -2 ? "the snapshot from %s does not load (another cluster's, or damaged)"
+					 : "bad snapshot chunk from %s",
+				 url);
 			break;
 		}
 		if (c == 1)

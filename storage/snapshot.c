@@ -174,8 +174,15 @@ int snap_load_begin(struct db *db, struct snap_load **out)
 	 * left over (one still in use when it was to be dropped); marked as
 	 * loading before its tables exist, so db_drop_stale leaves them. */
 	pthread_mutex_lock(&db->drop_mu);
-	for (l->gen = atomic_load(&db->gen) + 1;; l->gen++) {
+	uint32_t live = atomic_load(&db->gen);
+	for (l->gen = live + 1;; l->gen++) {
 		bool any = false;
+		if (l->gen - live > 64) { /* the metadata cannot be read */
+			pthread_mutex_unlock(&db->drop_mu);
+			l->ws->close(l->ws, NULL);
+			free(l);
+			return DB_IO;
+		}
 		for (size_t i = 0; !any && i < N_STATE; i++) {
 			char uri[64];
 			db_table_uri(state_tables[i].table, l->gen, uri, sizeof(uri));
