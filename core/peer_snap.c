@@ -120,7 +120,7 @@ static void send_chunk(struct snap_call *sc, bool first)
 		}
 		if (first && st == 1 && sc->off > size)
 			sc->off = 0; /* not a part of this file: from the start */
-		if (st == 1 || size - sc->off >= CHUNK_BYTES)
+		if (st == 1 || (size > sc->off && size - sc->off >= CHUNK_BYTES))
 			break;
 		if (waited >= GROW_IDLE_MS) {
 			finish(sc, GRPC_STATUS_UNAVAILABLE, "the snapshot file stopped growing", first);
