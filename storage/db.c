@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,22 @@ int db_buf_reserve(struct db_buf *b, size_t need)
 	return DB_OK;
 }
 
+/* WiredTiger's messages through db_options.log (the server's logger). */
+static int on_error(WT_EVENT_HANDLER *h, WT_SESSION *ws, int error, const char *message)
+{
+	(void)ws;
+	(void)error; /* the message names it */
+	((struct db_events *)(void *)h)->log("error", message);
+	return 0;
+}
+
+static int on_message(WT_EVENT_HANDLER *h, WT_SESSION *ws, const char *message)
+{
+	(void)ws;
+	((struct db_events *)(void *)h)->log("info", message);
+	return 0;
+}
+
 /*
  * Open the connection, with snappy when the extension loads.
  * Dirty-eviction thresholds are raised from WiredTiger's 5%/20%: with the
@@ -116,29 +133,65 @@ int db_buf_reserve(struct db_buf *b, size_t need)
  * measured with the (key, revision) index of the time, which suffered the
  * same) without raising peak RSS.
  */
-static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, int *snappy)
+static int open_conn(struct db *db, uint64_t cache_mb, int *snappy)
 {
-	char cfg[512];
+	char cfg[PATH_MAX + 512], log_path[PATH_MAX + 16] = "";
+	if (db->wal_dir != NULL) /* db_wal_resolve: absolute, no quote */
+		snprintf(log_path, sizeof(log_path), ",path=\"%s\"", db->wal_dir);
 	const char *base = "create,cache_size=%lluM,session_max=1000,"
-			   "log=(enabled=true,archive=true,file_max=16MB),"
+			   "log=(enabled=true,archive=true,file_max=16MB%s),"
 			   "checkpoint=(wait=60),transaction_sync=(enabled=false),"
 			   "eviction_dirty_target=70,eviction_dirty_trigger=90%s";
-	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
+	WT_EVENT_HANDLER *h = db->events.log != NULL ? &db->events.handler : NULL;
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, log_path,
 		 ",extensions=[\"" SNAPPY_EXT "\"]");
-	int rv = wiredtiger_open(dir, NULL, cfg, conn);
+	int rv = wiredtiger_open(db->dir, h, cfg, &db->conn);
 	if (rv == 0) {
 		*snappy = 1;
 		return 0;
 	}
-	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, "");
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, log_path, "");
 	*snappy = 0;
-	return wiredtiger_open(dir, NULL, cfg, conn);
+	return wiredtiger_open(db->dir, h, cfg, &db->conn);
 }
 
-static int create_tables(WT_CONNECTION *conn, int snappy, int unjournaled_state)
+/* A table's URI in this db: the log tables are files in the WAL dir when
+ * there is one (a file: object can live outside the home directory). */
+static const char *uri_of(const struct db *db, int t)
+{
+	return db->uri[t] != NULL ? db->uri[t] : tables[t].uri;
+}
+
+static int wal_uris(struct db *db)
+{
+	if (db->wal_dir == NULL)
+		return 0;
+	static const char *const names[DB_TBL_COUNT] = {[DB_TBL_RAFT_LOG] = "raft_log.wt",
+							 [DB_TBL_RAFT_STATE] = "raft_state.wt"};
+	for (int t = 0; t < DB_TBL_COUNT; t++) {
+		if (names[t] == NULL)
+			continue;
+		size_t len = strlen(db->wal_dir) + strlen(names[t]) + 8;
+		if ((db->uri[t] = malloc(len)) == NULL)
+			return -1;
+		snprintf(db->uri[t], len, "file:%s/%s", db->wal_dir, names[t]);
+	}
+	return 0;
+}
+
+static void free_db(struct db *db)
+{
+	for (int t = 0; t < DB_TBL_COUNT; t++)
+		free(db->uri[t]);
+	free(db->wal_dir);
+	free(db->dir);
+	free(db);
+}
+
+static int create_tables(struct db *db, int snappy, int unjournaled_state)
 {
 	WT_SESSION *ws;
-	int rv = conn->open_session(conn, NULL, NULL, &ws);
+	int rv = db->conn->open_session(db->conn, NULL, NULL, &ws);
 	if (rv != 0)
 		return rv;
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
@@ -148,7 +201,7 @@ static int create_tables(WT_CONNECTION *conn, int snappy, int unjournaled_state)
 			 tables[t].small_pages ? ",leaf_page_max=4KB,allocation_size=512B" : "",
 			 snappy ? ",block_compressor=snappy" : "",
 			 unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
-		rv = ws->create(ws, tables[t].uri, cfg);
+		rv = ws->create(ws, uri_of(db, t), cfg);
 		if (rv != 0)
 			break;
 	}
@@ -160,24 +213,28 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 	    size_t errlen)
 {
 	uint64_t cache_mb = (opts && opts->cache_mb) ? opts->cache_mb : 256;
+	char wal[PATH_MAX];
+	int rv = db_wal_resolve(dir, opts ? opts->wal_dir : NULL, wal, sizeof(wal), errbuf, errlen);
+	if (rv != DB_OK)
+		return rv;
 	struct db *db = calloc(1, sizeof(*db));
-	if (db == NULL) {
+	if (db == NULL || (db->dir = strdup(dir)) == NULL ||
+	    (wal[0] && (db->wal_dir = strdup(wal)) == NULL) || wal_uris(db) != 0) {
 		snprintf(errbuf, errlen, "out of memory");
+		if (db != NULL)
+			free_db(db);
 		return DB_NOMEM;
 	}
-	db->dir = strdup(dir);
-	if (db->dir == NULL) {
-		snprintf(errbuf, errlen, "out of memory");
-		free(db);
-		return DB_NOMEM;
-	}
+	db->events.handler.handle_error = on_error;
+	db->events.handler.handle_message = on_message;
+	db->events.log = opts ? opts->log : NULL;
 	int snappy;
-	int rv = open_conn(dir, cache_mb, &db->conn, &snappy);
+	rv = open_conn(db, cache_mb, &snappy);
 	if (rv != 0) {
 		snprintf(errbuf, errlen, "wiredtiger_open %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_alloc;
 	}
-	rv = create_tables(db->conn, snappy, opts ? opts->unjournaled_state : 0);
+	rv = create_tables(db, snappy, opts ? opts->unjournaled_state : 0);
 	if (rv != 0) {
 		snprintf(errbuf, errlen, "create tables in %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_open;
@@ -188,8 +245,7 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 err_after_open:
 	db->conn->close(db->conn, NULL);
 err_after_alloc:
-	free(db->dir);
-	free(db);
+	free_db(db);
 	return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
 }
 
@@ -201,7 +257,7 @@ int db_checkpoint(struct db_session *s)
 int db_defragment(struct db_session *s)
 {
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		int rv = s->wt->compact(s->wt, tables[t].uri, NULL);
+		int rv = s->wt->compact(s->wt, uri_of(s->db, t), NULL);
 		if (rv != 0)
 			return db_wt_error(rv);
 	}
@@ -214,8 +270,7 @@ void db_close(struct db *db)
 		return;
 	/* Closing the connection takes a final checkpoint. */
 	db->conn->close(db->conn, NULL);
-	free(db->dir);
-	free(db);
+	free_db(db);
 }
 
 uint64_t db_size_bytes(const struct db *db)
@@ -253,7 +308,7 @@ int db_session_open(struct db *db, struct db_session **out)
 	if (rv != 0)
 		goto err_after_alloc;
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		rv = s->wt->open_cursor(s->wt, tables[t].uri, NULL, NULL, &s->cur[t]);
+		rv = s->wt->open_cursor(s->wt, uri_of(db, t), NULL, NULL, &s->cur[t]);
 		if (rv != 0)
 			goto err_after_session;
 	}

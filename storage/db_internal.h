@@ -10,11 +10,6 @@
 
 #include "storage/db.h"
 
-struct db {
-	WT_CONNECTION *conn;
-	char *dir;
-};
-
 /* Map a WiredTiger return code to a DB_* code. */
 int db_wt_error(int wt_rv);
 
@@ -33,6 +28,30 @@ enum db_table {
 	DB_TBL_AUTH,       /* auth store: kind byte + name -> opaque record */
 	DB_TBL_COUNT
 };
+
+/* WiredTiger's event handler first, so its callbacks find the db. */
+struct db_events {
+	WT_EVENT_HANDLER handler;
+	void (*log)(const char *level, const char *msg); /* db_options.log */
+};
+
+struct db {
+	struct db_events events;
+	WT_CONNECTION *conn;
+	char *dir;
+	char *wal_dir; /* absolute; NULL: the log is in dir */
+	char *uri[DB_TBL_COUNT]; /* per-db table URIs (db.c uri_of); NULL: the default */
+};
+
+/*
+ * --wal-dir's marker (waldir.c): check wal_dir (NULL: none) against what
+ * dir recorded when its store was created, creating wal_dir and recording
+ * it for a new store. On DB_OK abs is the absolute WAL directory, or ""
+ * when the log stays in dir. Errors: DB_INVALID (a mismatch, explained in
+ * err), DB_IO.
+ */
+int db_wal_resolve(const char *dir, const char *wal_dir, char *abs, size_t len, char *err,
+		   size_t errlen);
 
 /* A growable scratch buffer owned by a session (reused, never shrunk). */
 struct db_buf {
