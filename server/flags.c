@@ -625,8 +625,6 @@ static int refuse_unservable(struct flags *f)
 		fprintf(stderr, "error verifying flags, %s. See 'etcd --help'.\n", why);
 		return -1;
 	}
-	if (f->debug)
-		f->log_level = "debug";
 	return 0;
 }
 
@@ -692,6 +690,8 @@ int flags_parse(struct flags *f, int argc, char **argv)
 	}
 	if (auto_compaction(f) != 0 || refuse_unservable(f) != 0)
 		return -1;
+	if (f->debug) /* etcd 3.4: --debug is the debug log level */
+		f->log_level = "debug";
 	if (f->data_dir == NULL) {
 		snprintf(f->data_dir_buf, sizeof(f->data_dir_buf), "%s.metad", f->name);
 		f->data_dir = f->data_dir_buf;
