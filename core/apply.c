@@ -209,16 +209,20 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t warn_ns(const struct core *c)
+{
+	return c->cfg.warning_apply_ns > 0 ? c->cfg.warning_apply_ns : 100 * 1000000;
+}
+
 /* ETCD-COMPAT: etcd warns of a request whose apply took longer than
  * --experimental-warning-apply-duration (100 ms), in these words. The
  * request is named by its kind and size, not its keys and values. */
 static void warn_slow(struct core *c, const Metadpb__InternalRequest *req, int64_t took_ns,
 		      int err)
 {
-	int64_t warn_ms = c->cfg.warning_apply_ms > 0 ? c->cfg.warning_apply_ms : 100;
 	char took[32], expected[32], what[96];
 	ac_format_duration(took_ns, took, sizeof(took));
-	ac_format_duration(warn_ms * 1000000, expected, sizeof(expected));
+	ac_format_duration(warn_ns(c), expected, sizeof(expected));
 	const ProtobufCFieldDescriptor *f =
 		protobuf_c_message_descriptor_get_field(req->base.descriptor, req->request_case);
 	snprintf(what, sizeof(what), "%s size:%zu", f ? f->name : "?",
@@ -234,8 +238,7 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 	int64_t t0 = mono_ns();
 	int rv = apply_one(c, s, r, req, msg, compact_rev);
 	int64_t took = mono_ns() - t0;
-	int64_t warn_ms = c->cfg.warning_apply_ms > 0 ? c->cfg.warning_apply_ms : 100;
-	if (took > warn_ms * 1000000)
+	if (took > warn_ns(c))
 		warn_slow(c, req, took, rv);
 	return rv;
 }

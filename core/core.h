@@ -68,7 +68,7 @@ struct core_config {
 	int64_t checkpoint_interval_ms; /* --backend-batch-interval; 0 = 30 s (checkpoint.c) */
 	uint64_t checkpoint_entries; /* --backend-batch-limit: entries applied; 0 = by log bytes */
 	uint64_t compaction_batch_limit; /* --experimental-compaction-batch-limit; 0 = 1000 */
-	int64_t warning_apply_ms;    /* --experimental-warning-apply-duration; 0 = 100 ms */
+	int64_t warning_apply_ns;    /* --experimental-warning-apply-duration; 0 = 100 ms */
 };
 
 /* --auto-compaction-mode (core/autocompact.h has etcd's schedule). */

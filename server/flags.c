@@ -148,8 +148,8 @@ static int parse_u64(const char *name, const char *v, uint64_t max, uint64_t *ou
 	return 0;
 }
 
-/* A Go duration ("10m", "1m30s", "500ms", "2h") in milliseconds. */
-static int parse_duration_ms(const char *name, const char *v, int64_t *out)
+/* A Go duration ("10m", "1m30s", "500ms", "2h") in nanoseconds. */
+static int parse_duration_ns(const char *name, const char *v, int64_t *out)
 {
 	double total = 0;
 	const char *p = v;
@@ -164,22 +164,22 @@ static int parse_duration_ms(const char *name, const char *v, int64_t *out)
 		p = end;
 		double unit;
 		if (strncmp(p, "ms", 2) == 0) {
-			unit = 1;
+			unit = 1e6;
 			p += 2;
 		} else if (strncmp(p, "us", 2) == 0) {
-			unit = 1e-3;
+			unit = 1e3;
 			p += 2;
 		} else if (strncmp(p, "ns", 2) == 0) {
-			unit = 1e-6;
+			unit = 1;
 			p += 2;
 		} else if (*p == 's') {
-			unit = 1000;
+			unit = 1e9;
 			p++;
 		} else if (*p == 'm') {
-			unit = 60000;
+			unit = 60e9;
 			p++;
 		} else if (*p == 'h') {
-			unit = 3600000;
+			unit = 3600e9;
 			p++;
 		} else if (*p == 0 && x == 0) {
 			unit = 0;
@@ -188,11 +188,24 @@ static int parse_duration_ms(const char *name, const char *v, int64_t *out)
 		}
 		total += x * unit;
 	}
+	if (total >= 9.2e18)
+		goto bad;
 	*out = (int64_t)total;
 	return 0;
 bad:
 	fprintf(stderr, "invalid value \"%s\" for flag -%s: time: invalid duration\n", v, name);
 	return -1;
+}
+
+/* The same in milliseconds, rounded up: a flag's 0 means "off" or "the
+ * default", which a positive sub-millisecond value must not become. */
+static int parse_duration_ms(const char *name, const char *v, int64_t *out)
+{
+	int64_t ns;
+	if (parse_duration_ns(name, v, &ns) != 0)
+		return -1;
+	*out = ns / 1000000 + (ns % 1000000 != 0);
+	return 0;
 }
 
 /* Split a comma-separated URL list into dst (pointing into a copy). */
@@ -263,7 +276,7 @@ static void defaults(struct flags *f)
 	f->grpc_keepalive_interval_ms = 2 * 3600 * 1000;
 	f->grpc_keepalive_timeout_ms = 20000;
 	f->compaction_batch_limit = 1000;
-	f->warning_apply_ms = 100;
+	f->warning_apply_ns = 100 * 1000000;
 	f->proxy = "off";
 	f->auto_compaction_mode_s = "periodic";
 	f->auto_compaction_retention_s = "0"; /* off */
@@ -292,7 +305,7 @@ static int set_value_more(struct flags *f, const char *name, const char *v, int 
 	else if (strcmp(name, "experimental-corrupt-check-time") == 0)
 		return parse_duration_ms(name, v, &f->corrupt_check_ms);
 	else if (strcmp(name, "experimental-warning-apply-duration") == 0)
-		return parse_duration_ms(name, v, &f->warning_apply_ms);
+		return parse_duration_ns(name, v, &f->warning_apply_ns);
 	else if (strcmp(name, "backend-batch-interval") == 0)
 		return v[0] ? parse_duration_ms(name, v, &f->backend_batch_interval_ms) : 0;
 	else if (strcmp(name, "backend-batch-limit") == 0)

@@ -82,7 +82,7 @@ struct flags {
 	int64_t backend_batch_interval_ms;  /* --backend-batch-interval (0: metad's 30 s) */
 	uint64_t backend_batch_limit;       /* --backend-batch-limit (0: by log bytes) */
 	uint64_t compaction_batch_limit;    /* --experimental-compaction-batch-limit (1000) */
-	int64_t warning_apply_ms;           /* --experimental-warning-apply-duration (100ms) */
+	int64_t warning_apply_ns;           /* --experimental-warning-apply-duration (100ms) */
 	int debug;                /* --debug (deprecated): --log-level debug */
 	int enable_v2;            /* --enable-v2: refused (v3 API only) */
 	const char *v2v3_prefix;  /* --experimental-enable-v2v3: refused */

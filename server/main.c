@@ -123,7 +123,7 @@ static void core_config_of(const struct flags *f, struct core_config *cc)
 		.checkpoint_interval_ms = f->backend_batch_interval_ms,
 		.checkpoint_entries = f->backend_batch_limit,
 		.compaction_batch_limit = f->compaction_batch_limit,
-		.warning_apply_ms = f->warning_apply_ms,
+		.warning_apply_ns = f->warning_apply_ns,
 	};
 }
 

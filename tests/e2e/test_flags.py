@@ -110,3 +110,18 @@ def test_backend_batch_flags_set_the_checkpoint_period(server_factory):
     while os.stat(wt).st_mtime_ns == before:
         assert time.monotonic() < end, "no checkpoint within 10 s"
         time.sleep(0.05)  # poll interval for the checkpoint's file write
+
+
+def test_slow_apply_warning(server_factory):
+    """--experimental-warning-apply-duration: a slower apply is logged in
+    etcd's words (1ns: every one). Also against etcd 3.4 (with zap)."""
+    args = ["--experimental-warning-apply-duration", "1ns"]
+    srv = server_factory(extra_args=args + (["--logger", "zap"] if IS_REFERENCE_ETCD else []))
+    srv.kv().Put(etcdrpc.PutRequest(key=b"slow", value=b"v"), timeout=10)
+    end = time.monotonic() + 10
+    while '"msg":"apply request took too long"' not in srv.log_text():
+        assert time.monotonic() < end, srv.log_tail()
+        time.sleep(0.05)  # poll interval for the log line
+    plain = server_factory()
+    plain.kv().Put(etcdrpc.PutRequest(key=b"fast", value=b"v"), timeout=10)
+    assert "apply request took too long" not in plain.log_text()
