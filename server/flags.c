@@ -335,7 +335,9 @@ static int set_value_more(struct flags *f, const char *name, const char *v, int 
 			return -1;
 		}
 	} else if (strcmp(name, "discovery") == 0 || strcmp(name, "discovery-srv") == 0) {
-		f->discovery = v[0] ? name : f->discovery;
+		/* name is the parser's buffer: keep a literal */
+		if (v[0])
+			f->discovery = name[9] == 0 ? "discovery" : "discovery-srv";
 	} else if (strcmp(name, "discovery-proxy") == 0 || strcmp(name, "discovery-srv-name") == 0) {
 		/* Only used by discovery, which is refused. */
 	} else if (strcmp(name, "experimental-enable-v2v3") == 0) {
