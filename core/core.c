@@ -165,6 +165,7 @@ static void free_core(struct core *c)
 		free(s);
 		s = next;
 	}
+	snap_maker_free(c);
 	lessor_free(c->lessor);
 	if (c->members.list != NULL)
 		members_close(&c->members);
@@ -287,6 +288,7 @@ int core_peers_start(struct core *c, char *err, size_t errlen)
 		.members = members_for_peer,
 		.snapshot = snap_serve,
 		.hash = corrupt_serve_hash,
+		.snapshot_state = snap_file_state,
 	};
 	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
 		return -1;
@@ -381,7 +383,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	atomic_init(&c->watch_floor, INT64_MAX); /* no hub reading yet */
 	atomic_init(&c->kbytes, 0);
 	atomic_init(&c->cwaiting, false);
-	if (copy_config(c, cfg) != 0) {
+	if (copy_config(c, cfg) != 0 || snap_maker_init(c) != 0) {
 		snprintf(err, errlen, "out of memory");
 		free_core(c);
 		return CORE_ENOMEM;

@@ -156,6 +156,7 @@ struct core {
 	 * with no linearizable wait in front (serializable reads, the hub). */
 	pthread_rwlock_t install_lock;
 	struct snap_fetch *fetch; /* snap_fetch.c, node thread */
+	struct snap_maker *maker; /* snap_serve.c: the leader's file under way */
 	int fetch_threads;        /* under mu; pcv tells when it drops */
 	_Atomic bool fetch_stop;
 	_Atomic uint64_t snap_index; /* Raft's snapshot index (node.c) */

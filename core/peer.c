@@ -269,6 +269,7 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->members = cfg->members;
 	t->snapshot = cfg->snapshot;
 	t->hash = cfg->hash;
+	t->snapshot_state = cfg->snapshot_state;
 	if (peer_load_tls(t, &cfg->tls, err, errlen) != 0)
 		goto err;
 	t->server = make_server(t);

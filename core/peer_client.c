@@ -463,6 +463,24 @@ int peer_set(struct peer_transport *t, uint64_t id, const char *const *urls, siz
 	return 0;
 }
 
+void peer_client_heard(struct peer_transport *t, uint64_t id)
+{
+	pthread_mutex_lock(&t->mu);
+	struct peer_out *p = find_locked(t, id);
+	/* Waiting out a back-off to a member that has just dialled us: it is
+	 * up (a member just started, or a link back), so dial now, on a new
+	 * channel, as the old one waits out gRPC's own reconnect back-off. */
+	if (p != NULL && !t->stopping && p->conn == NULL && p->redial_at != 0) {
+		if (p->channel != NULL)
+			grpc_channel_destroy(p->channel);
+		p->channel = NULL;
+		p->redial_at = 0;
+		p->backoff_ms = PEER_BACKOFF_MIN_MS;
+		dial_locked(t, p);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
 void peer_remove(struct peer_transport *t, uint64_t id)
 {
 	pthread_mutex_lock(&t->mu);

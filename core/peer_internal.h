@@ -74,6 +74,7 @@ struct peer_transport {
 	void *members_method;
 	uint8_t *(*members)(void *arg, size_t *len); /* peer_config.members */
 	int (*snapshot)(void *arg, const char *have_id, char **path); /* peer_config.snapshot */
+	int (*snapshot_state)(void *arg, const char *path, uint64_t *size); /* ... _state */
 	void *snap_method;
 	void *hash_method; /* served on snap_cq (peer_hash.c) */
 	int (*hash)(void *arg, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
@@ -142,6 +143,8 @@ void peer_server_arm(struct peer_transport *t);
 int64_t peer_client_timers_locked(struct peer_transport *t, int64_t now);
 /* Cancel every outgoing stream; no re-dial after. Caller holds mu. */
 void peer_client_cancel_all_locked(struct peer_transport *t);
+/* A stream from member id was accepted: re-dial it now if ours is down. */
+void peer_client_heard(struct peer_transport *t, uint64_t id);
 /* Free every member (after the tx thread has stopped). */
 void peer_client_free_all(struct peer_transport *t);
 

@@ -190,6 +190,7 @@ static void on_new(struct peer_tag *tag, bool ok)
 		ops[1].data.recv_close_on_server.cancelled = &in->cancelled;
 		if (start(in, ops, 2, &in->close_tag))
 			arm_recv(in);
+		peer_client_heard(t, in->from);
 	}
 	in_done(in); /* the request_call's completion */
 }

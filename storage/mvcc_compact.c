@@ -202,7 +202,9 @@ int mvcc_compact_run_to(struct mvcc *m, struct db_session *s, int64_t upto)
 		goto abort; /* nothing to do */
 	db_txn_abort(s); /* read only so far; each chunk has its own */
 	WT_CURSOR *scan;
-	rv = db_wt_error(s->wt->open_cursor(s->wt, "table:kv", NULL, NULL, &scan));
+	char uri[64];
+	db_table_uri(DB_TBL_KV, s->gen, uri, sizeof(uri)); /* no switch meanwhile: compact_mu */
+	rv = db_wt_error(s->wt->open_cursor(s->wt, uri, NULL, NULL, &scan));
 	if (rv != DB_OK)
 		goto out;
 	uint8_t from[MVCC_REV_BYTES];

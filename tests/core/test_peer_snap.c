@@ -113,7 +113,7 @@ int main(void)
 	uint8_t *got;
 
 	/* A fresh fetch: the whole file, in order. */
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) == 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
 	got = read_all(part, &len);
 	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
 	EXPECT(strcmp(asked, "") == 0);
@@ -127,7 +127,7 @@ int main(void)
 	memset(mark, 0xA5, half);
 	write_file(part, mark, half);
 	write_file(idp, (const uint8_t *)"snap-1", 6);
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) == 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
 	got = read_all(part, &len);
 	EXPECT(got && len == FILE_BYTES && memcmp(got, mark, half) == 0 &&
 	       memcmp(got + half, content + half, FILE_BYTES - half) == 0);
@@ -137,20 +137,20 @@ int main(void)
 	/* A part of another file: it starts over. */
 	write_file(part, mark, half);
 	write_file(idp, (const uint8_t *)"snap-0", 6);
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) == 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
 	got = read_all(part, &len);
 	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
 	free(got);
 
 	/* Another cluster is refused before anything is served. */
 	int calls = serve_calls;
-	EXPECT(peer_fetch_snapshot(stranger, urls, 1, part, 10000, &stop, err, sizeof(err)) != 0);
+	EXPECT(peer_fetch_snapshot(stranger, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) != 0);
 	EXPECT(strstr(err, "cluster ID mismatch") != NULL);
 	EXPECT(serve_calls == calls);
 
 	/* Nothing to send: the fetch fails, with the server's reason. */
 	serve_nothing = true;
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) != 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) != 0);
 	EXPECT(strstr(err, "no snapshot to send") != NULL);
 
 	peer_stop(stranger);
