@@ -8,6 +8,7 @@ reference etcd; the refusals are metad's (etcd would start afresh).
 
 import glob
 import os
+import time
 
 import pytest
 from etcd3 import etcdrpc
@@ -88,3 +89,25 @@ def test_existing_store_cannot_move_its_log(server_factory, tmp_path):
     srv.extra_args = []
     srv.start()
     assert get(srv, b"a")[0] == b"1"
+
+
+@metad_only  # etcd 3.4 has no --experimental-snapshot-catchup-entries
+def test_cluster_member_with_wal_dir_installs_a_snapshot(cluster_factory):
+    # A relative --wal-dir: each member's own, under its working directory.
+    c = cluster_factory(3, extra_args=["--wal-dir", "wal", "--snapshot-count", "40",
+                                       "--experimental-snapshot-catchup-entries", "10"])
+    leader = c.leader()
+    lagger = c.followers(leader)[0]
+    lagger.stop()
+    acked = {b"s%03d" % i: put(leader, b"s%03d" % i, b"v") for i in range(300)}
+    lagger.start()  # the log it needs is gone: it is sent the leader's store
+    end = time.monotonic() + 30
+    while "installed snapshot at index" not in lagger.log_text():
+        assert time.monotonic() < end, lagger.log_tail()
+        time.sleep(0.05)  # poll interval
+    lagger.kill()
+    lagger.start()  # the installed store and the log after it, from both dirs
+    kvs = lagger.kv().Range(etcdrpc.RangeRequest(key=b"s", range_end=b"t", serializable=True),
+                            timeout=RPC_TIMEOUT).kvs
+    assert {kv.key: kv.mod_revision for kv in kvs} == acked
+    assert {"raft_log.wt", "raft_state.wt"} <= names(os.path.join(lagger.workdir, "wal"))
