@@ -49,6 +49,11 @@ struct peer_config {
 	 * file may be made first); the file is opened before the next call.
 	 * NULL: fetches are refused. */
 	int (*snapshot)(void *arg, const char *have_id, char **path);
+	/* Answers a member's HashKV call (peer_hash.c): req is borrowed; 0
+	 * with *resp malloc'ed, or -1 with the refusal's message in err.
+	 * Called on the snapshot thread. NULL: the call is refused. */
+	int (*hash)(void *arg, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
+		    char *err, size_t errlen);
 	/* How far the file at path (as snapshot gave it) has got: 1 whole,
 	 * with *size its size; 0 still being written, *size so far (what is
 	 * there is streamed, and the rest as it comes); -1 it never will be.
@@ -124,6 +129,14 @@ typedef int (*peer_snap_sink)(void *arg, int fd, uint64_t off, const void *data,
 int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_t n,
 			const char *part_path, int64_t idle_ms, const _Atomic bool *stop,
 			peer_snap_sink sink, void *sink_arg, char *err, size_t errlen);
+
+/* Call HashKV on the member at url with payload req, blocking up to
+ * timeout_ms or until *stop turns true (stop may be NULL): 0 with *buf
+ * (malloc'ed) what its peer_config.hash answered, or -1 with err (the
+ * member's refusal message, or why it did not answer). */
+int peer_fetch_hash(struct peer_transport *t, const char *url, const uint8_t *req, size_t len,
+		    int64_t timeout_ms, const _Atomic bool *stop, uint8_t **buf, size_t *buf_len,
+		    char *err, size_t errlen);
 
 /* How long (ms) the outgoing stream to id has been established without a
  * break; -1 when it is not (etcd's transport ActiveSince). */

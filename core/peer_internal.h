@@ -20,6 +20,7 @@
 
 #include <grpc/grpc.h>
 
+#include "core/log.h" /* core_log */
 #include "core/peer.h"
 
 #define PEER_METHOD "/metadpeer.Raft/Stream"
@@ -27,6 +28,8 @@
 #define PEER_SNAPSHOT_METHOD "/metadpeer.Raft/Snapshot"
 /* Unary: the member list (a member joining an existing cluster asks). */
 #define PEER_MEMBERS_METHOD "/metadpeer.Raft/Members"
+/* Unary: HashKV for the corruption checks (peer_hash.c). */
+#define PEER_HASH_METHOD "/metadpeer.Raft/HashKV"
 /* Initial metadata of a stream: sender's cluster and member id, in hex. */
 #define PEER_MD_CLUSTER "x-metad-cluster-id"
 #define PEER_MD_FROM "x-metad-from"
@@ -73,6 +76,9 @@ struct peer_transport {
 	int (*snapshot)(void *arg, const char *have_id, char **path); /* peer_config.snapshot */
 	int (*snapshot_state)(void *arg, const char *path, uint64_t *size); /* ... _state */
 	void *snap_method;
+	void *hash_method; /* served on snap_cq (peer_hash.c) */
+	int (*hash)(void *arg, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
+		    char *err, size_t errlen); /* peer_config.hash */
 	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread */
 	pthread_t snap_thread;
 	bool snap_started;
@@ -120,6 +126,9 @@ int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *er
 
 /* peer_members.c: keep one Members request_call armed (rx thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);
+
+/* peer_hash.c: keep one HashKV request_call armed (snapshot thread). */
+void peer_hash_arm(struct peer_transport *t);
 
 /* peer_snap.c: keep one Snapshot request_call armed; the thread that
  * serves them (files are made and read there, not on the rx thread). */

@@ -250,7 +250,7 @@ void peer_snap_arm(struct peer_transport *t)
 	if (grpc_server_request_registered_call(t->server, t->snap_method, &sc->call, &sc->deadline,
 						&sc->md, &sc->payload, t->snap_cq, t->snap_cq,
 						&sc->tag) != GRPC_CALL_OK) {
-		fprintf(stderr, "metad: peer snapshot: request_call failed\n");
+		core_log("error", "peer snapshot: request_call failed");
 		sc_free(sc);
 	}
 }

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,43 +138,85 @@ int db_buf_reserve(struct db_buf *b, size_t need)
  * measured with the (key, revision) index of the time, which suffered the
  * same) without raising peak RSS.
  */
-static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, int *snappy)
+static int open_conn(struct db *db, uint64_t cache_mb)
 {
-	char cfg[512];
+	char cfg[PATH_MAX + 512], log_path[PATH_MAX + 16] = "";
+	if (db->wal_dir != NULL) /* db_wal_resolve: absolute, no quote */
+		snprintf(log_path, sizeof(log_path), ",path=\"%s\"", db->wal_dir);
 	const char *base = "create,cache_size=%lluM,session_max=1000,"
-			   "log=(enabled=true,archive=true,file_max=16MB),"
+			   "log=(enabled=true,archive=true,file_max=16MB%s),"
 			   "checkpoint=(wait=60),transaction_sync=(enabled=false),"
 			   "eviction_dirty_target=70,eviction_dirty_trigger=90%s";
-	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
+	WT_EVENT_HANDLER *h = db->events.log != NULL ? &db->events.handler : NULL;
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, log_path,
 		 ",extensions=[\"" SNAPPY_EXT "\"]");
-	int rv = wiredtiger_open(dir, NULL, cfg, conn);
+	int rv = wiredtiger_open(db->dir, h, cfg, &db->conn);
 	if (rv == 0) {
-		*snappy = 1;
+		db->snappy = 1;
 		return 0;
 	}
-	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, "");
-	*snappy = 0;
-	return wiredtiger_open(dir, NULL, cfg, conn);
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, log_path, "");
+	db->snappy = 0;
+	return wiredtiger_open(db->dir, h, cfg, &db->conn);
+}
+
+/* WiredTiger's messages through db_options.log (the server's logger). */
+static int on_error(WT_EVENT_HANDLER *h, WT_SESSION *ws, int error, const char *message)
+{
+	(void)ws;
+	(void)error; /* the message names it */
+	((struct db_events *)(void *)h)->log("error", message);
+	return 0;
+}
+
+static int on_message(WT_EVENT_HANDLER *h, WT_SESSION *ws, const char *message)
+{
+	(void)ws;
+	((struct db_events *)(void *)h)->log("info", message);
+	return 0;
+}
+
+/* Table t's URI in this db: with a WAL dir the Raft tables are files there
+ * (a file: object may live outside the home directory); the state tables
+ * are db_table_uri's. */
+static void uri_of(const struct db *db, enum db_table t, uint32_t gen, char *buf, size_t cap)
+{
+	if (db->wal_dir != NULL && !tables[t].state)
+		snprintf(buf, cap, "file:%s/%s.wt", db->wal_dir, tables[t].name);
+	else
+		db_table_uri(t, gen, buf, cap);
+}
+
+#define URI_MAX (PATH_MAX + 32)
+
+static void free_db(struct db *db)
+{
+	pthread_mutex_destroy(&db->drop_mu);
+	free(db->wal_dir);
+	free(db->dir);
+	free(db);
 }
 
 int db_table_create(WT_SESSION *ws, const struct db *db, enum db_table t, uint32_t gen)
 {
-	char cfg[256], uri[64];
+	char cfg[256], uri[URI_MAX];
 	snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s",
 		 tables[t].prefix_compression ? "true" : "false",
 		 tables[t].small_pages ? ",leaf_page_max=4KB,allocation_size=512B" : "",
 		 db->snappy ? ",block_compressor=snappy" : "",
 		 db->unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
-	db_table_uri(t, gen, uri, sizeof(uri));
+	uri_of(db, t, gen, uri, sizeof(uri));
 	return ws->create(ws, uri, cfg);
 }
 
 /* The state generation recorded in raft_state (0 when never switched). */
-static int load_gen(WT_SESSION *ws, uint32_t *gen)
+static int load_gen(const struct db *db, WT_SESSION *ws, uint32_t *gen)
 {
 	WT_CURSOR *c;
+	char uri[URI_MAX];
 	*gen = 0;
-	int rv = ws->open_cursor(ws, "table:raft_state", NULL, NULL, &c);
+	uri_of(db, DB_TBL_RAFT_STATE, 0, uri, sizeof(uri));
+	int rv = ws->open_cursor(ws, uri, NULL, NULL, &c);
 	if (rv != 0)
 		return rv;
 	WT_ITEM k = {.data = DB_GEN_KEY, .size = strlen(DB_GEN_KEY)}, v;
@@ -201,7 +244,7 @@ static int create_tables(struct db *db)
 			rv = db_table_create(ws, db, t, 0);
 	uint32_t gen = 0;
 	if (rv == 0)
-		rv = load_gen(ws, &gen);
+		rv = load_gen(db, ws, &gen);
 	atomic_store(&db->gen, gen);
 	for (int t = 0; rv == 0 && t < DB_TBL_COUNT; t++)
 		if (tables[t].state)
@@ -278,19 +321,25 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 	    size_t errlen)
 {
 	uint64_t cache_mb = (opts && opts->cache_mb) ? opts->cache_mb : 256;
+	char wal[PATH_MAX];
+	int rv = db_wal_resolve(dir, opts ? opts->wal_dir : NULL, wal, sizeof(wal), errbuf, errlen);
+	if (rv != DB_OK)
+		return rv;
 	struct db *db = calloc(1, sizeof(*db));
 	if (db == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		return DB_NOMEM;
 	}
 	pthread_mutex_init(&db->drop_mu, NULL);
-	db->dir = strdup(dir);
-	if (db->dir == NULL) {
+	if ((db->dir = strdup(dir)) == NULL || (wal[0] && (db->wal_dir = strdup(wal)) == NULL)) {
 		snprintf(errbuf, errlen, "out of memory");
-		free(db);
+		free_db(db);
 		return DB_NOMEM;
 	}
-	int rv = open_conn(dir, cache_mb, &db->conn, &db->snappy);
+	db->events.handler.handle_error = on_error;
+	db->events.handler.handle_message = on_message;
+	db->events.log = opts ? opts->log : NULL;
+	rv = open_conn(db, cache_mb);
 	if (rv != 0) {
 		snprintf(errbuf, errlen, "wiredtiger_open %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_alloc;
@@ -307,8 +356,7 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 err_after_open:
 	db->conn->close(db->conn, NULL);
 err_after_alloc:
-	free(db->dir);
-	free(db);
+	free_db(db);
 	return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
 }
 
@@ -324,8 +372,8 @@ int db_defragment(struct db_session *s)
 {
 	uint32_t gen = atomic_load(&s->db->gen);
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		char uri[64];
-		db_table_uri(t, gen, uri, sizeof(uri));
+		char uri[URI_MAX];
+		uri_of(s->db, t, gen, uri, sizeof(uri));
 		int rv = s->wt->compact(s->wt, uri, NULL);
 		if (rv != 0)
 			return db_wt_error(rv);
@@ -339,9 +387,7 @@ void db_close(struct db *db)
 		return;
 	/* Closing the connection takes a final checkpoint. */
 	db->conn->close(db->conn, NULL);
-	pthread_mutex_destroy(&db->drop_mu);
-	free(db->dir);
-	free(db);
+	free_db(db);
 }
 
 uint64_t db_size_bytes(const struct db *db)
@@ -380,8 +426,8 @@ int db_session_open(struct db *db, struct db_session **out)
 		goto err_after_alloc;
 	s->gen = atomic_load(&db->gen);
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		char uri[64];
-		db_table_uri(t, s->gen, uri, sizeof(uri));
+		char uri[URI_MAX];
+		uri_of(db, t, s->gen, uri, sizeof(uri));
 		rv = s->wt->open_cursor(s->wt, uri, NULL, NULL, &s->cur[t]);
 		if (rv != 0)
 			goto err_after_session;
