@@ -42,6 +42,7 @@
 
 #define CHECKPOINT_EVERY_S 30
 #define CHECKPOINT_BYTES (16u << 20)
+#define CHECKPOINT_MIN_MS 1000
 static void checkpoint_once(struct core *c)
 {
 	/* Read before the checkpoint starts: the checkpoint holds at least this. */
@@ -72,6 +73,10 @@ static void *checkpoint_main(void *arg)
 	pthread_setname_np(pthread_self(), "metad-ckpt");
 	int64_t every_ms = c->cfg.checkpoint_interval_ms > 0 ? c->cfg.checkpoint_interval_ms
 							     : CHECKPOINT_EVERY_S * 1000;
+	/* etcd's own default (100 ms), passed explicitly, would checkpoint
+	 * ten times a second: a floor keeps a copied etcd config usable. */
+	if (every_ms < CHECKPOINT_MIN_MS)
+		every_ms = CHECKPOINT_MIN_MS;
 	pthread_mutex_lock(&c->kmu);
 	while (!c->kstop) {
 		struct timespec until;
