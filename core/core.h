@@ -61,6 +61,10 @@ struct core_config {
 	int64_t auth_token_ttl_s;    /* --auth-token-ttl; 0 = etcd's 300 s */
 	int auto_compaction_mode;    /* --auto-compaction-mode: CORE_AUTOCOMPACT_* */
 	int64_t auto_compaction_retention; /* periodic: ns; revision: revisions; 0 = off */
+	/* Whether a client's write of [key, end) would change a key only the
+	 * controllers write (core/reserved.h); NULL: no such keys. */
+	bool (*reserved)(const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
+			 bool del);
 };
 
 /* --auto-compaction-mode (core/autocompact.h has etcd's schedule). */

@@ -128,6 +128,7 @@ int main(int argc, char **argv)
 		.auto_compaction_mode = f.auto_compaction_mode == 1 ? CORE_AUTOCOMPACT_REVISION
 								    : CORE_AUTOCOMPACT_PERIODIC,
 		.auto_compaction_retention = f.auto_compaction_retention,
+		.reserved = controllers_owned,
 	};
 	char err[512] = "";
 	struct core *core = NULL;
