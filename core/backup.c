@@ -6,8 +6,11 @@
  * main, '_', 8 bytes sub, plus 't' for a delete, whose value is a KeyValue
  * holding the key only; meta's compaction marks are the same 17-byte
  * revision encoding; lease values are leasepb.Lease.
- * Not written: the auth buckets (the restored etcd starts with auth off)
- * and the cluster version.
+ * The auth buckets hold what etcd's auth store keeps: "auth" (authEnabled,
+ * one byte; authRevision, 8 bytes big-endian), "authUsers" and
+ * "authRoles" (name -> authpb.User / authpb.Role, the bytes metad stores
+ * them as), so a restored etcd has the same users, roles and switch.
+ * Not written: the cluster version.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "core/core_internal.h"
 #include "core/backup.h"
 #include "lease.pb-c.h"
+#include "storage/auth.h"
 #include "storage/bbolt.h"
 #include "storage/lease.h"
 
@@ -119,6 +123,59 @@ static int write_alarms(struct core *c, struct bbolt_writer *w)
 	return rv;
 }
 
+/* One kind of auth record into the open bucket (records come in name
+ * order, as bbolt wants its keys). */
+struct auth_scan {
+	struct bbolt_writer *w;
+	int kind;
+	bool enabled;
+	uint8_t revision[8];
+	bool have_revision;
+};
+
+static int put_auth(void *arg, int kind, const char *name, size_t name_len, const uint8_t *val,
+		    size_t val_len)
+{
+	struct auth_scan *a = arg;
+	if (kind == AUTH_REC_META && a->kind == AUTH_REC_META) {
+		if (name_len == 7 && memcmp(name, "enabled", 7) == 0 && val_len == 1)
+			a->enabled = val[0] != 0;
+		else if (name_len == 8 && memcmp(name, "revision", 8) == 0 && val_len == 8) {
+			memcpy(a->revision, val, 8);
+			a->have_revision = true;
+		}
+		return DB_OK;
+	}
+	if (kind != a->kind)
+		return DB_OK;
+	return bbolt_put(a->w, (const uint8_t *)name, name_len, val, val_len);
+}
+
+static int write_auth(struct db_session *s, struct bbolt_writer *w)
+{
+	/* etcd's names; its store starts at revision 1 */
+	static const struct {
+		const char *bucket;
+		int kind;
+	} b[] = {{"auth", AUTH_REC_META}, {"authRoles", AUTH_REC_ROLE}, {"authUsers", AUTH_REC_USER}};
+	int rv = DB_OK;
+	for (size_t i = 0; i < 3 && rv == DB_OK; i++) {
+		struct auth_scan a = {.w = w, .kind = b[i].kind, .revision = {0, 0, 0, 0, 0, 0, 0, 1}};
+		if ((rv = bbolt_bucket_begin(w, b[i].bucket)) != DB_OK)
+			break;
+		rv = auth_store_load(s, put_auth, &a);
+		if (rv == DB_OK && b[i].kind == AUTH_REC_META) {
+			uint8_t on = a.enabled;
+			rv = bbolt_put(w, (const uint8_t *)"authEnabled", 11, &on, 1);
+			if (rv == DB_OK)
+				rv = bbolt_put(w, (const uint8_t *)"authRevision", 12, a.revision, 8);
+		}
+		if (rv == DB_OK)
+			rv = bbolt_bucket_end(w);
+	}
+	return rv;
+}
+
 int core_backup_write(struct core *c, int fd, uint64_t *size)
 {
 	struct db_session *s = core_session(c);
@@ -164,6 +221,8 @@ int core_backup_write(struct core *c, int fd, uint64_t *size)
 		if (rv == DB_OK)
 			rv = bbolt_bucket_end(w);
 	}
+	if (rv == DB_OK)
+		rv = write_auth(s, w);
 	const char *empty[] = {"members", "members_removed"};
 	for (size_t i = 0; i < 2 && rv == DB_OK; i++)
 		if ((rv = bbolt_bucket_begin(w, empty[i])) == DB_OK)
