@@ -56,6 +56,13 @@ int mvcc_meta_load(struct db_session *s, int64_t *rev, int64_t *compact_rev, uin
 	return rv;
 }
 
+int mvcc_snapshot_state(struct mvcc *m, struct db_session *s, int64_t *rev, int64_t *compact_rev,
+			uint64_t *ci)
+{
+	(void)m;
+	return s->in_txn ? mvcc_meta_load(s, rev, compact_rev, ci) : DB_INVALID;
+}
+
 static int meta_put(struct db_session *s, const char *name, const uint8_t *v, size_t len)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_META);
