@@ -99,6 +99,7 @@ struct core {
 	bool joining; /* first start of a member added to an existing cluster */
 	pthread_cond_t pcv; /* published (under mu) */
 	_Atomic uint64_t commits;
+	_Atomic uint64_t proposals_failed; /* writes answered with a consensus error */
 	_Atomic uint64_t requests;
 	_Atomic uint64_t db_size; /* refreshed by the writer; stat() per put is too slow */
 

@@ -13,7 +13,11 @@
 struct db {
 	WT_CONNECTION *conn;
 	char *dir;
+	struct db_hist sync_commits; /* commits with sync (the Raft log's) */
 };
+
+/* CLOCK_MONOTONIC in nanoseconds (db.c). */
+uint64_t db_now_ns(void);
 
 /* Map a WiredTiger return code to a DB_* code. */
 int db_wt_error(int wt_rv);
@@ -57,6 +61,7 @@ struct mvcc_txn_state {
 	int64_t req_sub;     /* next sub revision inside the open request */
 	int in_req;          /* between mvcc_req_begin and mvcc_req_end */
 	int holds_apply;     /* begun by mvcc_begin: holds mvcc's apply_mu */
+	int64_t keys_delta;  /* live keys created minus deleted in this txn */
 };
 
 /* Number of scratch buffers a session carries (see users in mvcc*.c). */

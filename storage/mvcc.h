@@ -70,6 +70,11 @@ void mvcc_close(struct mvcc *m); /* NULL is allowed */
 /* Published state (atomics: safe from any thread). */
 int64_t mvcc_rev(const struct mvcc *m);          /* last committed revision; 1 when empty, as etcd */
 int64_t mvcc_compact_rev(const struct mvcc *m);  /* 0 if never compacted */
+/* Live keys (etcd_debugging_mvcc_keys_total), as of the last commit. */
+int64_t mvcc_keys(const struct mvcc *m);
+/* How long mvcc_commit's commits took (the applied batches: etcd's backend
+ * commit duration). Borrowed from m. */
+const struct db_hist *mvcc_commit_hist(const struct mvcc *m);
 uint64_t mvcc_consistent_index(const struct mvcc *m);
 
 /* ---- reads ---- */

@@ -233,14 +233,17 @@ int snap_restore(struct mvcc *m, struct db_session *s, snap_read_fn in, void *ar
 		rv = clear_table(s, db_cursor(s, state_tables[i].table));
 	if (rv == DB_OK)
 		rv = load(s, in, arg);
-	int64_t rev = 0, crev = 0;
+	int64_t rev = 0, crev = 0, keys = 0;
 	uint64_t ci = 0;
 	int own;
 	if (rv == DB_OK && (rv = db_read_begin(s, &own)) == DB_OK) {
 		rv = mvcc_meta_load(s, &rev, &crev, &ci);
+		if (rv == DB_OK)
+			rv = mvcc_keys_load(s, &keys);
 		db_read_end(s, own);
 	}
 	if (rv == DB_OK) {
+		atomic_store(&m->keys, keys);
 		/* Revision last: a reader that sees it sees the rest. */
 		atomic_store(&m->consistent_index, ci);
 		atomic_store(&m->compact_rev, crev);
