@@ -5,7 +5,11 @@
  * request first checks everything that can refuse it, so a refused request
  * changes nothing and the rest of the batch goes on.
  */
+#include <stdio.h>
+#include <time.h>
+
 #include "core/alarm_internal.h"
+#include "core/autocompact.h" /* ac_format_duration: Go's duration text */
 #include "core/auth_internal.h"
 #include "core/core_internal.h"
 #include "core/lease_internal.h"
@@ -140,8 +144,8 @@ static int apply_compaction(struct core *c, struct db_session *s, struct reply *
 	return CORE_OK;
 }
 
-int apply_request(struct core *c, struct db_session *s, struct reply *r,
-		  const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev)
+static int apply_one(struct core *c, struct db_session *s, struct reply *r,
+		     const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev)
 {
 	int rv = auth_apply_check(c, req); /* the auth store may have changed since the check */
 	if (rv == CORE_OK)
@@ -199,4 +203,45 @@ int apply_request(struct core *c, struct db_session *s, struct reply *r,
 	default: /* the auth store's entries, or CORE_EINTERNAL */
 		return auth_apply(c, s, r, req, msg);
 	}
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t warn_ns(const struct core *c)
+{
+	return c->cfg.warning_apply_ns > 0 ? c->cfg.warning_apply_ns : 100 * 1000000;
+}
+
+/* ETCD-COMPAT: etcd warns of a request whose apply took longer than
+ * --experimental-warning-apply-duration (100 ms), in these words. The
+ * request is named by its kind and size, not its keys and values. */
+static void warn_slow(struct core *c, const Metadpb__InternalRequest *req, int64_t took_ns,
+		      int err)
+{
+	char took[32], expected[32], what[96];
+	ac_format_duration(took_ns, took, sizeof(took));
+	ac_format_duration(warn_ns(c), expected, sizeof(expected));
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(req->base.descriptor, req->request_case);
+	snprintf(what, sizeof(what), "%s size:%zu", f ? f->name : "?",
+		 protobuf_c_message_get_packed_size(&req->base));
+	core_log_kv("warn", "apply request took too long", "{s:s,s:s,s:s,s:s,s:s}", "took", took,
+		    "expected-duration", expected, "prefix", "", "request", what, "response",
+		    err == CORE_OK ? "ok" : core_strerror(err));
+}
+
+int apply_request(struct core *c, struct db_session *s, struct reply *r,
+		  const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev)
+{
+	int64_t t0 = mono_ns();
+	int rv = apply_one(c, s, r, req, msg, compact_rev);
+	int64_t took = mono_ns() - t0;
+	if (took > warn_ns(c))
+		warn_slow(c, req, took, rv);
+	return rv;
 }

@@ -21,7 +21,7 @@
 static void must(int rv, const char *what)
 {
 	if (rv != DB_OK) {
-		fprintf(stderr, "metad: fatal: auth store %s: %s\n", what, db_strerror(rv));
+		core_log("fatal", "auth store %s: %s", what, db_strerror(rv));
 		abort();
 	}
 }

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,30 +103,27 @@ int64_t ac_sched_first(const struct ac_sched *s)
 static void log_result(struct ac_sched *s, const char *what, int64_t rev, int64_t took_ns,
 		       int err)
 {
-	char fields[256], period[32], took[32], retry[32];
-	const char *mode = s->mode == CORE_AUTOCOMPACT_PERIODIC ? "periodic" : "revision";
+	char period[32], took[32], retry[32], msg[64];
 	ac_format_duration(took_ns, took, sizeof(took));
 	ac_format_duration(s->interval_ns, retry, sizeof(retry));
-	int n;
+	json_t *fields;
 	if (s->mode == CORE_AUTOCOMPACT_PERIODIC) {
 		ac_format_duration(s->retention, period, sizeof(period));
-		n = snprintf(fields, sizeof(fields), "\"revision\":%" PRId64 ",\"compact-period\":\"%s\"",
-			     rev, period);
+		fields = json_pack("{s:I,s:s}", "revision", (json_int_t)rev, "compact-period", period);
 	} else {
-		n = snprintf(fields, sizeof(fields),
-			     "\"revision\":%" PRId64 ",\"revision-compaction-retention\":%" PRId64, rev,
-			     s->retention);
+		fields = json_pack("{s:I,s:I}", "revision", (json_int_t)rev,
+				   "revision-compaction-retention", (json_int_t)s->retention);
 	}
-	if (n < 0 || (size_t)n >= sizeof(fields))
-		n = 0;
-	if (strcmp(what, "completed") == 0)
-		snprintf(fields + n, sizeof(fields) - n, ",\"took\":\"%s\"", took);
-	else if (strcmp(what, "failed") == 0)
-		snprintf(fields + n, sizeof(fields) - n, ",\"retry-interval\":\"%s\",\"error\":\"%s\"",
-			 retry, core_strerror(err));
-	char msg[64];
-	snprintf(msg, sizeof(msg), "%s auto %s compaction", what, mode);
+	if (fields != NULL && strcmp(what, "completed") == 0)
+		json_object_set_new(fields, "took", json_string(took));
+	else if (fields != NULL && strcmp(what, "failed") == 0) {
+		json_object_set_new(fields, "retry-interval", json_string(retry));
+		json_object_set_new(fields, "error", json_string(core_strerror(err)));
+	}
+	snprintf(msg, sizeof(msg), "%s auto %s compaction", what,
+		 s->mode == CORE_AUTOCOMPACT_PERIODIC ? "periodic" : "revision");
 	s->env.log(s->env.arg, strcmp(what, "failed") == 0 ? "warn" : "info", msg, fields);
+	json_decref(fields);
 }
 
 /* Compact at rev; whether it counts as done (etcd: success or "already
@@ -250,10 +248,10 @@ static int core_compact_at(void *arg, int64_t rev)
 	return err;
 }
 
-static void log_fields(void *arg, const char *level, const char *msg, const char *fields)
+static void log_fields(void *arg, const char *level, const char *msg, json_t *fields)
 {
 	(void)arg;
-	core_log_fields(level, msg, fields);
+	log_json_at(__FILE__, __LINE__, level, msg, fields);
 }
 
 static void *run(void *arg)
@@ -307,14 +305,11 @@ int autocompact_start(struct core *c)
 		ac_format_duration(retention, period, sizeof(period));
 	else
 		snprintf(period, sizeof(period), "%" PRId64, retention);
-	char interval[32], fields[160];
+	char interval[32];
 	ac_format_duration(a->sched.interval_ns, interval, sizeof(interval));
-	snprintf(fields, sizeof(fields),
-		 "\"auto-compaction-mode\":\"%s\",\"auto-compaction-retention\":\"%s\","
-		 "\"auto-compaction-interval\":\"%s\"",
-		 c->cfg.auto_compaction_mode == CORE_AUTOCOMPACT_PERIODIC ? "periodic" : "revision",
-		 period, interval);
-	core_log_fields("info", "enabled auto compaction", fields);
+	core_log_kv("info", "enabled auto compaction", "{s:s,s:s,s:s}", "auto-compaction-mode",
+		    c->cfg.auto_compaction_mode == CORE_AUTOCOMPACT_PERIODIC ? "periodic" : "revision",
+		    "auto-compaction-retention", period, "auto-compaction-interval", interval);
 	if (pthread_create(&a->thread, NULL, run, a) != 0)
 		return CORE_ENOMEM;
 	a->started = true;

@@ -21,19 +21,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct json_t; /* jansson's */
+
 #define AC_SECOND_NS INT64_C(1000000000)
 #define AC_HOUR_NS (3600 * AC_SECOND_NS)
 #define AC_REVISION_INTERVAL_NS (5 * 60 * AC_SECOND_NS) /* etcd's revInterval */
 
 /* The world the schedule sees. compact returns CORE_OK, CORE_ECOMPACTED
  * (counted as done, as etcd) or another CORE_E* code (retried). log gets
- * etcd's message and its fields as JSON members ("revision":5,...). */
+ * etcd's message and its fields (a JSON object, borrowed; NULL when out of
+ * memory). */
 struct ac_env {
 	int64_t (*now_ns)(void *arg); /* monotonic */
 	int64_t (*rev)(void *arg);
 	bool (*leader)(void *arg);
 	int (*compact)(void *arg, int64_t rev);
-	void (*log)(void *arg, const char *level, const char *msg, const char *fields);
+	void (*log)(void *arg, const char *level, const char *msg, struct json_t *fields);
 	void *arg;
 };
 

@@ -56,7 +56,7 @@ static void *compactor_main(void *arg)
 
 		int rv = run ? mvcc_compact_run_to(c->mvcc, c->csession, upto) : DB_OK;
 		if (rv != DB_OK)
-			fprintf(stderr, "metad: compaction: %s\n", db_strerror(rv));
+			core_log("error", "compaction: %s", db_strerror(rv));
 		answer(waiters);
 
 		pthread_mutex_lock(&c->cmu);

@@ -92,6 +92,7 @@ static int copy_config(struct core *c, const struct core_config *cfg)
 	c->cfg = *cfg;
 	c->cfg.name = keep(c, cfg->name);
 	c->cfg.data_dir = keep(c, cfg->data_dir);
+	c->cfg.wal_dir = cfg->wal_dir ? keep(c, cfg->wal_dir) : NULL;
 	c->cfg.cluster_token = keep(c, cfg->cluster_token ? cfg->cluster_token : "etcd-cluster");
 	c->cfg.initial_cluster_state =
 		keep(c, cfg->initial_cluster_state ? cfg->initial_cluster_state : "new");
@@ -121,6 +122,11 @@ static int copy_config(struct core *c, const struct core_config *cfg)
 			return -1;
 	}
 	return 0;
+}
+
+void core_db_log(const char *level, const char *msg)
+{
+	core_log(level, "wiredtiger: %s", msg);
 }
 
 struct db_session *core_session(struct core *c)
@@ -159,6 +165,7 @@ static void free_core(struct core *c)
 		free(s);
 		s = next;
 	}
+	snap_maker_free(c);
 	lessor_free(c->lessor);
 	if (c->members.list != NULL)
 		members_close(&c->members);
@@ -280,6 +287,8 @@ int core_peers_start(struct core *c, char *err, size_t errlen)
 		.cluster_id = c->cluster_id,
 		.members = members_for_peer,
 		.snapshot = snap_serve,
+		.hash = corrupt_serve_hash,
+		.snapshot_state = snap_file_state,
 	};
 	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
 		return -1;
@@ -374,7 +383,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 	atomic_init(&c->watch_floor, INT64_MAX); /* no hub reading yet */
 	atomic_init(&c->kbytes, 0);
 	atomic_init(&c->cwaiting, false);
-	if (copy_config(c, cfg) != 0) {
+	if (copy_config(c, cfg) != 0 || snap_maker_init(c) != 0) {
 		snprintf(err, errlen, "out of memory");
 		free_core(c);
 		return CORE_ENOMEM;
@@ -395,12 +404,17 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		free_core(c);
 		return CORE_EINTERNAL;
 	}
-	struct db_options dbo = {.cache_mb = cfg->cache_mb, .unjournaled_state = 1};
+	struct db_options dbo = {.cache_mb = cfg->cache_mb,
+				 .unjournaled_state = 1,
+				 .wal_dir = cfg->wal_dir,
+				 .log = core_db_log};
 	int rv = db_open(c->cfg.data_dir, &dbo, &c->db, err, errlen);
 	if (rv == DB_OK && (rv = rlog_init(c->db)) != DB_OK)
 		snprintf(err, errlen, "raft log: %s", db_strerror(rv));
 	if (rv == DB_OK && (rv = mvcc_open(c->db, &c->mvcc)) != DB_OK)
 		snprintf(err, errlen, "mvcc: %s", db_strerror(rv));
+	if (rv == DB_OK && cfg->compaction_batch_limit <= INT32_MAX)
+		mvcc_set_compact_batch(c->mvcc, (int)cfg->compaction_batch_limit);
 	if (rv == DB_OK && ((rv = db_session_open(c->db, &c->wsession)) != DB_OK ||
 			    (rv = db_session_open(c->db, &c->csession)) != DB_OK ||
 			    (rv = db_session_open(c->db, &c->ksession)) != DB_OK))
@@ -431,6 +445,8 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		rv = DB_INVALID;
 	if (rv == DB_OK)
 		atomic_store(&c->db_size, db_size_bytes(c->db));
+	if (rv == DB_OK && corrupt_initial_check(c, err, errlen) != 0)
+		rv = DB_INVALID;
 	if (rv != DB_OK) {
 		free_core(c);
 		return CORE_EINTERNAL;
@@ -444,6 +460,11 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		core_close(c);
 		return CORE_ENOMEM;
 	}
+	if (corrupt_monitor_start(c) != CORE_OK) {
+		snprintf(err, errlen, "corruption checks: out of memory");
+		core_close(c);
+		return CORE_ENOMEM;
+	}
 	*out = c;
 	return CORE_OK;
 }
@@ -452,7 +473,8 @@ void core_close(struct core *c)
 {
 	if (c == NULL)
 		return;
-	autocompact_stop(c); /* it proposes compactions: stop it before the writer */
+	corrupt_monitor_stop(c); /* it reads and raises alarms: before the writer */
+		autocompact_stop(c); /* it proposes compactions: stop it before the writer */
 	lessor_stop(c->lessor); /* it proposes revokes: stop it before the writer */
 	writer_stop(c);
 	snap_fetch_stop(c); /* it fetches through the transport */
@@ -466,7 +488,7 @@ void core_close(struct core *c)
 	compactor_stop(c);
 	autocompact_free(c); /* everything it proposed has been answered */
 	uint64_t commits = atomic_load(&c->commits), reqs = atomic_load(&c->requests);
-	fprintf(stderr, "metad: write path: %llu requests in %llu synced commits\n",
+	core_log("info", "write path: %llu requests in %llu synced commits",
 		(unsigned long long)reqs, (unsigned long long)commits);
 	free_core(c);
 }

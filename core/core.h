@@ -22,6 +22,7 @@
 #include "v3lock.pb-c.h"
 
 #include "core/errors.h"
+#include "core/log.h" /* core_log: every module logs through core */
 
 /* etcd version string reported by Status (Kubernetes parses it; >= 3.5.13). */
 #define CORE_ETCD_VERSION "3.5.13"
@@ -30,6 +31,7 @@
 struct core_config {
 	const char *name;
 	const char *data_dir;
+	const char *wal_dir; /* --wal-dir: where the log lives (NULL: in data_dir); storage/db.h */
 	const char *const *client_urls; /* advertised client URLs */
 	size_t n_client_urls;
 	const char *const *peer_urls; /* advertised peer URLs */
@@ -61,6 +63,12 @@ struct core_config {
 	int64_t auth_token_ttl_s;    /* --auth-token-ttl; 0 = etcd's 300 s */
 	int auto_compaction_mode;    /* --auto-compaction-mode: CORE_AUTOCOMPACT_* */
 	int64_t auto_compaction_retention; /* periodic: ns; revision: revisions; 0 = off */
+	bool initial_corrupt_check;  /* --experimental-initial-corrupt-check (corrupt.c) */
+	int64_t corrupt_check_ms;    /* --experimental-corrupt-check-time; 0 = off */
+	int64_t checkpoint_interval_ms; /* --backend-batch-interval; 0 = 30 s (checkpoint.c) */
+	uint64_t checkpoint_entries; /* --backend-batch-limit: entries applied; 0 = by log bytes */
+	uint64_t compaction_batch_limit; /* --experimental-compaction-batch-limit; 0 = 1000 */
+	int64_t warning_apply_ns;    /* --experimental-warning-apply-duration; 0 = 100 ms */
 	/* Whether a client's write of [key, end) would change a key only the
 	 * controllers write (core/reserved.h); NULL: no such keys. */
 	bool (*reserved)(const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
@@ -122,12 +130,6 @@ void core_commit_deferred(bool here);
 /* Block until this member has published itself to the cluster (etcd's
  * ReadyNotify) or timeout_ms passed; returns whether it has. */
 bool core_wait_ready(struct core *c, int64_t timeout_ms);
-
-/* One JSON line on stderr in zap's shape: level, ts, msg (printf format). */
-void core_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The same with zap's fields after msg: fields is JSON object members
- * ("revision":5,"took":"1s"), or "" for none. */
-void core_log_fields(const char *level, const char *msg, const char *fields);
 
 /* MemberList: every member with its published name and client URLs
  * (empty name: not started yet). */

@@ -17,6 +17,9 @@
 #include "storage/db.h"
 #include "storage/mvcc.h"
 
+/* WiredTiger's messages into the log (db_options.log). */
+void core_db_log(const char *level, const char *msg);
+
 /* A reply and everything its message points into. */
 struct reply {
 	struct core_reply pub;
@@ -120,6 +123,7 @@ struct core {
 
 	/* auto-compaction (autocompact.c); NULL when off */
 	struct autocompact *autocompact;
+	struct corrupt *corrupt; /* --experimental-corrupt-check-time's thread (corrupt.c) */
 
 	/* auth store (auth*.c): users, roles, tokens */
 	struct core_auth *auth;
@@ -153,6 +157,7 @@ struct core {
 	 * with no linearizable wait in front (serializable reads, the hub). */
 	pthread_rwlock_t install_lock;
 	struct snap_fetch *fetch; /* snap_fetch.c, node thread */
+	struct snap_maker *maker; /* snap_serve.c: the leader's file under way */
 	int fetch_threads;        /* under mu; pcv tells when it drops */
 	_Atomic bool fetch_stop;
 	_Atomic uint64_t snap_index; /* Raft's snapshot index (node.c) */
@@ -262,6 +267,16 @@ void responder_stop(struct core *c);
 void responder_submit(struct core *c, struct proposal *batch, size_t n);
 /* Runs confirmed (or timed-out) linearizable reads (list linked by next). */
 void responder_reads(struct core *c, struct read_wait *list);
+
+/* Corruption checks (corrupt.c). The initial one runs in core_open once
+ * the peer transport is up and before the node starts: 0, or -1 with err
+ * (a mismatch: etcd's "<id> found data inconsistency with peers"). The
+ * monitor is the leader's periodic check; serve_hash is peer_config.hash. */
+int corrupt_initial_check(struct core *c, char *err, size_t errlen);
+int corrupt_monitor_start(struct core *c);
+void corrupt_monitor_stop(struct core *c);
+int corrupt_serve_hash(void *arg, const uint8_t *req, size_t len, uint8_t **resp,
+		       size_t *resp_len, char *err, size_t errlen);
 
 /* Checkpointer (checkpoint.c). */
 int checkpointer_start(struct core *c);

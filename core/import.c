@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "core/auth_internal.h"
+#include "core/core_internal.h"
 #include "core/import.h"
 #include "kv.pb-c.h"
 #include "lease.pb-c.h"
@@ -191,7 +192,8 @@ static int meta_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, 
 	return 0;
 }
 
-int core_import_etcd(const char *data_dir, const char *db_file, size_t db_len, uint64_t cache_mb,
+int core_import_etcd(const char *data_dir, const char *wal_dir, const char *db_file, size_t db_len,
+		     uint64_t cache_mb,
 		     struct core_import_stats *stats, char *err, size_t errlen)
 {
 	memset(stats, 0, sizeof(*stats));
@@ -206,7 +208,10 @@ int core_import_etcd(const char *data_dir, const char *db_file, size_t db_len, u
 		bbolt_reader_close(r);
 		return -1;
 	}
-	struct db_options dbo = {.cache_mb = cache_mb, .unjournaled_state = 1}; /* as core_open */
+	struct db_options dbo = {.cache_mb = cache_mb, /* as core_open */
+				 .unjournaled_state = 1,
+				 .wal_dir = wal_dir,
+				 .log = core_db_log};
 	struct db *db = NULL;
 	struct mvcc *m = NULL;
 	struct db_session *s = NULL;

@@ -23,9 +23,10 @@ struct core_import_stats {
  * into a new store under data_dir, before core_open. Refused when data_dir
  * already holds a metad store with any revision. The membership comes from
  * the flags afterwards, as `etcdctl snapshot restore` makes a new cluster.
- * Returns 0, or -1 with err written.
+ * wal_dir is core_config.wal_dir (the new store's log goes there). Returns
+ * 0, or -1 with err written.
  */
-int core_import_etcd(const char *data_dir, const char *db_file, size_t db_len, uint64_t cache_mb,
-		     struct core_import_stats *stats, char *err, size_t errlen);
+int core_import_etcd(const char *data_dir, const char *wal_dir, const char *db_file, size_t db_len,
+		     uint64_t cache_mb, struct core_import_stats *stats, char *err, size_t errlen);
 
 #endif

@@ -268,6 +268,8 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->queue_bytes = cfg->queue_bytes ? cfg->queue_bytes : DEFAULT_QUEUE_BYTES;
 	t->members = cfg->members;
 	t->snapshot = cfg->snapshot;
+	t->hash = cfg->hash;
+	t->snapshot_state = cfg->snapshot_state;
 	if (peer_load_tls(t, &cfg->tls, err, errlen) != 0)
 		goto err;
 	t->server = make_server(t);
@@ -281,6 +283,8 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	grpc_server_register_completion_queue(t->server, t->rx_cq, NULL);
 	t->snap_method = grpc_server_register_method(t->server, PEER_SNAPSHOT_METHOD, NULL,
 						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+	t->hash_method = grpc_server_register_method(t->server, PEER_HASH_METHOD, NULL,
+						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 	t->snap_cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(t->server, t->snap_cq, NULL);
 	if (add_ports(t, cfg, err, errlen) != 0)
@@ -290,6 +294,7 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	peer_server_arm(t);
 	peer_members_arm(t);
 	peer_snap_arm(t);
+	peer_hash_arm(t);
 	if (pthread_create(&t->rx_thread, NULL, rx_main, t) != 0) {
 		snprintf(err, errlen, "cannot start the peer receive thread");
 		goto err_after_start;

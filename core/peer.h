@@ -49,6 +49,16 @@ struct peer_config {
 	 * file may be made first); the file is opened before the next call.
 	 * NULL: fetches are refused. */
 	int (*snapshot)(void *arg, const char *have_id, char **path);
+	/* Answers a member's HashKV call (peer_hash.c): req is borrowed; 0
+	 * with *resp malloc'ed, or -1 with the refusal's message in err.
+	 * Called on the snapshot thread. NULL: the call is refused. */
+	int (*hash)(void *arg, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
+		    char *err, size_t errlen);
+	/* How far the file at path (as snapshot gave it) has got: 1 whole,
+	 * with *size its size; 0 still being written, *size so far (what is
+	 * there is streamed, and the rest as it comes); -1 it never will be.
+	 * NULL: every file is whole. */
+	int (*snapshot_state)(void *arg, const char *path, uint64_t *size);
 };
 
 /* One received payload (borrowed for the call), from transport threads.
@@ -101,15 +111,32 @@ int peer_fetch_members(const struct peer_tls *tls, const char *const *urls, size
 		       int64_t timeout_ms, uint8_t **buf, size_t *len, char *err, size_t errlen);
 
 /*
+ * Each chunk of a fetched snapshot, once written to the part file (fd) at
+ * off. A fetch that resumes starts past bytes of the part the sink has not
+ * seen; one that starts the file again (another file) comes back to off 0.
+ * Non-zero stops the fetch.
+ */
+typedef int (*peer_snap_sink)(void *arg, int fd, uint64_t off, const void *data, size_t len);
+
+/*
  * Fetch a snapshot file from the member at urls (tried in turn) into
- * part_path, on a stream of its own, blocking. A part of the same file
- * already there (its name is kept in part_path + ".id") is resumed at its
- * end. Gives up after idle_ms without a chunk, or when *stop turns true.
- * Returns 0 when the whole file is in part_path (synced), else -1 with err.
+ * part_path, on a stream of its own, blocking, handing each chunk to sink
+ * as well. A part of the same file already there (its name is kept in
+ * part_path + ".id") is resumed at its end. Gives up after idle_ms without
+ * a chunk, or when *stop turns true. Returns 0 when the whole file is in
+ * part_path (not synced: it is only there to resume from), else -1 with err.
  */
 int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_t n,
-			const char *part_path, int64_t idle_ms, const _Atomic bool *stop, char *err,
-			size_t errlen);
+			const char *part_path, int64_t idle_ms, const _Atomic bool *stop,
+			peer_snap_sink sink, void *sink_arg, char *err, size_t errlen);
+
+/* Call HashKV on the member at url with payload req, blocking up to
+ * timeout_ms or until *stop turns true (stop may be NULL): 0 with *buf
+ * (malloc'ed) what its peer_config.hash answered, or -1 with err (the
+ * member's refusal message, or why it did not answer). */
+int peer_fetch_hash(struct peer_transport *t, const char *url, const uint8_t *req, size_t len,
+		    int64_t timeout_ms, const _Atomic bool *stop, uint8_t **buf, size_t *buf_len,
+		    char *err, size_t errlen);
 
 /* How long (ms) the outgoing stream to id has been established without a
  * break; -1 when it is not (etcd's transport ActiveSince). */

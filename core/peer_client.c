@@ -104,7 +104,7 @@ static bool start_locked(struct peer_conn *c, const grpc_op *ops, size_t n, stru
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
 	if (e != GRPC_CALL_OK) {
 		/* No completion will come (grpc.h): a bug, reported and survived. */
-		fprintf(stderr, "metad: peer stream: start_batch failed: %d\n", (int)e);
+		core_log("error", "peer stream: start_batch failed: %d", (int)e);
 		return false;
 	}
 	c->pending++;
@@ -191,7 +191,7 @@ static void dial_locked(struct peer_transport *t, struct peer_out *p)
 	struct peer_conn *c = p->channel ? calloc(1, sizeof(*c)) : NULL;
 	if (c == NULL) {
 		if (p->last_logged != GRPC_STATUS_INVALID_ARGUMENT)
-			fprintf(stderr, "metad: peer %" PRIx64 ": cannot dial %s\n", p->id, p->urls[p->url_i]);
+			core_log("warn", "peer %" PRIx64 ": cannot dial %s", p->id, p->urls[p->url_i]);
 		p->last_logged = GRPC_STATUS_INVALID_ARGUMENT;
 		p->url_i = (p->url_i + 1) % p->n_urls;
 		schedule_locked(t, p, peer_now_ms() + PEER_BACKOFF_MAX_MS);
@@ -267,7 +267,7 @@ static void on_ready(struct peer_tag *tag, bool ok)
 		p->connected_ms = peer_now_ms();
 		p->backoff_ms = PEER_BACKOFF_MIN_MS;
 		if (p->last_logged != GRPC_STATUS_OK)
-			fprintf(stderr, "metad: peer %" PRIx64 ": stream to %s established\n", p->id,
+			core_log("info", "peer %" PRIx64 ": stream to %s established", p->id,
 				c->url ? c->url : "?");
 		p->last_logged = GRPC_STATUS_OK;
 		pump_locked(p);
@@ -306,7 +306,7 @@ static void on_status(struct peer_tag *tag, bool ok)
 		p->connected = false;
 		if (c->status != p->last_logged) {
 			char *details = grpc_slice_to_c_string(c->details);
-			fprintf(stderr, "metad: peer %" PRIx64 ": stream to %s %s: %s (status %d)\n", p->id,
+			core_log("warn", "peer %" PRIx64 ": stream to %s %s: %s (status %d)", p->id,
 				c->url ? c->url : "?", c->accepted ? "lost" : "refused or unreachable", details,
 				(int)c->status);
 			gpr_free(details);
@@ -461,6 +461,24 @@ int peer_set(struct peer_transport *t, uint64_t id, const char *const *urls, siz
 		grpc_channel_destroy(old_channel);
 	free_urls(old_urls, old_n);
 	return 0;
+}
+
+void peer_client_heard(struct peer_transport *t, uint64_t id)
+{
+	pthread_mutex_lock(&t->mu);
+	struct peer_out *p = find_locked(t, id);
+	/* Waiting out a back-off to a member that has just dialled us: it is
+	 * up (a member just started, or a link back), so dial now, on a new
+	 * channel, as the old one waits out gRPC's own reconnect back-off. */
+	if (p != NULL && !t->stopping && p->conn == NULL && p->redial_at != 0) {
+		if (p->channel != NULL)
+			grpc_channel_destroy(p->channel);
+		p->channel = NULL;
+		p->redial_at = 0;
+		p->backoff_ms = PEER_BACKOFF_MIN_MS;
+		dial_locked(t, p);
+	}
+	pthread_mutex_unlock(&t->mu);
 }
 
 void peer_remove(struct peer_transport *t, uint64_t id)

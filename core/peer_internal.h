@@ -20,6 +20,7 @@
 
 #include <grpc/grpc.h>
 
+#include "core/log.h" /* core_log */
 #include "core/peer.h"
 
 #define PEER_METHOD "/metadpeer.Raft/Stream"
@@ -27,6 +28,8 @@
 #define PEER_SNAPSHOT_METHOD "/metadpeer.Raft/Snapshot"
 /* Unary: the member list (a member joining an existing cluster asks). */
 #define PEER_MEMBERS_METHOD "/metadpeer.Raft/Members"
+/* Unary: HashKV for the corruption checks (peer_hash.c). */
+#define PEER_HASH_METHOD "/metadpeer.Raft/HashKV"
 /* Initial metadata of a stream: sender's cluster and member id, in hex. */
 #define PEER_MD_CLUSTER "x-metad-cluster-id"
 #define PEER_MD_FROM "x-metad-from"
@@ -71,7 +74,11 @@ struct peer_transport {
 	void *members_method;
 	uint8_t *(*members)(void *arg, size_t *len); /* peer_config.members */
 	int (*snapshot)(void *arg, const char *have_id, char **path); /* peer_config.snapshot */
+	int (*snapshot_state)(void *arg, const char *path, uint64_t *size); /* ... _state */
 	void *snap_method;
+	void *hash_method; /* served on snap_cq (peer_hash.c) */
+	int (*hash)(void *arg, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
+		    char *err, size_t errlen); /* peer_config.hash */
 	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread */
 	pthread_t snap_thread;
 	bool snap_started;
@@ -120,6 +127,9 @@ int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *er
 /* peer_members.c: keep one Members request_call armed (rx thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);
 
+/* peer_hash.c: keep one HashKV request_call armed (snapshot thread). */
+void peer_hash_arm(struct peer_transport *t);
+
 /* peer_snap.c: keep one Snapshot request_call armed; the thread that
  * serves them (files are made and read there, not on the rx thread). */
 void peer_snap_arm(struct peer_transport *t);
@@ -133,6 +143,8 @@ void peer_server_arm(struct peer_transport *t);
 int64_t peer_client_timers_locked(struct peer_transport *t, int64_t now);
 /* Cancel every outgoing stream; no re-dial after. Caller holds mu. */
 void peer_client_cancel_all_locked(struct peer_transport *t);
+/* A stream from member id was accepted: re-dial it now if ours is down. */
+void peer_client_heard(struct peer_transport *t, uint64_t id);
 /* Free every member (after the tx thread has stopped). */
 void peer_client_free_all(struct peer_transport *t);
 

@@ -72,7 +72,7 @@ static void on_event(struct peer_tag *tag, bool ok)
 	ops[n++].data.recv_close_on_server.cancelled = &mc->cancelled;
 	mc->answering = true;
 	if (grpc_call_start_batch(mc->call, ops, n, &mc->tag, NULL) != GRPC_CALL_OK) {
-		fprintf(stderr, "metad: peer members: start_batch failed\n");
+		core_log("error", "peer members: start_batch failed");
 		mc_free(mc);
 	}
 }
@@ -93,7 +93,7 @@ void peer_members_arm(struct peer_transport *t)
 	if (grpc_server_request_registered_call(t->server, t->members_method, &mc->call,
 						&mc->deadline, &mc->md, &mc->payload, t->rx_cq,
 						t->rx_cq, &mc->tag) != GRPC_CALL_OK) {
-		fprintf(stderr, "metad: peer members: request_call failed\n");
+		core_log("error", "peer members: request_call failed");
 		mc_free(mc);
 	}
 }

@@ -65,7 +65,7 @@ static bool start(struct peer_in *in, const grpc_op *ops, size_t n, struct peer_
 	grpc_call_error e = grpc_call_start_batch(in->call, ops, n, tag, NULL);
 	if (e != GRPC_CALL_OK) {
 		/* No completion will come (grpc.h): a bug, reported and survived. */
-		fprintf(stderr, "metad: peer stream: start_batch failed: %d\n", (int)e);
+		core_log("error", "peer stream: start_batch failed: %d", (int)e);
 		return false;
 	}
 	in->pending++;
@@ -76,7 +76,7 @@ void peer_server_arm(struct peer_transport *t)
 {
 	struct peer_in *in = calloc(1, sizeof(*in));
 	if (in == NULL) {
-		fprintf(stderr, "metad: peer transport: out of memory accepting a stream\n");
+		core_log("error", "peer transport: out of memory accepting a stream");
 		return;
 	}
 	in->t = t;
@@ -92,7 +92,7 @@ void peer_server_arm(struct peer_transport *t)
 	grpc_call_error e = grpc_server_request_registered_call(t->server, t->method, &in->call, &in->deadline,
 								&in->md, NULL, t->rx_cq, t->rx_cq, &in->new_tag);
 	if (e != GRPC_CALL_OK) {
-		fprintf(stderr, "metad: peer transport: request_call failed: %d\n", (int)e);
+		core_log("error", "peer transport: request_call failed: %d", (int)e);
 		in_free(in);
 		return;
 	}
@@ -154,7 +154,7 @@ static void log_refusal(struct peer_in *in, uint64_t cluster)
 	char quiet[64] = "";
 	if (t->refusals_quiet > 0)
 		snprintf(quiet, sizeof(quiet), "; %lu more since the last report", t->refusals_quiet);
-	fprintf(stderr, "metad: peer stream from %s refused: %s (remote cluster %" PRIx64 ", local %" PRIx64 "%s)\n",
+	core_log("warn", "peer stream from %s refused: %s (remote cluster %" PRIx64 ", local %" PRIx64 "%s)",
 		peer ? peer : "?", PEER_ERR_CLUSTER_MISMATCH, cluster, t->cluster_id, quiet);
 	gpr_free(peer);
 	t->refusal_logged_ms = now;
@@ -190,6 +190,7 @@ static void on_new(struct peer_tag *tag, bool ok)
 		ops[1].data.recv_close_on_server.cancelled = &in->cancelled;
 		if (start(in, ops, 2, &in->close_tag))
 			arm_recv(in);
+		peer_client_heard(t, in->from);
 	}
 	in_done(in); /* the request_call's completion */
 }

@@ -5,9 +5,11 @@
  * of the member's ordinary stream.
  *
  * Server side: calls arrive on their own completion queue and thread,
- * which also makes the file (the snapshot callback) and reads it; one
- * chunk is in flight per call, so gRPC's flow control paces the sender to
- * the receiver. Client side: one blocking call on a queue of its own,
+ * which also asks for the file (the snapshot callback) and reads it, while
+ * it is still being written too (the snapshot_state callback says how far
+ * it has got; chunks carry the total only once it is known); one chunk is
+ * in flight per call, so gRPC's flow control paces the sender to the
+ * receiver. Client side: one blocking call on a queue of its own,
  * writing each chunk at its offset; the file's name is kept next to the
  * part, so a broken transfer resumes where it broke if the sender still
  * serves the same file.
@@ -29,6 +31,7 @@
 
 #define CHUNK_BYTES (1u << 20)
 #define ID_MAX 128
+#define GROW_IDLE_MS 60000 /* a file being made that stops growing is given up */
 
 enum { SC_ARMED, SC_SENDING, SC_FINISHING };
 
@@ -46,7 +49,8 @@ struct snap_call {
 	int cancelled;
 	int fd;
 	char id[ID_MAX];
-	uint64_t off, total;
+	char *path;
+	uint64_t off;
 	uint8_t *buf;
 };
 
@@ -64,6 +68,7 @@ static void sc_free(struct snap_call *sc)
 	if (sc->fd >= 0)
 		close(sc->fd);
 	free(sc->buf);
+	free(sc->path);
 	free(sc);
 	pthread_mutex_lock(&t->mu);
 	peer_live_drop_locked(t, &t->live_in);
@@ -88,10 +93,42 @@ static void finish(struct snap_call *sc, grpc_status_code code, const char *msg,
 		sc_free(sc);
 }
 
-/* Send the chunk at sc->off (with the initial metadata the first time). */
+/* How far the file has got: 1 whole, 0 growing, -1 never whole. */
+static int file_state(struct snap_call *sc, uint64_t *size)
+{
+	struct peer_transport *t = sc->t;
+	if (t->snapshot_state != NULL)
+		return t->snapshot_state(t->arg, sc->path, size);
+	struct stat st;
+	return fstat(sc->fd, &st) == 0 ? (*size = (uint64_t)st.st_size, 1) : -1;
+}
+
+/*
+ * Send the chunk at sc->off (with the initial metadata the first time).
+ * Of a file still being written, whole chunks as they are there: this
+ * thread waits for them (it serves snapshots only).
+ */
 static void send_chunk(struct snap_call *sc, bool first)
 {
-	size_t want = sc->total - sc->off < CHUNK_BYTES ? (size_t)(sc->total - sc->off) : CHUNK_BYTES;
+	uint64_t size = 0;
+	int st;
+	for (int waited = 0;; waited += 2) {
+		st = file_state(sc, &size);
+		if (st < 0) {
+			finish(sc, GRPC_STATUS_UNAVAILABLE, "the snapshot file could not be made", first);
+			return;
+		}
+		if (first && st == 1 && sc->off > size)
+			sc->off = 0; /* not a part of this file: from the start */
+		if (st == 1 || (size > sc->off && size - sc->off >= CHUNK_BYTES))
+			break;
+		if (waited >= GROW_IDLE_MS) {
+			finish(sc, GRPC_STATUS_UNAVAILABLE, "the snapshot file stopped growing", first);
+			return;
+		}
+		usleep(2000);
+	}
+	size_t want = size - sc->off < CHUNK_BYTES ? (size_t)(size - sc->off) : CHUNK_BYTES;
 	ssize_t got = want ? pread(sc->fd, sc->buf, want, (off_t)sc->off) : 0;
 	if (got < 0 || (size_t)got != want) {
 		finish(sc, GRPC_STATUS_INTERNAL, "cannot read the snapshot file", first);
@@ -100,7 +137,7 @@ static void send_chunk(struct snap_call *sc, bool first)
 	Metadpb__SnapshotChunk ch = METADPB__SNAPSHOT_CHUNK__INIT;
 	ch.id = sc->id;
 	ch.offset = sc->off;
-	ch.total = sc->total;
+	ch.total = st == 1 ? size : 0; /* 0: not known yet */
 	ch.data.data = sc->buf;
 	ch.data.len = want;
 	size_t len = metadpb__snapshot_chunk__get_packed_size(&ch);
@@ -111,7 +148,7 @@ static void send_chunk(struct snap_call *sc, bool first)
 	sc->out = grpc_raw_byte_buffer_create(&s, 1);
 	grpc_slice_unref(s);
 	sc->off += want;
-	sc->last_sent = sc->off == sc->total;
+	sc->last_sent = st == 1 && sc->off == size;
 	grpc_op ops[2];
 	memset(ops, 0, sizeof(ops));
 	size_t n = 0;
@@ -148,23 +185,19 @@ static void start(struct snap_call *sc)
 		finish(sc, GRPC_STATUS_INVALID_ARGUMENT, "malformed snapshot request", true);
 		return;
 	}
-	char *path = NULL;
-	struct stat st;
-	if (t->snapshot == NULL || t->snapshot(t->arg, req->id ? req->id : "", &path) != 0 ||
-	    (sc->fd = open(path, O_RDONLY)) < 0 || fstat(sc->fd, &st) != 0 || st.st_size == 0) {
-		free(path);
+	if (t->snapshot == NULL || t->snapshot(t->arg, req->id ? req->id : "", &sc->path) != 0 ||
+	    (sc->fd = open(sc->path, O_RDONLY)) < 0) {
 		metadpb__snapshot_fetch__free_unpacked(req, NULL);
 		finish(sc, GRPC_STATUS_UNAVAILABLE, "no snapshot to send", true);
 		return;
 	}
-	/* The file's name, without directory or extension, is its id. */
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
+	/* The file's name, without directory or extension, is its id (the
+	 * same while it is made and once whole). */
+	const char *base = strrchr(sc->path, '/');
+	base = base ? base + 1 : sc->path;
 	snprintf(sc->id, sizeof(sc->id), "%.*s", (int)strcspn(base, "."), base);
-	free(path);
-	sc->total = (uint64_t)st.st_size;
-	if (req->id != NULL && strcmp(req->id, sc->id) == 0 && req->offset < sc->total)
-		sc->off = req->offset;
+	if (req->id != NULL && strcmp(req->id, sc->id) == 0)
+		sc->off = req->offset; /* checked against the size at the first chunk */
 	metadpb__snapshot_fetch__free_unpacked(req, NULL);
 	sc->buf = malloc(CHUNK_BYTES);
 	if (sc->buf == NULL) {
@@ -217,7 +250,7 @@ void peer_snap_arm(struct peer_transport *t)
 	if (grpc_server_request_registered_call(t->server, t->snap_method, &sc->call, &sc->deadline,
 						&sc->md, &sc->payload, t->snap_cq, t->snap_cq,
 						&sc->tag) != GRPC_CALL_OK) {
-		fprintf(stderr, "metad: peer snapshot: request_call failed\n");
+		core_log("error", "peer snapshot: request_call failed");
 		sc_free(sc);
 	}
 }
@@ -244,6 +277,8 @@ struct fetch {
 	char id[ID_MAX];
 	char id_path[4200];
 	uint64_t have; /* bytes of id in the part file, from its start */
+	peer_snap_sink sink;
+	void *sink_arg;
 };
 
 /* What a previous, broken fetch left. */
@@ -285,7 +320,9 @@ static int fetch_chunk(struct fetch *f, grpc_byte_buffer *bb)
 	Metadpb__SnapshotChunk *ch =
 		metadpb__snapshot_chunk__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
 	grpc_slice_unref(s);
-	if (ch == NULL || ch->id == NULL || strlen(ch->id) >= ID_MAX || ch->offset + ch->data.len > ch->total) {
+	/* total is 0 until the sender knows it (the file is still made). */
+	if (ch == NULL || ch->id == NULL || strlen(ch->id) >= ID_MAX ||
+	    (ch->total != 0 && ch->offset + ch->data.len > ch->total)) {
 		if (ch)
 			metadpb__snapshot_chunk__free_unpacked(ch, NULL);
 		return -1;
@@ -302,9 +339,11 @@ static int fetch_chunk(struct fetch *f, grpc_byte_buffer *bb)
 	if (rv == 0 && ch->data.len > 0 &&
 	    pwrite(f->fd, ch->data.data, ch->data.len, (off_t)ch->offset) != (ssize_t)ch->data.len)
 		rv = -1;
+	if (rv == 0 && f->sink && f->sink(f->sink_arg, f->fd, ch->offset, ch->data.data, ch->data.len) != 0)
+		rv = -2;
 	if (rv == 0) {
 		f->have += ch->data.len;
-		rv = f->have == ch->total ? 1 : 0;
+		rv = ch->total != 0 && f->have == ch->total ? 1 : 0;
 	}
 	metadpb__snapshot_chunk__free_unpacked(ch, NULL);
 	return rv;
@@ -414,7 +453,10 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 		int c = fetch_chunk(f, bb);
 		grpc_byte_buffer_destroy(bb);
 		if (c < 0) {
-			snprintf(err, errlen, "bad snapshot chunk from %s", url);
+			snprintf(err, errlen,
+				 c == -2 ? "the snapshot from %s does not load (another cluster's, or damaged)"
+					 : "bad snapshot chunk from %s",
+				 url);
 			break;
 		}
 		if (c == 1)
@@ -456,11 +498,13 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 }
 
 int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_t n,
-			const char *part_path, int64_t idle_ms, const _Atomic bool *stop, char *err,
-			size_t errlen)
+			const char *part_path, int64_t idle_ms, const _Atomic bool *stop,
+			peer_snap_sink sink, void *sink_arg, char *err, size_t errlen)
 {
 	struct fetch f;
 	memset(&f, 0, sizeof(f));
+	f.sink = sink;
+	f.sink_arg = sink_arg;
 	snprintf(f.id_path, sizeof(f.id_path), "%s.id", part_path);
 	f.fd = open(part_path, O_RDWR | O_CREAT, 0600);
 	if (f.fd < 0) {
@@ -473,10 +517,6 @@ int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_
 	for (size_t i = 0; rv != 0 && i < n && !atomic_load(stop); i++) {
 		err[0] = 0;
 		rv = fetch_one(t, urls[i], &f, idle_ms, stop, err, errlen);
-	}
-	if (rv == 0 && fsync(f.fd) != 0) {
-		snprintf(err, errlen, "cannot sync %s: %s", part_path, strerror(errno));
-		rv = -1;
 	}
 	close(f.fd);
 	if (rv == 0)

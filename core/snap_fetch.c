@@ -1,17 +1,16 @@
 /*
  * core/snap_fetch.c — a member behind the leader's compacted log: the
  * leader's Raft snapshot message names index S; unless the store already
- * holds S, a thread fetches the leader's store file (peer_snap.c), checks
- * its hash, and the node installs it and only then steps the message, so
- * Raft never believes in a snapshot the store does not hold. One fetch at
- * a time; the leader repeats its message until the member answers, so a
+ * holds S, a thread fetches the leader's store file (peer_snap.c), loading
+ * it beside the live store as it arrives and checking its hash at the end,
+ * and the node switches to it and only then steps the message, so Raft
+ * never believes in a snapshot the store does not hold. One fetch at a
+ * time; the leader repeats its message until the member answers, so a
  * message that arrives meanwhile, or a fetch that fails, costs nothing but
- * time (a broken transfer resumes from the part already fetched).
- *
- * The leader side (snap_serve) hands out its newest file while it still
- * covers the Raft snapshot index, and makes a new one otherwise.
+ * time (a broken transfer resumes from the part already fetched: the part
+ * is loaded again from the file, then the rest from the leader).
+ * The leader's side is snap_serve.c.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,8 @@ struct snap_fetch {
 	struct node_op op; /* first: the op is the fetch */
 	struct core *c;
 	struct raft_message msg; /* the snapshot message, stepped once installed */
+	struct snap_stream *st;  /* the load of what was fetched so far */
+	uint64_t fed;            /* bytes of the part file fed to st */
 	char part[4200];
 	int result;   /* 0: fetched and verified */
 	bool damaged; /* fetched whole but the hash disagrees: not resumed */
@@ -37,6 +38,7 @@ struct snap_fetch {
 
 static void fetch_free(struct snap_fetch *f)
 {
+	snap_stream_free(f->st);
 	raft_message_release(&f->msg);
 	free(f);
 }
@@ -59,9 +61,10 @@ static void fetched(struct core *c, struct node_op *op)
 	if (f->result == 0 && !atomic_load(&c->removed)) {
 		core_log("info", "installing snapshot at index %llu from leader %llx",
 			 (unsigned long long)f->index, (unsigned long long)f->msg.from);
-		int rv = snap_install(c, f->part, f->index);
+		int rv = snap_stream_install(c, f->st);
 		if (rv != DB_OK)
 			node_fatal("snapshot install", db_strerror(rv));
+		unlink(f->part);
 		core_log("info", "installed snapshot at index %llu; raft snapshot index %llu",
 			 (unsigned long long)f->index, (unsigned long long)want);
 		(void)raft_step(c->raft, &f->msg);
@@ -72,6 +75,37 @@ static void fetched(struct core *c, struct node_op *op)
 			unlink(f->part); /* a broken transfer resumes; a bad file does not */
 	}
 	fetch_free(f);
+}
+
+/* Fetch thread: each chunk into the load, after the part it resumes. */
+static int sink(void *arg, int fd, uint64_t off, const void *data, size_t len)
+{
+	struct snap_fetch *f = arg;
+	if (off < f->fed || f->st == NULL) { /* the file starts again */
+		if (off != 0)
+			return -1;
+		snap_stream_free(f->st);
+		f->fed = 0;
+		if ((f->st = snap_stream_new(f->c)) == NULL)
+			return -1;
+	}
+	static const size_t piece = 1u << 20;
+	uint8_t *buf = f->fed < off ? malloc(piece) : NULL;
+	int rv = f->fed < off && buf == NULL ? -1 : 0;
+	while (rv == 0 && f->fed < off) {
+		size_t want = off - f->fed < piece ? (size_t)(off - f->fed) : piece;
+		ssize_t got = pread(fd, buf, want, (off_t)f->fed);
+		if (got <= 0 || snap_stream_feed(f->st, buf, (size_t)got) != 0)
+			rv = -1;
+		else
+			f->fed += (uint64_t)got;
+	}
+	free(buf);
+	if (rv == 0 && (rv = snap_stream_feed(f->st, data, len)) == 0)
+		f->fed += len;
+	if (rv != 0)
+		f->damaged = true;
+	return rv;
 }
 
 static void *fetch_main(void *arg)
@@ -85,11 +119,15 @@ static void *fetch_main(void *arg)
 	if (urls == NULL || n == 0)
 		snprintf(f->err, sizeof(f->err), "no peer URL for the leader");
 	else if (peer_fetch_snapshot(c->peers, (const char *const *)urls, n, f->part, FETCH_IDLE_MS,
-				     &c->fetch_stop, f->err, sizeof(f->err)) == 0) {
-		f->result = snap_verify(c, f->part, &f->index);
+				     &c->fetch_stop, sink, f, f->err, sizeof(f->err)) == 0) {
+		int64_t t0 = node_now_ns();
+		f->result = f->st ? snap_stream_end(f->st, &f->index) : -1;
 		f->damaged = f->result != 0;
 		if (f->damaged)
 			snprintf(f->err, sizeof(f->err), "the fetched snapshot is damaged (hash mismatch)");
+		else
+			core_log("info", "fetched and loaded the snapshot; made it durable in %lld ms",
+				 (long long)((node_now_ns() - t0) / 1000000));
 	}
 	members_free_urls(urls, n);
 	writer_op(c, &f->op);
@@ -149,70 +187,4 @@ void snap_fetch_stop(struct core *c)
 		pthread_cond_wait(&c->pcv, &c->mu);
 	pthread_mutex_unlock(&c->mu);
 	/* Its op, if the writer did not run it, is run by writer_drain. */
-}
-
-/* ---- the leader's side ---- */
-
-/* Our files "<member>-<index>.snap": the newest, by index. */
-static bool newest(const char *dir, uint64_t self, char *name, size_t cap, uint64_t *index)
-{
-	DIR *d = opendir(dir);
-	bool found = false;
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		unsigned long long member, idx;
-		char tail[8];
-		if (sscanf(e->d_name, "%16llx-%16llx%7s", &member, &idx, tail) != 3 ||
-		    strcmp(tail, ".snap") != 0 || member != self || (found && idx <= *index))
-			continue;
-		found = true;
-		*index = idx;
-		snprintf(name, cap, "%s", e->d_name);
-	}
-	if (d != NULL)
-		closedir(d);
-	return found;
-}
-
-static void remove_others(const char *dir, const char *keep)
-{
-	DIR *d = opendir(dir);
-	char path[4400];
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		size_t len = strlen(e->d_name);
-		if (len > 5 && strcmp(e->d_name + len - 5, ".snap") == 0 && strcmp(e->d_name, keep) != 0 &&
-		    strcmp(e->d_name, "install.snap") != 0) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	}
-	if (d != NULL)
-		closedir(d);
-}
-
-int snap_serve(void *arg, const char *have_id, char **path)
-{
-	struct core *c = arg;
-	char dir[4096], name[256], full[4400];
-	if (snap_dir(c, dir, sizeof(dir)) != 0)
-		return -1;
-	if (have_id[0] != 0 && strchr(have_id, '/') == NULL && strlen(have_id) < 200) {
-		snprintf(full, sizeof(full), "%s/%s.snap", dir, have_id);
-		if (access(full, R_OK) == 0)
-			return (*path = strdup(full)) ? 0 : -1; /* resume it */
-	}
-	uint64_t index = 0;
-	if (!newest(dir, c->member_id, name, sizeof(name), &index) ||
-	    index < atomic_load(&c->snap_index)) {
-		if (snap_make(c, full, sizeof(full), &index) != 0) {
-			core_log("warn", "cannot write a snapshot file in %s", dir);
-			return -1;
-		}
-		const char *base = strrchr(full, '/');
-		snprintf(name, sizeof(name), "%.200s", base ? base + 1 : full);
-		core_log("info", "made a snapshot of the store at index %llu to send",
-			 (unsigned long long)index);
-	}
-	remove_others(dir, name);
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	return (*path = strdup(full)) ? 0 : -1;
 }

@@ -1,6 +1,6 @@
 /*
  * core/snapshot.c — the store as a file: made by the leader for a member
- * too far behind its log, verified and installed by that member.
+ * too far behind its log, streamed into the member's store as it arrives.
  *
  * File: "METADSN1" | BE64 cluster id | dump records (storage/snapshot.h) |
  * BE64 consistent index | SHA-256 of every byte before it. The leader dumps
@@ -9,10 +9,11 @@
  * the Raft snapshot at S, and the entries S+1..A it is sent later are
  * skipped by apply, as any entry at or below the consistent index is.
  *
- * Install replaces the state tables in bounded transactions, so it is
- * marked first (a raft_state blob, synced) and the verified file is kept
- * under a fixed name until a checkpoint holds the result: a crash in
- * between redoes the install at start-up (snap_recover).
+ * The member loads the records into a new generation of its state tables
+ * while they arrive (bulk loads, beside the live tables, which go on
+ * serving), checks the hash at the end, makes the load durable, and then
+ * switches generations in one synced write: the store is the old one or the
+ * new one, never a mix, so a crash at any point needs nothing redone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,8 +38,8 @@
 #define MAGIC "METADSN1"
 #define HEAD_BYTES 16
 #define TAIL_BYTES (8 + 32)
-#define INSTALL_BLOB "snap_install" /* raft_state: an install under way */
-#define INSTALL_FILE "install.snap"
+#define INSTALL_BLOB "snap_install" /* raft_state: an older binary's install under way */
+#define INSTALL_FILE "install.snap" /* ... and its file */
 #define IO_BUF (1u << 20)
 
 static const char *const dumped_blobs[] = {"members"};
@@ -69,36 +70,90 @@ int snap_dir(struct core *c, char *buf, size_t cap)
 
 /* ---- making (leader) ---- */
 
+/* Dump bytes gathered into IO_BUF pieces: the dump hands over each field
+ * of each row, and hashing or writing a few bytes at a time costs more
+ * than the bytes. */
 struct writer_ctx {
-	FILE *f;
+	struct core *c;
+	int fd;
 	EVP_MD_CTX *md;
+	uint8_t *buf;
+	size_t len;
+	const char *dir;
+	char tmp[4200], making[4200];
+	const uint64_t *ci;
+	snap_named_fn named;
+	void *named_arg;
 };
+
+static int flush_out(struct writer_ctx *w)
+{
+	if (w->len == 0)
+		return 0;
+	if (EVP_DigestUpdate(w->md, w->buf, w->len) != 1)
+		return -1;
+	for (size_t off = 0; off < w->len;) {
+		ssize_t n = write(w->fd, w->buf + off, w->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	w->len = 0;
+	return 0;
+}
+
+/* The index is known: the file gets its name, and a sender may start. */
+static int name_it(struct writer_ctx *w)
+{
+	snprintf(w->making, sizeof(w->making), "%s/%016llx-%016llx.making", w->dir,
+		 (unsigned long long)w->c->member_id, (unsigned long long)*w->ci);
+	if (flush_out(w) != 0 || rename(w->tmp, w->making) != 0)
+		return -1;
+	w->tmp[0] = 0;
+	if (w->named)
+		w->named(w->named_arg, w->making, *w->ci);
+	return 0;
+}
 
 static int write_out(void *arg, const void *buf, size_t len)
 {
 	struct writer_ctx *w = arg;
-	if (fwrite(buf, 1, len, w->f) != len)
-		return -1;
-	return EVP_DigestUpdate(w->md, buf, len) == 1 ? 0 : -1;
+	if (atomic_load(&w->c->fetch_stop))
+		return -1; /* closing */
+	if (buf == NULL)
+		return name_it(w);
+	const uint8_t *p = buf;
+	while (len > 0) {
+		if (w->len == IO_BUF && flush_out(w) != 0)
+			return -1;
+		size_t take = IO_BUF - w->len < len ? IO_BUF - w->len : len;
+		memcpy(w->buf + w->len, p, take);
+		w->len += take;
+		p += take;
+		len -= take;
+	}
+	return 0;
 }
 
-int snap_make(struct core *c, char *path, size_t cap, uint64_t *index)
+int snap_make(struct core *c, struct db_session *s, snap_named_fn named, void *arg, char *path,
+	      size_t cap, uint64_t *index)
 {
-	char dir[4096], tmp[4200];
-	struct db_session *s = core_session(c);
-	if (s == NULL || snap_dir(c, dir, sizeof(dir)) != 0)
+	char dir[4096];
+	if (snap_dir(c, dir, sizeof(dir)) != 0)
 		return -1;
-	snprintf(tmp, sizeof(tmp), "%s/make.tmp", dir);
-	struct writer_ctx w = {fopen(tmp, "w"), EVP_MD_CTX_new()};
-	int rv = w.f && w.md && EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) == 1 ? 0 : -1;
-	if (rv == 0)
-		setvbuf(w.f, NULL, _IOFBF, IO_BUF);
+	uint64_t ci = 0;
+	struct writer_ctx w = {.c = c, .md = EVP_MD_CTX_new(), .buf = malloc(IO_BUF), .dir = dir,
+			       .ci = &ci, .named = named, .named_arg = arg};
+	snprintf(w.tmp, sizeof(w.tmp), "%s/make.tmp", dir);
+	w.fd = open(w.tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int rv = w.fd >= 0 && w.md && w.buf && EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) == 1 ? 0 : -1;
 	uint8_t head[HEAD_BYTES];
 	memcpy(head, MAGIC, 8);
 	be64(head + 8, c->cluster_id);
 	if (rv == 0)
 		rv = write_out(&w, head, sizeof(head));
-	uint64_t ci = 0;
 	if (rv == 0)
 		rv = snap_dump(s, dumped_blobs, sizeof(dumped_blobs) / sizeof(dumped_blobs[0]),
 			       write_out, &w, &ci) == DB_OK ? 0 : -1;
@@ -106,154 +161,117 @@ int snap_make(struct core *c, char *path, size_t cap, uint64_t *index)
 	unsigned int mdlen = 0;
 	be64(tail, ci);
 	if (rv == 0)
-		rv = EVP_DigestUpdate(w.md, tail, 8) == 1 && EVP_DigestFinal_ex(w.md, tail + 8, &mdlen) == 1 &&
-			     mdlen == 32 && fwrite(tail, 1, sizeof(tail), w.f) == sizeof(tail)
+		rv = write_out(&w, tail, 8) == 0 && flush_out(&w) == 0 &&
+			     EVP_DigestFinal_ex(w.md, tail + 8, &mdlen) == 1 && mdlen == 32 &&
+			     write(w.fd, tail + 8, 32) == 32
 			     ? 0 : -1;
-	if (w.f != NULL && fclose(w.f) != 0)
+	if (w.fd >= 0 && close(w.fd) != 0)
 		rv = -1;
 	EVP_MD_CTX_free(w.md);
+	free(w.buf);
 	int n = snprintf(path, cap, "%s/%016llx-%016llx.snap", dir, (unsigned long long)c->member_id,
 			 (unsigned long long)ci);
-	if (rv == 0 && (n < 0 || (size_t)n >= cap || rename(tmp, path) != 0))
+	/* Whole: the name a sender of the growing file waits for. */
+	if (rv == 0 && (n < 0 || (size_t)n >= cap || w.making[0] == 0 || rename(w.making, path) != 0))
 		rv = -1;
 	if (rv != 0) {
-		unlink(tmp);
+		unlink(w.tmp[0] ? w.tmp : w.making);
 		return -1;
 	}
 	*index = ci;
 	return 0;
 }
 
-/* ---- verifying (member) ---- */
+/* ---- loading (member) ---- */
 
-int snap_verify(struct core *c, const char *path, uint64_t *index)
-{
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	uint8_t *buf = malloc(IO_BUF);
+struct snap_stream {
+	struct core *c;
+	struct snap_load *load;
+	EVP_MD_CTX *md;
 	uint8_t head[HEAD_BYTES], tail[TAIL_BYTES];
-	int rv = md && buf && fstat(fd, &st) == 0 && st.st_size > HEAD_BYTES + TAIL_BYTES &&
-			 pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
-			 pread(fd, tail, sizeof(tail), st.st_size - TAIL_BYTES) == (ssize_t)sizeof(tail) &&
-			 memcmp(head, MAGIC, 8) == 0 && get_be64(head + 8) == c->cluster_id &&
-			 EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
-		 ? 0 : -1;
-	/* Everything but the hash itself is hashed. */
-	uint64_t left = rv == 0 ? (uint64_t)st.st_size - 32 : 0;
-	while (rv == 0 && left > 0) {
-		size_t want = left < IO_BUF ? (size_t)left : IO_BUF;
-		ssize_t got = read(fd, buf, want);
-		if (got <= 0 || EVP_DigestUpdate(md, buf, (size_t)got) != 1)
-			rv = -1;
-		else
-			left -= (uint64_t)got;
-	}
-	uint8_t sum[32];
-	unsigned int mdlen = 0;
-	if (rv == 0 && (EVP_DigestFinal_ex(md, sum, &mdlen) != 1 || mdlen != 32 ||
-			CRYPTO_memcmp(sum, tail + 8, 32) != 0))
-		rv = -1;
-	if (rv == 0)
-		*index = get_be64(tail);
-	EVP_MD_CTX_free(md);
-	free(buf);
-	close(fd);
-	return rv;
-}
-
-/* ---- installing (member) ---- */
-
-struct reader_ctx {
-	FILE *f;
-	uint64_t left; /* record bytes not yet read (the trailer is not theirs) */
+	size_t headn, tailn;
+	bool ended; /* the dump's end record was fed: the trailer follows */
+	bool bad;
 };
 
-static int read_in(void *arg, void *buf, size_t len)
+struct snap_stream *snap_stream_new(struct core *c)
 {
-	struct reader_ctx *r = arg;
-	if (len > r->left || fread(buf, 1, len, r->f) != len)
-		return -1;
-	r->left -= len;
-	return 0;
-}
-
-static int restore_file(struct core *c, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return DB_IO;
-	setvbuf(f, NULL, _IOFBF, IO_BUF);
-	struct stat st;
-	int rv = fstat(fileno(f), &st) == 0 && st.st_size > HEAD_BYTES + TAIL_BYTES &&
-			 fseek(f, HEAD_BYTES, SEEK_SET) == 0
-		 ? DB_OK : DB_IO;
-	struct reader_ctx r = {f, rv == DB_OK ? (uint64_t)st.st_size - HEAD_BYTES - TAIL_BYTES : 0};
-	if (rv == DB_OK)
-		rv = snap_restore(c->mvcc, c->wsession, read_in, &r);
-	fclose(f);
-	return rv;
-}
-
-static int set_marker(struct core *c, uint64_t index, bool on)
-{
-	uint8_t v[8];
-	be64(v, index);
-	int rv = db_txn_begin(c->wsession);
-	if (rv == DB_OK)
-		rv = on ? rlog_save_blob(c->wsession, INSTALL_BLOB, v, 8)
-			: rlog_save_blob(c->wsession, INSTALL_BLOB, NULL, 0);
-	if (rv == DB_OK)
-		return db_txn_commit(c->wsession, 1);
-	db_txn_abort(c->wsession);
-	return rv;
-}
-
-static bool marker_set(struct core *c)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	if (rlog_load_blob(c->wsession, INSTALL_BLOB, &buf, &len) != DB_OK)
-		return false;
-	free(buf);
-	return len == 8;
-}
-
-/* The restored rows are on disk, then the mark goes. */
-static int finish(struct core *c, const char *path)
-{
-	int rv = db_checkpoint(c->wsession);
-	if (rv == DB_OK)
-		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
-	if (rv == DB_OK)
-		rv = set_marker(c, 0, false);
-	if (rv == DB_OK)
-		unlink(path);
-	return rv;
-}
-
-int snap_install(struct core *c, const char *path, uint64_t index)
-{
-	char dir[4096], dst[4200];
-	if (snap_dir(c, dir, sizeof(dir)) != 0)
-		return DB_IO;
-	snprintf(dst, sizeof(dst), "%s/" INSTALL_FILE, dir);
-	if (strcmp(path, dst) != 0 && rename(path, dst) != 0)
-		return DB_IO;
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
+	struct snap_stream *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return NULL;
+	st->c = c;
+	st->md = EVP_MD_CTX_new();
+	if (st->md == NULL || EVP_DigestInit_ex(st->md, EVP_sha256(), NULL) != 1 ||
+	    snap_load_begin(c->db, &st->load) != DB_OK) {
+		snap_stream_free(st);
+		return NULL;
 	}
-	int rv = set_marker(c, index, true);
-	if (rv != DB_OK)
-		return rv;
+	return st;
+}
+
+int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (!st->bad && len > 0) {
+		size_t take;
+		if (st->headn < HEAD_BYTES) {
+			take = HEAD_BYTES - st->headn < len ? HEAD_BYTES - st->headn : len;
+			memcpy(st->head + st->headn, p, take);
+			st->headn += take;
+			st->bad = EVP_DigestUpdate(st->md, p, take) != 1 ||
+				  (st->headn == HEAD_BYTES &&
+				   (memcmp(st->head, MAGIC, 8) != 0 || get_be64(st->head + 8) != st->c->cluster_id));
+		} else if (!st->ended) {
+			int done = 0;
+			st->bad = snap_load_feed(st->load, p, len, &take, &done) != DB_OK ||
+				  EVP_DigestUpdate(st->md, p, take) != 1;
+			st->ended = done;
+		} else {
+			/* The trailer, and nothing after it. */
+			take = TAIL_BYTES - st->tailn < len ? TAIL_BYTES - st->tailn : len;
+			memcpy(st->tail + st->tailn, p, take);
+			st->tailn += take;
+			st->bad = take == 0;
+		}
+		p += take;
+		len -= take;
+	}
+	return st->bad ? -1 : 0;
+}
+
+int snap_stream_end(struct snap_stream *st, uint64_t *index)
+{
+	uint8_t sum[32];
+	unsigned int mdlen = 0;
+	if (st->bad || !st->ended || st->tailn != TAIL_BYTES ||
+	    EVP_DigestUpdate(st->md, st->tail, 8) != 1 || EVP_DigestFinal_ex(st->md, sum, &mdlen) != 1 ||
+	    mdlen != 32 || CRYPTO_memcmp(sum, st->tail + 8, 32) != 0) {
+		st->bad = true;
+		return -1;
+	}
+	*index = get_be64(st->tail);
+	/* Durable before the switch can name it. */
+	return snap_load_finish(st->load) == DB_OK ? 0 : -1;
+}
+
+void snap_stream_free(struct snap_stream *st)
+{
+	if (st == NULL)
+		return;
+	snap_load_free(st->load);
+	EVP_MD_CTX_free(st->md);
+	free(st);
+}
+
+/* ---- installing (member, node thread) ---- */
+
+int snap_stream_install(struct core *c, struct snap_stream *st)
+{
 	pthread_rwlock_wrlock(&c->install_lock);
 	int64_t t0 = node_now_ns();
-	rv = restore_file(c, dst);
-	int64_t t1 = node_now_ns();
+	int rv = snap_load_switch(st->load, c->mvcc, c->wsession);
+	if (rv == DB_OK) /* the new tables were checkpointed before the switch */
+		atomic_store(&c->durable_index, mvcc_consistent_index(c->mvcc));
 	if (rv == DB_OK)
 		rv = members_reload(&c->members, c->wsession);
 	char err[256];
@@ -268,17 +286,23 @@ int snap_install(struct core *c, const char *path, uint64_t index)
 	if (rv == DB_OK)
 		watch_store_replaced(c);
 	pthread_rwlock_unlock(&c->install_lock);
-	if (rv == DB_OK)
-		rv = finish(c, dst);
 	if (rv == DB_OK) {
-		/* Where an install's time goes (the load, or the checkpoint that
-		 * makes it durable). */
-		core_log("info", "restored the store in %lld ms, made it durable in %lld ms",
-			 (long long)((t1 - t0) / 1000000), (long long)((node_now_ns() - t1) / 1000000));
+		core_log("info", "switched to the restored store in %lld ms",
+			 (long long)((node_now_ns() - t0) / 1000000));
 		atomic_store(&c->db_size, db_size_bytes(c->db));
 		compactor_request(c, NULL); /* the leader's compaction may be half done */
 	}
 	return rv;
+}
+
+static bool marker_set(struct core *c)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (rlog_load_blob(c->wsession, INSTALL_BLOB, &buf, &len) != DB_OK)
+		return false;
+	free(buf);
+	return len == 8;
 }
 
 int snap_recover(struct core *c, char *err, size_t errlen)
@@ -288,8 +312,8 @@ int snap_recover(struct core *c, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create %s/snap: %s", c->cfg.data_dir, strerror(errno));
 		return -1;
 	}
-	/* Files being made or fetched when the process stopped are of no use
-	 * (a fetch starts again); only an install under way must finish. */
+	/* Files being made when the process stopped are of no use; a fetch's
+	 * part resumes; an install file is an older binary's (below). */
 	DIR *d = opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
 		if (e->d_name[0] == '.' || strcmp(e->d_name, INSTALL_FILE) == 0 ||
@@ -300,16 +324,16 @@ int snap_recover(struct core *c, char *err, size_t errlen)
 	}
 	if (d != NULL)
 		closedir(d);
-	if (!marker_set(c))
-		return 0;
 	snprintf(path, sizeof(path), "%s/" INSTALL_FILE, dir);
-	core_log("warn", "finishing the installation of a snapshot interrupted by a restart");
-	int rv = restore_file(c, path);
-	if (rv == DB_OK)
-		rv = finish(c, path);
-	if (rv != DB_OK) {
-		snprintf(err, errlen, "installing snapshot %s: %s", path, db_strerror(rv));
+	if (marker_set(c)) {
+		/* metad before 2026-12-03 replaced the tables in place, and a
+		 * crash cut it short: the tables are a mix this binary cannot
+		 * finish. The member's data must be fetched again. */
+		snprintf(err, errlen,
+			 "the data dir holds a snapshot install an older metad did not finish; "
+			 "remove the member (etcdctl member remove) and add it again with an empty data dir");
 		return -1;
 	}
+	unlink(path);
 	return 0;
 }

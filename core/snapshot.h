@@ -16,19 +16,37 @@ struct core;
 /* <data-dir>/snap, created if missing. 0 or -1. */
 int snap_dir(struct core *c, char *buf, size_t cap);
 
-/* Leader: dump the applied store into a new file of the snap dir; *index
- * is the consistent index it holds. The caller deletes it. 0 or -1. */
-int snap_make(struct core *c, char *path, size_t cap, uint64_t *index);
+/*
+ * Leader: dump the applied store (one read transaction of s) into
+ * <snap dir>/<member>-<index>.snap (path); *index is the consistent index
+ * it holds. Until whole the file is <member>-<index>.making, growing, and
+ * named (when not NULL) is called with that path as soon as it has it, so
+ * a sender can stream it while it is written. The caller deletes the file.
+ * Stops early when the node closes. 0 or -1.
+ */
+typedef void (*snap_named_fn)(void *arg, const char *making, uint64_t index);
+int snap_make(struct core *c, struct db_session *s, snap_named_fn named, void *arg, char *path,
+	      size_t cap, uint64_t *index);
 
-/* The file is whole (hash), of this cluster; *index as made. 0 or -1. */
-int snap_verify(struct core *c, const char *path, uint64_t *index);
+/*
+ * Member: a snapshot file loaded as its bytes arrive (any thread), into
+ * tables beside the live store. new: NULL on failure. feed: the next bytes,
+ * cut anywhere; -1 once they are not a snapshot of this cluster. end: the
+ * whole file was fed; checks the hash, makes the load durable, *index is
+ * the consistent index it holds; 0 or -1.
+ */
+struct snap_stream;
+struct snap_stream *snap_stream_new(struct core *c);
+int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len);
+int snap_stream_end(struct snap_stream *st, uint64_t *index);
+void snap_stream_free(struct snap_stream *st); /* drops the load unless installed */
 
-/* Node thread: replace the store with a verified file's (which is consumed),
- * crash-safely, and reload what core keeps in memory. DB_* code. */
-int snap_install(struct core *c, const char *path, uint64_t index);
+/* Node thread, after snap_stream_end: the loaded store becomes the store
+ * (one synced switch) and what core keeps in memory is reloaded. DB_* code. */
+int snap_stream_install(struct core *c, struct snap_stream *st);
 
-/* Start-up, before the store is read: finish an install a crash
- * interrupted; drop leftover files. 0 or -1 with err. */
+/* Start-up, before the store is read: finish an older binary's install
+ * that a crash interrupted; drop leftover files. 0 or -1 with err. */
 int snap_recover(struct core *c, char *err, size_t errlen);
 
 /* A snapshot message for this member (node thread, from node_recv's
@@ -36,10 +54,17 @@ int snap_recover(struct core *c, char *err, size_t errlen);
  * first and step m once it is installed; otherwise step it now. Takes m. */
 void snap_fetch_or_step(struct core *c, struct raft_message *m);
 
-/* Serve a member's fetch (the transport's snapshot thread): the file to
- * stream for a fetcher holding part of have_id. 0 with *path (malloc'ed)
- * or -1. */
+/* Serve a member's fetch (the transport's snapshot thread, snap_serve.c):
+ * the file to stream for a fetcher holding part of have_id, which may
+ * still be growing. 0 with *path (malloc'ed) or -1. */
 int snap_serve(void *arg, const char *have_id, char **path);
+/* How far a file snap_serve gave has got: 1 whole (*size final), 0 still
+ * growing (*size so far), -1 it never will be (its making failed). */
+int snap_file_state(void *arg, const char *path, uint64_t *size);
+/* The maker's state, before the transport starts / after it stopped and
+ * snap_fetch_stop returned. */
+int snap_maker_init(struct core *c);
+void snap_maker_free(struct core *c);
 
 /* Stop a fetch under way and wait for its thread (core_close, after the
  * writer stopped and before the peer transport does). */

@@ -277,7 +277,7 @@ static void ingest(struct watch_hub *h, int64_t target)
 		if (rv != DB_OK && last <= h->rev) {
 			/* Cannot read it (out of memory): the watchers that need
 			 * it catch up from storage later. */
-			fprintf(stderr, "metad: watch: reading revisions %lld..%lld: %s\n",
+			core_log("error", "watch: reading revisions %lld..%lld: %s",
 				(long long)h->rev + 1, (long long)target, db_strerror(rv));
 			while (h->ring_n > 0)
 				ring_pop(h);

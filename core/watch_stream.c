@@ -30,7 +30,7 @@ static void deliver_msg(struct watch_hub *h, struct core_watch_stream *ws,
 	size_t len = etcdserverpb__watch_response__get_packed_size(resp);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (buf == NULL) {
-		fprintf(stderr, "metad: watch: out of memory packing a response\n");
+		core_log("error", "watch: out of memory packing a response");
 		return;
 	}
 	etcdserverpb__watch_response__pack(resp, buf);
@@ -312,7 +312,7 @@ static void build_ring(struct watch_hub *h, struct core_watch_stream *ws, struct
 	h->obuf = ob.p;
 	h->obuf_cap = ob.cap;
 	if (b.oom || ob.oom) {
-		fprintf(stderr, "metad: watch: out of memory building a response\n");
+		core_log("error", "watch: out of memory building a response");
 		wbuild_free(&b);
 		return; /* retried on the next wake */
 	}
@@ -390,7 +390,7 @@ static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, str
 		return false;
 	}
 	if (rv != DB_OK || b.oom) {
-		fprintf(stderr, "metad: watch: catch-up read failed: %s\n", db_strerror(rv));
+		core_log("error", "watch: catch-up read failed: %s", db_strerror(rv));
 		wbuild_free(&b);
 		free(cl.links);
 		return true; /* retried on the next wake */

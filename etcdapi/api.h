@@ -33,6 +33,11 @@ struct api_config {
 	uint32_t max_concurrent_streams; /* etcd: unlimited */
 	const char *const *metrics_urls; /* --listen-metrics-urls: /metrics and /health only */
 	size_t n_metrics_urls;
+	/* --grpc-keepalive-min-time: a client pinging more often is sent
+	 * GOAWAY "too_many_pings" (0: gRPC-Go's default, 5 min, as etcd);
+	 * --grpc-keepalive-interval/-timeout: the server's pings to idle
+	 * connections (0: none). */
+	int64_t keepalive_min_ms, keepalive_interval_ms, keepalive_timeout_ms;
 };
 
 struct api_server;

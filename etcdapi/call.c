@@ -54,7 +54,7 @@ void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_
 {
 	struct api_call *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		fprintf(stderr, "metad: out of memory arming a call\n");
+		core_log("error", "out of memory arming a call");
 		return;
 	}
 	live_add(1);
@@ -128,7 +128,7 @@ static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 	c->state = CALL_FINISHING;
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
 	if (e != GRPC_CALL_OK) {
-		fprintf(stderr, "metad: start_batch failed: %d\n", (int)e);
+		core_log("error", "start_batch failed: %d", (int)e);
 		api_call_free(c);
 	}
 }

@@ -114,7 +114,7 @@ static void lc_answer(void *arg, struct core_reply *reply)
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &lc->done_tag, NULL);
 	if (e != GRPC_CALL_OK) {
 		lc->refs--;
-		fprintf(stderr, "metad: lock: start_batch failed: %d\n", (int)e);
+		core_log("error", "lock: start_batch failed: %d", (int)e);
 	}
 	pthread_mutex_unlock(&lc->mu);
 	lc_unref(lc); /* core's */

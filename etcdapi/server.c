@@ -284,6 +284,17 @@ static void arm_all(struct api_server *s, int i, struct api_method *tab)
 	}
 }
 
+/* gRPC-Go's keepalive defaults, which etcd keeps when a flag is 0. */
+#define GRPC_GO_MIN_PING_MS (5 * 60 * 1000)
+#define GRPC_GO_PING_MS (2 * 3600 * 1000)
+#define GRPC_GO_TIMEOUT_MS 20000
+
+/* A duration flag as an int channel arg: dflt when 0, capped at INT_MAX. */
+static int ms_arg(int64_t ms, int dflt)
+{
+	return ms <= 0 ? dflt : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 int api_start(const struct api_config *cfg, struct core *core, struct api_server **out,
 	      char *err, size_t errlen)
 {
@@ -296,6 +307,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	s->client_cert_auth = cfg->tls.client_cert_auth;
 	grpc_init();
 	uint64_t recv_max = cfg->max_request_bytes + GRPC_OVERHEAD_BYTES;
+	bool keepalive_off = cfg->keepalive_interval_ms <= 0 || cfg->keepalive_timeout_ms <= 0;
 	grpc_arg args[] = {
 		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 		 {.integer = recv_max > INT_MAX ? INT_MAX : (int)recv_max}},
@@ -304,14 +316,23 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		 {.integer = cfg->max_concurrent_streams == 0 || cfg->max_concurrent_streams > INT_MAX
 				     ? INT_MAX
 				     : (int)cfg->max_concurrent_streams}},
-		/* etcd allows client pings every 5 s; gRPC core's default policy
-		 * (5 min, 2 strikes) would GOAWAY etcd's Go clients. */
-		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, {.integer = 5000}},
-		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PING_STRIKES, {.integer = 0}},
-		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
-		/* etcd's server keepalive: ping after 2 h idle, 20 s timeout. */
-		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 2 * 3600 * 1000}},
-		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 20000}},
+		/* ETCD-COMPAT: etcd's gRPC-Go server enforces
+		 * --grpc-keepalive-min-time between a client's pings while it
+		 * has calls open, and 2 h while it has none (PermitWithoutStream
+		 * false); the third early ping in a row is answered with GOAWAY
+		 * ENHANCE_YOUR_CALM "too_many_pings" (2 strikes allowed). gRPC
+		 * core's ping policy has the same three knobs. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+		 {.integer = ms_arg(cfg->keepalive_min_ms, GRPC_GO_MIN_PING_MS)}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PING_STRIKES, {.integer = 2}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 0}},
+		/* --grpc-keepalive-interval/-timeout: the server pings a
+		 * connection after that long without activity. etcd leaves
+		 * gRPC-Go's defaults (2 h, 20 s) in place when either is 0. */
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS,
+		 {.integer = ms_arg(keepalive_off ? 0 : cfg->keepalive_interval_ms, GRPC_GO_PING_MS)}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+		 {.integer = ms_arg(keepalive_off ? 0 : cfg->keepalive_timeout_ms, GRPC_GO_TIMEOUT_MS)}},
 		/* No BDP probing: each message read would send a ping and arm a
 		 * timer on gRPC's timer thread (1.7 of the 5 thread wake-ups of a
 		 * lease keep-alive, measured with 1,000 keep-alive streams); a
@@ -458,7 +479,7 @@ void api_stop(struct api_server *s)
 	long left = api_calls_wait_idle(gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
 						     gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN)));
 	if (left > 0)
-		fprintf(stderr, "metad: %ld calls still open at shutdown\n", left);
+		core_log("warn", "%ld calls still open at shutdown", left);
 	api_offload_stop();
 	for (int i = 0; i < N_CQ; i++)
 		grpc_completion_queue_shutdown(s->cqs[i]);

@@ -101,7 +101,7 @@ static bool start_locked(struct api_stream *st, grpc_op *ops, size_t n, struct a
 	grpc_call_error e = grpc_call_start_batch(st->call->call, ops, n, tag, NULL);
 	if (e != GRPC_CALL_OK) {
 		/* No completion will come (grpc.h): a bug, reported and survived. */
-		fprintf(stderr, "metad: stream start_batch failed: %d\n", (int)e);
+		core_log("error", "stream start_batch failed: %d", (int)e);
 		return false;
 	}
 	st->refs++;

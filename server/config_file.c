@@ -194,8 +194,7 @@ int config_env_load(struct flags *f)
 		if (strcmp(name, "unsupported-arch") == 0 || strcmp(name, "config-file") == 0)
 			continue;
 		if (!flags_known(name)) {
-			fprintf(stderr, "metad: warning: unrecognized environment variable %.*s\n",
-				(int)(eq - *e), *e);
+			flags_note(f, "warn", "unrecognized environment variable %.*s", (int)(eq - *e), *e);
 			continue;
 		}
 		if (set(f, name, eq + 1, strlen(eq + 1)) != 0)

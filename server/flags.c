@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +12,37 @@
 #include "server/config_file.h"
 #include "server/flags.h"
 
-/* etcd 3.4 server flags metad accepts but does not use. */
+/*
+ * etcd 3.4 server flags that have no effect in metad (yet): accepted with a
+ * warning. The TLS and HTTP ones belong to issue 14; README.md's flags
+ * table says why for each.
+ */
 static const char *const ignored_value_flags[] = {
-	"wal-dir", "max-snapshots",
-	"max-wals", "backend-batch-interval", "backend-batch-limit", "grpc-keepalive-min-time",
-	"grpc-keepalive-interval", "grpc-keepalive-timeout", "discovery", "discovery-fallback",
-	"discovery-proxy", "discovery-srv", "discovery-srv-name",
-	"client-cert-allowed-hostname",
-	"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-	"peer-crl-file", "cors", "host-whitelist", "metrics",
-	"logger", "log-outputs", "log-level",
-	"proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
-	"proxy-write-timeout", "proxy-read-timeout", "experimental-corrupt-check-time",
-	"experimental-backend-bbolt-freelist-type", "experimental-compaction-batch-limit",
-"experimental-warning-apply-duration",
-	"log-package-levels", NULL,
+	"client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+	"peer-crl-file", "cors", "host-whitelist", "metrics", "log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
-	"initial-election-tick-advance", "enable-v2", "peer-auto-tls", "enable-pprof", "experimental-initial-corrupt-check",
-	"experimental-enable-v2v3",
-	"experimental-peer-skip-client-san-verification", "debug", NULL,
+	"peer-auto-tls", "enable-pprof",
+	"experimental-peer-skip-client-san-verification", NULL,
 };
+/* Flags that only matter to what metad refuses (the v2 proxy, discovery):
+ * accepted and checked as etcd checks them, with no effect of their own. */
+static const char *const proxy_ms_flags[] = {
+	"proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
+	"proxy-write-timeout", "proxy-read-timeout", NULL,
+};
+
+void flags_note(struct flags *f, const char *level, const char *fmt, ...)
+{
+	if (f->n_notes == FLAGS_MAX_NOTES)
+		return;
+	struct flags_note *n = &f->notes[f->n_notes++];
+	n->level = level;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(n->text, sizeof(n->text), fmt, ap);
+	va_end(ap);
+}
 
 void flags_usage(void)
 {
@@ -39,6 +50,7 @@ void flags_usage(void)
 	       "  A metadata and coordination server that speaks etcd's v3 gRPC API.\n\n"
 	       "  --name 'default'                         human-readable name for this member\n"
 	       "  --data-dir '${name}.metad'               path to the data directory\n"
+	       "  --wal-dir ''                             own directory for the write-ahead log\n"
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
 	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
 	       "  --import-etcd-snapshot ''                (metad) start from an etcd snapshot or backend file\n"
@@ -84,9 +96,24 @@ void flags_usage(void)
 	       "                                           revision (retention is a revision count)\n"
 	       "  --auto-compaction-retention '0'          history to keep: 0 = no auto-compaction;\n"
 	       "                                           periodic: '1h', '30m', or a number of hours\n"
+	       "  --grpc-keepalive-min-time '5s'           clients pinging more often get GOAWAY\n"
+	       "  --grpc-keepalive-interval '2h'           ping a connection idle this long\n"
+	       "  --grpc-keepalive-timeout '20s'           ... and close it after this without answer\n"
+	       "  --logger 'zap'                           zap (capnslog is accepted; zap is used)\n"
+	       "  --log-level 'info'                       debug, info, warn, error, panic or fatal\n"
+	       "  --log-outputs 'default'                  stderr, stdout or files, comma-separated\n"
+	       "  --experimental-initial-corrupt-check 'false'  compare HashKV with the peers\n"
+	       "                                           before serving; refuse to start on a mismatch\n"
+	       "  --experimental-corrupt-check-time '0s'   leader's periodic check (CORRUPT alarm)\n"
+	       "  --backend-batch-interval ''              checkpoint period (default 30s)\n"
+	       "  --backend-batch-limit '0'                applied entries that start a checkpoint\n"
+	       "  --experimental-compaction-batch-limit '1000'  history entries per compaction step\n"
+	       "  --experimental-warning-apply-duration '100ms'  warn of slower applies\n"
+	       "  --max-snapshots '5' --max-wals '5'       metad keeps fewer files than any limit\n"
 	       "  --version                                print the version and exit\n"
 	       "  -h, --help                               print this help and exit\n"
-	       "Other etcd 3.4 server flags are accepted and ignored with a warning.\n");
+	       "Every other etcd 3.4 server flag is accepted: the v2 API, the v2 proxy and\n"
+	       "discovery are refused when asked for; README.md's flags table has them all.\n");
 }
 
 static int in(const char *const *list, const char *name)
@@ -123,8 +150,8 @@ static int parse_u64(const char *name, const char *v, uint64_t max, uint64_t *ou
 	return 0;
 }
 
-/* A Go duration ("10m", "1m30s", "500ms", "2h") in milliseconds. */
-static int parse_duration_ms(const char *name, const char *v, int64_t *out)
+/* A Go duration ("10m", "1m30s", "500ms", "2h") in nanoseconds. */
+static int parse_duration_ns(const char *name, const char *v, int64_t *out)
 {
 	double total = 0;
 	const char *p = v;
@@ -139,22 +166,22 @@ static int parse_duration_ms(const char *name, const char *v, int64_t *out)
 		p = end;
 		double unit;
 		if (strncmp(p, "ms", 2) == 0) {
-			unit = 1;
+			unit = 1e6;
 			p += 2;
 		} else if (strncmp(p, "us", 2) == 0) {
-			unit = 1e-3;
+			unit = 1e3;
 			p += 2;
 		} else if (strncmp(p, "ns", 2) == 0) {
-			unit = 1e-6;
+			unit = 1;
 			p += 2;
 		} else if (*p == 's') {
-			unit = 1000;
+			unit = 1e9;
 			p++;
 		} else if (*p == 'm') {
-			unit = 60000;
+			unit = 60e9;
 			p++;
 		} else if (*p == 'h') {
-			unit = 3600000;
+			unit = 3600e9;
 			p++;
 		} else if (*p == 0 && x == 0) {
 			unit = 0;
@@ -163,11 +190,24 @@ static int parse_duration_ms(const char *name, const char *v, int64_t *out)
 		}
 		total += x * unit;
 	}
+	if (total >= 9.2e18)
+		goto bad;
 	*out = (int64_t)total;
 	return 0;
 bad:
 	fprintf(stderr, "invalid value \"%s\" for flag -%s: time: invalid duration\n", v, name);
 	return -1;
+}
+
+/* The same in milliseconds, rounded up: a flag's 0 means "off" or "the
+ * default", which a positive sub-millisecond value must not become. */
+static int parse_duration_ms(const char *name, const char *v, int64_t *out)
+{
+	int64_t ns;
+	if (parse_duration_ns(name, v, &ns) != 0)
+		return -1;
+	*out = ns / 1000000 + (ns % 1000000 != 0);
+	return 0;
 }
 
 /* Split a comma-separated URL list into dst (pointing into a copy). */
@@ -190,6 +230,8 @@ static int split_urls(struct flags *f, const char *name, const char *v, const ch
 		}
 		dst[(*n)++] = tok;
 	}
+	if (*n == 0 && dst == f->listen_metrics_urls)
+		return 0; /* etcd's default: none */
 	if (*n == 0) {
 		fprintf(stderr, "empty URL list for flag -%s\n", name);
 		return -1;
@@ -229,13 +271,91 @@ static void defaults(struct flags *f)
 	f->lease_checkpoint_ms = 5 * 60 * 1000;
 	f->bcrypt_cost = 10;
 	f->auth_token_ttl_s = 300;
+	f->logger = "zap"; /* etcd 3.4's default is capnslog, which 3.5 removed */
+	f->log_level = "info";
+	f->log_outputs = "default";
+	f->grpc_keepalive_min_ms = 5000;
+	f->grpc_keepalive_interval_ms = 2 * 3600 * 1000;
+	f->grpc_keepalive_timeout_ms = 20000;
+	f->compaction_batch_limit = 1000;
+	f->warning_apply_ns = 100 * 1000000;
+	f->proxy = "off";
 	f->auto_compaction_mode_s = "periodic";
 	f->auto_compaction_retention_s = "0"; /* off */
+}
+
+/* The flags of issue 15 (log, WAL, keepalive, corruption checks, backend
+ * batching, v2/proxy/discovery refusals); *handled says whether name was one. */
+static int set_value_more(struct flags *f, const char *name, const char *v, int *handled)
+{
+	uint64_t u;
+	*handled = 1;
+	if (strcmp(name, "wal-dir") == 0)
+		f->wal_dir = v[0] ? v : NULL;
+	else if (strcmp(name, "logger") == 0)
+		f->logger = v;
+	else if (strcmp(name, "log-level") == 0)
+		f->log_level = v;
+	else if (strcmp(name, "log-outputs") == 0)
+		f->log_outputs = v;
+	else if (strcmp(name, "grpc-keepalive-min-time") == 0)
+		return parse_duration_ms(name, v, &f->grpc_keepalive_min_ms);
+	else if (strcmp(name, "grpc-keepalive-interval") == 0)
+		return parse_duration_ms(name, v, &f->grpc_keepalive_interval_ms);
+	else if (strcmp(name, "grpc-keepalive-timeout") == 0)
+		return parse_duration_ms(name, v, &f->grpc_keepalive_timeout_ms);
+	else if (strcmp(name, "experimental-corrupt-check-time") == 0)
+		return parse_duration_ms(name, v, &f->corrupt_check_ms);
+	else if (strcmp(name, "experimental-warning-apply-duration") == 0)
+		return parse_duration_ns(name, v, &f->warning_apply_ns);
+	else if (strcmp(name, "backend-batch-interval") == 0)
+		return v[0] ? parse_duration_ms(name, v, &f->backend_batch_interval_ms) : 0;
+	else if (strcmp(name, "backend-batch-limit") == 0)
+		return parse_u64(name, v, UINT32_MAX, &f->backend_batch_limit);
+	else if (strcmp(name, "experimental-compaction-batch-limit") == 0) {
+		if (parse_u64(name, v, INT32_MAX, &f->compaction_batch_limit))
+			return -1;
+	} else if (strcmp(name, "max-snapshots") == 0 || strcmp(name, "max-wals") == 0) {
+		/* Retention caps: metad keeps less than any of them (README). */
+		if (parse_u64(name, v, UINT32_MAX, &u))
+			return -1;
+		if (u == 0)
+			flags_note(f, "warn", "--%s 0 (keep every file) is not honoured: metad keeps %s", name,
+				   name[4] == 's' ? "only the newest snapshot file"
+						  : "no log file beyond what the last checkpoint needs");
+	} else if (strcmp(name, "proxy") == 0) {
+		if (strcmp(v, "off") && strcmp(v, "readonly") && strcmp(v, "on")) {
+			fprintf(stderr, "invalid value \"%s\" for flag -%s: invalid value\n", v, name);
+			return -1;
+		}
+		f->proxy = v;
+	} else if (in(proxy_ms_flags, name)) {
+		return parse_u64(name, v, UINT32_MAX, &u);
+	} else if (strcmp(name, "discovery-fallback") == 0) {
+		if (strcmp(v, "exit") && strcmp(v, "proxy")) {
+			fprintf(stderr, "invalid value \"%s\" for flag -%s: invalid value\n", v, name);
+			return -1;
+		}
+	} else if (strcmp(name, "discovery") == 0 || strcmp(name, "discovery-srv") == 0) {
+		/* name is the parser's buffer: keep a literal */
+		if (v[0])
+			f->discovery = name[9] == 0 ? "discovery" : "discovery-srv";
+	} else if (strcmp(name, "discovery-proxy") == 0 || strcmp(name, "discovery-srv-name") == 0) {
+		/* Only used by discovery, which is refused. */
+	} else if (strcmp(name, "experimental-enable-v2v3") == 0) {
+		f->v2v3_prefix = v[0] ? v : NULL;
+	} else if (strcmp(name, "experimental-backend-bbolt-freelist-type") == 0) {
+		/* bbolt's internals: there is no bbolt under metad. */
+	} else {
+		*handled = 0;
+	}
+	return 0;
 }
 
 static int set_value(struct flags *f, const char *name, const char *v)
 {
 	uint64_t u;
+	int handled;
 	if (strcmp(name, "name") == 0)
 		f->name = v;
 	else if (strcmp(name, "data-dir") == 0)
@@ -346,9 +466,7 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		if (parse_u64(name, v, 31, &u))
 			return -1;
 		if (u < 4) { /* etcd falls back to its default for a cost bcrypt refuses */
-			fprintf(stderr, "metad: warning: --bcrypt-cost %s is below bcrypt's minimum 4; "
-					"using 10\n",
-				v);
+			flags_note(f, "warn", "--bcrypt-cost %s is below bcrypt's minimum 4; using 10", v);
 			u = 10;
 		}
 		f->bcrypt_cost = (int)u;
@@ -360,9 +478,13 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->auto_compaction_mode_s = v; /* checked once every flag is read */
 	} else if (strcmp(name, "auto-compaction-retention") == 0) {
 		f->auto_compaction_retention_s = v; /* its unit depends on the mode */
-	} else if (in(ignored_value_flags, name))
-		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
-	else {
+	} else if (set_value_more(f, name, v, &handled) != 0) {
+		return -1;
+	} else if (handled) {
+		return 0;
+	} else if (in(ignored_value_flags, name)) {
+		flags_note(f, "warn", "flag --%s has no effect in metad yet; ignored", name);
+	} else {
 		fprintf(stderr, "flag provided but not defined: -%s\n", name);
 		return -1;
 	}
@@ -375,7 +497,9 @@ static int is_bool(const char *name)
 	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
 	       strcmp(name, "force-new-cluster") == 0 ||
 	       strcmp(name, "experimental-enable-lease-checkpoint") == 0 ||
-	       strcmp(name, "help") == 0 ||
+	       strcmp(name, "experimental-initial-corrupt-check") == 0 ||
+	       strcmp(name, "enable-v2") == 0 || strcmp(name, "debug") == 0 ||
+	       strcmp(name, "initial-election-tick-advance") == 0 || strcmp(name, "help") == 0 ||
 	       strcmp(name, "h") == 0 || strcmp(name, "version") == 0 || in(ignored_bool_flags, name);
 }
 
@@ -402,8 +526,19 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		f->help = b;
 	else if (strcmp(name, "version") == 0)
 		f->version = b;
-	else
-		fprintf(stderr, "metad: warning: flag --%s has no effect in metad yet; ignored\n", name);
+	else if (strcmp(name, "experimental-initial-corrupt-check") == 0)
+		f->initial_corrupt_check = b;
+	else if (strcmp(name, "enable-v2") == 0)
+		f->enable_v2 = b;
+	else if (strcmp(name, "initial-election-tick-advance") == 0)
+		; /* a lone member leads at once, members wait one election timeout (README) */
+	else if (strcmp(name, "debug") == 0) {
+		f->debug = b;
+		if (b)
+			flags_note(f, "warn", "--debug is deprecated (etcd 3.5 removed it); "
+					      "use --log-level=debug");
+	} else if (b)
+		flags_note(f, "warn", "flag --%s has no effect in metad; ignored", name);
 	return 0;
 }
 
@@ -419,12 +554,20 @@ static const char *const value_flags[] = {
 	"experimental-watch-progress-notify-interval", "experimental-lease-checkpoint-interval",
 	"watch-queue-bytes", "auth-token", "bcrypt-cost", "auth-token-ttl",
 	"experimental-snapshot-catchup-entries", "auto-compaction-mode", "auto-compaction-retention",
+	/* set_value_more's */
+	"wal-dir", "logger", "log-level", "log-outputs", "grpc-keepalive-min-time",
+	"grpc-keepalive-interval", "grpc-keepalive-timeout", "experimental-corrupt-check-time",
+	"experimental-warning-apply-duration", "backend-batch-interval", "backend-batch-limit",
+	"experimental-compaction-batch-limit", "max-snapshots", "max-wals", "proxy",
+	"discovery-fallback", "discovery", "discovery-srv", "discovery-proxy", "discovery-srv-name",
+	"experimental-enable-v2v3", "experimental-backend-bbolt-freelist-type",
 	NULL,
 };
 
 int flags_known(const char *name)
 {
-	return is_bool(name) || in(value_flags, name) || in(ignored_value_flags, name);
+	return is_bool(name) || in(value_flags, name) || in(ignored_value_flags, name) ||
+	       in(proxy_ms_flags, name);
 }
 
 int flags_set(struct flags *f, const char *name, const char *v)
@@ -487,6 +630,34 @@ static int auto_compaction(struct flags *f)
 	return 0;
 }
 
+/*
+ * What etcd would do but metad cannot: refused before anything starts, so
+ * an operator relying on it finds out at once (etcd's "error verifying
+ * flags" wording). Returns 0 or -1 after printing the reason.
+ */
+static int refuse_unservable(struct flags *f)
+{
+	const char *why = NULL;
+	if (f->enable_v2)
+		why = "--enable-v2: metad serves only etcd's v3 API (v2 clients cannot be served)";
+	else if (f->v2v3_prefix != NULL)
+		why = "--experimental-enable-v2v3: metad serves only etcd's v3 API";
+	else if (strcmp(f->proxy, "off") != 0)
+		why = "--proxy: metad does not run etcd's v2 proxy (use grpc-proxy or point "
+		      "clients at the members)";
+	else if (f->discovery != NULL)
+		why = strcmp(f->discovery, "discovery") == 0
+			      ? "--discovery: metad does not bootstrap through a discovery service; "
+				"start the members with --initial-cluster"
+			      : "--discovery-srv: metad does not bootstrap from DNS SRV records; "
+				"start the members with --initial-cluster";
+	if (why != NULL) {
+		fprintf(stderr, "error verifying flags, %s. See 'etcd --help'.\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 int flags_parse(struct flags *f, int argc, char **argv)
 {
 	defaults(f);
@@ -497,9 +668,8 @@ int flags_parse(struct flags *f, int argc, char **argv)
 	if (cfg != NULL) {
 		if (config_file_load(f, cfg) != 0)
 			return -1;
-		fprintf(stderr, "metad: loaded server configuration from %s; other configuration "
-				"command line flags and environment variables are ignored\n",
-			cfg);
+		flags_note(f, "info", "loaded server configuration from %s, other configuration "
+				      "command line flags and environment variables will be ignored", cfg);
 		argc = 1;
 	} else if (config_env_load(f) != 0) {
 		return -1;
@@ -548,8 +718,10 @@ int flags_parse(struct flags *f, int argc, char **argv)
 			(long long)f->election_ms, (long long)f->heartbeat_ms);
 		return -1;
 	}
-	if (auto_compaction(f) != 0)
+	if (auto_compaction(f) != 0 || refuse_unservable(f) != 0)
 		return -1;
+	if (f->debug) /* etcd 3.4: --debug is the debug log level */
+		f->log_level = "debug";
 	if (f->data_dir == NULL) {
 		snprintf(f->data_dir_buf, sizeof(f->data_dir_buf), "%s.metad", f->name);
 		f->data_dir = f->data_dir_buf;

@@ -1,9 +1,11 @@
 /*
  * server/flags.h — etcd's command-line flags, as metad understands them.
  *
- * Flags have etcd's names and defaults. Every other etcd 3.4 server flag is
- * accepted and ignored with a warning, so scripts written for etcd start
- * metad unchanged.
+ * Flags have etcd's names and defaults. Every etcd 3.4 server flag is
+ * accepted, so scripts written for etcd start metad unchanged; README.md's
+ * flags table says what each does here. A flag set to something metad
+ * cannot do is refused at start-up rather than ignored; the few that are
+ * ignored say so in a warning.
  */
 #ifndef METAD_SERVER_FLAGS_H
 #define METAD_SERVER_FLAGS_H
@@ -12,6 +14,13 @@
 #include <stdint.h>
 
 #define FLAGS_MAX_URLS 16
+#define FLAGS_MAX_NOTES 24
+
+/* A message from parsing, logged once the logger is set up. */
+struct flags_note {
+	const char *level; /* "info" or "warn" */
+	char text[240];
+};
 
 struct flags {
 	const char *name;
@@ -64,6 +73,26 @@ struct flags {
 	const char *auto_compaction_retention_s; /* --auto-compaction-retention (0: off) */
 	int auto_compaction_mode;           /* 0 periodic, 1 revision (core's CORE_AUTOCOMPACT_*) */
 	int64_t auto_compaction_retention;  /* periodic: ns; revision: revisions */
+	const char *wal_dir;      /* --wal-dir: the log's own directory (NULL: in data_dir) */
+	const char *logger;       /* --logger (zap; capnslog is accepted, zap used) */
+	const char *log_level;    /* --log-level (info; --debug: debug) */
+	const char *log_outputs;  /* --log-outputs (default = stderr) */
+	int64_t grpc_keepalive_min_ms;      /* --grpc-keepalive-min-time (5s) */
+	int64_t grpc_keepalive_interval_ms; /* --grpc-keepalive-interval (2h; 0: off) */
+	int64_t grpc_keepalive_timeout_ms;  /* --grpc-keepalive-timeout (20s; 0: off) */
+	int initial_corrupt_check;          /* --experimental-initial-corrupt-check */
+	int64_t corrupt_check_ms;           /* --experimental-corrupt-check-time (0: off) */
+	int64_t backend_batch_interval_ms;  /* --backend-batch-interval (0: metad's 30 s) */
+	uint64_t backend_batch_limit;       /* --backend-batch-limit (0: by log bytes) */
+	uint64_t compaction_batch_limit;    /* --experimental-compaction-batch-limit (1000) */
+	int64_t warning_apply_ns;           /* --experimental-warning-apply-duration (100ms) */
+	int debug;                /* --debug (deprecated): --log-level debug */
+	int enable_v2;            /* --enable-v2: refused (v3 API only) */
+	const char *v2v3_prefix;  /* --experimental-enable-v2v3: refused */
+	const char *proxy;        /* --proxy: anything but off is refused */
+	const char *discovery;    /* the discovery flag set, if any: refused */
+	struct flags_note notes[FLAGS_MAX_NOTES];
+	size_t n_notes;
 	int help;
 	int version;
 	char data_dir_buf[4096];
@@ -76,6 +105,9 @@ void flags_free(struct flags *f);
 /* Set one flag by name from a string (config file, environment): 0, or -1
  * after printing etcd's error. v must live as long as f. */
 int flags_set(struct flags *f, const char *name, const char *v);
+/* Keep a message for the log (printf format; dropped past FLAGS_MAX_NOTES). */
+void flags_note(struct flags *f, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Whether name is an etcd flag metad accepts. */
 int flags_known(const char *name);
 void flags_usage(void);

@@ -76,15 +76,15 @@ static void log_import(const char *from, const struct core_import_stats *st)
 		 st->auth_enabled ? "enabled" : "disabled");
 }
 
-int server_import_etcd(const char *data_dir, const char *snapshot, uint64_t cache_mb, char *err,
-		       size_t errlen)
+int server_import_etcd(const char *data_dir, const char *wal_dir, const char *snapshot,
+		       uint64_t cache_mb, char *err, size_t errlen)
 {
 	struct core_import_stats st;
 	if (snapshot != NULL && snapshot[0]) {
 		size_t len = 0;
 		if (snapshot_len(snapshot, &len, err, errlen) != 0)
 			return -1;
-		if (core_import_etcd(data_dir, snapshot, len, cache_mb, &st, err, errlen) != 0)
+		if (core_import_etcd(data_dir, wal_dir, snapshot, len, cache_mb, &st, err, errlen) != 0)
 			return -1;
 		log_import(snapshot, &st);
 		return 0;
@@ -94,7 +94,7 @@ int server_import_etcd(const char *data_dir, const char *snapshot, uint64_t cach
 	snprintf(wt, sizeof(wt), "%s/WiredTiger", data_dir);
 	if (access(db, R_OK) != 0 || access(wt, F_OK) == 0)
 		return 0; /* not an etcd member's dir, or already imported */
-	if (core_import_etcd(data_dir, db, 0, cache_mb, &st, err, errlen) != 0)
+	if (core_import_etcd(data_dir, wal_dir, db, 0, cache_mb, &st, err, errlen) != 0)
 		return -1;
 	log_import(db, &st);
 	return 0;

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,21 +36,42 @@
  * size after 1M keys: 113 MiB (32 KiB pages), 463 (4 KiB pages in 4 KiB
  * units), 180 (4 KiB pages in 512 B units).
  */
+/*
+ * The state tables (everything a snapshot carries) exist in generations:
+ * generation 0 is "table:kv", generation g "table:kv_g<g>". A snapshot
+ * install loads the next generation beside the live one and switches with
+ * one synced write of the number (DB_GEN_KEY in raft_state), so the store
+ * is never half replaced and nothing needs redoing after a crash.
+ */
 static const struct {
-	const char *uri;
+	const char *name;
 	int prefix_compression;
 	int always_journaled; /* the Raft log: durable on every synced commit */
 	int small_pages;
+	int state; /* one per generation */
 } tables[DB_TBL_COUNT] = {
-	[DB_TBL_KV] = {"table:kv", 0, 0, 1},
-	[DB_TBL_CURRENT] = {"table:current", 0, 0, 1},
-	[DB_TBL_LEASE_KEYS] = {"table:lease_keys", 0},
-	[DB_TBL_META] = {"table:meta", 0},
-	[DB_TBL_RAFT_LOG] = {"table:raft_log", 0, 1},
-	[DB_TBL_RAFT_STATE] = {"table:raft_state", 0, 1},
-	[DB_TBL_LEASE] = {"table:lease", 0},
-	[DB_TBL_AUTH] = {"table:auth", 0},
+	[DB_TBL_KV] = {"kv", 0, 0, 1, 1},
+	[DB_TBL_CURRENT] = {"current", 0, 0, 1, 1},
+	[DB_TBL_LEASE_KEYS] = {"lease_keys", 0, 0, 0, 1},
+	[DB_TBL_META] = {"meta", 0, 0, 0, 1},
+	[DB_TBL_RAFT_LOG] = {"raft_log", 0, 1, 0, 0},
+	[DB_TBL_RAFT_STATE] = {"raft_state", 0, 1, 0, 0},
+	[DB_TBL_LEASE] = {"lease", 0, 0, 0, 1},
+	[DB_TBL_AUTH] = {"auth", 0, 0, 0, 1},
 };
+
+bool db_table_is_state(enum db_table t)
+{
+	return tables[t].state != 0;
+}
+
+void db_table_uri(enum db_table t, uint32_t gen, char *buf, size_t cap)
+{
+	if (!tables[t].state || gen == 0)
+		snprintf(buf, cap, "table:%s", tables[t].name);
+	else
+		snprintf(buf, cap, "table:%s_g%u", tables[t].name, (unsigned)gen);
+}
 
 int db_wt_error(int wt_rv)
 {
@@ -117,68 +139,214 @@ int db_buf_reserve(struct db_buf *b, size_t need)
  * measured with the (key, revision) index of the time, which suffered the
  * same) without raising peak RSS.
  */
-static int open_conn(const char *dir, uint64_t cache_mb, WT_CONNECTION **conn, int *snappy)
+static int open_conn(struct db *db, uint64_t cache_mb)
 {
-	char cfg[512];
+	char cfg[PATH_MAX + 512], log_path[PATH_MAX + 16] = "";
+	if (db->wal_dir != NULL) /* db_wal_resolve: absolute, no quote */
+		snprintf(log_path, sizeof(log_path), ",path=\"%s\"", db->wal_dir);
 	const char *base = "create,cache_size=%lluM,session_max=1000,"
-			   "log=(enabled=true,archive=true,file_max=16MB),"
+			   "log=(enabled=true,archive=true,file_max=16MB%s),"
 			   "checkpoint=(wait=60),transaction_sync=(enabled=false),"
 			   "eviction_dirty_target=70,eviction_dirty_trigger=90%s";
-	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb,
+	WT_EVENT_HANDLER *h = db->events.log != NULL ? &db->events.handler : NULL;
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, log_path,
 		 ",extensions=[\"" SNAPPY_EXT "\"]");
-	int rv = wiredtiger_open(dir, NULL, cfg, conn);
+	int rv = wiredtiger_open(db->dir, h, cfg, &db->conn);
 	if (rv == 0) {
-		*snappy = 1;
+		db->snappy = 1;
 		return 0;
 	}
-	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, "");
-	*snappy = 0;
-	return wiredtiger_open(dir, NULL, cfg, conn);
+	snprintf(cfg, sizeof(cfg), base, (unsigned long long)cache_mb, log_path, "");
+	db->snappy = 0;
+	return wiredtiger_open(db->dir, h, cfg, &db->conn);
 }
 
-static int create_tables(WT_CONNECTION *conn, int snappy, int unjournaled_state)
+/* WiredTiger's messages through db_options.log (the server's logger). */
+static int on_error(WT_EVENT_HANDLER *h, WT_SESSION *ws, int error, const char *message)
 {
-	WT_SESSION *ws;
-	int rv = conn->open_session(conn, NULL, NULL, &ws);
+	(void)ws;
+	(void)error; /* the message names it */
+	((struct db_events *)(void *)h)->log("error", message);
+	return 0;
+}
+
+static int on_message(WT_EVENT_HANDLER *h, WT_SESSION *ws, const char *message)
+{
+	(void)ws;
+	((struct db_events *)(void *)h)->log("info", message);
+	return 0;
+}
+
+/* Table t's URI in this db: with a WAL dir the Raft tables are files there
+ * (a file: object may live outside the home directory); the state tables
+ * are db_table_uri's. */
+static void uri_of(const struct db *db, enum db_table t, uint32_t gen, char *buf, size_t cap)
+{
+	if (db->wal_dir != NULL && !tables[t].state)
+		snprintf(buf, cap, "file:%s/%s.wt", db->wal_dir, tables[t].name);
+	else
+		db_table_uri(t, gen, buf, cap);
+}
+
+#define URI_MAX (PATH_MAX + 32)
+
+static void free_db(struct db *db)
+{
+	pthread_mutex_destroy(&db->drop_mu);
+	free(db->wal_dir);
+	free(db->dir);
+	free(db);
+}
+
+int db_table_create(WT_SESSION *ws, const struct db *db, enum db_table t, uint32_t gen)
+{
+	char cfg[256], uri[URI_MAX];
+	snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s",
+		 tables[t].prefix_compression ? "true" : "false",
+		 tables[t].small_pages ? ",leaf_page_max=4KB,allocation_size=512B" : "",
+		 db->snappy ? ",block_compressor=snappy" : "",
+		 db->unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
+	uri_of(db, t, gen, uri, sizeof(uri));
+	return ws->create(ws, uri, cfg);
+}
+
+/* The state generation recorded in raft_state (0 when never switched). */
+static int load_gen(const struct db *db, WT_SESSION *ws, uint32_t *gen)
+{
+	WT_CURSOR *c;
+	char uri[URI_MAX];
+	*gen = 0;
+	uri_of(db, DB_TBL_RAFT_STATE, 0, uri, sizeof(uri));
+	int rv = ws->open_cursor(ws, uri, NULL, NULL, &c);
 	if (rv != 0)
 		return rv;
-	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		char cfg[256];
-		snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s",
-			 tables[t].prefix_compression ? "true" : "false",
-			 tables[t].small_pages ? ",leaf_page_max=4KB,allocation_size=512B" : "",
-			 snappy ? ",block_compressor=snappy" : "",
-			 unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
-		rv = ws->create(ws, tables[t].uri, cfg);
-		if (rv != 0)
-			break;
+	WT_ITEM k = {.data = DB_GEN_KEY, .size = strlen(DB_GEN_KEY)}, v;
+	c->set_key(c, &k);
+	rv = c->search(c);
+	if (rv == 0 && (rv = c->get_value(c, &v)) == 0 && v.size == 4) {
+		const uint8_t *p = v.data;
+		*gen = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	} else if (rv == 0) {
+		rv = v.size == 0 ? 0 : EINVAL; /* empty: never switched */
 	}
+	c->close(c);
+	return rv == WT_NOTFOUND ? 0 : rv;
+}
+
+static int create_tables(struct db *db)
+{
+	WT_SESSION *ws;
+	int rv = db->conn->open_session(db->conn, NULL, NULL, &ws);
+	if (rv != 0)
+		return rv;
+	/* The Raft tables first: raft_state says which generation is live. */
+	for (int t = 0; rv == 0 && t < DB_TBL_COUNT; t++)
+		if (!tables[t].state)
+			rv = db_table_create(ws, db, t, 0);
+	uint32_t gen = 0;
+	if (rv == 0)
+		rv = load_gen(db, ws, &gen);
+	atomic_store(&db->gen, gen);
+	for (int t = 0; rv == 0 && t < DB_TBL_COUNT; t++)
+		if (tables[t].state)
+			rv = db_table_create(ws, db, t, gen);
 	int crv = ws->close(ws, NULL);
+	if (rv == 0 && crv == 0)
+		db_drop_stale(db); /* an old generation, or a load a crash cut short */
 	return rv != 0 ? rv : crv;
+}
+
+/* "table:<state table>_g<n>" or "table:<state table>": its generation, or -1. */
+static int64_t uri_gen(const char *uri)
+{
+	if (strncmp(uri, "table:", 6) != 0)
+		return -1;
+	const char *name = uri + 6;
+	for (int t = 0; t < DB_TBL_COUNT; t++) {
+		size_t n = strlen(tables[t].name);
+		if (!tables[t].state || strncmp(name, tables[t].name, n) != 0)
+			continue;
+		if (name[n] == 0)
+			return 0;
+		char *end;
+		if (name[n] == '_' && name[n + 1] == 'g' && name[n + 2] >= '1' && name[n + 2] <= '9') {
+			unsigned long g = strtoul(name + n + 2, &end, 10);
+			if (*end == 0 && g <= UINT32_MAX)
+				return (int64_t)g;
+		}
+	}
+	return -1;
+}
+
+int db_drop_stale(struct db *db)
+{
+	WT_SESSION *ws;
+	WT_CURSOR *meta;
+	if (db->conn->open_session(db->conn, NULL, NULL, &ws) != 0)
+		return 0;
+	/* Names first: dropping while walking the metadata is not allowed. */
+	char (*stale)[64] = NULL;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&db->drop_mu);
+	uint32_t live = atomic_load(&db->gen);
+	if (ws->open_cursor(ws, "metadata:", NULL, NULL, &meta) == 0) {
+		const char *key;
+		while (meta->next(meta) == 0 && meta->get_key(meta, &key) == 0) {
+			int64_t g = uri_gen(key);
+			if (g < 0 || (uint32_t)g == live || (uint32_t)g == db->loading || strlen(key) >= 64)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				void *p = realloc(stale, nc * sizeof(*stale));
+				if (p == NULL)
+					break;
+				stale = p;
+				cap = nc;
+			}
+			snprintf(stale[n++], 64, "%s", key);
+		}
+		meta->close(meta);
+	}
+	int left = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ws->drop(ws, stale[i], NULL) != 0)
+			left++; /* a session still holds a cursor on it: next time */
+	atomic_store(&db->stale, left > 0);
+	pthread_mutex_unlock(&db->drop_mu);
+	free(stale);
+	ws->close(ws, NULL);
+	return left;
 }
 
 int db_open(const char *dir, const struct db_options *opts, struct db **out, char *errbuf,
 	    size_t errlen)
 {
 	uint64_t cache_mb = (opts && opts->cache_mb) ? opts->cache_mb : 256;
+	char wal[PATH_MAX];
+	int rv = db_wal_resolve(dir, opts ? opts->wal_dir : NULL, wal, sizeof(wal), errbuf, errlen);
+	if (rv != DB_OK)
+		return rv;
 	struct db *db = calloc(1, sizeof(*db));
 	if (db == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
 		return DB_NOMEM;
 	}
-	db->dir = strdup(dir);
-	if (db->dir == NULL) {
+	pthread_mutex_init(&db->drop_mu, NULL);
+	if ((db->dir = strdup(dir)) == NULL || (wal[0] && (db->wal_dir = strdup(wal)) == NULL)) {
 		snprintf(errbuf, errlen, "out of memory");
-		free(db);
+		free_db(db);
 		return DB_NOMEM;
 	}
-	int snappy;
-	int rv = open_conn(dir, cache_mb, &db->conn, &snappy);
+	db->events.handler.handle_error = on_error;
+	db->events.handler.handle_message = on_message;
+	db->events.log = opts ? opts->log : NULL;
+	rv = open_conn(db, cache_mb);
 	if (rv != 0) {
 		snprintf(errbuf, errlen, "wiredtiger_open %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_alloc;
 	}
-	rv = create_tables(db->conn, snappy, opts ? opts->unjournaled_state : 0);
+	db->unjournaled_state = opts ? opts->unjournaled_state : 0;
+	rv = create_tables(db);
 	if (rv != 0) {
 		snprintf(errbuf, errlen, "create tables in %s: %s", dir, wiredtiger_strerror(rv));
 		goto err_after_open;
@@ -189,20 +357,25 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 err_after_open:
 	db->conn->close(db->conn, NULL);
 err_after_alloc:
-	free(db->dir);
-	free(db);
+	free_db(db);
 	return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
 }
 
 int db_checkpoint(struct db_session *s)
 {
-	return db_wt_error(s->wt->checkpoint(s->wt, NULL));
+	int rv = db_wt_error(s->wt->checkpoint(s->wt, NULL));
+	if (atomic_load(&s->db->stale))
+		db_drop_stale(s->db);
+	return rv;
 }
 
 int db_defragment(struct db_session *s)
 {
+	uint32_t gen = atomic_load(&s->db->gen);
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		int rv = s->wt->compact(s->wt, tables[t].uri, NULL);
+		char uri[URI_MAX];
+		uri_of(s->db, t, gen, uri, sizeof(uri));
+		int rv = s->wt->compact(s->wt, uri, NULL);
 		if (rv != 0)
 			return db_wt_error(rv);
 	}
@@ -215,8 +388,7 @@ void db_close(struct db *db)
 		return;
 	/* Closing the connection takes a final checkpoint. */
 	db->conn->close(db->conn, NULL);
-	free(db->dir);
-	free(db);
+	free_db(db);
 }
 
 uint64_t db_size_bytes(const struct db *db)
@@ -253,8 +425,11 @@ int db_session_open(struct db *db, struct db_session **out)
 	int rv = db->conn->open_session(db->conn, NULL, "isolation=snapshot", &s->wt);
 	if (rv != 0)
 		goto err_after_alloc;
+	s->gen = atomic_load(&db->gen);
 	for (int t = 0; t < DB_TBL_COUNT; t++) {
-		rv = s->wt->open_cursor(s->wt, tables[t].uri, NULL, NULL, &s->cur[t]);
+		char uri[URI_MAX];
+		uri_of(db, t, s->gen, uri, sizeof(uri));
+		rv = s->wt->open_cursor(s->wt, uri, NULL, NULL, &s->cur[t]);
 		if (rv != 0)
 			goto err_after_session;
 	}
@@ -279,10 +454,36 @@ void db_session_close(struct db_session *s)
 	free(s);
 }
 
+/* The state tables were switched (a snapshot install): cursors on the new
+ * generation, so the old one can be dropped. Outside a transaction only. */
+static int refresh(struct db_session *s, uint32_t gen)
+{
+	for (int t = 0; t < DB_TBL_COUNT; t++) {
+		if (!tables[t].state)
+			continue;
+		char uri[64];
+		WT_CURSOR *c;
+		db_table_uri(t, gen, uri, sizeof(uri));
+		int rv = s->wt->open_cursor(s->wt, uri, NULL, NULL, &c);
+		if (rv != 0)
+			return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);
+		s->cur[t]->close(s->cur[t]);
+		s->cur[t] = c;
+	}
+	s->gen = gen;
+	return DB_OK;
+}
+
 int db_txn_begin(struct db_session *s)
 {
 	if (s->in_txn)
 		return DB_INVALID;
+	uint32_t gen = atomic_load_explicit(&s->db->gen, memory_order_acquire);
+	if (gen != s->gen) {
+		int rrv = refresh(s, gen);
+		if (rrv != DB_OK)
+			return rrv;
+	}
 	int rv = s->wt->begin_transaction(s->wt, "isolation=snapshot");
 	if (rv != 0)
 		return db_wt_error(rv);

@@ -39,6 +39,18 @@ struct db_options {
 	 * table is created.
 	 */
 	int unjournaled_state;
+	/*
+	 * --wal-dir: the write-ahead data (WiredTiger's journal and the Raft
+	 * log tables, raft_log and raft_state) lives in this directory
+	 * (created if missing) instead of dir, so it can sit on its own disk.
+	 * NULL: in dir. The choice is recorded in dir when the store is
+	 * created; opening it later with another choice fails (DB_INVALID,
+	 * with the reason in errbuf) rather than find no log.
+	 */
+	const char *wal_dir;
+	/* WiredTiger's own error and information messages ("error", "info");
+	 * NULL: WiredTiger writes them to stderr/stdout. Called from any thread. */
+	void (*log)(const char *level, const char *msg);
 };
 
 /*

@@ -5,16 +5,18 @@
 #ifndef METAD_STORAGE_DB_INTERNAL_H
 #define METAD_STORAGE_DB_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <wiredtiger.h>
 
 #include "storage/db.h"
 
-struct db {
-	WT_CONNECTION *conn;
-	char *dir;
-	struct db_hist sync_commits; /* commits with sync (the Raft log's) */
-};
+/* raft_state row holding the live state generation (BE32); a raft_state
+ * blob's key ("b/" + name, raftlog.c), so rlog_save_blob writes it. */
+#define DB_GEN_BLOB "state_gen"
+#define DB_GEN_KEY "b/" DB_GEN_BLOB
 
 /* CLOCK_MONOTONIC in nanoseconds (db.c). */
 uint64_t db_now_ns(void);
@@ -37,6 +39,48 @@ enum db_table {
 	DB_TBL_AUTH,       /* auth store: kind byte + name -> opaque record */
 	DB_TBL_COUNT
 };
+
+/* WiredTiger's event handler first, so its callbacks find the db. */
+struct db_events {
+	WT_EVENT_HANDLER handler;
+	void (*log)(const char *level, const char *msg); /* db_options.log */
+};
+
+struct db {
+	struct db_events events;
+	WT_CONNECTION *conn;
+	char *dir;
+	char *wal_dir;         /* absolute; NULL: the log is in dir */
+	int snappy;            /* the compressor loaded: tables use it */
+	int unjournaled_state; /* db_options.unjournaled_state */
+	_Atomic uint32_t gen;  /* live generation of the state tables (db.c) */
+	_Atomic bool stale;    /* an older generation is left to drop */
+	pthread_mutex_t drop_mu; /* db_drop_stale vs a load's choice of generation */
+	uint32_t loading;      /* generation a snap_load fills (0: none); drop_mu */
+	struct db_hist sync_commits; /* commits with sync (the Raft log's) */
+};
+
+/*
+ * --wal-dir's marker (waldir.c): check wal_dir (NULL: none) against what
+ * dir recorded when its store was created, creating wal_dir and recording
+ * it for a new store. On DB_OK abs is the absolute WAL directory, or ""
+ * when the log stays in dir. Errors: DB_INVALID (a mismatch, explained in
+ * err), DB_IO.
+ */
+int db_wal_resolve(const char *dir, const char *wal_dir, char *abs, size_t len, char *err,
+		   size_t errlen);
+
+/* Tables of the state machine (one per generation), vs the Raft log's. */
+bool db_table_is_state(enum db_table t);
+/* State table t's URI in generation gen. (The Raft tables' URIs depend on
+ * the db: with --wal-dir they are files there; db.c resolves them.) */
+void db_table_uri(enum db_table t, uint32_t gen, char *buf, size_t cap);
+/* Create table t of generation gen with its configuration (exists: 0). */
+int db_table_create(WT_SESSION *ws, const struct db *db, enum db_table t, uint32_t gen);
+/* Drop the state tables of every generation but the live one; returns how
+ * many are still in use (a session's cursors: it refreshes at its next
+ * transaction) and left for a later call. */
+int db_drop_stale(struct db *db);
 
 /* A growable scratch buffer owned by a session (reused, never shrunk). */
 struct db_buf {
@@ -71,6 +115,7 @@ struct db_session {
 	struct db *db;
 	WT_SESSION *wt;
 	WT_CURSOR *cur[DB_TBL_COUNT]; /* opened once, reset after each use */
+	uint32_t gen;                 /* state generation of cur[] */
 	int in_txn;
 	uint64_t txn_gen; /* incremented by every db_txn_begin */
 	struct db_buf buf[DB_SESSION_BUFS];

@@ -153,6 +153,7 @@ int mvcc_open(struct db *db, struct mvcc **out)
 	if (m == NULL)
 		return DB_NOMEM;
 	m->db = db;
+	atomic_init(&m->compact_batch, 1000); /* etcd's default batch */
 	if (pthread_mutex_init(&m->compact_mu, NULL) != 0) {
 		free(m);
 		return DB_NOMEM;

@@ -65,6 +65,9 @@ int mvcc_kvlist_push(struct mvcc_kvlist *l, const struct mvcc_kv *kv);
 /* Open the key space in db (creating tables on first use) and load rev,
  * compact_rev and consistent_index from meta. */
 int mvcc_open(struct db *db, struct mvcc **out);
+/* History entries mvcc_compact_run handles per transaction (etcd's
+ * --experimental-compaction-batch-limit; default 1000); n <= 0 keeps it. */
+void mvcc_set_compact_batch(struct mvcc *m, int n);
 void mvcc_close(struct mvcc *m); /* NULL is allowed */
 
 /* Published state (atomics: safe from any thread). */

@@ -11,7 +11,9 @@
  * `current` row if it is its newest entry at all. So the work is
  * proportional to the history compacted, not to the number of keys.
  *
- * It works in chunks of CHUNK entries, each its own transaction under the
+ * It works in chunks of m->compact_batch entries (etcd's
+ * --experimental-compaction-batch-limit, 1000 by default), each its own
+ * transaction under the
  * mvcc's apply_mu, which write transactions begun with mvcc_begin hold too:
  * only the two of them write `current`, and serialised they cannot conflict
  * (etcd's compaction, too, deletes in batches under the backend's write
@@ -22,8 +24,6 @@
 
 #include "storage/codec_internal.h"
 #include "storage/mvcc_internal.h"
-
-#define CHUNK 1000
 
 int mvcc_compact(struct mvcc *m, struct db_session *s, int64_t rev)
 {
@@ -115,17 +115,17 @@ static int remove_tombstone(struct db_session *s, const uint8_t *key, size_t key
 }
 
 /*
- * One chunk: up to CHUNK entries of kv from *from (a revision key, updated)
+ * One chunk: up to limit entries of kv from *from (a revision key, updated)
  * with main <= C, read with scan (a cursor of its own: removals go through
  * the session's cached cursors, which would lose this one's position).
  * *done when the entries <= C are exhausted.
  */
 static int chunk(struct db_session *s, WT_CURSOR *scan, int64_t C, uint8_t from[MVCC_REV_BYTES],
-		 int *done)
+		 int limit, int *done)
 {
 	int rv, n = 0;
 	*done = 0;
-	for (rv = mvcc_seek_ge(scan, from, MVCC_REV_BYTES); rv == 0 && n < CHUNK;
+	for (rv = mvcc_seek_ge(scan, from, MVCC_REV_BYTES); rv == 0 && n < limit;
 	     rv = scan->next(scan), n++) {
 		WT_ITEM k, v;
 		if ((rv = scan->get_key(scan, &k)) != 0 || (rv = scan->get_value(scan, &v)) != 0)
@@ -170,6 +170,12 @@ out:
 	return rv;
 }
 
+void mvcc_set_compact_batch(struct mvcc *m, int n)
+{
+	if (n > 0)
+		atomic_store(&m->compact_batch, n);
+}
+
 int mvcc_compact_run(struct mvcc *m, struct db_session *s)
 {
 	return mvcc_compact_run_to(m, s, INT64_MAX);
@@ -196,7 +202,9 @@ int mvcc_compact_run_to(struct mvcc *m, struct db_session *s, int64_t upto)
 		goto abort; /* nothing to do */
 	db_txn_abort(s); /* read only so far; each chunk has its own */
 	WT_CURSOR *scan;
-	rv = db_wt_error(s->wt->open_cursor(s->wt, "table:kv", NULL, NULL, &scan));
+	char uri[64];
+	db_table_uri(DB_TBL_KV, s->gen, uri, sizeof(uri)); /* no switch meanwhile: compact_mu */
+	rv = db_wt_error(s->wt->open_cursor(s->wt, uri, NULL, NULL, &scan));
 	if (rv != DB_OK)
 		goto out;
 	uint8_t from[MVCC_REV_BYTES];
@@ -205,7 +213,7 @@ int mvcc_compact_run_to(struct mvcc *m, struct db_session *s, int64_t upto)
 		/* Locked before the snapshot, as mvcc_begin. */
 		pthread_mutex_lock(&m->apply_mu);
 		if ((rv = db_txn_begin(s)) == DB_OK) {
-			if ((rv = chunk(s, scan, C, from, &done)) != DB_OK ||
+			if ((rv = chunk(s, scan, C, from, atomic_load(&m->compact_batch), &done)) != DB_OK ||
 			    (done && (rv = mvcc_meta_put_u64(s, MVCC_META_COMPACTED, (uint64_t)C)) != DB_OK))
 				db_txn_abort(s);
 			else /* not synced: a crash only means the next run redoes this */

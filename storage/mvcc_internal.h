@@ -51,6 +51,7 @@ struct mvcc {
 	 * compaction chunk, the two writers of `current`: serialised, they
 	 * never conflict (see mvcc_compact.c). */
 	pthread_mutex_t apply_mu;
+	_Atomic int compact_batch; /* entries per compaction chunk (mvcc_set_compact_batch) */
 	_Atomic int64_t keys;    /* live keys as of the last commit */
 	struct db_hist commits;  /* mvcc_commit's commit times */
 };

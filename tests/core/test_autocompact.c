@@ -3,7 +3,9 @@
  * fake clock: when each compaction comes, at which revision, that only a
  * leader compacts, how failures are retried, and the log lines.
  */
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/autocompact.h"
@@ -54,12 +56,14 @@ static int w_compact(void *arg, int64_t rev)
 	return CORE_OK;
 }
 
-static void w_log(void *arg, const char *level, const char *msg, const char *fields)
+static void w_log(void *arg, const char *level, const char *msg, json_t *fields)
 {
 	struct world *w = arg;
+	char *text = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	snprintf(w->last_level, sizeof(w->last_level), "%s", level);
 	snprintf(w->last_msg, sizeof(w->last_msg), "%s", msg);
-	snprintf(w->last_fields, sizeof(w->last_fields), "%s", fields);
+	snprintf(w->last_fields, sizeof(w->last_fields), "%s", text ? text : "");
+	free(text);
 	w->logs++;
 }
 

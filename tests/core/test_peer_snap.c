@@ -2,11 +2,13 @@
  * tests/core/test_peer_snap.c — snapshot transfer between two transports on
  * loopback: a fetch gets the served file byte for byte (several chunks); a
  * part already held of the same file is resumed at its end, not sent
- * again; a part of another file starts over; a fetcher of another cluster
- * is refused; a server with nothing to send fails the fetch.
+ * again; a part of another file starts over; a file still being written
+ * arrives whole, each chunk handed to the sink in order; a fetcher of
+ * another cluster is refused; a server with nothing to send fails the fetch.
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,53 @@ static char served[300]; /* the server's file; its id is "snap-1" */
 static char asked[128];  /* have_id of the last call */
 static int serve_calls;
 static bool serve_nothing;
+static _Atomic bool growing; /* served is being written (snapshot_state) */
+
+static int serve_state(void *arg, const char *path, uint64_t *size)
+{
+	(void)arg;
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -1;
+	*size = (uint64_t)st.st_size;
+	return atomic_load(&growing) ? 0 : 1;
+}
+
+/* Writes the content to served in pieces, then says it is whole. */
+static const uint8_t *grow_content;
+static void *grow_main(void *arg)
+{
+	(void)arg;
+	FILE *f = fopen(served, "a");
+	for (size_t off = 0; f && off < FILE_BYTES; off += 300000) {
+		size_t n = FILE_BYTES - off < 300000 ? FILE_BYTES - off : 300000;
+		fwrite(grow_content + off, 1, n, f);
+		fflush(f);
+		usleep(20000);
+	}
+	if (f)
+		fclose(f);
+	atomic_store(&growing, false);
+	return NULL;
+}
+
+struct sunk {
+	uint8_t *buf;
+	uint64_t next; /* offset the next chunk must have */
+	bool out_of_order;
+};
+
+static int sink(void *arg, int fd, uint64_t off, const void *data, size_t len)
+{
+	struct sunk *k = arg;
+	(void)fd;
+	if (off != k->next || off + len > FILE_BYTES)
+		k->out_of_order = true;
+	else
+		memcpy(k->buf + off, data, len);
+	k->next = off + len;
+	return 0;
+}
 
 static int serve(void *arg, const char *have_id, char **path)
 {
@@ -58,6 +107,7 @@ static struct peer_transport *start(uint64_t id, uint64_t cluster, bool serves, 
 		.self_id = id,
 		.cluster_id = cluster,
 		.snapshot = serves ? serve : NULL,
+		.snapshot_state = serves ? serve_state : NULL,
 	};
 	struct peer_transport *t = NULL;
 	char err[256];
@@ -84,7 +134,7 @@ static uint8_t *read_all(const char *path, size_t *len)
 static void write_file(const char *path, const uint8_t *buf, size_t len)
 {
 	FILE *f = fopen(path, "w");
-	EXPECT(f != NULL && fwrite(buf, 1, len, f) == len);
+	EXPECT(f != NULL && (len == 0 || fwrite(buf, 1, len, f) == len));
 	if (f)
 		fclose(f);
 }
@@ -113,7 +163,7 @@ int main(void)
 	uint8_t *got;
 
 	/* A fresh fetch: the whole file, in order. */
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) == 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
 	got = read_all(part, &len);
 	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
 	EXPECT(strcmp(asked, "") == 0);
@@ -127,7 +177,7 @@ int main(void)
 	memset(mark, 0xA5, half);
 	write_file(part, mark, half);
 	write_file(idp, (const uint8_t *)"snap-1", 6);
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) == 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
 	got = read_all(part, &len);
 	EXPECT(got && len == FILE_BYTES && memcmp(got, mark, half) == 0 &&
 	       memcmp(got + half, content + half, FILE_BYTES - half) == 0);
@@ -137,20 +187,41 @@ int main(void)
 	/* A part of another file: it starts over. */
 	write_file(part, mark, half);
 	write_file(idp, (const uint8_t *)"snap-0", 6);
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) == 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
 	got = read_all(part, &len);
 	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
 	free(got);
 
+	/* A file still being written: what is there is sent as it comes,
+	 * and the fetch ends once it is whole; the sink sees every chunk. */
+	char making[300];
+	snprintf(making, sizeof(making), "%s/snap-2.making", dir);
+	snprintf(served, sizeof(served), "%s", making);
+	write_file(served, NULL, 0);
+	grow_content = content;
+	atomic_store(&growing, true);
+	pthread_t grower;
+	EXPECT(pthread_create(&grower, NULL, grow_main, NULL) == 0);
+	struct sunk k = {calloc(1, FILE_BYTES), 0, false};
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 20000, &stop, sink, &k, err, sizeof(err)) == 0);
+	pthread_join(grower, NULL);
+	got = read_all(part, &len);
+	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
+	EXPECT(!k.out_of_order && k.next == FILE_BYTES && memcmp(k.buf, content, FILE_BYTES) == 0);
+	free(got);
+	free(k.buf);
+	unlink(making);
+	snprintf(served, sizeof(served), "%s/snap-1.snap", dir);
+
 	/* Another cluster is refused before anything is served. */
 	int calls = serve_calls;
-	EXPECT(peer_fetch_snapshot(stranger, urls, 1, part, 10000, &stop, err, sizeof(err)) != 0);
+	EXPECT(peer_fetch_snapshot(stranger, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) != 0);
 	EXPECT(strstr(err, "cluster ID mismatch") != NULL);
 	EXPECT(serve_calls == calls);
 
 	/* Nothing to send: the fetch fails, with the server's reason. */
 	serve_nothing = true;
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, err, sizeof(err)) != 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) != 0);
 	EXPECT(strstr(err, "no snapshot to send") != NULL);
 
 	peer_stop(stranger);
