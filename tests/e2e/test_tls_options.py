@@ -55,7 +55,8 @@ def test_unknown_cipher_suite_is_refused(server_factory, certs):
     srv = server_factory(certs=certs, start=False, extra_args=["--cipher-suites", "TLS_NOPE"])
     with pytest.raises(Exception):
         srv.start()
-    assert 'unexpected TLS cipher suite "TLS_NOPE"' in srv.log_text()
+    log = srv.log_text()
+    assert "unexpected TLS cipher suite" in log and "TLS_NOPE" in log
     srv.killed = True   # it exited on purpose
 
 
