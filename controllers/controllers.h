@@ -9,6 +9,8 @@
 #ifndef METAD_CONTROLLERS_CONTROLLERS_H
 #define METAD_CONTROLLERS_CONTROLLERS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct core;
@@ -32,5 +34,13 @@ int controllers_start(struct core *c, const struct ctl_config *cfg, struct contr
 /* Stop every controller and the thread, free everything; NULL is a no-op.
  * Before core_close. */
 void controllers_stop(struct controllers *ctl);
+
+/* Whether a client's write of [key, end) (etcd's range rules: end_len 0 is
+ * key alone, end "\0" every key >= key; del: a delete rather than a put)
+ * would change a key that only the controllers write (docs/controllers.md,
+ * "Who may write"). Pure and thread-safe: core calls it for every client
+ * write (struct core_config's reserved hook). */
+bool controllers_owned(const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
+		       bool del);
 
 #endif

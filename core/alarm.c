@@ -292,6 +292,8 @@ int apply_alarm(struct core *c, struct db_session *s, struct reply *r,
 	}
 	if (err != CORE_OK)
 		return err;
+	/* ETCD-COMPAT: etcd 3.5 fills the header (the current revision);
+	 * 3.4 sent none. */
 	if ((resp->header = reply_header(c, r, 0)) == NULL)
 		return CORE_ENOMEM;
 	*msg = &resp->base;

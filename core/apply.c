@@ -171,6 +171,9 @@ static int apply_one(struct core *c, struct db_session *s, struct reply *r,
 	}
 	case METADPB__INTERNAL_REQUEST__REQUEST_DELETE_RANGE: {
 		Etcdserverpb__DeleteRangeResponse *resp = NULL;
+		if (reserved_guarded(c, req) &&
+		    (rv = reserved_check_delete(c, s, req->delete_range)) != CORE_OK)
+			return rv;
 		mvcc_req_begin(c->mvcc, s);
 		rv = apply_delete(c, s, r, req->delete_range, &resp);
 		int64_t rev = mvcc_req_end(c->mvcc, s);
@@ -182,7 +185,7 @@ static int apply_one(struct core *c, struct db_session *s, struct reply *r,
 	}
 	case METADPB__INTERNAL_REQUEST__REQUEST_TXN: {
 		Etcdserverpb__TxnResponse *resp = NULL;
-		rv = apply_txn(c, s, r, req->txn, true, &resp);
+		rv = apply_txn(c, s, r, req->txn, true, reserved_guarded(c, req), &resp);
 		if (rv == CORE_OK)
 			*msg = &resp->base;
 		return rv;

@@ -6,8 +6,11 @@
  * main, '_', 8 bytes sub, plus 't' for a delete, whose value is a KeyValue
  * holding the key only; meta's compaction marks are the same 17-byte
  * revision encoding; lease values are leasepb.Lease.
- * Not written: the auth buckets (the restored etcd starts with auth off)
- * and the cluster version.
+ * The auth buckets hold what etcd's auth store keeps: "auth" (authEnabled,
+ * one byte; authRevision, 8 bytes big-endian), "authUsers" and
+ * "authRoles" (name -> authpb.User / authpb.Role, the bytes metad stores
+ * them as), so a restored etcd has the same users, roles and switch.
+ * Not written: the cluster version.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "core/core_internal.h"
 #include "core/backup.h"
 #include "lease.pb-c.h"
+#include "storage/auth.h"
 #include "storage/bbolt.h"
 #include "storage/lease.h"
 
@@ -36,6 +40,7 @@ static void rev_bytes(uint8_t *p, int64_t main, int64_t sub)
 
 struct kv_scan {
 	struct bbolt_writer *w;
+	bool dry;
 	uint8_t *buf;
 	size_t cap;
 	int rv;
@@ -56,6 +61,13 @@ static int put_change(void *arg, const struct mvcc_change *ch)
 		kv.lease = ch->kv.lease;
 	}
 	size_t len = mvccpb__key_value__get_packed_size(&kv);
+	uint8_t key[18];
+	rev_bytes(key, ch->kv.mod_revision, ch->sub);
+	key[17] = 't';
+	if (sc->dry) { /* the layout needs sizes only */
+		int rv = bbolt_put(sc->w, key, ch->tombstone ? 18 : 17, NULL, len);
+		return rv != DB_OK ? (sc->rv = rv) : 0;
+	}
 	if (len > sc->cap) {
 		uint8_t *nb = realloc(sc->buf, len * 2);
 		if (nb == NULL)
@@ -64,9 +76,6 @@ static int put_change(void *arg, const struct mvcc_change *ch)
 		sc->cap = len * 2;
 	}
 	mvccpb__key_value__pack(&kv, sc->buf);
-	uint8_t key[18];
-	rev_bytes(key, ch->kv.mod_revision, ch->sub);
-	key[17] = 't';
 	int rv = bbolt_put(sc->w, key, ch->tombstone ? 18 : 17, sc->buf, len);
 	return rv != DB_OK ? (sc->rv = rv) : 0;
 }
@@ -83,12 +92,8 @@ static int put_lease(void *arg, int64_t id, int64_t ttl)
 	return bbolt_put(w, key, 8, val, n);
 }
 
-static int write_alarms(struct core *c, struct bbolt_writer *w)
+static int write_alarms(const struct core_alarm *al, size_t n, struct bbolt_writer *w)
 {
-	struct core_alarm al[64];
-	size_t n = core_alarms(c, al, 64);
-	if (n > 64)
-		n = 64;
 	/* keys must ascend: pack, then sort by bytes */
 	uint8_t keys[64][32];
 	size_t lens[64];
@@ -119,22 +124,81 @@ static int write_alarms(struct core *c, struct bbolt_writer *w)
 	return rv;
 }
 
-int core_backup_write(struct core *c, int fd, uint64_t *size)
+/* One kind of auth record into the open bucket (records come in name
+ * order, as bbolt wants its keys). */
+struct auth_scan {
+	struct bbolt_writer *w;
+	int kind;
+	bool enabled;
+	uint8_t revision[8];
+	bool have_revision;
+};
+
+static int put_auth(void *arg, int kind, const char *name, size_t name_len, const uint8_t *val,
+		    size_t val_len)
 {
-	struct db_session *s = core_session(c);
-	if (s == NULL)
-		return CORE_ENOMEM;
-	struct bbolt_writer *w = NULL;
-	int rv = bbolt_writer_open(fd, &w);
-	if (rv != DB_OK)
-		return CORE_ENOMEM;
-	uint64_t ci = mvcc_consistent_index(c->mvcc);
-	int64_t compact = mvcc_compact_rev(c->mvcc), head = mvcc_rev(c->mvcc), last = 0;
-	/* key: every entry the store holds, in revision order, in one snapshot */
-	struct kv_scan sc = {.w = w, .rv = DB_OK};
-	rv = bbolt_bucket_begin(w, "key");
+	struct auth_scan *a = arg;
+	if (kind == AUTH_REC_META && a->kind == AUTH_REC_META) {
+		if (name_len == 7 && memcmp(name, "enabled", 7) == 0 && val_len == 1)
+			a->enabled = val[0] != 0;
+		else if (name_len == 8 && memcmp(name, "revision", 8) == 0 && val_len == 8) {
+			memcpy(a->revision, val, 8);
+			a->have_revision = true;
+		}
+		return DB_OK;
+	}
+	if (kind != a->kind)
+		return DB_OK;
+	return bbolt_put(a->w, (const uint8_t *)name, name_len, val, val_len);
+}
+
+static int write_auth(struct db_session *s, struct bbolt_writer *w)
+{
+	/* etcd's names; its store starts at revision 1 */
+	static const struct {
+		const char *bucket;
+		int kind;
+	} b[] = {{"auth", AUTH_REC_META}, {"authRoles", AUTH_REC_ROLE}, {"authUsers", AUTH_REC_USER}};
+	int rv = DB_OK;
+	for (size_t i = 0; i < 3 && rv == DB_OK; i++) {
+		struct auth_scan a = {.w = w, .kind = b[i].kind, .revision = {0, 0, 0, 0, 0, 0, 0, 1}};
+		if ((rv = bbolt_bucket_begin(w, b[i].bucket)) != DB_OK)
+			break;
+		rv = auth_store_load(s, put_auth, &a);
+		if (rv == DB_OK && b[i].kind == AUTH_REC_META) {
+			uint8_t on = a.enabled;
+			rv = bbolt_put(w, (const uint8_t *)"authEnabled", 11, &on, 1);
+			if (rv == DB_OK)
+				rv = bbolt_put(w, (const uint8_t *)"authRevision", 12, a.revision, 8);
+		}
+		if (rv == DB_OK)
+			rv = bbolt_bucket_end(w);
+	}
+	return rv;
+}
+
+/* What the two runs over the store share: one storage snapshot, and the
+ * alarms as they were when it was taken. */
+struct core_backup {
+	struct core *c;
+	struct db_session *s;
+	int64_t head, compact;
+	uint64_t ci, size;
+	struct core_alarm alarms[64];
+	size_t n_alarms;
+	uint8_t first[BBOLT_HEAD_BYTES];
+};
+
+/* Every bucket, in etcd's layout, into w. */
+static int write_all(struct core_backup *b, struct bbolt_writer *w, bool dry)
+{
+	struct core *c = b->c;
+	int64_t last = 0;
+	/* key: every entry the store holds, in revision order */
+	struct kv_scan sc = {.w = w, .dry = dry, .rv = DB_OK};
+	int rv = bbolt_bucket_begin(w, "key");
 	if (rv == DB_OK) {
-		rv = mvcc_changes_any(c->mvcc, s, 1, head, 0, put_change, &sc, &last);
+		rv = mvcc_changes_any(c->mvcc, b->s, 1, b->head, 0, put_change, &sc, &last);
 		if (sc.rv != DB_OK)
 			rv = sc.rv;
 	}
@@ -143,10 +207,10 @@ int core_backup_write(struct core *c, int fd, uint64_t *size)
 		rv = bbolt_bucket_end(w);
 	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "meta")) == DB_OK) {
 		uint8_t v[17];
-		be64(v, ci);
+		be64(v, b->ci);
 		rv = bbolt_put(w, (const uint8_t *)"consistent_index", 16, v, 8);
-		if (rv == DB_OK && compact > 0) {
-			rev_bytes(v, compact, 0);
+		if (rv == DB_OK && b->compact > 0) {
+			rev_bytes(v, b->compact, 0);
 			rv = bbolt_put(w, (const uint8_t *)"finishedCompactRev", 18, v, 17);
 			if (rv == DB_OK)
 				rv = bbolt_put(w, (const uint8_t *)"scheduledCompactRev", 19, v, 17);
@@ -155,21 +219,95 @@ int core_backup_write(struct core *c, int fd, uint64_t *size)
 			rv = bbolt_bucket_end(w);
 	}
 	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "lease")) == DB_OK) {
-		rv = lease_store_load(s, put_lease, w);
+		rv = lease_store_load(b->s, put_lease, w);
 		if (rv == DB_OK)
 			rv = bbolt_bucket_end(w);
 	}
 	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "alarm")) == DB_OK) {
-		rv = write_alarms(c, w);
+		rv = write_alarms(b->alarms, b->n_alarms, w);
 		if (rv == DB_OK)
 			rv = bbolt_bucket_end(w);
 	}
+	if (rv == DB_OK)
+		rv = write_auth(b->s, w);
 	const char *empty[] = {"members", "members_removed"};
 	for (size_t i = 0; i < 2 && rv == DB_OK; i++)
 		if ((rv = bbolt_bucket_begin(w, empty[i])) == DB_OK)
 			rv = bbolt_bucket_end(w);
-	if (rv == DB_OK)
-		rv = bbolt_writer_finish(w, size);
-	bbolt_writer_free(w);
+	return rv;
+}
+
+static int core_err(int rv)
+{
 	return rv == DB_OK ? CORE_OK : rv == DB_NOMEM ? CORE_ENOMEM : CORE_EINTERNAL;
+}
+
+int core_backup_open(struct core *c, struct core_backup **out)
+{
+	struct core_backup *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return CORE_ENOMEM;
+	b->c = c;
+	b->s = core_session(c);
+	int rv = b->s == NULL ? DB_NOMEM : db_txn_begin(b->s);
+	if (rv != DB_OK) {
+		free(b);
+		return core_err(rv);
+	}
+	b->n_alarms = core_alarms(c, b->alarms, 64);
+	if (b->n_alarms > 64)
+		b->n_alarms = 64;
+	/* The first run lays the file out: its size and its first pages, which
+	 * the second run's stream must begin with. */
+	struct bbolt_writer *w = NULL;
+	rv = mvcc_snapshot_state(c->mvcc, b->s, &b->head, &b->compact, &b->ci);
+	if (rv == DB_OK)
+		rv = bbolt_writer_open_sink(NULL, NULL, &w);
+	if (rv == DB_OK)
+		rv = write_all(b, w, true);
+	if (rv == DB_OK)
+		rv = bbolt_writer_finish(w, &b->size);
+	if (rv == DB_OK)
+		memcpy(b->first, bbolt_writer_head(w), BBOLT_HEAD_BYTES);
+	bbolt_writer_free(w);
+	if (rv != DB_OK) {
+		core_backup_close(b);
+		return core_err(rv);
+	}
+	*out = b;
+	return CORE_OK;
+}
+
+uint64_t core_backup_size(const struct core_backup *b)
+{
+	return b->size;
+}
+
+int core_backup_stream(struct core_backup *b, core_backup_emit_fn emit, void *arg)
+{
+	int rv = emit(arg, b->first, BBOLT_HEAD_BYTES);
+	if (rv != 0)
+		return rv;
+	struct bbolt_writer *w = NULL;
+	rv = bbolt_writer_open_sink(emit, arg, &w);
+	if (rv != DB_OK)
+		return core_err(rv);
+	uint64_t size = 0;
+	rv = write_all(b, w, false);
+	if (rv == DB_OK)
+		rv = bbolt_writer_finish(w, &size);
+	/* Same snapshot, same layout: anything else is a bug. */
+	if (rv == DB_OK && (size != b->size ||
+			    memcmp(bbolt_writer_head(w), b->first, BBOLT_HEAD_BYTES) != 0))
+		rv = DB_CORRUPT;
+	bbolt_writer_free(w);
+	return core_err(rv);
+}
+
+void core_backup_close(struct core_backup *b)
+{
+	if (b == NULL)
+		return;
+	db_txn_abort(b->s);
+	free(b);
 }

@@ -8,17 +8,32 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "core/core.h"
 
 /*
- * Write the store to fd in etcd's layout: bucket "key" (every history entry
- * kept: revision bytes -> mvccpb.KeyValue, tombstones marked 't'), "meta"
+ * The store in etcd's layout: bucket "key" (every history entry kept:
+ * revision bytes -> mvccpb.KeyValue, tombstones marked 't'), "meta"
  * (consistent_index, finishedCompactRev, scheduledCompactRev), "lease"
- * (ID -> leasepb.Lease), "alarm", and empty "members" / "members_removed"
- * (restore writes the new membership). The key space is read in one
- * snapshot, so writes go on meanwhile. *size gets the file size.
- * Returns CORE_OK, CORE_ENOMEM or CORE_EINTERNAL (I/O).
+ * (ID -> leasepb.Lease), "alarm", the auth buckets, and empty "members" /
+ * "members_removed" (restore writes the new membership).
+ *
+ * open takes one storage snapshot (writes go on meanwhile) on the calling
+ * thread's session and lays the file out in a first run over it (sizes
+ * only, nothing packed or written): the file's size is then known and its
+ * first pages made. stream runs over the same snapshot again and hands the
+ * file to emit in order, as it is made, so nothing is staged on disk; it
+ * may be called once. open, stream and close must run on the same thread.
+ * Errors: CORE_ENOMEM, CORE_EINTERNAL (storage), or emit's non-zero return.
  */
-int core_backup_write(struct core *c, int fd, uint64_t *size);
+struct core_backup;
+/* Takes the next bytes of the file (borrowed for the call); non-zero stops. */
+typedef int (*core_backup_emit_fn)(void *arg, const uint8_t *bytes, size_t len);
+int core_backup_open(struct core *c, struct core_backup **out);
+/* The file's size in bytes (without the SHA-256 a snapshot stream adds). */
+uint64_t core_backup_size(const struct core_backup *b);
+int core_backup_stream(struct core_backup *b, core_backup_emit_fn emit, void *arg);
+void core_backup_close(struct core_backup *b); /* NULL is allowed */
 
 #endif

@@ -63,6 +63,9 @@ static void member_list_now(struct core *c, const ProtobufCMessage *req, core_do
 		reply_done(r, CORE_ENOMEM, NULL, cb, arg);
 		return;
 	}
+	/* ETCD-COMPAT: the Cluster service's header has no revision in etcd
+	 * 3.4 and 3.5 (etcd 3.6 adds it, etcd#14026). */
+	resp->header->revision = 0;
 	reply_done(r, CORE_OK, &resp->base, cb, arg);
 }
 
@@ -98,9 +101,10 @@ static void move_done(void *arg, int err)
 		else
 			reply_fail(mv->cb, mv->arg, CORE_ENOMEM);
 	} else {
+		/* ETCD-COMPAT: etcd answers MoveLeader with an empty message, no
+		 * header (3.4 and 3.5). */
 		etcdserverpb__move_leader_response__init(resp);
-		resp->header = reply_header(mv->c, r, 0);
-		reply_done(r, resp->header ? CORE_OK : CORE_ENOMEM, &resp->base, mv->cb, mv->arg);
+		reply_done(r, CORE_OK, &resp->base, mv->cb, mv->arg);
 	}
 	free(mv);
 }

@@ -640,7 +640,7 @@ static void txn_readonly(struct core *c, const ProtobufCMessage *m, core_done_fn
 	int err = db_txn_begin(s) == DB_OK ? CORE_OK : CORE_EINTERNAL;
 	Etcdserverpb__TxnResponse *resp = NULL;
 	if (err == CORE_OK) {
-		err = apply_txn(c, s, r, req, false, &resp);
+		err = apply_txn(c, s, r, req, false, false, &resp);
 		db_txn_abort(s);
 	}
 	pthread_rwlock_unlock(&c->install_lock);

@@ -69,6 +69,10 @@ struct core_config {
 	uint64_t checkpoint_entries; /* --backend-batch-limit: entries applied; 0 = by log bytes */
 	uint64_t compaction_batch_limit; /* --experimental-compaction-batch-limit; 0 = 1000 */
 	int64_t warning_apply_ns;    /* --experimental-warning-apply-duration; 0 = 100 ms */
+	/* Whether a client's write of [key, end) would change a key only the
+	 * controllers write (core/reserved.h); NULL: no such keys. */
+	bool (*reserved)(const uint8_t *key, size_t key_len, const uint8_t *end, size_t end_len,
+			 bool del);
 };
 
 /* --auto-compaction-mode (core/autocompact.h has etcd's schedule). */

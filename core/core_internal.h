@@ -102,6 +102,7 @@ struct core {
 	bool joining; /* first start of a member added to an existing cluster */
 	pthread_cond_t pcv; /* published (under mu) */
 	_Atomic uint64_t commits;
+	_Atomic uint64_t proposals_failed; /* writes answered with a consensus error */
 	_Atomic uint64_t requests;
 	_Atomic uint64_t db_size; /* refreshed by the writer; stat() per put is too slow */
 
@@ -190,9 +191,19 @@ bool txn_is_serializable(const Etcdserverpb__TxnRequest *r);
  * CORE_OK with *msg set, or a CORE_E* code with no changes made. */
 int apply_request(struct core *c, struct db_session *s, struct reply *r,
 		  const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev);
-/* Txn (also used read-only, outside the log). */
+/* Txn (also used read-only, outside the log). guard: a client's write
+ * that may not delete controller-owned keys (reserved_guarded). */
 int apply_txn(struct core *c, struct db_session *s, struct reply *r,
-	      const Etcdserverpb__TxnRequest *req, bool write, Etcdserverpb__TxnResponse **out);
+	      const Etcdserverpb__TxnRequest *req, bool write, bool guard,
+	      Etcdserverpb__TxnResponse **out);
+/* Apply side of core/reserved.h (reserved.c), on the apply thread: whether
+ * req is a client's write bound by the reserved keys (not a controller's,
+ * whose entries carry no caller, nor root's with auth on), and whether a
+ * DeleteRange would, on the store as s sees it now, delete one of them:
+ * CORE_OK or CORE_EPERMISSION_DENIED (or a storage error). */
+bool reserved_guarded(struct core *c, const Metadpb__InternalRequest *req);
+int reserved_check_delete(struct core *c, struct db_session *s,
+			  const Etcdserverpb__DeleteRangeRequest *d);
 /* Single operations inside an open write request (apply.c); no revision
  * bookkeeping: callers bracket them with mvcc_req_begin/mvcc_req_end. */
 int check_put(struct core *c, struct db_session *s, const Etcdserverpb__PutRequest *p);

@@ -5,8 +5,11 @@
  * main, '_', 8 bytes sub, 't' for a delete) to an mvccpb.KeyValue; "lease"
  * maps the ID to a leasepb.Lease; "meta" holds finishedCompactRev and
  * scheduledCompactRev (a compaction etcd had not finished is finished by
- * metad's compactor after start). Entries go to storage in revision order
- * in transactions of 10,000.
+ * metad's compactor after start); "auth" holds authEnabled (one byte) and
+ * authRevision (8 bytes big-endian), "authUsers" and "authRoles" map names
+ * to authpb.User / authpb.Role, which metad stores as they are (bcrypt
+ * hashes included, so passwords keep working). Entries go to storage in
+ * revision order in transactions of 10,000.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,10 +17,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/auth_internal.h"
 #include "core/core_internal.h"
 #include "core/import.h"
 #include "kv.pb-c.h"
 #include "lease.pb-c.h"
+#include "storage/auth.h"
 #include "storage/bbolt.h"
 #include "storage/db.h"
 #include "storage/lease.h"
@@ -33,6 +38,7 @@ struct imp {
 	int rv;
 	char *err;
 	size_t errlen;
+	bool auth_on; /* etcd's authEnabled */
 };
 
 static uint64_t be64(const uint8_t *p)
@@ -101,6 +107,75 @@ static int lease_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v,
 	leasepb__lease__free_unpacked(l, NULL);
 	im->n++;
 	return rv == DB_OK ? 0 : (im->rv = rv);
+}
+
+/* authUsers / authRoles: checked to decode, stored as they are. */
+struct auth_imp {
+	struct imp *im;
+	int kind;
+};
+
+static int auth_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct auth_imp *ai = arg;
+	struct imp *im = ai->im;
+	bool ok;
+	if (ai->kind == AUTH_REC_USER) {
+		struct auth_user *u = auth_user_unpack(v, vl);
+		ok = u != NULL && strlen(u->name) == kl && memcmp(u->name, k, kl) == 0;
+		auth_user_free(u);
+	} else {
+		struct auth_role *r = auth_role_unpack(v, vl);
+		ok = r != NULL && strlen(r->name) == kl && memcmp(r->name, k, kl) == 0;
+		auth_role_free(r);
+	}
+	if (!ok) {
+		snprintf(im->err, im->errlen, "etcd %s bucket: undecodable entry",
+			 ai->kind == AUTH_REC_USER ? "authUsers" : "authRoles");
+		return im->rv = DB_CORRUPT;
+	}
+	int rv = auth_store_put(im->s, ai->kind, (const char *)k, kl, v, vl);
+	im->n++;
+	return rv == DB_OK ? 0 : (im->rv = rv);
+}
+
+/* auth: the switch and the revision, under metad's record names. */
+static int auth_meta_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct imp *im = arg;
+	int rv = DB_OK;
+	if (kl == 11 && memcmp(k, "authEnabled", 11) == 0 && vl == 1) {
+		uint8_t on = v[0] == 1;
+		im->auth_on = on;
+		rv = auth_store_put(im->s, AUTH_REC_META, "enabled", 7, &on, 1);
+	} else if (kl == 12 && memcmp(k, "authRevision", 12) == 0 && vl == 8) {
+		rv = auth_store_put(im->s, AUTH_REC_META, "revision", 8, v, 8);
+	}
+	return rv == DB_OK ? 0 : (im->rv = rv);
+}
+
+/* The three auth buckets; absent ones (an etcd that never ran auth) are
+ * no error. */
+static int import_auth(struct bbolt_reader *r, struct imp *im, struct core_import_stats *stats)
+{
+	struct auth_imp roles = {im, AUTH_REC_ROLE}, users = {im, AUTH_REC_USER};
+	static const char *const names[] = {"auth", "authRoles", "authUsers"};
+	for (size_t i = 0; i < 3; i++) {
+		im->n = 0;
+		uint64_t *count = i == 1 ? &stats->roles : i == 2 ? &stats->users : NULL;
+		int rv = i == 0   ? bbolt_bucket_scan(r, names[i], auth_meta_entry, im)
+			 : i == 1 ? bbolt_bucket_scan(r, names[i], auth_entry, &roles)
+				  : bbolt_bucket_scan(r, names[i], auth_entry, &users);
+		if (rv != DB_OK && rv != DB_NOTFOUND) {
+			if (im->rv == DB_OK)
+				snprintf(im->err, im->errlen, "etcd %s bucket: %s", names[i],
+					 db_strerror(rv));
+			return rv;
+		}
+		if (count != NULL)
+			*count = im->n;
+	}
+	return DB_OK;
 }
 
 struct compact {
@@ -173,6 +248,9 @@ int core_import_etcd(const char *data_dir, const char *wal_dir, const char *db_f
 		goto abort;
 	}
 	stats->leases = im.n;
+	if ((rv = import_auth(r, &im, stats)) != DB_OK)
+		goto abort;
+	stats->auth_enabled = im.auth_on;
 	struct compact cp = {0, 0};
 	rv = bbolt_bucket_scan(r, "meta", meta_entry, &cp);
 	if (rv != DB_OK && rv != DB_NOTFOUND) {

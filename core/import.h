@@ -1,18 +1,21 @@
 /*
  * core/import.h — starting metad from etcd's data: an etcd backend file (a
  * member's member/snap/db, or a file saved by `etcdctl snapshot save`)
- * becomes metad's store, with the same keys, revisions, versions, leases
- * and compacted revision.
+ * becomes metad's store, with the same keys, revisions, versions, leases,
+ * compacted revision, users, roles and auth switch.
  */
 #ifndef METAD_CORE_IMPORT_H
 #define METAD_CORE_IMPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct core_import_stats {
 	int64_t revision, compact_revision;
 	uint64_t entries, leases;
+	uint64_t users, roles; /* etcd's auth store, kept as it was */
+	bool auth_enabled;
 };
 
 /*

@@ -66,6 +66,7 @@ int member_reply(struct core *c, struct reply *r, int kind, uint64_t added)
 	Etcdserverpb__ResponseHeader *h = reply_header(c, r, 0);
 	if (l == NULL || h == NULL)
 		return CORE_ENOMEM;
+	h->revision = 0; /* ETCD-COMPAT: as MemberList's (core/cluster.c) */
 /* Every membership response is {header, members}; MemberAdd's also names
  * the added member. One allocation and fill for the four types. */
 #define LIST_RESPONSE(type, init, m)                                   \

@@ -5,6 +5,16 @@
 #include "core/core_internal.h"
 #include "core/metrics.h"
 
+_Static_assert(CORE_HIST_BUCKETS == DB_HIST_BUCKETS, "etcd's buckets on both sides");
+
+static void hist_copy(struct core_hist *to, const struct db_hist *from)
+{
+	for (size_t i = 0; i <= CORE_HIST_BUCKETS; i++)
+		to->bucket[i] = atomic_load_explicit(&from->bucket[i], memory_order_relaxed);
+	to->count = atomic_load_explicit(&from->count, memory_order_relaxed);
+	to->sum_s = (double)atomic_load_explicit(&from->sum_ns, memory_order_relaxed) / 1e9;
+}
+
 void core_metrics(struct core *c, struct core_metrics *m)
 {
 	struct core_status st;
@@ -25,4 +35,8 @@ void core_metrics(struct core *c, struct core_metrics *m)
 	m->compact_revision = st.compact_revision;
 	m->db_size = st.db_size;
 	m->quota = c->quota;
+	m->keys = mvcc_keys(c->mvcc);
+	m->proposals_failed = atomic_load(&c->proposals_failed);
+	hist_copy(&m->wal_fsync, db_sync_commit_hist(c->db));
+	hist_copy(&m->backend_commit, mvcc_commit_hist(c->mvcc));
 }

@@ -26,6 +26,10 @@ static void answer(struct core *c, struct proposal *list)
 		}
 		if (p->compact_rev > 0)
 			compactor_request(c, NULL); /* history goes in the background */
+		int err = p->reply->pub.err;
+		if (err == CORE_ETIMEOUT || err == CORE_ENO_LEADER || err == CORE_ESTOPPED ||
+		    err == CORE_ENOT_LEADER || err == CORE_EPROPOSAL_DROPPED)
+			atomic_fetch_add_explicit(&c->proposals_failed, 1, memory_order_relaxed);
 		p->cb(p->arg, &p->reply->pub);
 		free(p);
 	}

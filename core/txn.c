@@ -146,9 +146,10 @@ static int decide_path(struct core *c, struct db_session *s, const Etcdserverpb_
 	return CORE_OK;
 }
 
-/* etcd's checkRequests over the chosen path: puts, then range revisions. */
+/* etcd's checkRequests over the chosen path: puts, then range revisions;
+ * with guard, deletes of controller-owned keys too (core/reserved.h). */
 static int check_path(struct core *c, struct db_session *s, const Etcdserverpb__TxnRequest *t,
-		      const struct path *p, size_t *at)
+		      const struct path *p, size_t *at, bool guard)
 {
 	bool ok = p->v[(*at)++];
 	Etcdserverpb__RequestOp **ops = ok ? t->success : t->failure;
@@ -166,8 +167,11 @@ static int check_path(struct core *c, struct db_session *s, const Etcdserverpb__
 				else if (rev < mvcc_compact_rev(c->mvcc))
 					rv = CORE_ECOMPACTED;
 			}
+		} else if (op->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE) {
+			if (guard)
+				rv = reserved_check_delete(c, s, op->request_delete_range);
 		} else if (op->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_TXN) {
-			rv = check_path(c, s, op->request_txn, p, at);
+			rv = check_path(c, s, op->request_txn, p, at, guard);
 		}
 		if (rv != CORE_OK)
 			return rv;
@@ -263,13 +267,14 @@ static void set_nested_revs(Etcdserverpb__TxnResponse *t, int64_t rev)
 }
 
 int apply_txn(struct core *c, struct db_session *s, struct reply *r,
-	      const Etcdserverpb__TxnRequest *req, bool write, Etcdserverpb__TxnResponse **out)
+	      const Etcdserverpb__TxnRequest *req, bool write, bool guard,
+	      Etcdserverpb__TxnResponse **out)
 {
 	struct path p = {0};
 	size_t at = 0;
 	int rv = decide_path(c, s, req, &p);
 	if (rv == CORE_OK)
-		rv = check_path(c, s, req, &p, &at);
+		rv = check_path(c, s, req, &p, &at, guard);
 	if (rv == CORE_OK) {
 		at = 0;
 		if (write)

@@ -65,6 +65,10 @@ struct watcher {
 	bool noput, nodelete, prev_kv, progress_notify, fragment;
 	bool progress_due;
 	bool dead;
+	/* Cancelled by the server (its start revision was compacted): it gets
+	 * nothing more, but its id stays taken until the client cancels it,
+	 * which is then answered, as in etcd. */
+	bool compacted;
 };
 
 struct watch_wait;

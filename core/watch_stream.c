@@ -41,12 +41,17 @@ static void deliver_msg(struct watch_hub *h, struct core_watch_stream *ws,
 	(void)h;
 }
 
+/* A header revision of rev, the current one for 0, none for NO_REV. */
+#define NO_REV (-1)
+
 static void deliver_ctrl(struct watch_hub *h, struct core_watch_stream *ws, int64_t id,
 			 bool created, bool canceled, const char *reason, int64_t compact_rev,
 			 int64_t rev)
 {
 	Etcdserverpb__ResponseHeader hd = ETCDSERVERPB__RESPONSE_HEADER__INIT;
 	core_fill_header(h->c, &hd, rev);
+	if (rev < 0)
+		hd.revision = 0; /* NO_REV */
 	Etcdserverpb__WatchResponse r = ETCDSERVERPB__WATCH_RESPONSE__INIT;
 	r.header = &hd;
 	r.watch_id = id;
@@ -375,11 +380,13 @@ static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, str
 			      w->end_len, WATCH_CHUNK_CHANGES, collect_change, &cl, &last);
 	if (rv == DB_COMPACTED) {
 		/* etcd: a compacted start revision cancels the watcher with
-		 * compact_revision set (clients report ErrCompacted). */
+		 * compact_revision set (clients report ErrCompacted).
+		 * ETCD-COMPAT: that response's header has no revision (etcd
+		 * fills it from the mvcc response, which has none), in 3.4 and
+		 * 3.5 alike. */
 		wbuild_free(&b);
 		free(cl.links);
-		deliver_ctrl(h, ws, w->id, false, true, NULL, mvcc_compact_rev(h->c->mvcc),
-			     mvcc_rev(h->c->mvcc));
+		deliver_ctrl(h, ws, w->id, false, true, NULL, mvcc_compact_rev(h->c->mvcc), NO_REV);
 		return false;
 	}
 	if (rv != DB_OK || b.oom) {
@@ -429,7 +436,7 @@ void wstream_pump(struct watch_hub *h, struct core_watch_stream *ws)
 	for (size_t k = 0; k < n && !blocked; k++) {
 		size_t idx = (ws->cursor + k) % n;
 		struct watcher *w = ws->w[idx];
-		while (!w->dead && (w->next_rev <= h->rev || w->progress_due)) {
+		while (!w->dead && !w->compacted && (w->next_rev <= h->rev || w->progress_due)) {
 			if (over_budget(h, ws)) {
 				ws->cursor = idx;
 				blocked = true;
@@ -445,12 +452,15 @@ void wstream_pump(struct watch_hub *h, struct core_watch_stream *ws)
 			int64_t before = w->next_rev;
 			if (w->next_rev >= h->ring_lo)
 				build_ring(h, ws, w);
-			else if (!build_storage(h, ws, w))
-				w->dead = true;
+			else if (!build_storage(h, ws, w)) {
+				w->compacted = true;
+				w->next_rev = INT64_MAX; /* holds no revision in the ring */
+				break;
+			}
 			if (w->next_rev == before)
 				break; /* failed: retry on the next wake */
 		}
-		if (!w->dead && w->next_rev <= h->rev)
+		if (!w->dead && !w->compacted && w->next_rev <= h->rev)
 			synced = false;
 	}
 	for (size_t i = ws->n; i-- > 0;)
@@ -562,7 +572,8 @@ void wstream_request(struct watch_hub *h, struct core_watch_stream *ws,
 	case ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST: {
 		size_t at;
 		int64_t id = req->cancel_request->watch_id;
-		/* etcd answers only when the id existed. */
+		/* etcd answers only when the id existed, also when the server
+		 * had cancelled it (compacted), which frees the id. */
 		if (find(ws, id, &at) != NULL) {
 			remove_at(h, ws, at);
 			if (ws->cursor >= ws->n)

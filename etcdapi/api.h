@@ -7,6 +7,7 @@
 #ifndef METAD_ETCDAPI_API_H
 #define METAD_ETCDAPI_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,11 @@ struct api_tls {
 	const char *key_file;
 	const char *trusted_ca_file; /* NULL: no client certificates checked */
 	int client_cert_auth;        /* require a client certificate signed by the CA */
+	const char *crl_file;        /* --client-crl-file: revoked client certificates; NULL: none */
+	const char *crl_dir;         /* where its hashed copies go for gRPC core (with crl_file) */
+	const char *gnutls_ciphers;  /* --cipher-suites as GnuTLS priority items; NULL: all
+				      * (gRPC's side: GRPC_SSL_CIPHER_SUITES, set by the caller) */
+	bool tls13_min;              /* --tls-min-version TLS1.3 */
 };
 
 struct api_config {

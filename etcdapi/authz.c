@@ -6,6 +6,7 @@
 
 #include <grpc/grpc_security.h>
 
+#include "core/reserved.h"
 #include "etcdapi/authz.h"
 
 /* The common name of the client's verified certificate, as etcd's
@@ -87,25 +88,28 @@ void api_authz_end(void)
 /* The checks a write needs. */
 enum write_kind { W_PUT, W_DELETE, W_TXN, W_LEASE, W_ADMIN };
 
-/*
- * Check a write and record who it was checked as, and at which auth
- * revision (read before the check: a change racing with the check makes
- * the entry older, never newer, so apply refuses rather than trusts it).
- * With auth off the empty user is recorded, so a write that arrives before
- * auth is turned on and applies after is refused as etcd refuses it.
- */
-static bool write_check(struct api_call *call, enum write_kind kind, const void *q, int64_t lease,
-			enum core_perm perm)
+/* The keys only the controllers write (core/reserved.h): refused to every
+ * client but root, auth on or off. Deletes are judged when applied. */
+static int reserved(struct core *c, enum write_kind kind, const char *user, const void *q,
+		    int64_t lease, enum core_perm perm)
+{
+	switch (kind) {
+	case W_PUT:
+		return core_reserved_check_put(c, user, q);
+	case W_TXN:
+		return core_reserved_check_txn(c, user, q);
+	case W_LEASE:
+		return perm == CORE_PERM_WRITE ? core_reserved_check_lease(c, user, lease) : CORE_OK;
+	default:
+		return CORE_OK;
+	}
+}
+
+/* The auth checks of a write (auth on); on a refusal the call is finished. */
+static bool permitted(struct api_call *call, enum write_kind kind, const char *user,
+		      const void *q, int64_t lease, enum core_perm perm)
 {
 	struct core *c = api_core(call);
-	uint64_t rev = core_auth_revision(c);
-	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c)) {
-		core_auth_caller_begin("", rev);
-		return true;
-	}
-	if (!caller(call, user))
-		return false;
 	int err;
 	switch (kind) {
 	case W_PUT:
@@ -124,7 +128,27 @@ static bool write_check(struct api_call *call, enum write_kind kind, const void 
 		err = core_auth_check_admin(c, user);
 		break;
 	}
-	if (!api_allowed(call, err))
+	return api_allowed(call, err);
+}
+
+/*
+ * Check a write and record who it was checked as, and at which auth
+ * revision (read before the check: a change racing with the check makes
+ * the entry older, never newer, so apply refuses rather than trusts it).
+ * With auth off the empty user is recorded, so a write that arrives before
+ * auth is turned on and applies after is refused as etcd refuses it.
+ */
+static bool write_check(struct api_call *call, enum write_kind kind, const void *q, int64_t lease,
+			enum core_perm perm)
+{
+	struct core *c = api_core(call);
+	uint64_t rev = core_auth_revision(c);
+	char user[CORE_AUTH_USER_MAX];
+	user[0] = 0;
+	if (core_auth_enabled(c) &&
+	    !(caller(call, user) && permitted(call, kind, user, q, lease, perm)))
+		return false;
+	if (!api_allowed(call, reserved(c, kind, user, q, lease, perm)))
 		return false;
 	core_auth_caller_begin(user, rev);
 	return true;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/reserved.h"
 #include "etcdapi/authz.h"
 
 static bool refuse(struct api_call *call, int err)
@@ -50,13 +51,10 @@ static bool prefix_of(const uint8_t *name, size_t len, uint8_t **pfx, size_t *pl
 	return true;
 }
 
-int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name_len,
-			 bool has_name, const uint8_t *key, size_t key_len, bool write)
+/* The auth checks (auth on); user is set to the caller. */
+static int permitted(struct core *c, struct api_call *call, char *user, const uint8_t *name,
+		     size_t name_len, bool has_name, const uint8_t *key, size_t key_len, bool write)
 {
-	struct core *c = api_core(call);
-	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
-		return CORE_OK;
 	int err = api_caller(call, user);
 	if (err != CORE_OK)
 		return err;
@@ -73,6 +71,40 @@ int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name
 	}
 	if (err == CORE_OK && write && key != NULL)
 		err = core_auth_check_range(c, user, CORE_PERM_WRITE, key, key_len, NULL, 0);
+	return err;
+}
+
+/* A write to a key only the controllers write is refused as any other
+ * client's (core/reserved.h): the recipe's own key, or its whole prefix
+ * while that key is not known. */
+static int reserved(struct core *c, const char *user, const uint8_t *name, size_t name_len,
+		    bool has_name, const uint8_t *key, size_t key_len)
+{
+	if (key != NULL)
+		return core_reserved_check_range(c, user, key, key_len, NULL, 0);
+	if (!has_name)
+		return CORE_OK;
+	uint8_t *pfx, *end;
+	size_t plen, elen;
+	if (!prefix_of(name, name_len, &pfx, &plen, &end, &elen))
+		return CORE_ENOMEM;
+	int err = core_reserved_check_range(c, user, pfx, plen, end, elen);
+	free(pfx);
+	free(end);
+	return err;
+}
+
+int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name_len,
+			 bool has_name, const uint8_t *key, size_t key_len, bool write)
+{
+	struct core *c = api_core(call);
+	char user[CORE_AUTH_USER_MAX];
+	user[0] = 0;
+	int err = CORE_OK;
+	if (core_auth_enabled(c))
+		err = permitted(c, call, user, name, name_len, has_name, key, key_len, write);
+	if (err == CORE_OK && write)
+		err = reserved(c, user, name, name_len, has_name, key, key_len);
 	return err;
 }
 

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ struct api_http {
 	bool client_cert_auth;
 	uint64_t max_body;
 	char *cert, *key, *ca;
+	char *priorities;           /* GnuTLS priority string of the HTTPS daemon */
+	gnutls_x509_crl_t *crls;    /* --client-crl-file */
+	unsigned n_crls;
 };
 
 /* One request: its body, or its open stream. */
@@ -263,6 +267,30 @@ static bool cert_ok(struct MHD_Connection *conn)
 	return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
 }
 
+/* Whether the client's certificate is one a --client-crl-file CRL revokes
+ * (libmicrohttpd takes no CRL for its handshake: checked per request). */
+static bool cert_revoked(struct api_http *h, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (h->n_crls == 0 || ci == NULL || ci->tls_session == NULL)
+		return false;
+	unsigned n = 0;
+	const gnutls_datum_t *peers =
+		gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	bool revoked = false;
+	for (unsigned i = 0; i < n && !revoked; i++) {
+		gnutls_x509_crt_t crt;
+		if (gnutls_x509_crt_init(&crt) < 0)
+			return true; /* cannot tell: refuse */
+		if (gnutls_x509_crt_import(crt, &peers[i], GNUTLS_X509_FMT_DER) < 0 ||
+		    gnutls_x509_crt_check_revocation(crt, h->crls, h->n_crls) != 0)
+			revoked = true;
+		gnutls_x509_crt_deinit(crt);
+	}
+	return revoked;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **ctx)
@@ -297,6 +325,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
 	bool on_tls = di && di->daemon == h->tls && h->tls != NULL;
 	bool metrics_only = di && di->daemon == h->metrics && h->metrics != NULL;
+	if (on_tls && cert_revoked(h, conn))
+		return MHD_NO; /* closes the connection, as a refused handshake would */
 	if (on_tls && h->client_cert_auth && !cert_ok(conn))
 		return respond_text(conn, 403, "text/plain; charset=utf-8",
 				    "a client certificate signed by the trusted CA is required\n");
@@ -376,13 +406,27 @@ static struct MHD_Daemon *daemon_start(struct api_http *h, bool tls, const struc
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert};
 		if (h->ca != NULL)
 			opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->ca};
-		/* TLS 1.2 at least, as etcd (and gRPC core for the gRPC side) */
-		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-						    (void *)"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"};
+		/* TLS 1.2 at least, --tls-min-version, --cipher-suites (tls_opts.c) */
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, h->priorities};
 	}
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	return MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_ARRAY, opts,
 				MHD_OPTION_END);
+}
+
+static int load_crls(struct api_http *h, const char *path, char *err, size_t errlen)
+{
+	gnutls_datum_t data = {NULL, 0};
+	int rv = gnutls_load_file(path, &data);
+	if (rv >= 0)
+		rv = gnutls_x509_crl_list_import2(&h->crls, &h->n_crls, &data, GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(data.data);
+	if (rv < 0 || h->n_crls == 0) {
+		snprintf(err, errlen, "--client-crl-file %s: %s", path,
+			 rv < 0 ? gnutls_strerror(rv) : "no CRL in it");
+		return -1;
+	}
+	return 0;
 }
 
 struct api_http *api_http_start(const struct api_http_config *cfg, struct core *core,
@@ -395,6 +439,13 @@ struct api_http *api_http_start(const struct api_http_config *cfg, struct core *
 	}
 	h->core = core;
 	h->client_cert_auth = cfg->client_cert_auth;
+	h->priorities = strdup(cfg->priorities ? cfg->priorities : "NORMAL");
+	if (h->priorities == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (cfg->crl_file != NULL && load_crls(h, cfg->crl_file, err, errlen) != 0)
+		goto fail;
 	/* etcd's gateway takes what gRPC would: the request limit + 512 KiB */
 	h->max_body = (cfg->max_request_bytes ? cfg->max_request_bytes : 1572864) * 2 + 512 * 1024;
 	h->gw = gw_open(server);
@@ -476,5 +527,9 @@ void api_http_stop(struct api_http *h)
 	free(h->cert);
 	free(h->key);
 	free(h->ca);
+	free(h->priorities);
+	for (unsigned i = 0; i < h->n_crls; i++)
+		gnutls_x509_crl_deinit(h->crls[i]);
+	gnutls_free(h->crls);
 	free(h);
 }

@@ -25,6 +25,8 @@ struct api_http_config {
 	const char *cert_file, *key_file; /* for https client URLs; NULL: none */
 	const char *trusted_ca_file;
 	bool client_cert_auth;
+	const char *crl_file;       /* revoked client certificates (PEM); NULL: none */
+	const char *priorities;     /* GnuTLS priority string for HTTPS */
 	uint64_t max_request_bytes;
 	const char *const *metrics_urls; /* --listen-metrics-urls (http:// only here) */
 	size_t n_metrics_urls;

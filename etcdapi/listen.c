@@ -48,6 +48,7 @@ struct api_listen {
 	bool tls[MAX_LISTENERS];
 	size_t n;
 	char tls_addr[108]; /* abstract socket name of gRPC's TLS listener */
+	bool tls13_min;     /* --tls-min-version TLS1.3 */
 	int ep;
 	int wake[2]; /* pipe: stop the acceptor */
 	pthread_t thread;
@@ -61,6 +62,11 @@ struct api_listen {
 	size_t relays;
 	bool stopping;
 };
+
+void api_listen_require_tls13(struct api_listen *l, bool on)
+{
+	l->tls13_min = on;
+}
 
 int api_listen_is_tcp(const char *url)
 {
@@ -173,9 +179,10 @@ static size_t be(const uint8_t *p, int bytes)
 }
 
 /* The ALPN names offered in a TLS ClientHello: HTTP when "http/1.1" is
- * offered or ALPN is absent, gRPC otherwise. Only bounds-checked reads of
- * the peeked record. */
-static enum verdict tls_verdict(const uint8_t *b, size_t n)
+ * offered or ALPN is absent, gRPC otherwise; DROP when TLS 1.3 is required
+ * and not among its supported_versions. Only bounds-checked reads of the
+ * peeked record. */
+static enum verdict tls_verdict(const uint8_t *b, size_t n, bool require_tls13)
 {
 	if (n < 5)
 		return UNDECIDED;
@@ -211,6 +218,8 @@ static enum verdict tls_verdict(const uint8_t *b, size_t n)
 	if ((size_t)(end - p) < el)
 		return HTTP;
 	end = p + el;
+	enum verdict v = HTTP; /* no ALPN: HTTP */
+	bool tls13 = false;
 	while (end - p >= 4) {
 		size_t type = be(p, 2), len = be(p + 2, 2);
 		p += 4;
@@ -220,19 +229,26 @@ static enum verdict tls_verdict(const uint8_t *b, size_t n)
 			const uint8_t *q = p + 2, *qe = p + 2 + be(p, 2);
 			if (qe > p + len)
 				return HTTP;
+			v = GRPC;
 			while (q < qe) {
 				size_t nl = q[0];
 				if ((size_t)(qe - q) < 1 + nl)
 					return HTTP;
 				if (nl == 8 && memcmp(q + 1, "http/1.1", 8) == 0)
-					return HTTP;
+					v = HTTP;
 				q += 1 + nl;
 			}
-			return GRPC;
+		} else if (type == 43 && len >= 1 && (size_t)p[0] + 1 <= len) { /* supported_versions */
+			for (size_t k = 1; k + 1 <= p[0]; k += 2)
+				tls13 = tls13 || be(p + k, 2) == 0x0304;
 		}
 		p += len;
 	}
-	return HTTP;
+	/* --tls-min-version TLS1.3: a client that cannot speak it is refused
+	 * here (gRPC core's C API has no minimum version; GnuTLS also refuses
+	 * it for HTTPS). One that offers it gets it: both stacks pick the
+	 * highest version offered. */
+	return require_tls13 && !tls13 ? DROP : v;
 }
 
 /* ---- relaying TLS gRPC connections to gRPC core's own TLS listener ---- */
@@ -382,7 +398,7 @@ static void on_readable(struct api_listen *l, struct pending *p, uint8_t *buf)
 	else if (r < 0)
 		v = (errno == EAGAIN || errno == EINTR) ? UNDECIDED : DROP;
 	else
-		v = p->tls ? tls_verdict(buf, (size_t)r) : plain_verdict(buf, (size_t)r);
+		v = p->tls ? tls_verdict(buf, (size_t)r, l->tls13_min) : plain_verdict(buf, (size_t)r);
 	if (v == UNDECIDED)
 		return;
 	for (struct pending **pp = &l->pend; *pp; pp = &(*pp)->next)

@@ -20,6 +20,8 @@
 #ifndef METAD_ETCDAPI_LISTEN_H
 #define METAD_ETCDAPI_LISTEN_H
 
+#include <stdbool.h>
+
 #include <grpc/grpc.h>
 
 struct api_listen;
@@ -31,6 +33,9 @@ struct api_http;
  * server already. On failure writes err and returns NULL. */
 struct api_listen *api_listen_open(const char *const *urls, size_t n, const char *tls_addr,
 				   char *err, size_t errlen);
+/* --tls-min-version TLS1.3: close TLS connections whose ClientHello does
+ * not offer TLS 1.3 (before api_listen_start). */
+void api_listen_require_tls13(struct api_listen *l, bool on);
 /* Start accepting (after grpc_server_start). */
 int api_listen_start(struct api_listen *l, grpc_server *server, struct api_http *http);
 /* Stop accepting, close the listeners and relays still running. NULL ok. */

@@ -193,6 +193,22 @@ static uint64_t started_of(const char *method)
 	return n;
 }
 
+/* A Prometheus histogram: cumulative buckets with etcd's bounds, +Inf,
+ * sum and count. */
+static void histogram(struct out *o, const char *name, const char *help, const struct core_hist *h)
+{
+	metric(o, name, "histogram", help);
+	uint64_t cum = 0;
+	for (int i = 0; i < CORE_HIST_BUCKETS; i++) {
+		cum += h->bucket[i];
+		put(o, "%s_bucket{le=\"%g\"} %llu\n", name, CORE_HIST_LE(i), (unsigned long long)cum);
+	}
+	cum += h->bucket[CORE_HIST_BUCKETS];
+	put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	put(o, "%s_sum %.9g\n", name, h->sum_s);
+	put(o, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
 static void process_metrics(struct out *o)
 {
 	long page = sysconf(_SC_PAGESIZE), ticks = sysconf(_SC_CLK_TCK);
@@ -272,6 +288,9 @@ char *api_metrics_render(struct core *c, size_t *len)
 	metric(&o, "etcd_server_proposals_applied_total", "gauge",
 	       "The total number of consensus proposals applied.");
 	put(&o, "etcd_server_proposals_applied_total %llu\n", (unsigned long long)m.applied_index);
+	metric(&o, "etcd_server_proposals_failed_total", "counter",
+	       "The total number of failed proposals seen.");
+	put(&o, "etcd_server_proposals_failed_total %llu\n", (unsigned long long)m.proposals_failed);
 	metric(&o, "etcd_server_proposals_pending", "gauge",
 	       "The current number of pending proposals to commit.");
 	put(&o, "etcd_server_proposals_pending %llu\n",
@@ -308,6 +327,8 @@ char *api_metrics_render(struct core *c, size_t *len)
 	metric(&o, "etcd_debugging_mvcc_current_revision", "gauge",
 	       "The current revision of store.");
 	put(&o, "etcd_debugging_mvcc_current_revision %lld\n", (long long)m.revision);
+	metric(&o, "etcd_debugging_mvcc_keys_total", "gauge", "Total number of keys.");
+	put(&o, "etcd_debugging_mvcc_keys_total %lld\n", (long long)m.keys);
 	metric(&o, "etcd_debugging_mvcc_compact_revision", "gauge",
 	       "The revision of the last compaction in store.");
 	put(&o, "etcd_debugging_mvcc_compact_revision %lld\n", (long long)m.compact_revision);
@@ -328,6 +349,10 @@ char *api_metrics_render(struct core *c, size_t *len)
 	metric(&o, "etcd_disk_wal_fsync_total", "counter",
 	       "metad: synced commits of the Raft log (one per write batch).");
 	put(&o, "etcd_disk_wal_fsync_total %llu\n", (unsigned long long)m.log_commits);
+	histogram(&o, "etcd_disk_wal_fsync_duration_seconds",
+		  "The latency distributions of fsync called by WAL.", &m.wal_fsync);
+	histogram(&o, "etcd_disk_backend_commit_duration_seconds",
+		  "The latency distributions of commit called by backend.", &m.backend_commit);
 	metric(&o, "etcd_network_client_grpc_received_bytes_total", "counter",
 	       "The total number of bytes received from grpc clients.");
 	put(&o, "etcd_network_client_grpc_received_bytes_total %llu\n",

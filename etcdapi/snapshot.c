@@ -5,16 +5,19 @@
  * ETCD-COMPAT: 32 KiB blobs, remaining_bytes counting down to 0, then one
  * last message whose blob is the SHA-256 of everything before it (etcdctl
  * appends it to the file; `snapshot restore` checks it). Root only, as
- * etcd's authMaintenanceServer. The file is built in the data dir (removed
- * from the directory at once) on a thread of its own, from one storage
- * snapshot, so writes go on; sending waits while 4 MiB are queued.
+ * etcd's authMaintenanceServer. The file is made on a thread of its own
+ * from one storage snapshot, so writes go on: a first run over the
+ * snapshot lays it out (remaining_bytes needs its size, and its first
+ * pages depend on the rest), a second makes it and sends it as it goes
+ * (core/backup.h), so nothing is staged on disk and making overlaps
+ * sending; sending waits while 4 MiB are queued.
  */
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "core/backup.h"
 #include "etcdapi/authz.h"
@@ -91,58 +94,163 @@ static void send_blob(struct snap *sn, uint64_t remaining, const uint8_t *data, 
 	api_stream_send_msg(sn->st, &r.base);
 }
 
-static void *snap_main(void *arg)
+/*
+ * The file is made on one thread (the storage snapshot belongs to its
+ * session) and sent from another: the maker fills 32 KiB blobs and hands
+ * them over through a ring of NBUF; the sender hashes and queues them on
+ * the stream. Making and sending then overlap (each costs about as much).
+ */
+#define NBUF 32
+
+struct pipe {
+	struct snap *sn;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *buf[NBUF];
+	size_t len[NBUF];
+	size_t head, tail; /* blobs taken by the sender, blobs handed over */
+	size_t fill;       /* bytes in buf[tail % NBUF], not handed over yet */
+	bool done, failed;
+	uint64_t size, sent;
+	bool ok;           /* the sender's verdict */
+};
+
+/* Maker: hand the blob being filled over; false once the sender gave up. */
+static bool hand_over(struct pipe *p)
 {
-	struct snap *sn = arg;
-	pthread_setname_np(pthread_self(), "metad-snapshot");
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/.snapshot-XXXXXX", core_config(sn->core)->data_dir);
-	int fd = mkstemp(path);
-	if (fd >= 0)
-		unlink(path); /* gone with the last close */
-	uint64_t size = 0;
-	int err = fd < 0 ? CORE_EINTERNAL : core_backup_write(sn->core, fd, &size);
-	if (err != CORE_OK) {
-		api_stream_finish(sn->st, (grpc_status_code)core_grpc_code(err), core_strerror(err));
-		goto out;
+	pthread_mutex_lock(&p->mu);
+	p->len[p->tail % NBUF] = p->fill;
+	p->tail++;
+	p->fill = 0;
+	pthread_cond_broadcast(&p->cv);
+	while (!p->failed && p->tail - p->head == NBUF)
+		pthread_cond_wait(&p->cv, &p->mu);
+	bool ok = !p->failed;
+	pthread_mutex_unlock(&p->mu);
+	return ok;
+}
+
+static int emit(void *arg, const uint8_t *bytes, size_t len)
+{
+	struct pipe *p = arg;
+	while (len > 0) {
+		uint8_t *b = p->buf[p->tail % NBUF]; /* the maker's own until handed over */
+		size_t n = BLOB - p->fill < len ? BLOB - p->fill : len;
+		memcpy(b + p->fill, bytes, n);
+		p->fill += n;
+		bytes += n;
+		len -= n;
+		if (p->fill == BLOB && !hand_over(p))
+			return -1;
 	}
-	core_log("info", "sending database snapshot to client (%llu bytes)",
-		 (unsigned long long)size);
+	return 0;
+}
+
+static void *sender_main(void *arg)
+{
+	struct pipe *p = arg;
+	pthread_setname_np(pthread_self(), "metad-snapsend");
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	uint8_t *buf = malloc(BLOB);
-	bool ok = md != NULL && buf != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-	uint64_t sent = 0;
-	while (ok && sent < size) {
-		size_t want = size - sent < BLOB ? (size_t)(size - sent) : BLOB;
-		ssize_t n = pread(fd, buf, want, (off_t)sent);
-		if (n <= 0) {
-			ok = false;
-			break;
-		}
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		sent += (uint64_t)n;
-		if (!room(sn)) {
-			ok = false;
-			break;
-		}
-		send_blob(sn, size - sent, buf, (size_t)n);
+	bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (ok && p->head == p->tail && !p->done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!ok || p->head == p->tail)
+			break; /* failed, or done and drained */
+		uint8_t *b = p->buf[p->head % NBUF];
+		size_t n = p->len[p->head % NBUF];
+		pthread_mutex_unlock(&p->mu);
+		EVP_DigestUpdate(md, b, n);
+		p->sent += n;
+		ok = room(p->sn); /* false: the client went away */
+		if (ok)
+			send_blob(p->sn, p->size - p->sent, b, n);
+		pthread_mutex_lock(&p->mu);
+		p->head++;
+		pthread_cond_broadcast(&p->cv);
 	}
+	ok = ok && p->done && p->sent == p->size;
+	if (!ok)
+		p->failed = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 	if (ok) {
 		uint8_t sum[EVP_MAX_MD_SIZE];
 		unsigned sl = 0;
 		EVP_DigestFinal_ex(md, sum, &sl);
-		send_blob(sn, 0, sum, sl);
+		send_blob(p->sn, 0, sum, sl);
+	}
+	EVP_MD_CTX_free(md);
+	p->ok = ok;
+	return NULL;
+}
+
+static double secs(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* Make the file and send it; whether all of it (and its hash) went. */
+static bool make_and_send(struct core_backup *b, struct pipe *p)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, sender_main, p) != 0)
+		return false;
+	int err = core_backup_stream(b, emit, p);
+	pthread_mutex_lock(&p->mu);
+	bool ok = err == CORE_OK && !p->failed;
+	pthread_mutex_unlock(&p->mu);
+	if (ok && p->fill > 0)
+		ok = hand_over(p);
+	pthread_mutex_lock(&p->mu);
+	p->done = true;
+	if (!ok)
+		p->failed = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(t, NULL);
+	return ok && p->ok;
+}
+
+static void *snap_main(void *arg)
+{
+	struct snap *sn = arg;
+	pthread_setname_np(pthread_self(), "metad-snapshot");
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct core_backup *b = NULL;
+	struct pipe p = {.sn = sn};
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	int err = CORE_OK;
+	for (size_t i = 0; i < NBUF && err == CORE_OK; i++)
+		if ((p.buf[i] = malloc(BLOB)) == NULL)
+			err = CORE_ENOMEM;
+	if (err == CORE_OK)
+		err = core_backup_open(sn->core, &b);
+	if (err != CORE_OK) {
+		api_stream_finish(sn->st, (grpc_status_code)core_grpc_code(err), core_strerror(err));
+		goto out;
+	}
+	p.size = core_backup_size(b);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	core_log("info", "sending database snapshot to client (%llu bytes; laid out in %.3f s)",
+		 (unsigned long long)p.size, secs(&t0, &t1));
+	if (make_and_send(b, &p)) {
 		api_stream_finish(sn->st, GRPC_STATUS_OK, NULL);
-		core_log("info", "sent database snapshot to client (%llu bytes)",
-			 (unsigned long long)size);
+		clock_gettime(CLOCK_MONOTONIC, &t2);
+		core_log("info", "sent database snapshot to client (%llu bytes; made and sent in %.3f s)",
+			 (unsigned long long)p.size, secs(&t1, &t2));
 	} else {
 		api_stream_finish(sn->st, GRPC_STATUS_UNAVAILABLE, "etcdserver: snapshot not sent");
 	}
-	EVP_MD_CTX_free(md);
-	free(buf);
 out:
-	if (fd >= 0)
-		close(fd);
+	core_backup_close(b);
+	for (size_t i = 0; i < NBUF; i++)
+		free(p.buf[i]);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
 	api_stream_unref(sn->st); /* the worker's */
 	return NULL;
 }

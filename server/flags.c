@@ -18,9 +18,8 @@
  * table says why for each.
  */
 static const char *const ignored_value_flags[] = {
-	"client-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn",
-	"peer-cert-allowed-hostname", "peer-crl-file", "cipher-suites", "cors", "host-whitelist",
-	"metrics", "log-package-levels", NULL,
+	"client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+	"peer-crl-file", "cors", "host-whitelist", "metrics", "log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
 	"peer-auto-tls", "enable-pprof",
@@ -87,6 +86,9 @@ void flags_usage(void)
 	       "  --cert-file '' --key-file ''             TLS for client traffic\n"
 	       "  --trusted-ca-file ''                     CA for client certificates\n"
 	       "  --client-cert-auth 'false'               require client certificates\n"
+	       "  --client-crl-file ''                     refuse client certificates this CRL revokes\n"
+	       "  --cipher-suites ''                       TLS 1.2 cipher suites (IANA names, comma-separated)\n"
+	       "  --tls-min-version 'TLS1.2'               TLS1.2 or TLS1.3\n"
 	       "  --auth-token 'simple'                    simple, or jwt,pub-key=F,priv-key=F,sign-method=RS256,ttl=5m\n"
 	       "  --auth-token-ttl '300'                   seconds a simple token lives after its last use\n"
 	       "  --bcrypt-cost '10'                       bcrypt cost of stored password hashes (4-31)\n"
@@ -388,6 +390,19 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->key_file = v;
 	else if (strcmp(name, "trusted-ca-file") == 0)
 		f->trusted_ca_file = v;
+	else if (strcmp(name, "client-crl-file") == 0)
+		f->client_crl_file = v;
+	else if (strcmp(name, "cipher-suites") == 0)
+		f->cipher_suites = v;
+	else if (strcmp(name, "tls-min-version") == 0) {
+		/* etcd's values; nothing below TLS 1.2 is served */
+		if (strcmp(v, "TLS1.2") != 0 && strcmp(v, "TLS1.3") != 0) {
+			fprintf(stderr, "unexpected TLS version %s (must be one of: TLS1.2, TLS1.3)\n",
+				v);
+			return -1;
+		}
+		f->tls_min_13 = strcmp(v, "TLS1.3") == 0;
+	}
 	else if (strcmp(name, "peer-cert-file") == 0)
 		f->peer_cert_file = v;
 	else if (strcmp(name, "peer-key-file") == 0)

@@ -44,6 +44,9 @@ struct flags {
 	const char *key_file;
 	const char *trusted_ca_file;
 	int client_cert_auth;
+	const char *client_crl_file; /* --client-crl-file: revoked client certificates (PEM) */
+	const char *cipher_suites;   /* --cipher-suites: IANA names, comma-separated */
+	int tls_min_13;              /* --tls-min-version TLS1.3 (default TLS1.2) */
 	const char *peer_cert_file;
 	const char *peer_key_file;
 	const char *peer_trusted_ca_file;

@@ -69,9 +69,11 @@ static void log_import(const char *from, const struct core_import_stats *st)
 {
 	core_log("info",
 		 "imported etcd data from %s: revision %lld, compacted revision %lld, %llu history "
-		 "entries, %llu leases",
+		 "entries, %llu leases, %llu users, %llu roles, auth %s",
 		 from, (long long)st->revision, (long long)st->compact_revision,
-		 (unsigned long long)st->entries, (unsigned long long)st->leases);
+		 (unsigned long long)st->entries, (unsigned long long)st->leases,
+		 (unsigned long long)st->users, (unsigned long long)st->roles,
+		 st->auth_enabled ? "enabled" : "disabled");
 }
 
 int server_import_etcd(const char *data_dir, const char *wal_dir, const char *snapshot,

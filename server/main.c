@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,6 +17,7 @@
 #include "core/core.h"
 #include "etcdapi/absl_quiet.h"
 #include "etcdapi/api.h"
+#include "etcdapi/tls_opts.h"
 #include "server/autotls.h"
 #include "server/import.h"
 #include "server/flags.h"
@@ -124,6 +126,7 @@ static void core_config_of(const struct flags *f, struct core_config *cc)
 		.checkpoint_entries = f->backend_batch_limit,
 		.compaction_batch_limit = f->compaction_batch_limit,
 		.warning_apply_ns = f->warning_apply_ns,
+		.reserved = controllers_owned,
 	};
 }
 
@@ -196,6 +199,19 @@ static int run(struct flags *f)
 	struct core_config cc;
 	core_config_of(f, &cc);
 	char err[512] = "";
+	/* --cipher-suites: gRPC core's TLS (client port and peers, as etcd's
+	 * flag covers both) reads its list from the environment. */
+	static char openssl_ciphers[4096], gnutls_ciphers[4096];
+	if (f->cipher_suites != NULL && f->cipher_suites[0]) {
+		if (api_tls_ciphers(f->cipher_suites, openssl_ciphers, sizeof(openssl_ciphers),
+				    gnutls_ciphers, sizeof(gnutls_ciphers), err, sizeof(err)) != 0) {
+			core_log_kv("fatal", err, "{}");
+			return 1;
+		}
+		setenv("GRPC_SSL_CIPHER_SUITES", openssl_ciphers, 1);
+	}
+	static char crl_dir[4200];
+	snprintf(crl_dir, sizeof(crl_dir), "%s/fixtures/crl", f->data_dir);
 	struct core *core = NULL;
 	if (server_import_etcd(f->data_dir, f->wal_dir, f->import_etcd_snapshot, cc.cache_mb, err,
 			       sizeof(err)) != 0) {
@@ -220,7 +236,9 @@ static int run(struct flags *f)
 		.n_listen_urls = f->n_listen_client_urls,
 		.metrics_urls = f->listen_metrics_urls,
 		.n_metrics_urls = f->n_listen_metrics_urls,
-		.tls = {f->cert_file, f->key_file, f->trusted_ca_file, f->client_cert_auth},
+		.tls = {f->cert_file, f->key_file, f->trusted_ca_file, f->client_cert_auth,
+			f->client_crl_file, crl_dir, gnutls_ciphers[0] ? gnutls_ciphers : NULL,
+			f->tls_min_13},
 		.max_request_bytes = f->max_request_bytes,
 		.max_concurrent_streams = f->max_concurrent_streams,
 		.keepalive_min_ms = f->grpc_keepalive_min_ms,

@@ -54,7 +54,11 @@ struct bucket {
 };
 
 struct bbolt_writer {
-	int fd;
+	int fd;             /* file mode; -1 in sink mode */
+	bbolt_emit_fn emit; /* sink mode; NULL there: layout only */
+	void *emit_arg;
+	bool layout_only;
+	uint8_t head[BBOLT_HEAD_BYTES]; /* pages 0-2, once finished */
 	uint64_t next_pgid;
 	/* the leaf being filled: its elements point into kv */
 	uint8_t *kv;
@@ -93,6 +97,13 @@ static void put64(uint8_t *p, uint64_t v)
 
 static int write_at(struct bbolt_writer *w, uint64_t pgid, const uint8_t *buf, size_t len)
 {
+	if (w->fd < 0) {
+		if (pgid < 3) { /* the head: kept for the caller */
+			memcpy(w->head + pgid * PAGE, buf, len);
+			return DB_OK;
+		}
+		return w->emit ? w->emit(w->emit_arg, buf, len) : DB_OK;
+	}
 	off_t off = (off_t)(pgid * PAGE);
 	while (len > 0) {
 		ssize_t r = pwrite(w->fd, buf, len, off);
@@ -116,6 +127,11 @@ static int write_page(struct bbolt_writer *w, uint16_t flags, const struct elem 
 	size_t pages = (size + PAGE - 1) / PAGE;
 	if (pages == 0)
 		pages = 1;
+	if (w->layout_only) { /* where it goes is all a dry run needs */
+		*pgid = w->next_pgid;
+		w->next_pgid += pages;
+		return DB_OK;
+	}
 	if (pages * PAGE > w->page_cap) {
 		uint8_t *np = realloc(w->page, pages * PAGE);
 		if (np == NULL)
@@ -191,6 +207,22 @@ int bbolt_writer_open(int fd, struct bbolt_writer **out)
 	return DB_OK;
 }
 
+int bbolt_writer_open_sink(bbolt_emit_fn emit, void *arg, struct bbolt_writer **out)
+{
+	int rv = bbolt_writer_open(-1, out);
+	if (rv == DB_OK) {
+		(*out)->emit = emit;
+		(*out)->emit_arg = arg;
+		(*out)->layout_only = emit == NULL;
+	}
+	return rv;
+}
+
+const uint8_t *bbolt_writer_head(const struct bbolt_writer *w)
+{
+	return w->head;
+}
+
 int bbolt_bucket_begin(struct bbolt_writer *w, const char *name)
 {
 	if (w->in_bucket || w->n_buckets == MAX_BUCKETS)
@@ -260,7 +292,7 @@ int bbolt_put(struct bbolt_writer *w, const uint8_t *key, size_t key_len, const 
 	}
 	uint8_t *k = w->kv + w->kv_len;
 	memcpy(k, key, key_len);
-	if (val_len)
+	if (val_len && !w->layout_only)
 		memcpy(k + key_len, val, val_len);
 	w->kv_len += key_len + val_len;
 	w->el[w->n++] = (struct elem){k, key_len, k + key_len, val_len, 0, 0};
@@ -356,7 +388,10 @@ int bbolt_writer_finish(struct bbolt_writer *w, uint64_t *size)
 				     vals[i], 16, 0, 1};
 	}
 	uint64_t root;
+	bool dry = w->layout_only; /* the root page is small: build it anyway */
+	w->layout_only = false;
 	int rv = write_page(w, FLAG_LEAF, e, w->n_buckets, &root);
+	w->layout_only = dry;
 	if (rv != DB_OK)
 		return rv;
 	uint8_t p[PAGE];
@@ -383,7 +418,7 @@ int bbolt_writer_finish(struct bbolt_writer *w, uint64_t *size)
 		if ((rv = write_at(w, id, p, PAGE)) != DB_OK)
 			return rv;
 	}
-	if (ftruncate(w->fd, (off_t)(w->next_pgid * PAGE)) != 0)
+	if (w->fd >= 0 && ftruncate(w->fd, (off_t)(w->next_pgid * PAGE)) != 0)
 		return DB_IO;
 	*size = w->next_pgid * PAGE;
 	return DB_OK;

@@ -13,6 +13,7 @@
 #ifndef METAD_STORAGE_BBOLT_H
 #define METAD_STORAGE_BBOLT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,22 @@ struct bbolt_writer;
 
 /* Write to fd (positioned writes from offset 0). DB_OK or DB_NOMEM. */
 int bbolt_writer_open(int fd, struct bbolt_writer **out);
+
+/*
+ * Stream instead: every page from page 3 on goes to emit(arg, bytes, len)
+ * as it is made, in file order (ids only grow), and the first three pages
+ * (meta, meta, freelist), which depend on the rest, are kept for
+ * bbolt_writer_head once finished. A non-zero emit return stops the writer
+ * and is returned. With emit NULL nothing is built (values may be NULL):
+ * a dry run that only lays the file out, so that a second run over the
+ * same keys and value sizes can send the head before the pages.
+ */
+typedef int (*bbolt_emit_fn)(void *arg, const uint8_t *bytes, size_t len);
+#define BBOLT_HEAD_BYTES (3 * BBOLT_PAGE_SIZE)
+int bbolt_writer_open_sink(bbolt_emit_fn emit, void *arg, struct bbolt_writer **out);
+/* Pages 0-2 (BBOLT_HEAD_BYTES), valid after bbolt_writer_finish in sink
+ * mode. Borrowed from w. */
+const uint8_t *bbolt_writer_head(const struct bbolt_writer *w);
 /* Start a top-level bucket (names: any order, each once; at most 64). */
 int bbolt_bucket_begin(struct bbolt_writer *w, const char *name);
 /* Add a key (strictly ascending within the bucket) and its value. Borrowed.

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "storage/db_internal.h"
 
@@ -491,12 +492,37 @@ int db_txn_begin(struct db_session *s)
 	return DB_OK;
 }
 
+void db_hist_observe(struct db_hist *h, uint64_t ns)
+{
+	size_t i = 0;
+	for (uint64_t le = 1000000; i < DB_HIST_BUCKETS && ns > le; le *= 2)
+		i++;
+	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+const struct db_hist *db_sync_commit_hist(const struct db *db)
+{
+	return &db->sync_commits;
+}
+
+uint64_t db_now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 int db_txn_commit(struct db_session *s, int sync)
 {
 	if (!s->in_txn)
 		return DB_INVALID;
 	/* On failure WiredTiger has rolled the transaction back already. */
+	uint64_t t0 = sync ? db_now_ns() : 0;
 	int rv = s->wt->commit_transaction(s->wt, sync ? "sync=on" : "sync=off");
+	if (sync)
+		db_hist_observe(&s->db->sync_commits, db_now_ns() - t0);
 	s->in_txn = 0;
 	if (rv != 0)
 		return db_wt_error(rv) == DB_NOTFOUND ? DB_IO : db_wt_error(rv);

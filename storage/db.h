@@ -11,6 +11,7 @@
 #define METAD_STORAGE_DB_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct db;
@@ -79,6 +80,23 @@ void db_session_close(struct db_session *s); /* NULL is allowed */
 
 /* Begin a snapshot-isolation transaction on the session. */
 int db_txn_begin(struct db_session *s);
+
+/*
+ * A latency histogram in etcd's buckets for disk operations (Prometheus
+ * ExponentialBuckets(0.001, 2, 14): 1 ms .. 8.192 s, then +Inf): counts per
+ * bucket (not cumulative), their number and the sum. Recorded with relaxed
+ * atomics: reading it takes no lock and may see a commit half counted.
+ */
+#define DB_HIST_BUCKETS 14
+struct db_hist {
+	_Atomic uint64_t bucket[DB_HIST_BUCKETS + 1]; /* the last: above 8.192 s */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_ns;
+};
+void db_hist_observe(struct db_hist *h, uint64_t ns);
+/* Time of db_txn_commit(s, 1) calls on any session of db (the Raft log's
+ * group commits): etcd's WAL fsync duration. Borrowed from db. */
+const struct db_hist *db_sync_commit_hist(const struct db *db);
 /* Commit; with sync the commit is on disk (fsync'd) when this returns. */
 int db_txn_commit(struct db_session *s, int sync);
 /* Roll back; safe to call when no transaction is open. */

@@ -18,6 +18,9 @@
 #define DB_GEN_BLOB "state_gen"
 #define DB_GEN_KEY "b/" DB_GEN_BLOB
 
+/* CLOCK_MONOTONIC in nanoseconds (db.c). */
+uint64_t db_now_ns(void);
+
 /* Map a WiredTiger return code to a DB_* code. */
 int db_wt_error(int wt_rv);
 
@@ -54,6 +57,7 @@ struct db {
 	_Atomic bool stale;    /* an older generation is left to drop */
 	pthread_mutex_t drop_mu; /* db_drop_stale vs a load's choice of generation */
 	uint32_t loading;      /* generation a snap_load fills (0: none); drop_mu */
+	struct db_hist sync_commits; /* commits with sync (the Raft log's) */
 };
 
 /*
@@ -101,6 +105,7 @@ struct mvcc_txn_state {
 	int64_t req_sub;     /* next sub revision inside the open request */
 	int in_req;          /* between mvcc_req_begin and mvcc_req_end */
 	int holds_apply;     /* begun by mvcc_begin: holds mvcc's apply_mu */
+	int64_t keys_delta;  /* live keys created minus deleted in this txn */
 };
 
 /* Number of scratch buffers a session carries (see users in mvcc*.c). */

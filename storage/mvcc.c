@@ -56,6 +56,13 @@ int mvcc_meta_load(struct db_session *s, int64_t *rev, int64_t *compact_rev, uin
 	return rv;
 }
 
+int mvcc_snapshot_state(struct mvcc *m, struct db_session *s, int64_t *rev, int64_t *compact_rev,
+			uint64_t *ci)
+{
+	(void)m;
+	return s->in_txn ? mvcc_meta_load(s, rev, compact_rev, ci) : DB_INVALID;
+}
+
 static int meta_put(struct db_session *s, const char *name, const uint8_t *v, size_t len)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_META);
@@ -98,6 +105,48 @@ int mvcc_meta_put_u64(struct db_session *s, const char *name, uint64_t v)
 	return meta_put(s, name, b, sizeof(b));
 }
 
+/* Rows of `current` that are not tombstones. */
+static int count_keys(struct db_session *s, int64_t *keys)
+{
+	WT_CURSOR *c = db_cursor(s, DB_TBL_CURRENT);
+	int64_t n = 0;
+	int wrv, rv = DB_OK;
+	while ((wrv = c->next(c)) == 0) {
+		WT_ITEM v;
+		struct mvcc_kv kv;
+		int64_t sub;
+		if ((wrv = c->get_value(c, &v)) != 0)
+			break;
+		if ((rv = mvcc_cur_val_decode(v.data, v.size, &kv, &sub)) != DB_OK)
+			break;
+		n += kv.version > 0;
+	}
+	c->reset(c);
+	if (rv == DB_OK && wrv != 0 && wrv != WT_NOTFOUND)
+		rv = db_wt_error(wrv);
+	*keys = n;
+	return rv;
+}
+
+int mvcc_keys_load(struct db_session *s, int64_t *keys)
+{
+	uint64_t v;
+	int rv = mvcc_meta_get_u64(s, MVCC_META_KEYS, &v);
+	if (rv == DB_OK)
+		*keys = (int64_t)v;
+	return rv == DB_NOTFOUND ? count_keys(s, keys) : rv;
+}
+
+int64_t mvcc_keys(const struct mvcc *m)
+{
+	return atomic_load(&((struct mvcc *)m)->keys);
+}
+
+const struct db_hist *mvcc_commit_hist(const struct mvcc *m)
+{
+	return &m->commits;
+}
+
 int mvcc_open(struct db *db, struct mvcc **out)
 {
 	struct mvcc *m = calloc(1, sizeof(*m));
@@ -118,17 +167,20 @@ int mvcc_open(struct db *db, struct mvcc **out)
 	int rv = db_session_open(db, &s);
 	if (rv != DB_OK)
 		goto err_after_mutex;
-	int64_t rev, crev;
+	int64_t rev, crev, keys = 0;
 	uint64_t ci;
 	int own;
 	rv = db_read_begin(s, &own);
 	if (rv == DB_OK) {
 		rv = mvcc_meta_load(s, &rev, &crev, &ci);
+		if (rv == DB_OK)
+			rv = mvcc_keys_load(s, &keys);
 		db_read_end(s, own);
 	}
 	db_session_close(s);
 	if (rv != DB_OK)
 		goto err_after_mutex;
+	atomic_store(&m->keys, keys);
 	atomic_store(&m->rev, rev);
 	atomic_store(&m->compact_rev, crev);
 	atomic_store(&m->consistent_index, ci);
@@ -181,6 +233,7 @@ int mvcc_txn_state(struct mvcc *m, struct db_session *s, struct mvcc_txn_state *
 		mv->in_req = 0;
 		mv->req_sub = 0;
 		mv->req_rev = 0;
+		mv->keys_delta = 0;
 	}
 	*st = mv;
 	return DB_OK;
@@ -245,11 +298,18 @@ int mvcc_commit(struct mvcc *m, struct db_session *s, uint64_t consistent_index,
 	if (st->in_req) /* a request left open: its changes count */
 		mvcc_req_end(m, s);
 	rv = mvcc_meta_store(s, st->rev, st->compact_rev, consistent_index);
+	/* Only this writer changes the count (apply_mu): m->keys is current. */
+	int64_t keys = atomic_load(&m->keys) + st->keys_delta;
+	if (rv == DB_OK && st->keys_delta != 0)
+		rv = mvcc_meta_put_u64(s, MVCC_META_KEYS, (uint64_t)keys);
 	if (rv != DB_OK)
 		goto err;
 	int64_t rev = st->rev, crev = st->compact_rev;
+	uint64_t t0 = db_now_ns();
 	rv = db_txn_commit(s, sync);
+	db_hist_observe(&m->commits, db_now_ns() - t0);
 	if (rv == DB_OK) {
+		atomic_store(&m->keys, keys);
 		atomic_store(&m->compact_rev, crev);
 		atomic_store(&m->consistent_index, consistent_index);
 		atomic_store(&m->rev, rev);

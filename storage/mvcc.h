@@ -73,6 +73,11 @@ void mvcc_close(struct mvcc *m); /* NULL is allowed */
 /* Published state (atomics: safe from any thread). */
 int64_t mvcc_rev(const struct mvcc *m);          /* last committed revision; 1 when empty, as etcd */
 int64_t mvcc_compact_rev(const struct mvcc *m);  /* 0 if never compacted */
+/* Live keys (etcd_debugging_mvcc_keys_total), as of the last commit. */
+int64_t mvcc_keys(const struct mvcc *m);
+/* How long mvcc_commit's commits took (the applied batches: etcd's backend
+ * commit duration). Borrowed from m. */
+const struct db_hist *mvcc_commit_hist(const struct mvcc *m);
 uint64_t mvcc_consistent_index(const struct mvcc *m);
 
 /* ---- reads ---- */
@@ -198,7 +203,8 @@ typedef int (*mvcc_change_fn)(void *arg, const struct mvcc_change *ch);
 /*
  * Every change with from_rev <= revision <= to_rev, in revision order, whose
  * key is in the range (key/end rules as mvcc_range; key == NULL: all keys).
- * Runs in its own snapshot (call with no transaction open on s). Returns
+ * Runs in s's open transaction if any (its snapshot, so several reads see
+ * the same store), else in a snapshot of its own. Returns
  * DB_COMPACTED when from_rev < the compacted revision seen in that snapshot
  * (the history is incomplete there), else DB_OK, DB_NOMEM, DB_IO, DB_CORRUPT
  * or the callback's stop value. At most max_changes changes are reported
@@ -214,5 +220,9 @@ int mvcc_changes(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t
  * whole although a Compact was recorded. */
 int mvcc_changes_any(struct mvcc *m, struct db_session *s, int64_t from_rev, int64_t to_rev,
 		     size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev);
+/* The revision, compacted revision and consistent index as s's open
+ * transaction sees them (all three come from the same commit). */
+int mvcc_snapshot_state(struct mvcc *m, struct db_session *s, int64_t *rev, int64_t *compact_rev,
+			uint64_t *ci);
 
 #endif

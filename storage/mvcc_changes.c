@@ -17,11 +17,11 @@ static int changes(struct db_session *s, bool check_compacted, int64_t from_rev,
 		   size_t max_changes, mvcc_change_fn fn, void *arg, int64_t *last_rev)
 {
 	*last_rev = from_rev - 1;
-	if (s->in_txn)
-		return DB_INVALID;
 	if (from_rev > to_rev)
 		return DB_OK;
-	int rv = db_txn_begin(s);
+	/* The caller's open transaction, or a snapshot of our own. */
+	bool own = !s->in_txn;
+	int rv = own ? db_txn_begin(s) : DB_OK;
 	if (rv != DB_OK)
 		return rv;
 	int64_t rev, crev;
@@ -96,7 +96,10 @@ static int changes(struct db_session *s, bool check_compacted, int64_t from_rev,
 		rv = db_wt_error(wrv);
 	}
 out:
-	db_txn_abort(s); /* read-only: releases the snapshot, resets cursors */
+	if (own)
+		db_txn_abort(s); /* read-only: releases the snapshot, resets cursors */
+	else
+		db_cursor(s, DB_TBL_KV)->reset(db_cursor(s, DB_TBL_KV));
 	return rv;
 }
 

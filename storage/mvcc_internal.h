@@ -52,10 +52,13 @@ struct mvcc {
 	 * never conflict (see mvcc_compact.c). */
 	pthread_mutex_t apply_mu;
 	_Atomic int compact_batch; /* entries per compaction chunk (mvcc_set_compact_batch) */
+	_Atomic int64_t keys;    /* live keys as of the last commit */
+	struct db_hist commits;  /* mvcc_commit's commit times */
 };
 
 #define MVCC_META_STATE "mvcc"
 #define MVCC_META_COMPACTED "mvcc_compacted"
+#define MVCC_META_KEYS "mvcc_keys" /* live keys; absent in stores made before it */
 
 /* Size of a kv key. */
 #define MVCC_REV_BYTES 16
@@ -97,6 +100,9 @@ int64_t mvcc_txn_view_rev(const struct mvcc_txn_state *st);
 int mvcc_meta_load(struct db_session *s, int64_t *rev, int64_t *compact_rev, uint64_t *ci);
 /* Write the meta "mvcc" record in the open transaction. */
 int mvcc_meta_store(struct db_session *s, int64_t rev, int64_t compact_rev, uint64_t ci);
+/* The live keys in the session's current snapshot: MVCC_META_KEYS, or,
+ * where it is absent, a count of `current` (mvcc.c). */
+int mvcc_keys_load(struct db_session *s, int64_t *keys);
 /* Read/write a single BE64 meta value (DB_NOTFOUND when absent). */
 int mvcc_meta_get_u64(struct db_session *s, const char *name, uint64_t *v);
 int mvcc_meta_put_u64(struct db_session *s, const char *name, uint64_t v);

@@ -165,6 +165,7 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 			return rv;
 	}
 	st->req_sub = sub + 1;
+	st->keys_delta += !found;
 	if (out != NULL)
 		return mvcc_kvlist_push(out, &kv);
 	return DB_OK;
@@ -243,6 +244,8 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 			break;
 	}
 	rv = (rv == WT_NOTFOUND) ? DB_OK : db_wt_error(rv);
+	if (rv == DB_OK)
+		st->keys_delta -= *deleted;
 out:
 	cur->reset(cur);
 	return rv;

@@ -372,7 +372,7 @@ int snap_load_switch(struct snap_load *l, struct mvcc *m, struct db_session *s)
 		rv = db_txn_commit(s, 1); /* the switch: durable, in one step */
 	else
 		db_txn_abort(s);
-	int64_t rev = 0, crev = 0;
+	int64_t rev = 0, crev = 0, keys = 0;
 	uint64_t ci = 0;
 	int own;
 	if (rv == DB_OK) {
@@ -380,10 +380,13 @@ int snap_load_switch(struct snap_load *l, struct mvcc *m, struct db_session *s)
 		atomic_store_explicit(&l->db->gen, l->gen, memory_order_release);
 		if ((rv = db_read_begin(s, &own)) == DB_OK) {
 			rv = mvcc_meta_load(s, &rev, &crev, &ci);
+			if (rv == DB_OK)
+				rv = mvcc_keys_load(s, &keys);
 			db_read_end(s, own);
 		}
 	}
 	if (rv == DB_OK) {
+		atomic_store(&m->keys, keys);
 		/* Revision last: a reader that sees it sees the rest. */
 		atomic_store(&m->consistent_index, ci);
 		atomic_store(&m->compact_rev, crev);

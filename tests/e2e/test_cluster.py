@@ -221,6 +221,11 @@ def test_move_leader(cluster_factory):
                                       etcdrpc.MoveLeaderRequest(targetID=12345))
     assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION,
                                "etcdserver: bad leader transferee")
+    # Back over gRPC: etcd answers with an empty message, no header.
+    back = leader.ctl_json("endpoint", "status")[0]["Status"]["header"]["member_id"]
+    r = target.maintenance().MoveLeader(etcdrpc.MoveLeaderRequest(targetID=back), timeout=10)
+    assert not r.HasField("header")
+    assert c.leader() is leader
 
 
 def _member_ids(m):

@@ -245,7 +245,11 @@ def test_restart_finishes_what_no_controller_did(server):
     seg = {"state": "Write", "replicas": ["ghost", "s0", "s1"],
            "epochs": {"ghost": 1, "s0": nodes["s0"].epoch, "s1": nodes["s1"].epoch},
            "isr": ["ghost", "s1", "s0"], "leader": "ghost", "preferred": "ghost"}
-    etcd.put(seg_key("ns", "lvl", 0), json.dumps(seg))
+    # Segments are the controllers' (or root's, with auth on) to write.
+    server.ctl_ok("user", "add", "root:rootpw")
+    server.ctl_ok("auth", "enable")
+    server.ctl_ok("--user", "root:rootpw", "put", seg_key("ns", "lvl", 0), json.dumps(seg))
+    server.ctl_ok("--user", "root:rootpw", "auth", "disable")
     server.stop()
     server.start()
     etcd = server.client()

@@ -106,7 +106,12 @@ def test_restart_reconciles_from_the_keys(server):
     """A status record that no longer matches the keys (a leader that died
     before acting) is put right when the controllers start again."""
     etcd = server.client()
-    etcd.put("/_meta/status/nodes/broker/ghost", json.dumps({"state": "up", "epoch": 7}))
+    # Only the controllers (or root, with auth on) write status records.
+    server.ctl_ok("user", "add", "root:rootpw")
+    server.ctl_ok("auth", "enable")
+    server.ctl_ok("--user", "root:rootpw", "put", "/_meta/status/nodes/broker/ghost",
+                  json.dumps({"state": "up", "epoch": 7}))
+    server.ctl_ok("--user", "root:rootpw", "auth", "disable")
     lease, epoch = register(etcd, "broker", "alive", ttl=60)
     wait_for(lambda: status(etcd, "broker", "alive") == {"state": "up", "epoch": epoch}, 5, "up")
     server.stop()

@@ -184,3 +184,68 @@ def test_import_refuses_a_corrupted_snapshot(server_factory, etcd_snapshot, tmp_
         srv.start()
     assert "expected sha256" in srv.log_text()
     srv.killed = True   # it exited on purpose
+
+
+@pytest.fixture(scope="module")
+def etcd_auth_snapshot():
+    """A snapshot of Debian's etcd with auth on: root, alice (a password,
+    readwrite on /app/, read on /conf) and bob (no password)."""
+    d = new_workdir()
+    cport, pport = free_port(), free_port()
+    url, peer = "http://127.0.0.1:%d" % cport, "http://127.0.0.1:%d" % pport
+    log = open(os.path.join(d, "etcd.log"), "wb")
+    proc = subprocess.Popen([ETCD, "--data-dir", os.path.join(d, "etcd"),
+                             "--listen-client-urls", url, "--advertise-client-urls", url,
+                             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                             "--initial-cluster", "default=" + peer],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while ctl(url, "get", "x")[0] != 0:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)   # poll interval
+        for args in (("user", "add", "root:rootpw"), ("role", "add", "app"),
+                     ("role", "grant-permission", "--prefix", "app", "readwrite", "/app/"),
+                     ("role", "grant-permission", "app", "read", "/conf"),
+                     ("user", "add", "alice:alicepw"), ("user", "grant-role", "alice", "app"),
+                     ("user", "add", "bob", "--no-password"), ("auth", "enable"),
+                     ("--user", "root:rootpw", "put", "/app/a", "1"),
+                     ("--user", "root:rootpw", "put", "/conf", "c")):
+            rc, _, err = ctl(url, *args)
+            assert rc == 0, (args, err)
+        rc, status, err = ctl(url, "--user", "root:rootpw", "endpoint", "status", "-w", "json")
+        assert rc == 0, err
+        path = os.path.join(d, "etcd-auth.db")
+        rc, _, err = ctl(url, "--user", "root:rootpw", "snapshot", "save", path)
+        assert rc == 0, err
+        yield path
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(IS_REFERENCE_ETCD, reason="--import-etcd-snapshot is metad's flag")
+def test_import_keeps_users_roles_and_the_auth_switch(server_factory, etcd_auth_snapshot):
+    srv = server_factory(start=False, extra_args=["--import-etcd-snapshot", etcd_auth_snapshot])
+    srv.start()
+    assert "3 users, 2 roles, auth enabled" in srv.log_text()
+    rc, _, err = srv.ctl("get", "/app/a")
+    assert rc != 0 and "user name is empty" in err
+    rc, _, err = srv.ctl("--user", "alice:wrong", "get", "/app/a")
+    assert rc != 0 and "authentication failed" in err
+    # etcd's bcrypt hashes verify here: the same passwords work.
+    assert srv.ctl_ok("--user", "alice:alicepw", "get", "/app/a", "--print-value-only") == "1\n"
+    srv.ctl_ok("--user", "alice:alicepw", "put", "/app/b", "2")
+    rc, _, err = srv.ctl("--user", "alice:alicepw", "put", "/conf", "x")
+    assert rc != 0 and "permission denied" in err
+    root = ("--user", "root:rootpw")
+    assert srv.ctl_ok(*root, "user", "list").split() == ["alice", "bob", "root"]
+    assert srv.ctl_ok(*root, "role", "get", "app") == (
+        "Role app\nKV Read:\n\t[/app/, /app0) (prefix /app/)\n\t/conf\n"
+        "KV Write:\n\t[/app/, /app0) (prefix /app/)\n")
+    assert "Roles: app" not in srv.ctl_ok(*root, "user", "get", "bob")
+    # Auth management goes on from etcd's auth revision.
+    srv.ctl_ok(*root, "user", "grant-role", "bob", "app")
+    assert "Roles: app" in srv.ctl_ok(*root, "user", "get", "bob")

@@ -119,6 +119,43 @@ def test_metrics_move_with_writes(server):
             >= metric(before, "etcd_server_proposals_committed_total") + 5)
 
 
+def histogram_ok(ms, name):
+    """Cumulative buckets with etcd's bounds (1 ms doubling to 8.192 s),
+    +Inf equal to the count; returns the count."""
+    les = [0.001 * 2 ** i for i in range(14)]
+    counts = [metric(ms, name + "_bucket", le="%g" % le) for le in les]
+    inf = metric(ms, name + "_bucket", le="+Inf")
+    assert counts == sorted(counts) and counts[-1] <= inf
+    assert inf == metric(ms, name + "_count")
+    assert (name + "_sum", frozenset()) in ms
+    return inf
+
+
+def test_metrics_issue_list(server):
+    """The names issue 14 lists that came last: the live key count, failed
+    proposals, and the WAL fsync and backend commit histograms."""
+    c = server.client()
+    before = parse_metrics(curl(server, "/metrics")[1])
+    for i in range(6):
+        c.put("keys/%d" % i, "v")
+    c.put("keys/0", "again")          # not a new key
+    c.delete("keys/5")
+    after = parse_metrics(curl(server, "/metrics")[1])
+    assert (metric(after, "etcd_debugging_mvcc_keys_total")
+            == metric(before, "etcd_debugging_mvcc_keys_total") + 5)
+    assert ("etcd_server_proposals_failed_total", frozenset()) in after
+    assert (histogram_ok(after, "etcd_disk_wal_fsync_duration_seconds")
+            >= histogram_ok(before, "etcd_disk_wal_fsync_duration_seconds") + 1)
+    assert (histogram_ok(after, "etcd_disk_backend_commit_duration_seconds")
+            >= histogram_ok(before, "etcd_disk_backend_commit_duration_seconds"))
+    # The count survives a restart (metad keeps it with the store).
+    server.stop()
+    server.start()
+    again = parse_metrics(curl(server, "/metrics")[1])
+    assert (metric(again, "etcd_debugging_mvcc_keys_total")
+            == metric(after, "etcd_debugging_mvcc_keys_total"))
+
+
 def gateway_kv(srv):
     status, r = post(srv, "/v3/kv/put", {"key": b64("gw/a"), "value": b64("1")})
     assert status == 200, r

@@ -3,7 +3,8 @@
  * watches: puts with full key-values, deletes with only key and revision,
  * key filters (single, range, from-key), chunks that end on revision
  * boundaries, the callback's stop value, DB_COMPACTED below the
- * compacted revision, and each change's link to its key's entry before it.
+ * compacted revision, each change's link to its key's entry before it, and
+ * scans inside a caller's transaction (its snapshot, left open).
  */
 #include "tests/storage/fixture.h"
 
@@ -109,10 +110,6 @@ static void test_changes(void)
 	memset(&s, 0, sizeof(s));
 	s.stop_at = 2;
 	CHECK_EQ(mvcc_changes(f.m, f.s, 1, 100, NULL, 0, NULL, 0, 0, collect, &s, &last), 99);
-	/* Not inside an open transaction. */
-	REQUIRE(db_txn_begin(f.s) == DB_OK);
-	CHECK_EQ(scan(&f, 1, 100, NULL, NULL, 0, &s, &last), DB_INVALID);
-	db_txn_abort(f.s);
 	/* Below the compacted revision the history is incomplete. */
 	REQUIRE(db_txn_begin(f.s) == DB_OK);
 	CHECK_EQ(mvcc_compact(f.m, f.s, 4), DB_OK);
@@ -125,6 +122,29 @@ static void test_changes(void)
 	CHECK_EQ(mvcc_changes_any(f.m, f.s, 3, 100, 0, collect, &s, &last), DB_OK);
 	CHECK_EQ(s.n, 5);
 	CHECK_EQ(last, 6);
+	/* In a transaction the caller holds open, a scan reads its snapshot
+	 * (a later commit is not seen, twice over) and leaves it open. */
+	struct db_session *r;
+	REQUIRE(db_session_open(f.db, &r) == DB_OK);
+	REQUIRE(db_txn_begin(r) == DB_OK);
+	fx_put(&f, "d", "7", 0); /* 7 */
+	for (int pass = 0; pass < 2; pass++) {
+		memset(&s, 0, sizeof(s));
+		CHECK_EQ(mvcc_changes_any(f.m, r, 3, 100, 0, collect, &s, &last), DB_OK);
+		CHECK_EQ(s.n, 5);
+		CHECK(db_txn_active(r));
+	}
+	int64_t rev, crev;
+	uint64_t ci;
+	CHECK_EQ(mvcc_snapshot_state(f.m, r, &rev, &crev, &ci), DB_OK);
+	CHECK_EQ(rev, 6);
+	CHECK_EQ(crev, 4);
+	db_txn_abort(r);
+	CHECK_EQ(mvcc_snapshot_state(f.m, r, &rev, &crev, &ci), DB_INVALID);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(mvcc_changes_any(f.m, r, 3, 100, 0, collect, &s, &last), DB_OK);
+	CHECK_EQ(s.n, 6);
+	db_session_close(r);
 	fx_close(&f);
 }
 

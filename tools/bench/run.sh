@@ -16,8 +16,13 @@
 # from /proc, all members summed): on this 2-core machine the load
 # generator takes much of the CPU, which squeezes throughput ratios.
 #
-# Env: BUILD (build dir, default build), BENCH_QUICK=1 (under 4 minutes),
-#      ETCD (reference etcd binary, default /usr/bin/etcd).
+# Then the operational rows (ops_phases.sh): 1,000 heartbeating brokers,
+# snapshot save with writes going on, the cost of scraping /metrics, and
+# (metad only) the controllers' hand-over and failover at scale.
+#
+# Env: BUILD (build dir, default build), BENCH_QUICK=1 (under 8 minutes),
+#      ETCD (reference etcd binary, default /usr/bin/etcd),
+#      BENCH_PHASES (default "a b c hb snap metrics ctl": which phases run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +57,9 @@ else
 	LOAD_KEYS=1000000
 	LOAD_CAP=400
 fi
+
+PHASES=" ${BENCH_PHASES:-a b c hb snap metrics ctl} "
+want() { [[ $PHASES = *" $1 "* ]]; }
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -314,17 +322,22 @@ phase_c() {
 mkdir -p "$OUT"
 rm -f "$OUT"/*
 T0=$(date +%s)
+# shellcheck source=ops_phases.sh
+. "$ROOT/tools/bench/ops_phases.sh"
 for KIND in etcd metad; do
-	log "== $KIND: workloads (${DUR}s each)"
-	phase_a || true
-	log "== $KIND: load, memory, disk, restart"
-	phase_b || true
-	log "== $KIND: 3-member cluster"
-	phase_c || true
+	want a && { log "== $KIND: workloads (${DUR}s each)"; phase_a || true; }
+	want b && { log "== $KIND: load, memory, disk, restart"; phase_b || true; }
+	want c && { log "== $KIND: 3-member cluster"; phase_c || true; }
+	want hb && { log "== $KIND: 1,000 brokers heartbeating"; phase_hb || true; }
+	want snap && { log "== $KIND: snapshot save with writes going on"; phase_snap || true; }
+	want metrics && { log "== $KIND: /metrics scraped every second"; phase_metrics || true; }
 done
+KIND=metad
+want ctl && { log "== metad: controllers at scale (metad-brokersim)"; phase_ctl || true; }
 
 # The tool's own ceiling: the same status load against a server that does
 # nothing (metad-bench serve-null), on the same machine.
+want a && {
 log "== tool ceiling: status against metad-bench serve-null"
 quiesce
 KIND=null SPORT=$(free_port)
@@ -337,11 +350,13 @@ if wait_answer "$SPORT" 20 >/dev/null; then
 fi
 kill -INT "$SPID" 2>/dev/null || true
 wait "$SPID" 2>/dev/null || true
+}
 
 # ---------------------------------------------------------------- table
-"$PY" - "$OUT" "$QUICK" "$LOAD_KEYS" "$(( $(date +%s) - T0 ))" <<'EOF' | tee "$RESULTS_MD"
-import json, os, sys
+"$PY" - "$OUT" "$QUICK" "$LOAD_KEYS" "$(( $(date +%s) - T0 ))" "$SNAP_KEYS" <<'EOF' | tee "$RESULTS_MD"
+import json, os, re, sys
 out, quick, load_keys, secs = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
+snap_keys = int(sys.argv[5])
 
 def load(kind, name):
     try:
@@ -367,6 +382,8 @@ def err(j):
 
 rows = []
 def row(label, e, m, better, fmt="{:.0f}"):
+    if e in ("failed", "-") and m in ("failed", "-"):
+        return   # a phase that did not run (BENCH_PHASES)
     def cell(v):
         return v if isinstance(v, str) else fmt.format(v)
     ratio = "-"
@@ -398,6 +415,70 @@ def cpu_us(kind, name, j):
     if err(j) or not j.get("ok"):
         return "-"
     return ticks / hz * 1e6 / j["ok"]
+
+def ops_rows(row, text, load, err, notes, snap_keys):
+    """The rows of ops_phases.sh (absent phases give none)."""
+    def nums(kind, name):
+        try:
+            return [float(x) for x in text(kind, name).split()]
+        except ValueError:
+            return []
+    hb = {k: nums(k, "hb") for k in ("etcd", "metad")}
+    if any(hb.values()):
+        row("1,000 brokers heartbeating: 1,000 conns, a keep-alive per lease per 3 s "
+            "(server CPU, % of a core)", *[v[0] if v else "-" for v in hb.values()], "lower",
+            "{:.2f}")
+    sn = {k: nums(k, "snap") for k in ("etcd", "metad")}
+    if any(sn.values()):
+        row(f"snapshot save of {snap_keys:,} keys while putting 1,000/s (ms)",
+            *[v[0] if v else "-" for v in sn.values()], "lower")
+        row(f"snapshot save of {snap_keys:,} keys while putting 1,000/s (keys/s)",
+            *[snap_keys / v[0] * 1000 if v and v[0] else "-" for v in sn.values()], "higher")
+        for k, v in sn.items():
+            if len(v) == 3:
+                notes.append(f"{k} snapshot: {v[2] / 2**20:.0f} MiB file, {v[1]:.0f} revisions "
+                             f"written during the save")
+    ms = {}
+    for k in ("etcd", "metad"):
+        plain = [load(k, f"mplain{i}") for i in (1, 2)]
+        scrape = [load(k, f"mscrape{i}") for i in (1, 2)]
+        if any(err(j) for j in plain + scrape):
+            continue
+        ms[k] = 100.0 * sum(j["rps"] for j in scrape) / sum(j["rps"] for j in plain)
+    if ms:
+        row("put, 1,000 clients, /metrics scraped every second (% of the rate without; "
+            "runs in ABBA order)", ms.get("etcd", "-"), ms.get("metad", "-"), "higher", "{:.1f}")
+        cpu = {k: nums(k, "mscrape") for k in ("etcd", "metad")}
+        per = {k: v[0] / v[1] / v[2] if len(v) == 3 else None for k, v in cpu.items()}
+        row("server CPU per /metrics scrape (ms)",
+            *[p * 1000 if p is not None else "-" for p in per.values()], "lower", "{:.2f}")
+        # What one scrape a second takes from the server's CPU under the put
+        # load (the plain runs): a figure the machine's noise cannot hide,
+        # where the throughput ratio above moves by tens of percent.
+        share = {}
+        for k, p in per.items():
+            busy = []
+            for i in (1, 2):
+                t, j = nums(k, f"mplain{i}.cpu"), load(k, f"mplain{i}")
+                if len(t) == 2 and not err(j) and j.get("seconds"):
+                    busy.append(t[0] / t[1] / j["seconds"])
+            share[k] = 100 * p / (sum(busy) / len(busy)) if p is not None and busy else "-"
+        row("/metrics scraped every second: share of the server's CPU under that put load (%)",
+            share["etcd"], share["metad"], "lower", "{:.3f}")
+    line = re.compile(r"(\w+)=(\d+)")
+    for name, label, field in (
+            ("sessions", "sessions of a dead broker handed over, after detection", "session_handover_ms"),
+            ("segments", "segment leaders of a dead storage node failed over, after detection",
+             "segment_failover_ms")):
+        sim = text("metad", name + ".sim").splitlines()
+        if not sim:
+            continue
+        got = dict(line.findall(sim[-1]))
+        n = re.search(r"(?:owns|leads) (\d+)", text("metad", name + ".sim.err"))
+        label = f"controllers: {int(n.group(1)):,} {label} (ms)" if n else f"controllers: {label} (ms)"
+        row(label, "-", float(got[field]) if field in got else "failed", "lower")
+        if got.get("violations", "0") != "0" or got.get("double_actions", "0") != "0":
+            notes.append(f"metad-brokersim {name}: {sim[-1]}")
 
 workloads = [
     ("put1", "put, 1 client"),
@@ -453,6 +534,8 @@ for kind in ("etcd", "metad"):
         notes.append(f"{kind}: did not stop within 60 s of SIGTERM after the load (killed)")
 e, m = load("etcd", "status"), load("metad", "status")
 row("status RPC, 1,000 clients (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
+
+ops_rows(row, text, load, err, notes, snap_keys)
 
 j = load("null", "status")
 if not err(j):
