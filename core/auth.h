@@ -73,6 +73,25 @@ uint64_t core_auth_revision(struct core *c);
 void core_auth_caller_begin(const char *user, uint64_t rev);
 void core_auth_caller_end(void);
 
+/*
+ * A recorded caller kept for writes submitted later, possibly from another
+ * thread: Lock and Campaign write their keys after a lease grant and
+ * between waits, each write checked at apply as the caller, at the
+ * revision the call was checked at. take moves this thread's recorded
+ * caller into *who (the thread forgets it, so a lease grant submitted
+ * meanwhile is not stamped); resume records it again for the next write,
+ * to be followed by core_auth_caller_end once that write is submitted.
+ * Nothing recorded (a write of the server's own): who->set is false and
+ * resume records nothing.
+ */
+struct core_auth_caller {
+	bool set;
+	uint64_t rev;
+	char user[CORE_AUTH_USER_MAX];
+};
+void core_auth_caller_take(struct core_auth_caller *who);
+void core_auth_caller_resume(const struct core_auth_caller *who);
+
 /* Whether user exists and holds role. */
 bool core_auth_has_role(struct core *c, const char *user, const char *role);
 

@@ -89,9 +89,27 @@ int auth_apply(struct core *c, struct db_session *s, struct reply *r,
  * identity (if any, then forgotten) into the entry about to be proposed.
  * ir->auth_user points into thread-local memory until the next begin. */
 void auth_stamp(Metadpb__InternalRequest *ir);
-/* At apply, before anything else: CORE_OK, or the error that refuses req
- * because the auth store changed since its check. */
-int auth_apply_check(struct core *c, const Metadpb__InternalRequest *req);
+/*
+ * At apply, before anything else (auth_recheck.c), inside the writer's
+ * transaction on session s: CORE_OK, or the error that refuses req. A
+ * stamped entry is refused when the auth store changed since its check
+ * (auth_apply_check_revision); otherwise, as its permissions are those it
+ * was checked against, only what the auth revision does not cover is
+ * checked again: WRITE on every key now attached to a lease the entry
+ * revokes or that one of its puts joins (auth_req_leases).
+ */
+int auth_apply_check(struct core *c, struct db_session *s, const Metadpb__InternalRequest *req);
+int auth_apply_check_revision(struct core *c, const Metadpb__InternalRequest *req);
+/* Calls fn for each lease req needs WRITE on the keys of (LeaseRevoke's;
+ * each Put's that joins a lease, nested txns and both branches included),
+ * until fn returns other than CORE_OK; returns that, or CORE_OK. */
+typedef int (*auth_lease_fn)(void *arg, int64_t lease);
+int auth_req_leases(const Metadpb__InternalRequest *req, auth_lease_fn fn, void *arg);
+/* perm on every key attached to lease, read through session s (which may
+ * hold the writer's open transaction). Callers check auth is on and user
+ * not empty. */
+int auth_lease_keys_check(struct core *c, struct db_session *s, const char *user, int64_t lease,
+			  enum core_perm perm);
 
 /* Lookups; call with the lock held (either mode). */
 struct auth_user *auth_find_user(struct core_auth *a, const char *name);

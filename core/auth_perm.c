@@ -154,11 +154,15 @@ int core_auth_check_lease(struct core *c, const char *user, int64_t lease, enum 
 		return CORE_OK;
 	if (user == NULL || user[0] == 0)
 		return CORE_EUSER_EMPTY;
+	struct db_session *s = core_session(c);
+	return s == NULL ? CORE_ENOMEM : auth_lease_keys_check(c, s, user, lease, perm);
+}
+
+int auth_lease_keys_check(struct core *c, struct db_session *s, const char *user, int64_t lease,
+			  enum core_perm perm)
+{
 	if (core_auth_check_admin(c, user) == CORE_OK)
 		return CORE_OK; /* root: no need to list the keys */
-	struct db_session *s = core_session(c);
-	if (s == NULL)
-		return CORE_ENOMEM;
 	struct mvcc_kvlist keys;
 	mvcc_kvlist_init(&keys);
 	int err = core_db_err(mvcc_lease_keys(c->mvcc, s, lease, &keys));

@@ -7,7 +7,10 @@
  * range over it and watch it) and WRITE on its own key, name/<lease hex>,
  * or on the whole prefix when that key is not known yet (lease 0: a fresh
  * lease is granted first). A refusal reaches the client as etcd's does:
- * gRPC Unknown with the error's text.
+ * gRPC Unknown with the error's text. A passing write check records the
+ * caller, as the KV writes' checks do, so the recipe's own Put, Txn and
+ * Delete are checked again at apply as this caller, at this revision
+ * (WRITE on the keys of a lease a put joins included).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +57,13 @@ int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name
 			 bool has_name, const uint8_t *key, size_t key_len, bool write)
 {
 	struct core *c = api_core(call);
+	uint64_t rev = core_auth_revision(c); /* before the check, as write_check */
 	char user[CORE_AUTH_USER_MAX];
-	if (!core_auth_enabled(c))
+	if (!core_auth_enabled(c)) {
+		if (write) /* applied after auth is turned on: refused, as a KV write */
+			core_auth_caller_begin("", rev);
 		return CORE_OK;
+	}
 	int err = api_caller(call, user);
 	if (err != CORE_OK)
 		return err;
@@ -73,6 +80,8 @@ int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name
 	}
 	if (err == CORE_OK && write && key != NULL)
 		err = core_auth_check_range(c, user, CORE_PERM_WRITE, key, key_len, NULL, 0);
+	if (err == CORE_OK && write) /* the recipe's writes are checked again at apply */
+		core_auth_caller_begin(user, rev);
 	return err;
 }
 
