@@ -45,6 +45,9 @@ int core_auth_check_range(struct core *c, const char *user, enum core_perm perm,
 /* Root role required (auth management, Compact, maintenance). Unknown
  * user -> CORE_EUSER_NOT_FOUND, as etcd's IsAdminPermitted. */
 int core_auth_check_admin(struct core *c, const char *user);
+/* Any user the store knows (calls etcd lets every authenticated user
+ * make, such as listing alarms): CORE_EUSER_EMPTY, CORE_EUSER_NOT_FOUND. */
+int core_auth_check_user(struct core *c, const char *user);
 /* Every compare and every operation of both branches, nested txns
  * included: READ for compares and ranges, WRITE for puts and deletes, and
  * READ as well where prev_kv would return old values; a put with a lease

@@ -138,6 +138,19 @@ int core_auth_check_admin(struct core *c, const char *user)
 	return err;
 }
 
+int core_auth_check_user(struct core *c, const char *user)
+{
+	struct core_auth *a = c->auth;
+	if (!core_auth_enabled(c))
+		return CORE_OK;
+	if (user == NULL || user[0] == 0)
+		return CORE_EUSER_EMPTY;
+	pthread_rwlock_rdlock(&a->lock);
+	int err = auth_find_user(a, user) == NULL ? CORE_EUSER_NOT_FOUND : CORE_OK;
+	pthread_rwlock_unlock(&a->lock);
+	return err;
+}
+
 bool core_auth_has_role(struct core *c, const char *user, const char *role)
 {
 	struct core_auth *a = c->auth;

@@ -51,6 +51,10 @@ int api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len, c
  * text, so a client can tell a token to renew from a range it may not read. */
 const char *api_watch_cancel_reason(int err);
 
+/* An authenticated caller: a valid token (or certificate) naming a user
+ * the store knows. Nothing is recorded: for reads. */
+bool api_authz_user(struct api_call *call);
+
 /* For calls etcd checks no permission on but whose token it still reads
  * (LeaseGrant: every proposal carries its caller): a token that is given
  * must be valid. */
