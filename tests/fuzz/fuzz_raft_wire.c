@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etcdapi/wire.h"
 #include "internal.pb-c.h"
 #include "raft/raft.h"
 #include "rpc.pb-c.h"
@@ -29,6 +30,14 @@ static void peer_msg(const ProtobufCMessageDescriptor *d, const uint8_t *data, s
 	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, data);
 	if (m == NULL)
 		return;
+	/* What the client port refuses (a field numbered 0) never reaches a
+	 * member's own packing: members forward only what they unpacked from
+	 * clients, after that check (etcdapi/wire.c). */
+	char why[256];
+	if (wire_refused(m, why, sizeof(why))) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return;
+	}
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (buf != NULL) {

@@ -3,8 +3,11 @@
  * entry: the first byte picks the message (Range, Put, DeleteRange, Txn
  * and their validation; the internal request a log entry holds, through
  * apply's auth checks; any other request message of every service), the
- * rest is its wire bytes.
+ * rest is its wire bytes. A client's request that the client port takes
+ * must pack into something that unpacks again: a log entry every member
+ * can apply.
  */
+#include "etcdapi/wire.h"
 #include "tests/fuzz/fuzz_common.h"
 #include "v3election.pb-c.h"
 #include "v3lock.pb-c.h"
@@ -55,6 +58,30 @@ static void plain_init(void)
 			plain_add(services[s]->methods[m].input);
 }
 
+/*
+ * The client port's check after unpacking (etcdapi/wire.c), then what a
+ * write needs: a message that passes packs into a log entry every member
+ * can unpack again. False when the check refuses m (as the port would).
+ */
+static bool passes(const ProtobufCMessage *m)
+{
+	char why[256];
+	if (wire_refused(m, why, sizeof(why)))
+		return false;
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return false;
+	if (protobuf_c_message_pack(m, buf) != len)
+		abort();
+	ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	if (again == NULL || protobuf_c_message_get_packed_size(again) != len)
+		abort(); /* an entry no member could apply */
+	protobuf_c_message_free_unpacked(again, NULL);
+	free(buf);
+	return true;
+}
+
 /* Every lease an entry names is looked at: count them, refuse none. */
 static int count_lease(void *arg, int64_t lease)
 {
@@ -75,36 +102,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (which) {
 	case 0: {
 		Etcdserverpb__RangeRequest *q = etcdserverpb__range_request__unpack(NULL, size, data);
-		if (q != NULL) {
+		if (q != NULL && passes(&q->base))
 			(void)validate_range(q);
+		if (q != NULL)
 			etcdserverpb__range_request__free_unpacked(q, NULL);
-		}
 		break;
 	}
 	case 1: {
 		Etcdserverpb__PutRequest *q = etcdserverpb__put_request__unpack(NULL, size, data);
-		if (q != NULL) {
+		if (q != NULL && passes(&q->base))
 			(void)validate_put(q);
+		if (q != NULL)
 			etcdserverpb__put_request__free_unpacked(q, NULL);
-		}
 		break;
 	}
 	case 2: {
 		Etcdserverpb__DeleteRangeRequest *q =
 			etcdserverpb__delete_range_request__unpack(NULL, size, data);
-		if (q != NULL) {
+		if (q != NULL && passes(&q->base))
 			(void)validate_delete(q);
+		if (q != NULL)
 			etcdserverpb__delete_range_request__free_unpacked(q, NULL);
-		}
 		break;
 	}
 	case 3: {
 		Etcdserverpb__TxnRequest *q = etcdserverpb__txn_request__unpack(NULL, size, data);
-		if (q != NULL) {
+		if (q != NULL && passes(&q->base)) {
 			(void)validate_txn(q, 128);
 			(void)txn_is_readonly(q);
-			etcdserverpb__txn_request__free_unpacked(q, NULL);
 		}
+		if (q != NULL)
+			etcdserverpb__txn_request__free_unpacked(q, NULL);
 		break;
 	}
 	case 4: {
@@ -120,8 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	default: {
 		ProtobufCMessage *m = protobuf_c_message_unpack(plain[which - 5], NULL, size, data);
-		if (m != NULL)
+		if (m != NULL) {
+			(void)passes(m);
 			protobuf_c_message_free_unpacked(m, NULL);
+		}
 		break;
 	}
 	}
