@@ -562,7 +562,8 @@ wp = text("metad", "writepath-load")
 if wp and "b" in phases:
     print(f"- metad write path, load phase: `{wp}`")
 
-# Phase D: each server against itself, auth on over auth off (mean of the rounds).
+# Phase D: each server against itself, auth on over auth off (median of the
+# rounds: one run slowed by the machine's other load does not move it).
 def auth_mean(kind, st, name, what):
     vals = []
     for r in range(1, auth_rounds + 1):
@@ -577,11 +578,13 @@ def auth_mean(kind, st, name, what):
         if isinstance(v, str):
             return v
         vals.append(v)
-    return sum(vals) / len(vals)
+    vals.sort()
+    h = len(vals) // 2
+    return vals[h] if len(vals) % 2 else (vals[h - 1] + vals[h]) / 2
 
 if "auth" in phases:
     print(f"\n## auth on vs off ({mode} run, {auth_rounds} off/on pair(s) per server, "
-          f"order off on on off ..., 1,000 clients / 100 conns)\n")
+          f"order off on on off ..., 1,000 clients / 100 conns, medians)\n")
     print("Auth on: a user whose role grants readwrite on the keys' prefix, simple token "
           "in every request's metadata (one login per run). on/off below 1.00 is the "
           "cost of auth for throughput, above 1.00 for CPU per request.\n")
