@@ -147,7 +147,7 @@ static int apply_compaction(struct core *c, struct db_session *s, struct reply *
 static int apply_one(struct core *c, struct db_session *s, struct reply *r,
 		     const Metadpb__InternalRequest *req, ProtobufCMessage **msg, int64_t *compact_rev)
 {
-	int rv = auth_apply_check(c, req); /* the auth store may have changed since the check */
+	int rv = auth_apply_check(c, s, req); /* the auth store or a lease may have changed */
 	if (rv == CORE_OK)
 		rv = alarm_apply_check(c, req); /* NOSPACE or CORRUPT refuse writes */
 	if (rv != CORE_OK)

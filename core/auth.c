@@ -105,6 +105,7 @@ int auth_reload(struct core *c)
 	int rv = auth_store_load(c->wsession, load_one, a);
 	if (atomic_load(&a->revision) == 0)
 		atomic_store(&a->revision, 1);
+	auth_changed(a);
 	pthread_rwlock_unlock(&a->lock);
 	return rv;
 }

@@ -45,6 +45,9 @@ int core_auth_check_range(struct core *c, const char *user, enum core_perm perm,
 /* Root role required (auth management, Compact, maintenance). Unknown
  * user -> CORE_EUSER_NOT_FOUND, as etcd's IsAdminPermitted. */
 int core_auth_check_admin(struct core *c, const char *user);
+/* Any user the store knows (calls etcd lets every authenticated user
+ * make, such as listing alarms): CORE_EUSER_EMPTY, CORE_EUSER_NOT_FOUND. */
+int core_auth_check_user(struct core *c, const char *user);
 /* Every compare and every operation of both branches, nested txns
  * included: READ for compares and ranges, WRITE for puts and deletes, and
  * READ as well where prev_kv would return old values; a put with a lease
@@ -72,6 +75,25 @@ uint64_t core_auth_revision(struct core *c);
  */
 void core_auth_caller_begin(const char *user, uint64_t rev);
 void core_auth_caller_end(void);
+
+/*
+ * A recorded caller kept for writes submitted later, possibly from another
+ * thread: Lock and Campaign write their keys after a lease grant and
+ * between waits, each write checked at apply as the caller, at the
+ * revision the call was checked at. take moves this thread's recorded
+ * caller into *who (the thread forgets it, so a lease grant submitted
+ * meanwhile is not stamped); resume records it again for the next write,
+ * to be followed by core_auth_caller_end once that write is submitted.
+ * Nothing recorded (a write of the server's own): who->set is false and
+ * resume records nothing.
+ */
+struct core_auth_caller {
+	bool set;
+	uint64_t rev;
+	char user[CORE_AUTH_USER_MAX];
+};
+void core_auth_caller_take(struct core_auth_caller *who);
+void core_auth_caller_resume(const struct core_auth_caller *who);
 
 /* Whether user exists and holds role. */
 bool core_auth_has_role(struct core *c, const char *user, const char *role);

@@ -58,6 +58,11 @@ struct core_auth {
 	pthread_rwlock_t lock;
 	_Atomic bool enabled;
 	_Atomic uint64_t revision;
+	/* Bumped (auth_changed) with the lock held for writing after every
+	 * change of users, roles or tokens: threads' copies (auth_cache.c)
+	 * hold for one generation. id: the store's, unique in the process. */
+	_Atomic uint64_t gen;
+	_Atomic uint64_t id;
 	struct auth_user **users; /* sorted by name */
 	size_t n_users;
 	struct auth_role **roles; /* sorted by name */
@@ -89,9 +94,61 @@ int auth_apply(struct core *c, struct db_session *s, struct reply *r,
  * identity (if any, then forgotten) into the entry about to be proposed.
  * ir->auth_user points into thread-local memory until the next begin. */
 void auth_stamp(Metadpb__InternalRequest *ir);
-/* At apply, before anything else: CORE_OK, or the error that refuses req
- * because the auth store changed since its check. */
-int auth_apply_check(struct core *c, const Metadpb__InternalRequest *req);
+/*
+ * At apply, before anything else (auth_recheck.c), inside the writer's
+ * transaction on session s: CORE_OK, or the error that refuses req. A
+ * stamped entry is refused when the auth store changed since its check
+ * (auth_apply_check_revision); otherwise, as its permissions are those it
+ * was checked against, only what the auth revision does not cover is
+ * checked again: WRITE on every key now attached to a lease the entry
+ * revokes or that one of its puts joins (auth_req_leases).
+ */
+int auth_apply_check(struct core *c, struct db_session *s, const Metadpb__InternalRequest *req);
+int auth_apply_check_revision(struct core *c, const Metadpb__InternalRequest *req);
+/* Calls fn for each lease req needs WRITE on the keys of (LeaseRevoke's;
+ * each Put's that joins a lease, nested txns and both branches included),
+ * until fn returns other than CORE_OK; returns that, or CORE_OK. */
+typedef int (*auth_lease_fn)(void *arg, int64_t lease);
+int auth_req_leases(const Metadpb__InternalRequest *req, auth_lease_fn fn, void *arg);
+/* perm on every key attached to lease, read through session s (which may
+ * hold the writer's open transaction). Callers check auth is on and user
+ * not empty. */
+int auth_lease_keys_check(struct core *c, struct db_session *s, const char *user, int64_t lease,
+			  enum core_perm perm);
+
+/* ---- the threads' copies (auth_cache.c) ---- */
+/* After any change of users, roles or tokens, with the lock held for
+ * writing (the model's and the token table's changers call it). */
+void auth_changed(struct core_auth *a);
+int64_t auth_now_ms(void); /* CLOCK_MONOTONIC */
+
+/* A user's grants, flattened: every permission of every role. */
+enum { AUTH_GRANTS_NO_USER, AUTH_GRANTS_ROOT, AUTH_GRANTS_PERMS };
+struct auth_grants {
+	int kind;
+	struct auth_perm *perms; /* AUTH_GRANTS_PERMS: n of them */
+	size_t n;
+	uint8_t *bytes; /* auth_grants_locked's key bytes */
+};
+/* The thread's copy of user's grants (made now, under the read lock, if
+ * the store changed since), valid until this thread's next call; NULL if
+ * they do not fit a thread's copy. Not with the lock held. */
+const struct auth_grants *auth_cache_grants(struct core_auth *a, const char *user);
+/* With the lock held: user's grants into g (allocated; auth_grants_free).
+ * False when out of memory. */
+bool auth_grants_locked(struct core_auth *a, const char *user, struct auth_grants *g);
+void auth_grants_free(struct auth_grants *g);
+/* The thread's copy of the last token it resolved: true, with its user
+ * (CORE_AUTH_USER_MAX bytes) and revision claim, if token is it and it is
+ * still to be taken from the copy. put records a resolution made at
+ * generation gen (read before the lookup), to be taken until until_ms. */
+bool auth_cache_token_get(struct core_auth *a, const char *token, size_t len, char *user,
+			  uint64_t *rev);
+void auth_cache_token_put(struct core_auth *a, uint64_t gen, const char *token, size_t len,
+			  const char *user, uint64_t rev, int64_t until_ms);
+/* How long a simple token's resolution is taken from the copy: a second,
+ * or the TTL if shorter (so never past the expiry the lookup set). */
+int64_t auth_cache_token_window_ms(const struct core_auth *a);
 
 /* Lookups; call with the lock held (either mode). */
 struct auth_user *auth_find_user(struct core_auth *a, const char *name);
@@ -130,6 +187,9 @@ int auth_jwt_sign(struct core_auth *a, const char *user, uint64_t rev, char **to
 /* The user (CORE_AUTH_USER_MAX bytes) and revision a valid, unexpired
  * token of ours names; CORE_EINVALID_AUTH_TOKEN otherwise. */
 int auth_jwt_verify(struct core_auth *a, const char *token, size_t len, char *user, uint64_t *rev);
+/* The same, with the token's exp claim (seconds since the epoch). */
+int auth_jwt_verify_exp(struct core_auth *a, const char *token, size_t len, char *user,
+			uint64_t *rev, long long *exp_s);
 
 /* Passwords (auth_passwd.c): bcrypt through libxcrypt. */
 /* Hash pw at cost into out (a crypt string); CORE_OK or CORE_EINTERNAL. */

@@ -417,6 +417,13 @@ static bool claim_user(const char *json, char *user)
 
 int auth_jwt_verify(struct core_auth *a, const char *token, size_t len, char *user, uint64_t *rev)
 {
+	long long exp;
+	return auth_jwt_verify_exp(a, token, len, user, rev, &exp);
+}
+
+int auth_jwt_verify_exp(struct core_auth *a, const char *token, size_t len, char *user,
+			uint64_t *rev, long long *exp_s)
+{
 	const struct auth_jwt *j = a->jwt;
 	const char *dot1 = memchr(token, '.', len);
 	const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
@@ -448,6 +455,7 @@ int auth_jwt_verify(struct core_auth *a, const char *token, size_t len, char *us
 		    claim_num(json, "revision", &r) && r > 0 && claim_user(json, user) &&
 		    exp > (long long)time(NULL)) {
 			*rev = (uint64_t)r;
+			*exp_s = exp;
 			err = CORE_OK;
 		}
 	}

@@ -121,24 +121,31 @@ static void role_free_v(void *p)
 	auth_role_free(p);
 }
 
+/* Every change ends the threads' copies of grants and tokens (auth_cache.c). */
 bool auth_put_user(struct core_auth *a, struct auth_user *u)
 {
-	return put_sorted((void ***)&a->users, &a->n_users, u, user_free_v);
+	bool ok = put_sorted((void ***)&a->users, &a->n_users, u, user_free_v);
+	auth_changed(a);
+	return ok;
 }
 
 bool auth_put_role(struct core_auth *a, struct auth_role *r)
 {
-	return put_sorted((void ***)&a->roles, &a->n_roles, r, role_free_v);
+	bool ok = put_sorted((void ***)&a->roles, &a->n_roles, r, role_free_v);
+	auth_changed(a);
+	return ok;
 }
 
 void auth_remove_user(struct core_auth *a, const char *name)
 {
 	remove_sorted((void **)a->users, &a->n_users, name, user_free_v);
+	auth_changed(a);
 }
 
 void auth_remove_role(struct core_auth *a, const char *name)
 {
 	remove_sorted((void **)a->roles, &a->n_roles, name, role_free_v);
+	auth_changed(a);
 }
 
 uint8_t *auth_user_pack(const struct auth_user *u, size_t *len)

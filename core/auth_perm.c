@@ -5,7 +5,8 @@
  * intervals (of the right type, over all its roles) covers it entirely, as
  * etcd's unified range permissions do. Ranges follow etcd's rules: an empty
  * end means the key alone, "\0" means every key >= key. The root role may
- * do everything.
+ * do everything. The user's grants come from the thread's copy of them
+ * (auth_cache.c), so a check takes no lock.
  */
 #include <string.h>
 
@@ -56,37 +57,52 @@ static bool type_allows(int have, enum core_perm want)
 }
 
 /*
- * Whether the user's perms of type want cover [lo, hi). Sweeps from lo: at
- * each step any permitted interval that starts at or before the covered
- * point and ends after it extends the coverage. Roles hold few perms, so
- * the quadratic walk costs less than sorting would.
+ * Whether the user's perms of type want (every role's, flattened in g)
+ * cover [lo, hi). Sweeps from lo: at each step any permitted interval that
+ * starts at or before the covered point and ends after it extends the
+ * coverage. Roles hold few perms, so the quadratic walk costs less than
+ * sorting would.
  */
-static bool covered(struct core_auth *a, const struct auth_user *u, enum core_perm want,
-		    struct bound lo, const struct bound *hi)
+static bool covered(const struct auth_grants *g, enum core_perm want, struct bound lo,
+		    const struct bound *hi)
 {
 	if (bound_cmp(&lo, hi) >= 0)
 		return false; /* an empty or inverted range: nothing to grant */
 	for (;;) {
 		bool moved = false;
-		for (size_t i = 0; i < u->n_roles; i++) {
-			const struct auth_role *r = auth_find_role(a, u->roles[i]);
-			for (size_t j = 0; r != NULL && j < r->n_perms; j++) {
-				const struct auth_perm *p = &r->perms[j];
-				if (!type_allows(p->type, want))
-					continue;
-				struct bound plo, phi;
-				interval(p->key, p->key_len, p->end, p->end_len, &plo, &phi);
-				if (bound_cmp(&plo, &lo) <= 0 && bound_cmp(&phi, &lo) > 0) {
-					lo = phi;
-					moved = true;
-					if (bound_cmp(&lo, hi) >= 0)
-						return true;
-				}
+		for (size_t j = 0; j < g->n; j++) {
+			const struct auth_perm *p = &g->perms[j];
+			if (!type_allows(p->type, want))
+				continue;
+			struct bound plo, phi;
+			interval(p->key, p->key_len, p->end, p->end_len, &plo, &phi);
+			if (bound_cmp(&plo, &lo) <= 0 && bound_cmp(&phi, &lo) > 0) {
+				lo = phi;
+				moved = true;
+				if (bound_cmp(&lo, hi) >= 0)
+					return true;
 			}
 		}
 		if (!moved)
 			return false;
 	}
+}
+
+/* user's grants: the thread's copy (no lock), or, if they do not fit one,
+ * a fresh copy made under the read lock into *tmp (*own set: free it with
+ * auth_grants_free). NULL when out of memory. */
+static const struct auth_grants *grants(struct core_auth *a, const char *user,
+					struct auth_grants *tmp, bool *own)
+{
+	*own = false;
+	const struct auth_grants *g = auth_cache_grants(a, user);
+	if (g != NULL)
+		return g;
+	pthread_rwlock_rdlock(&a->lock);
+	bool ok = auth_grants_locked(a, user, tmp);
+	pthread_rwlock_unlock(&a->lock);
+	*own = ok;
+	return ok ? tmp : NULL;
 }
 
 bool core_auth_enabled(struct core *c)
@@ -102,23 +118,26 @@ int core_auth_check_range(struct core *c, const char *user, enum core_perm perm,
 		return CORE_OK;
 	if (user == NULL || user[0] == 0)
 		return CORE_EUSER_EMPTY;
-	pthread_rwlock_rdlock(&a->lock);
-	int err = CORE_EPERMISSION_DENIED;
-	const struct auth_user *u = auth_find_user(a, user);
-	if (u != NULL) {
+	struct auth_grants tmp;
+	bool own;
+	const struct auth_grants *g = grants(a, user, &tmp, &own);
+	if (g == NULL)
+		return CORE_ENOMEM;
+	int err = CORE_EPERMISSION_DENIED; /* also an unknown user */
+	if (g->kind == AUTH_GRANTS_ROOT) {
+		err = CORE_OK;
+	} else if (g->kind == AUTH_GRANTS_PERMS) {
 		struct bound lo, hi;
 		interval(key, key_len, end, end_len, &lo, &hi);
-		if (auth_user_has_role(u, "root"))
-			err = CORE_OK;
-		else if (perm == CORE_PERM_READWRITE)
-			err = covered(a, u, CORE_PERM_READ, lo, &hi) &&
-					      covered(a, u, CORE_PERM_WRITE, lo, &hi)
+		if (perm == CORE_PERM_READWRITE)
+			err = covered(g, CORE_PERM_READ, lo, &hi) && covered(g, CORE_PERM_WRITE, lo, &hi)
 				      ? CORE_OK
 				      : CORE_EPERMISSION_DENIED;
-		else if (covered(a, u, perm, lo, &hi))
+		else if (covered(g, perm, lo, &hi))
 			err = CORE_OK;
 	}
-	pthread_rwlock_unlock(&a->lock);
+	if (own)
+		auth_grants_free(&tmp);
 	return err;
 }
 
@@ -129,12 +148,34 @@ int core_auth_check_admin(struct core *c, const char *user)
 		return CORE_OK;
 	if (user == NULL || user[0] == 0)
 		return CORE_EUSER_EMPTY;
-	pthread_rwlock_rdlock(&a->lock);
-	const struct auth_user *u = auth_find_user(a, user);
-	int err = u == NULL			      ? CORE_EUSER_NOT_FOUND
-		  : auth_user_has_role(u, "root") ? CORE_OK
-						  : CORE_EPERMISSION_DENIED;
-	pthread_rwlock_unlock(&a->lock);
+	struct auth_grants tmp;
+	bool own;
+	const struct auth_grants *g = grants(a, user, &tmp, &own);
+	if (g == NULL)
+		return CORE_ENOMEM;
+	int err = g->kind == AUTH_GRANTS_NO_USER ? CORE_EUSER_NOT_FOUND
+		  : g->kind == AUTH_GRANTS_ROOT  ? CORE_OK
+						 : CORE_EPERMISSION_DENIED;
+	if (own)
+		auth_grants_free(&tmp);
+	return err;
+}
+
+int core_auth_check_user(struct core *c, const char *user)
+{
+	struct core_auth *a = c->auth;
+	if (!core_auth_enabled(c))
+		return CORE_OK;
+	if (user == NULL || user[0] == 0)
+		return CORE_EUSER_EMPTY;
+	struct auth_grants tmp;
+	bool own;
+	const struct auth_grants *g = grants(a, user, &tmp, &own);
+	if (g == NULL)
+		return CORE_ENOMEM;
+	int err = g->kind == AUTH_GRANTS_NO_USER ? CORE_EUSER_NOT_FOUND : CORE_OK;
+	if (own)
+		auth_grants_free(&tmp);
 	return err;
 }
 
@@ -154,11 +195,15 @@ int core_auth_check_lease(struct core *c, const char *user, int64_t lease, enum 
 		return CORE_OK;
 	if (user == NULL || user[0] == 0)
 		return CORE_EUSER_EMPTY;
+	struct db_session *s = core_session(c);
+	return s == NULL ? CORE_ENOMEM : auth_lease_keys_check(c, s, user, lease, perm);
+}
+
+int auth_lease_keys_check(struct core *c, struct db_session *s, const char *user, int64_t lease,
+			  enum core_perm perm)
+{
 	if (core_auth_check_admin(c, user) == CORE_OK)
 		return CORE_OK; /* root: no need to list the keys */
-	struct db_session *s = core_session(c);
-	if (s == NULL)
-		return CORE_ENOMEM;
 	struct mvcc_kvlist keys;
 	mvcc_kvlist_init(&keys);
 	int err = core_db_err(mvcc_lease_keys(c->mvcc, s, lease, &keys));

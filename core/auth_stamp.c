@@ -5,9 +5,7 @@
  * it; the write is applied later (after other writes, possibly after an
  * auth change). The checking thread records the identity and the auth
  * revision it checked at; writer_submit stamps them into the log entry; and
- * apply refuses the entry if the auth store has moved on since, as etcd's
- * isOpPermitted does. Every member decides alike: the decision depends only
- * on the entry and the auth state the log has built so far.
+ * apply checks the entry again (auth_recheck.c).
  */
 #include <string.h>
 
@@ -39,6 +37,20 @@ void core_auth_caller_end(void)
 	have = false;
 }
 
+void core_auth_caller_take(struct core_auth_caller *who)
+{
+	who->set = have;
+	who->rev = caller_rev;
+	memcpy(who->user, caller, sizeof(caller));
+	have = false;
+}
+
+void core_auth_caller_resume(const struct core_auth_caller *who)
+{
+	if (who->set)
+		core_auth_caller_begin(who->user, who->rev);
+}
+
 void auth_stamp(Metadpb__InternalRequest *ir)
 {
 	if (!have)
@@ -46,21 +58,4 @@ void auth_stamp(Metadpb__InternalRequest *ir)
 	have = false;
 	ir->auth_user = caller;
 	ir->auth_revision = caller_rev;
-}
-
-int auth_apply_check(struct core *c, const Metadpb__InternalRequest *req)
-{
-	struct core_auth *a = c->auth;
-	if (req->auth_revision == 0 || !atomic_load(&a->enabled))
-		return CORE_OK; /* not a client's write, or nothing to check */
-	/* Authenticate carries its own check (the password hash); enabling
-	 * auth is refused below only if someone changed the store first. */
-	if (req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_AUTHENTICATE)
-		return CORE_OK;
-	if (req->auth_user == NULL || req->auth_user[0] == 0)
-		return CORE_EUSER_EMPTY; /* checked while auth was off */
-	if (req->auth_revision < atomic_load(&a->revision))
-		return CORE_EAUTH_OLD_REVISION;
-	/* Same revision: the check ran against exactly this store. */
-	return CORE_OK;
 }

@@ -22,12 +22,6 @@
 #define TOKEN_LETTERS 16
 #define MIN_BUCKETS 64
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* FNV-1a: tokens are random already; this only spreads them. */
 static size_t hash(const char *s, size_t len)
@@ -127,7 +121,7 @@ static void grow(struct core_auth *a)
 
 int auth_token_add(struct core_auth *a, const char *token, const char *user)
 {
-	int64_t now = now_ms();
+	int64_t now = auth_now_ms();
 	struct auth_token *t = calloc(1, sizeof(*t));
 	if (t == NULL || (t->token = strdup(token)) == NULL || (t->user = strdup(user)) == NULL) {
 		if (t != NULL)
@@ -156,6 +150,7 @@ void auth_token_drop_user(struct core_auth *a, const char *user)
 {
 	pthread_mutex_lock(&a->tmu);
 	sweep(a, of_user, user);
+	auth_changed(a); /* a thread's copy may hold one of them */
 	pthread_mutex_unlock(&a->tmu);
 }
 
@@ -163,6 +158,7 @@ void auth_token_clear(struct core_auth *a)
 {
 	pthread_mutex_lock(&a->tmu);
 	sweep(a, any, NULL);
+	auth_changed(a);
 	pthread_mutex_unlock(&a->tmu);
 }
 
@@ -178,10 +174,25 @@ int core_auth_token_user(struct core *c, const char *token, size_t len, char *us
 			 uint64_t *rev)
 {
 	struct core_auth *a = c->auth;
-	if (a->jwt != NULL)
-		return auth_jwt_verify(a, token, len, user, rev);
+	/* Read before the lookup: a change meanwhile makes the copy stale. */
+	uint64_t gen = atomic_load_explicit(&a->gen, memory_order_acquire);
+	if (auth_cache_token_get(a, token, len, user, rev)) {
+		if (a->jwt == NULL)
+			*rev = atomic_load(&a->revision);
+		return CORE_OK;
+	}
+	int64_t now = auth_now_ms();
+	if (a->jwt != NULL) {
+		long long exp;
+		int jerr = auth_jwt_verify_exp(a, token, len, user, rev, &exp);
+		/* exp counts whole seconds: up to a second less may be left. */
+		long long left_ms = (exp - (long long)time(NULL) - 1) * 1000;
+		if (jerr == CORE_OK && left_ms > 0)
+			auth_cache_token_put(a, gen, token, len, user, *rev,
+					     now + (left_ms < 1000 ? left_ms : 1000));
+		return jerr;
+	}
 	*rev = atomic_load(&a->revision); /* a simple token never goes stale */
-	int64_t now = now_ms();
 	int err = CORE_EINVALID_AUTH_TOKEN;
 	pthread_mutex_lock(&a->tmu);
 	struct auth_token **pp = a->n_buckets ? &a->buckets[hash(token, len) % a->n_buckets] : NULL;
@@ -204,5 +215,8 @@ int core_auth_token_user(struct core *c, const char *token, size_t len, char *us
 		break;
 	}
 	pthread_mutex_unlock(&a->tmu);
+	if (err == CORE_OK) /* its expiry is a TTL ahead now: safe to take for the window */
+		auth_cache_token_put(a, gen, token, len, user, 0,
+				     now + auth_cache_token_window_ms(a));
 	return err;
 }

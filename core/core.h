@@ -257,7 +257,9 @@ void core_watch_abort_waits(struct core *c);
  * CORE_E* codes or these, which etcd returns as plain errors (gRPC Unknown
  * with the text of core_concurrency_strerror). Lock and Campaign with lease 0
  * first grant a 60 s lease that nothing keeps alive, as etcd's per-call
- * session does. */
+ * session does. Auth: the caller recorded on the calling thread
+ * (core_auth_caller_begin) is the one their writes are checked again as at
+ * apply; Lock and Campaign keep it for writes they submit later. */
 enum {
 	CORE_EC_SESSION_EXPIRED = 100, /* "mutex: session is expired" */
 	CORE_EC_NOT_LEADER,            /* "election: not leader" */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/core_internal.h"
 #include "core/lock_internal.h"
 
@@ -229,6 +230,7 @@ struct core_campaign_op {
 	Etcdserverpb__ResponseHeader hdr;
 	core_done_fn cb;
 	void *arg;
+	struct core_auth_caller who; /* its writes are checked at apply as this caller */
 };
 #define campaign_op core_campaign_op
 
@@ -254,7 +256,9 @@ static void campaign_waited(void *arg, int err)
 		err = CORE_ETIMEOUT;
 	if (err != CORE_OK) {
 		if (atomic_load(&op->cancelled)) {
-			/* clientv3 resigns when Campaign's context ends. */
+			/* clientv3 resigns when Campaign's context ends. The
+			 * server's own write, as a cancelled lock's delete
+			 * (lock.c): it undoes only what this call wrote. */
 			struct gtxn g;
 			gtxn_init(&g, op->key.p, op->key.len, op->rev, false);
 			g.then.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
@@ -340,7 +344,9 @@ static void campaign_txn_done(void *arg, struct core_reply *reply)
 	struct gtxn g;
 	gtxn_init(&g, op->key.p, op->key.len, op->rev, false);
 	gtxn_put(&g, &op->value, op->lease);
+	core_auth_caller_resume(&op->who);
 	core_txn(op->c, &g.txn, campaign_proclaimed, op);
+	core_auth_caller_end();
 }
 
 static void campaign_begin(void *arg, int err, int64_t lease)
@@ -355,7 +361,9 @@ static void campaign_begin(void *arg, int err, int64_t lease)
 	struct gtxn g;
 	gtxn_init(&g, op->key.p, op->key.len, 0, true);
 	gtxn_put(&g, &op->value, op->lease);
+	core_auth_caller_resume(&op->who); /* maybe another thread: after a lease grant */
 	core_txn(op->c, &g.txn, campaign_txn_done, op);
+	core_auth_caller_end();
 }
 
 struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__CampaignRequest *req,
@@ -366,6 +374,8 @@ struct core_campaign_op *core_campaign(struct core *c, const V3electionpb__Campa
 		reply_fail(cb, arg, CORE_ENOMEM);
 		return NULL;
 	}
+	/* Before the session lease's grant, which must not carry it. */
+	core_auth_caller_take(&op->who);
 	op->c = c;
 	op->cb = cb;
 	op->arg = arg;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/core_internal.h"
 #include "core/lock_internal.h"
 
@@ -236,6 +237,7 @@ struct core_lock_op {
 	core_done_fn cb;
 	void *arg;
 	_Atomic bool cancelled; /* the caller went away */
+	struct core_auth_caller who; /* the key's write is checked at apply as this caller */
 };
 #define lock_op core_lock_op
 
@@ -282,7 +284,10 @@ static void lock_waited(void *arg, int err)
 	if (err != CORE_OK) {
 		if (atomic_load(&op->cancelled)) {
 			/* As clientv3's Mutex.Lock when its context ends: give
-			 * our place up, so the ones queued behind us go on. */
+			 * our place up, so the ones queued behind us go on. The
+			 * server's own write (unstamped): it only undoes the
+			 * write this call made, which was checked, and must not
+			 * fail because the auth store moved on meanwhile. */
 			Etcdserverpb__DeleteRangeRequest d = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 			d.key.data = op->key.p;
 			d.key.len = op->key.len;
@@ -374,7 +379,9 @@ static void lock_begin(void *arg, int err, int64_t lease)
 	txn.success = succ;
 	txn.n_failure = 2;
 	txn.failure = fail;
+	core_auth_caller_resume(&op->who); /* maybe another thread: after a lease grant */
 	core_txn(op->c, &txn, lock_txn_done, op);
+	core_auth_caller_end();
 }
 
 struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req, core_done_fn cb,
@@ -385,6 +392,8 @@ struct core_lock_op *core_lock(struct core *c, const V3lockpb__LockRequest *req,
 		reply_fail(cb, arg, CORE_ENOMEM);
 		return NULL;
 	}
+	/* Before the session lease's grant, which must not carry it. */
+	core_auth_caller_take(&op->who);
 	op->c = c;
 	op->cb = cb;
 	op->arg = arg;

@@ -187,6 +187,14 @@ bool api_authz_admin(struct api_call *call)
 	return write_check(call, W_ADMIN, NULL, 0, CORE_PERM_READWRITE);
 }
 
+bool api_authz_user(struct api_call *call)
+{
+	struct core *c = api_core(call);
+	char user[CORE_AUTH_USER_MAX];
+	return !core_auth_enabled(c) ||
+	       (caller(call, user) && api_allowed(call, core_auth_check_user(c, user)));
+}
+
 bool api_authz_token(struct api_call *call)
 {
 	char user[CORE_AUTH_USER_MAX];

@@ -51,6 +51,10 @@ int api_authz_watch(struct api_call *call, const uint8_t *key, size_t key_len, c
  * text, so a client can tell a token to renew from a range it may not read. */
 const char *api_watch_cancel_reason(int err);
 
+/* An authenticated caller: a valid token (or certificate) naming a user
+ * the store knows. Nothing is recorded: for reads. */
+bool api_authz_user(struct api_call *call);
+
 /* For calls etcd checks no permission on but whose token it still reads
  * (LeaseGrant: every proposal carries its caller): a token that is given
  * must be valid. */
@@ -58,7 +62,9 @@ bool api_authz_token(struct api_call *call);
 
 /* Lock and Election (authz_recipe.c): READ on name + "/" as a prefix when
  * has_name, and if write, WRITE on key (or, key NULL, on that whole prefix).
- * A refusal finishes the call as etcd's recipes do: gRPC Unknown + text. */
+ * A refusal finishes the call as etcd's recipes do: gRPC Unknown + text.
+ * A write check that passes records the caller as the writes' checks do:
+ * call api_authz_end() after the core call. */
 bool api_authz_recipe(struct api_call *call, const uint8_t *name, size_t name_len, bool has_name,
 		      const uint8_t *key, size_t key_len, bool write);
 /* The same check, answering only (the call is left alone). */

@@ -7,7 +7,10 @@
  * range over it and watch it) and WRITE on its own key, name/<lease hex>,
  * or on the whole prefix when that key is not known yet (lease 0: a fresh
  * lease is granted first). A refusal reaches the client as etcd's does:
- * gRPC Unknown with the error's text.
+ * gRPC Unknown with the error's text. A passing write check records the
+ * caller, as the KV writes' checks do, so the recipe's own Put, Txn and
+ * Delete are checked again at apply as this caller, at this revision
+ * (WRITE on the keys of a lease a put joins included).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -98,13 +101,18 @@ int api_authz_recipe_err(struct api_call *call, const uint8_t *name, size_t name
 			 bool has_name, const uint8_t *key, size_t key_len, bool write)
 {
 	struct core *c = api_core(call);
+	uint64_t rev = core_auth_revision(c); /* before the check, as write_check */
 	char user[CORE_AUTH_USER_MAX];
 	user[0] = 0;
-	int err = CORE_OK;
-	if (core_auth_enabled(c))
-		err = permitted(c, call, user, name, name_len, has_name, key, key_len, write);
+	bool on = core_auth_enabled(c);
+	int err = on ? permitted(c, call, user, name, name_len, has_name, key, key_len, write)
+		     : CORE_OK;
 	if (err == CORE_OK && write)
 		err = reserved(c, user, name, name_len, has_name, key, key_len);
+	/* The recipe's writes are checked again at apply as this caller; with
+	 * auth off, refused if applied after it is turned on, as a KV write. */
+	if (err == CORE_OK && write)
+		core_auth_caller_begin(on ? user : "", rev);
 	return err;
 }
 

@@ -253,6 +253,12 @@ static void serve(struct api_call *c)
 		return;
 	}
 	grpc_slice_unref(s);
+	char why[256], msg[320];
+	if (wire_refused(c->req, why, sizeof(why))) {
+		snprintf(msg, sizeof(msg), "grpc: error unmarshalling request: %s", why);
+		finish(c, GRPC_STATUS_INTERNAL, msg);
+		return;
+	}
 	/* etcd's learner serves only Status and serializable Range. */
 	if (core_is_learner(api_core(c)) && m->req != &etcdserverpb__status_request__descriptor &&
 	    !(m->req == &etcdserverpb__range_request__descriptor &&

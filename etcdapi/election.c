@@ -27,7 +27,8 @@ static void campaign(struct api_call *call, const ProtobufCMessage *req)
 	const V3electionpb__CampaignRequest *q = (const V3electionpb__CampaignRequest *)req;
 	if (!api_authz_recipe_lease(call, &q->name, q->lease))
 		return;
-	api_longpoll(call, req, campaign_start, campaign_cancel);
+	api_longpoll(call, req, campaign_start, campaign_cancel); /* core keeps the caller */
+	api_authz_end();
 }
 
 /* Proclaim and Resign act on the campaign's own key (a missing leader is
@@ -43,6 +44,7 @@ static void proclaim(struct api_call *call, const ProtobufCMessage *req)
 		return;
 	core_proclaim(api_core(call), (const V3electionpb__ProclaimRequest *)req, api_concurrency_done,
 		      call);
+	api_authz_end();
 }
 
 static void leader(struct api_call *call, const ProtobufCMessage *req)
@@ -60,6 +62,7 @@ static void resign(struct api_call *call, const ProtobufCMessage *req)
 		return;
 	core_resign(api_core(call), (const V3electionpb__ResignRequest *)req, api_concurrency_done,
 		    call);
+	api_authz_end();
 }
 
 /* ---- Observe ---- */

@@ -111,6 +111,12 @@ static void routes_init(void)
 	}
 }
 
+const struct gw_route *gw_route_nth(size_t i)
+{
+	pthread_once(&routes_once, routes_init);
+	return i < N_ROUTES ? &routes[i] : NULL;
+}
+
 const struct gw_route *gw_route_find(const char *path)
 {
 	pthread_once(&routes_once, routes_init);

@@ -21,6 +21,9 @@ struct gw_route {
 
 /* The route of an HTTP path, or NULL. */
 const struct gw_route *gw_route_find(const char *path);
+/* The i-th route of the table (0-based), NULL past its end: for tests
+ * that go through every route. */
+const struct gw_route *gw_route_nth(size_t i);
 
 /* ---- JSON codec (gateway_json.c) ---- */
 /* A new JSON object for m (NULL when out of memory); the caller decrefs. */

@@ -196,7 +196,8 @@ static void lock(struct api_call *call, const ProtobufCMessage *req)
 	const V3lockpb__LockRequest *q = (const V3lockpb__LockRequest *)req;
 	if (!recipe_allowed(call, &q->name, q->lease))
 		return;
-	api_longpoll(call, req, lock_start, lock_cancel);
+	api_longpoll(call, req, lock_start, lock_cancel); /* core_lock keeps the caller */
+	api_authz_end();
 }
 
 static void unlock(struct api_call *call, const ProtobufCMessage *req)
@@ -205,6 +206,7 @@ static void unlock(struct api_call *call, const ProtobufCMessage *req)
 	if (!api_authz_recipe(call, NULL, 0, false, q->key.data, q->key.len, true))
 		return;
 	core_unlock(api_core(call), (const V3lockpb__UnlockRequest *)req, api_concurrency_done, call);
+	api_authz_end();
 }
 
 struct api_method api_lock_methods[] = {

@@ -204,12 +204,23 @@ static void defragment(struct api_call *call, const ProtobufCMessage *req)
 	api_offload(call, defragment_now);
 }
 
-/* Every action goes through the log, as in etcd (GET too). */
+/* Every action goes through the log, as in etcd (GET too). With auth on,
+ * as etcd 3.5 (3.5.28 made every Alarm call admin-only; 3.5.29 let any
+ * authenticated user list alarms again, which etcdctl's endpoint health
+ * does): GET needs a known user, ACTIVATE and DEACTIVATE the root role,
+ * checked again at apply as any admin call. */
 static void alarm_rpc(struct api_call *call, const ProtobufCMessage *req)
 {
-	if (!api_authz_token(call)) /* no rights needed, but a bad token is refused */
+	const Etcdserverpb__AlarmRequest *q = (const Etcdserverpb__AlarmRequest *)req;
+	if (q->action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET) {
+		if (api_authz_user(call))
+			core_alarm(api_core(call), q, api_core_done, call);
 		return;
-	core_alarm(api_core(call), (const Etcdserverpb__AlarmRequest *)req, api_core_done, call);
+	}
+	if (!api_authz_admin(call))
+		return;
+	core_alarm(api_core(call), q, api_core_done, call);
+	api_authz_end();
 }
 
 /* Maintenance.Snapshot (snapshot.c). */

@@ -4,7 +4,8 @@
  * protobuf-c only says that unpacking failed. etcd's (gogo) decoders name
  * the problem, and clients and tests see that text after "grpc: error
  * unmarshalling request: ". This walks the top level of the message the way
- * those decoders do and reports the first problem they would report.
+ * those decoders do and reports the first problem they would report; and,
+ * for what protobuf-c accepts but Go refuses, walks the unpacked message.
  */
 #include <stdio.h>
 #include <string.h>
@@ -133,4 +134,51 @@ void wire_error(const ProtobufCMessageDescriptor *d, const uint8_t *b, size_t n,
 	}
 	/* The top level is sound: a nested message was cut short. */
 	snprintf(out, len, "%s", eof);
+}
+
+/* Depth of nesting walked (nested txns; each level is one op of the
+ * --max-txn-ops budget, so validation refuses far less): deeper is refused
+ * here, before anything recurses over it again. */
+#define REFUSED_DEPTH 1024
+
+static bool refused(const ProtobufCMessage *m, int depth, char *out, size_t len)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (depth > REFUSED_DEPTH) {
+		snprintf(out, len, "proto: %s: nested too deep", d->short_name);
+		return true;
+	}
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0) {
+			snprintf(out, len, "proto: %s: illegal tag 0 (wire type %d)", d->short_name,
+				 (int)m->unknown_fields[i].wire_type);
+			return true;
+		}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *at = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			const ProtobufCMessage *const *v = *(const ProtobufCMessage *const *const *)at;
+			for (size_t k = 0; k < n; k++)
+				if (v[k] != NULL && refused(v[k], depth + 1, out, len))
+					return true;
+			continue;
+		}
+		/* A oneof member is there only while its case is set. */
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+			continue;
+		const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)at;
+		if (sub != NULL && refused(sub, depth + 1, out, len))
+			return true;
+	}
+	return false;
+}
+
+bool wire_refused(const ProtobufCMessage *m, char *out, size_t len)
+{
+	return refused(m, 0, out, len);
 }

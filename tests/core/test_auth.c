@@ -304,7 +304,7 @@ static void test_apply_check(void)
 	copy = req;
 	auth_stamp(&copy);
 	EXPECT(copy.auth_revision == 0 && copy.auth_user == req.auth_user);
-	EXPECT(auth_apply_check(&c, &copy) == CORE_OK);
+	EXPECT(auth_apply_check_revision(&c, &copy) == CORE_OK);
 
 	/* Recorded once, stamped once. */
 	core_auth_caller_begin("alice", 5);
@@ -319,21 +319,37 @@ static void test_apply_check(void)
 	auth_stamp(&copy);
 	EXPECT(copy.auth_revision == 0);
 
+	/* Kept for a later write (Lock, Campaign): take empties the thread,
+	 * resume records the caller again; nothing taken, nothing resumed. */
+	struct core_auth_caller who;
+	core_auth_caller_begin("alice", 5);
+	core_auth_caller_take(&who);
+	auth_stamp(&copy);
+	EXPECT(who.set && copy.auth_revision == 0);
+	core_auth_caller_resume(&who);
+	auth_stamp(&copy);
+	EXPECT(strcmp(copy.auth_user, "alice") == 0 && copy.auth_revision == 5);
+	core_auth_caller_take(&who);
+	core_auth_caller_resume(&who);
+	copy = req;
+	auth_stamp(&copy);
+	EXPECT(!who.set && copy.auth_revision == 0);
+
 	/* Applied against the store as it is now. */
 	copy = req;
 	copy.auth_user = "alice";
 	copy.auth_revision = 5;
-	EXPECT(auth_apply_check(&c, &copy) == CORE_OK);
+	EXPECT(auth_apply_check_revision(&c, &copy) == CORE_OK);
 	copy.auth_revision = 4; /* a grant or revoke came in between */
-	EXPECT(auth_apply_check(&c, &copy) == CORE_EAUTH_OLD_REVISION);
+	EXPECT(auth_apply_check_revision(&c, &copy) == CORE_EAUTH_OLD_REVISION);
 	copy.auth_user = ""; /* checked while auth was off, applied with it on */
 	copy.auth_revision = 5;
-	EXPECT(auth_apply_check(&c, &copy) == CORE_EUSER_EMPTY);
+	EXPECT(auth_apply_check_revision(&c, &copy) == CORE_EUSER_EMPTY);
 	copy.request_case = METADPB__INTERNAL_REQUEST__REQUEST_AUTHENTICATE;
-	EXPECT(auth_apply_check(&c, &copy) == CORE_OK); /* its hash is its check */
+	EXPECT(auth_apply_check_revision(&c, &copy) == CORE_OK); /* its hash is its check */
 	copy.request_case = METADPB__INTERNAL_REQUEST__REQUEST_PUT;
 	atomic_store(&c.auth->enabled, false);
-	EXPECT(auth_apply_check(&c, &copy) == CORE_OK);
+	EXPECT(auth_apply_check_revision(&c, &copy) == CORE_OK);
 	auth_free(c.auth);
 }
 

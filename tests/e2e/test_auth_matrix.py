@@ -10,7 +10,9 @@ send every error. The rows include the requests issue 12 names as bypasses
 to close: a nested Txn writing outside the grant, prev_kv on a key that may
 be written but not read, LeaseRevoke and LeaseTimeToLive of a lease holding
 a key outside the grant, a watch with range_end "\\0" from a prefix user,
-and Lock/Campaign outside the grant.
+Lock/Campaign outside the grant, and Lock/Campaign/Proclaim inside it whose
+put joins a lease holding a key outside it (checked at apply, as the
+caller). Alarm: listing needs a user, raising or clearing one the root role.
 
 Where etcd 3.4 (the installed reference) answers otherwise, ETCD34 holds its
 answer, so the same table runs against it."""
@@ -148,6 +150,47 @@ def campaign_and_resign(ctx, md, name):
     ctx.elect.Resign(pb.ResignRequest(leader=c.leader), timeout=10, metadata=ctx.root)
 
 
+def lock_with_lease(ctx, md, name, lid):
+    """Lock under the grant, but joining lease lid (it may hold other keys)."""
+    held = ctx.lock.Lock(pb.LockRequest(name=name, lease=lid), timeout=3, metadata=md)
+    ctx.lock.Unlock(pb.UnlockRequest(key=held.key), timeout=10, metadata=ctx.root)
+
+
+def campaign_with_lease(ctx, md, name, lid):
+    c = ctx.elect.Campaign(pb.CampaignRequest(name=name, lease=lid, value=b"v"), timeout=3,
+                           metadata=md)
+    ctx.elect.Resign(pb.ResignRequest(leader=c.leader), timeout=10, metadata=ctx.root)
+
+
+def proclaim_with_lease(ctx, md, name, lid):
+    """root leads name; md proclaims on its key, moving it to lease lid."""
+    own = ctx.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), timeout=10,
+                               metadata=ctx.root).ID
+    c = ctx.elect.Campaign(pb.CampaignRequest(name=name, lease=own, value=b"v"), timeout=10,
+                           metadata=ctx.root)
+    try:
+        leader = pb.LeaderKey(name=c.leader.name, key=c.leader.key, rev=c.leader.rev, lease=lid)
+        ctx.elect.Proclaim(pb.ProclaimRequest(leader=leader, value=b"w"), timeout=10, metadata=md)
+    finally:
+        ctx.elect.Resign(pb.ResignRequest(leader=c.leader), timeout=10, metadata=ctx.root)
+
+
+def alarm(ctx, md, action, kind=etcdrpc.NOSPACE):
+    member = ctx.maint.Status(etcdrpc.StatusRequest(), timeout=10,
+                              metadata=ctx.root).header.member_id
+    ctx.maint.Alarm(etcdrpc.AlarmRequest(action=action, memberID=member, alarm=kind),
+                    timeout=10, metadata=md)
+
+
+def alarm_activate(ctx, md):
+    """Raise NOSPACE; when that works, root takes it back at once (NOSPACE
+    refuses puts, and the rows after this one put)."""
+    try:
+        alarm(ctx, md, etcdrpc.AlarmRequest.ACTIVATE)
+    finally:
+        alarm(ctx, ctx.root, etcdrpc.AlarmRequest.DEACTIVATE)
+
+
 WATCH_READERS = {"root": "OK", "ro": "OK", "rw": "OK", "norole": "CANCELED:DENIED",
                  "none": "CANCELED:EMPTY", "forged": "CANCELED:BADTOK"}
 WATCH_ROOT = dict(WATCH_READERS, ro="CANCELED:DENIED", rw="CANCELED:DENIED")
@@ -241,6 +284,14 @@ ROWS = [
     ("MemberRemove of a member that does not exist", lambda c, m: c.cluster.MemberRemove(
         etcdrpc.MemberRemoveRequest(ID=12345), timeout=10, metadata=m),
      dict(ROOT_ONLY, root="member-not-found")),
+    # etcd 3.5.28 made Alarm admin-only; 3.5.29 lets any authenticated user list
+    # alarms again (etcdctl endpoint health does). Changes need the root role.
+    ("Alarm GET", lambda c, m: c.maint.Alarm(
+        etcdrpc.AlarmRequest(action=etcdrpc.AlarmRequest.GET), timeout=10, metadata=m),
+     dict(ALL_OK, none="EMPTY", forged="BADTOK")),
+    ("Alarm ACTIVATE NOSPACE", lambda c, m: alarm_activate(c, m), ROOT_ONLY),
+    ("Alarm DEACTIVATE NOSPACE", lambda c, m: alarm(c, m, etcdrpc.AlarmRequest.DEACTIVATE),
+     ROOT_ONLY),
     ("MemberList", lambda c, m: c.cluster.MemberList(etcdrpc.MemberListRequest(), timeout=10,
                                                      metadata=m), ALL_OK),
     ("UserList", lambda c, m: c.auth.UserList(etcdrpc.AuthUserListRequest(), timeout=10,
@@ -272,6 +323,14 @@ ROWS = [
      u(ROOT_ONLY)),
     ("Campaign in grant", lambda c, m: campaign_and_resign(c, m, b"/p/e"), u(WRITERS)),
     ("Campaign outside", lambda c, m: campaign_and_resign(c, m, b"/q/e"), u(ROOT_ONLY)),
+    # The recipes' own puts, checked at apply as the caller: joining a lease
+    # that holds a key outside the grant is refused as a KV put joining it.
+    ("Lock in grant joining a lease that holds /q", lambda c, m: lock_with_lease(
+        c, m, b"/p/lq", c.root_lease(b"/q/l")), u(ROOT_ONLY)),
+    ("Campaign in grant joining a lease that holds /q", lambda c, m: campaign_with_lease(
+        c, m, b"/p/eq", c.root_lease(b"/q/l")), u(ROOT_ONLY)),
+    ("Proclaim in grant moving to a lease that holds /q", lambda c, m: proclaim_with_lease(
+        c, m, b"/p/pq", c.root_lease(b"/q/l")), u(ROOT_ONLY)),
     ("Leader in grant", lambda c, m: c.elect.Leader(pb.LeaderRequest(name=b"/p/e"),
                                                     timeout=10, metadata=m),
      dict(u(READERS), root="U:no-leader", ro="U:no-leader", rw="U:no-leader")),
@@ -298,6 +357,15 @@ ETCD34 = {
     "Defragment": {"root": "OK", "ro": "U:auth-DENIED", "rw": "U:auth-DENIED",
                    "norole": "U:auth-DENIED", "none": "U:auth-EMPTY",
                    "forged": "U:auth-BADTOK"},
+    # 3.4 (before CVE-2026-33413's fix) lets anyone raise and clear alarms.
+    "Alarm GET": dict(ALL_OK, forged="U:auth-BADTOK"),
+    "Alarm ACTIVATE NOSPACE": dict(ALL_OK, forged="U:auth-BADTOK"),
+    "Alarm DEACTIVATE NOSPACE": dict(ALL_OK, forged="U:auth-BADTOK"),
+    # 3.4.23 checks no lease of a put inside a txn (fixed in 3.4.44), and the
+    # recipes' puts are txn puts.
+    "Lock in grant joining a lease that holds /q": dict(u(ROOT_ONLY), rw="OK"),
+    "Campaign in grant joining a lease that holds /q": dict(u(ROOT_ONLY), rw="OK"),
+    "Proclaim in grant moving to a lease that holds /q": dict(u(ROOT_ONLY), rw="OK"),
 }
 
 

@@ -165,6 +165,32 @@ def test_other_malformed_protobuf(server, kv):
     assert snapshot(kv) == before
 
 
+def _sub(tag, body):
+    """A length-delimited field: one tag byte, a one-byte length, body."""
+    return bytes([tag, len(body)]) + body
+
+
+TAG0 = b"\x80\x00\x00"  # field 0, varint 0, its tag spelled in two bytes
+
+
+@pytest.mark.parametrize("path,payload,name", [
+    # protobuf-c kept such a field as an unknown one and packed it back as
+    # 0x00, so the write became a log entry nobody could decode, and the
+    # call timed out. etcd (Go) refuses it, naming the innermost message.
+    ("/etcdserverpb.KV/Put", P(b"tag0").SerializeToString() + TAG0, "PutRequest"),
+    ("/etcdserverpb.KV/Txn", _sub(0x12, _sub(0x12, P(b"tag0").SerializeToString() + TAG0)),
+     "PutRequest"),
+    ("/etcdserverpb.KV/Range", etcdrpc.RangeRequest(key=b"tag0").SerializeToString() + TAG0,
+     "RangeRequest"),
+])
+def test_field_number_zero_refused_as_etcd(server, kv, path, payload, name):
+    before = seed(kv)
+    code, msg = rpc_error(raw(server.channel(), path), payload)
+    assert (code, msg) == (grpc.StatusCode.INTERNAL,
+                           UNMARSHAL + "proto: %s: illegal tag 0 (wire type 0)" % name)
+    assert snapshot(kv) == before
+
+
 def test_unknown_fields_are_skipped(server, kv):
     seed(kv)
     ch = server.channel()

@@ -2,6 +2,7 @@
  * tools/bench/conn.c — channels, credentials, registered methods, connect.
  */
 #include "conn.h"
+#include "auth.h"
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
@@ -179,6 +180,7 @@ void bench_unary_ops(grpc_op ops[6], grpc_byte_buffer *send, grpc_metadata_array
 {
 	memset(ops, 0, 6 * sizeof(*ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	bench_auth_md(&ops[0]);
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

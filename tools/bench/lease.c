@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cmds.h"
 #include "msg.h"
 #include "rpc.pb-c.h"
@@ -117,7 +118,8 @@ static void send_round(struct lclient *c)
 	memset(ops, 0, sizeof(ops));
 	size_t n = 0;
 	if (c->rounds == 0) {
-		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+		bench_auth_md(&ops[n++]);
 		ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
 		ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->smd_init;
 	}

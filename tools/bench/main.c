@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cmds.h"
 #include "etcdapi/absl_quiet.h"
 #include "opts.h"
@@ -81,6 +82,10 @@ int main(int argc, char **argv)
 	double connect_s = 10;
 	if (bench_conns_open(&conns, &o, connect_s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "metad-bench: %s\n", err);
+	} else if (o.user != NULL &&
+		   bench_auth_login(&conns, o.user, connect_s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "metad-bench: %s\n", err);
+		bench_conns_close(&conns);
 	} else {
 		static struct bench_result res; /* large (histograms): not on the stack */
 		memset(&res, 0, sizeof(res));
@@ -95,6 +100,7 @@ int main(int argc, char **argv)
 		}
 		bench_conns_close(&conns);
 	}
+	bench_auth_free();
 	grpc_shutdown();
 	bench_opts_free(&o);
 	return status;

@@ -20,9 +20,17 @@
 # snapshot save with writes going on, the cost of scraping /metrics, and
 # (metad only) the controllers' hand-over and failover at scale.
 #
+# Phase D (auth) runs put and range on one fresh server of each with auth
+# off and on (a user whose role grants readwrite on the keys' prefix, simple
+# token, as clientv3 sends it), in the order off on on off ..., so a drift
+# of the shared machine's load weighs on both alike; it reports each
+# server's on/off ratio.
+#
 # Env: BUILD (build dir, default build), BENCH_QUICK=1 (under 8 minutes),
 #      ETCD (reference etcd binary, default /usr/bin/etcd),
-#      BENCH_PHASES (default "a b c hb snap metrics ctl": which phases run).
+#      BENCH_PHASES (default "a b c auth hb snap metrics ctl": which phases
+#      run; e.g. BENCH_PHASES=auth for that row alone), AUTH_ROUNDS (off/on
+#      pairs in phase D; default 2, quick 1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,6 +57,7 @@ if [[ $QUICK = 1 ]]; then
 	WL_TOTAL=300     # watch-latency puts at 100/s
 	LOAD_KEYS=100000
 	LOAD_CAP=60
+	AUTH_ROUNDS=${AUTH_ROUNDS:-1}
 else
 	DUR=15
 	PUT1_TOTAL=20000
@@ -56,9 +65,9 @@ else
 	WL_TOTAL=1000
 	LOAD_KEYS=1000000
 	LOAD_CAP=400
+	AUTH_ROUNDS=${AUTH_ROUNDS:-2}
 fi
-
-PHASES=" ${BENCH_PHASES:-a b c hb snap metrics ctl} "
+PHASES=" ${BENCH_PHASES:-a b c auth hb snap metrics ctl} "
 want() { [[ $PHASES = *" $1 "* ]]; }
 
 log() { printf '%s\n' "$*" >&2; }
@@ -171,7 +180,7 @@ etcd_fsyncs() {
 # etcd's 1M-key load: 3,223 and 3,273 req/s in two runs without this, 3,524
 # with it (etcd's own figure, first in the run, 2,293-2,332 either way).
 quiesce() {
-	rm -rf "$WORK"/*-a "$WORK"/*-b "$WORK"/*-c[0-9]
+	rm -rf "$WORK"/*-a "$WORK"/*-b "$WORK"/*-c[0-9] "$WORK"/*-auth
 	sync
 }
 
@@ -319,6 +328,52 @@ phase_c() {
 	SPIDS=""
 }
 
+# phase_auth: put and range, auth off and on, on one fresh server. The
+# user's role grants readwrite on /b/, the keys' prefix; root turns auth
+# off between runs. Results: $OUT/$KIND-auth{off,on}-WORKLOAD-ROUND.json.
+phase_auth() {
+	local dir=$WORK/$KIND-auth logf=$WORK/$KIND-auth.log
+	quiesce
+	rm -rf "$logf"
+	SPORT= PPORT=
+	T_LAUNCH=$(date +%s%N)
+	start_server "$KIND" "$dir" "$logf"
+	local t
+	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
+	local ctl=(etcdctl --endpoints "127.0.0.1:$SPORT" --command-timeout 30s)
+	{
+		ETCDCTL_API=3 "${ctl[@]}" user add root:rootpw &&
+		ETCDCTL_API=3 "${ctl[@]}" user add bench:benchpw &&
+		ETCDCTL_API=3 "${ctl[@]}" role add benchrw &&
+		ETCDCTL_API=3 "${ctl[@]}" role grant-permission --prefix benchrw readwrite /b/ &&
+		ETCDCTL_API=3 "${ctl[@]}" user grant-role bench benchrw
+	} >>"$logf" 2>&1 || { log "$KIND: cannot set up users"; return 1; }
+	local kv="--key-size 8 --val-size 256 --key-space-size 100000 --key-prefix /b/"
+	local many="--clients 1000 --conns 100"
+	local r state order=""
+	for ((r = 1; r <= AUTH_ROUNDS; r++)); do
+		if ((r % 2)); then order+=" off:$r on:$r"; else order+=" on:$r off:$r"; fi
+	done
+	for state in $order; do
+		local st=${state%:*} n=${state#*:} user=()
+		if [[ $st = on ]]; then
+			ETCDCTL_API=3 "${ctl[@]}" auth enable >>"$logf" 2>&1 ||
+				{ log "$KIND: auth enable failed"; return 1; }
+			user=(--user bench:benchpw)
+		fi
+		bench "auth$st-put-$n" put $kv $many "${user[@]}" --total "$BIG_TOTAL" --duration "$DUR"
+		bench "auth$st-rangel-$n" range $many "${user[@]}" --key-prefix /b/ --consistency l \
+			--total "$BIG_TOTAL" --duration "$DUR"
+		bench "auth$st-ranges-$n" range $many "${user[@]}" --key-prefix /b/ --consistency s \
+			--total "$BIG_TOTAL" --duration "$DUR"
+		if [[ $st = on ]]; then
+			ETCDCTL_API=3 "${ctl[@]}" --user root:rootpw auth disable >>"$logf" 2>&1 ||
+				{ log "$KIND: auth disable failed"; return 1; }
+		fi
+	done
+	stop_server || log "$KIND: had to SIGKILL (no clean exit in 60 s)"
+}
+
 mkdir -p "$OUT"
 rm -f "$OUT"/*
 T0=$(date +%s)
@@ -328,6 +383,7 @@ for KIND in etcd metad; do
 	want a && { log "== $KIND: workloads (${DUR}s each)"; phase_a || true; }
 	want b && { log "== $KIND: load, memory, disk, restart"; phase_b || true; }
 	want c && { log "== $KIND: 3-member cluster"; phase_c || true; }
+	want auth && { log "== $KIND: auth off and on (${AUTH_ROUNDS} round(s), ${DUR}s each)"; phase_auth || true; }
 	want hb && { log "== $KIND: 1,000 brokers heartbeating"; phase_hb || true; }
 	want snap && { log "== $KIND: snapshot save with writes going on"; phase_snap || true; }
 	want metrics && { log "== $KIND: /metrics scraped every second"; phase_metrics || true; }
@@ -353,10 +409,11 @@ wait "$SPID" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- table
-"$PY" - "$OUT" "$QUICK" "$LOAD_KEYS" "$(( $(date +%s) - T0 ))" "$SNAP_KEYS" <<'EOF' | tee "$RESULTS_MD"
+"$PY" - "$OUT" "$QUICK" "$LOAD_KEYS" "$(( $(date +%s) - T0 ))" "$SNAP_KEYS" "$PHASES" "$AUTH_ROUNDS" <<'EOF' | tee "$RESULTS_MD"
 import json, os, re, sys
 out, quick, load_keys, secs = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
 snap_keys = int(sys.argv[5])
+phases, auth_rounds = sys.argv[6].split(), int(sys.argv[7])
 
 def load(kind, name):
     try:
@@ -481,16 +538,18 @@ def ops_rows(row, text, load, err, notes, snap_keys):
             notes.append(f"metad-brokersim {name}: {sim[-1]}")
 
 workloads = [
-    ("put1", "put, 1 client"),
-    ("put1000", "put, 1,000 clients / 100 conns"),
-    ("rangel", "range linearizable, 1,000 clients"),
-    ("ranges", "range serializable, 1,000 clients"),
-    ("mixed", "txn-mixed 90/10 reads, 1,000 clients"),
-    ("c3put1000", "3 members: put to the leader, 1,000 clients"),
-    ("c3rangel", "3 members: range linearizable on a follower, 1,000 clients"),
+    ("a", "put1", "put, 1 client"),
+    ("a", "put1000", "put, 1,000 clients / 100 conns"),
+    ("a", "rangel", "range linearizable, 1,000 clients"),
+    ("a", "ranges", "range serializable, 1,000 clients"),
+    ("a", "mixed", "txn-mixed 90/10 reads, 1,000 clients"),
+    ("c", "c3put1000", "3 members: put to the leader, 1,000 clients"),
+    ("c", "c3rangel", "3 members: range linearizable on a follower, 1,000 clients"),
 ]
 notes = []
-for name, label in workloads:
+for phase, name, label in workloads:
+    if phase not in phases:
+        continue
     e, m = load("etcd", name), load("metad", name)
     row(label + " (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
     row(label + " p99 (ms)", metric(e, ["latency_ms", "p99"]), metric(m, ["latency_ms", "p99"]),
@@ -500,21 +559,24 @@ for name, label in workloads:
     for kind, j in (("etcd", e), ("metad", m)):
         if errs(j):
             notes.append(f"{kind} {name}: {errs(j)}")
-e, m = load("etcd", "wlat"), load("metad", "wlat")
-row("watch-latency put->event p50 (ms)", metric(e, ["latency_ms", "p50"]),
-    metric(m, ["latency_ms", "p50"]), "lower", "{:.2f}")
-row("watch-latency put->event p99 (ms)", metric(e, ["latency_ms", "p99"]),
-    metric(m, ["latency_ms", "p99"]), "lower", "{:.2f}")
-for kind, j in (("etcd", e), ("metad", m)):
-    if errs(j):
-        notes.append(f"{kind} watch-latency: {errs(j)}")
-e, m = load("etcd", "load"), load("metad", "load")
-row(f"load {load_keys:,} keys x 256 B (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
-for kind, j in (("etcd", e), ("metad", m)):
-    if not j.get("failed") and j.get("ok", 0) < load_keys:
-        notes.append(f"{kind} load: only {j.get('ok', 0)} of {load_keys} keys acknowledged")
-    if errs(j):
-        notes.append(f"{kind} load: {errs(j)}")
+if "a" in phases:
+    e, m = load("etcd", "wlat"), load("metad", "wlat")
+    row("watch-latency put->event p50 (ms)", metric(e, ["latency_ms", "p50"]),
+        metric(m, ["latency_ms", "p50"]), "lower", "{:.2f}")
+    row("watch-latency put->event p99 (ms)", metric(e, ["latency_ms", "p99"]),
+        metric(m, ["latency_ms", "p99"]), "lower", "{:.2f}")
+    for kind, j in (("etcd", e), ("metad", m)):
+        if errs(j):
+            notes.append(f"{kind} watch-latency: {errs(j)}")
+if "b" in phases:
+    e, m = load("etcd", "load"), load("metad", "load")
+    row(f"load {load_keys:,} keys x 256 B (req/s)", metric(e, ["rps"]), metric(m, ["rps"]),
+        "higher")
+    for kind, j in (("etcd", e), ("metad", m)):
+        if not j.get("failed") and j.get("ok", 0) < load_keys:
+            notes.append(f"{kind} load: only {j.get('ok', 0)} of {load_keys} keys acknowledged")
+        if errs(j):
+            notes.append(f"{kind} load: {errs(j)}")
 
 def num(kind, name, scale):
     t = text(kind, name).split()
@@ -523,47 +585,92 @@ def num(kind, name, scale):
     except (IndexError, ValueError):
         return "-"
 
-row("peak RSS after load (MiB)", num("etcd", "hwm", 1024), num("metad", "hwm", 1024), "lower")
-row("on-disk size after load (MiB)", num("etcd", "du", 1024), num("metad", "du", 1024), "lower")
-row("restart to first answer (ms)", num("etcd", "restart", 1), num("metad", "restart", 1), "lower")
-row(f"3 members: new learner caught up with {load_keys:,} keys (ms)", num("etcd", "catchup", 1),
-    num("metad", "catchup", 1), "lower")
-for kind in ("etcd", "metad"):
-    t = text(kind, "restart").split()
-    if len(t) > 1 and t[1] == "0":
-        notes.append(f"{kind}: did not stop within 60 s of SIGTERM after the load (killed)")
-e, m = load("etcd", "status"), load("metad", "status")
-row("status RPC, 1,000 clients (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
-
+if "b" in phases:
+    row("peak RSS after load (MiB)", num("etcd", "hwm", 1024), num("metad", "hwm", 1024), "lower")
+    row("on-disk size after load (MiB)", num("etcd", "du", 1024), num("metad", "du", 1024),
+        "lower")
+    row("restart to first answer (ms)", num("etcd", "restart", 1), num("metad", "restart", 1),
+        "lower")
+    for kind in ("etcd", "metad"):
+        t = text(kind, "restart").split()
+        if len(t) > 1 and t[1] == "0":
+            notes.append(f"{kind}: did not stop within 60 s of SIGTERM after the load (killed)")
+if "c" in phases:
+    row(f"3 members: new learner caught up with {load_keys:,} keys (ms)",
+        num("etcd", "catchup", 1), num("metad", "catchup", 1), "lower")
 ops_rows(row, text, load, err, notes, snap_keys)
-
-j = load("null", "status")
-if not err(j):
-    notes.insert(0, f"metad-bench's own ceiling on this machine: {j['rps']:.0f} req/s "
-                 f"(status RPC, 1,000 clients / 100 conns, against `metad-bench serve-null`; "
-                 f"client CPU {j.get('client_cpu_us_per_req', 0):.1f} us per request)")
+if "a" in phases:
+    e, m = load("etcd", "status"), load("metad", "status")
+    row("status RPC, 1,000 clients (req/s)", metric(e, ["rps"]), metric(m, ["rps"]), "higher")
+    j = load("null", "status")
+    if not err(j):
+        notes.insert(0, f"metad-bench's own ceiling on this machine: {j['rps']:.0f} req/s "
+                     f"(status RPC, 1,000 clients / 100 conns, against `metad-bench serve-null`; "
+                     f"client CPU {j.get('client_cpu_us_per_req', 0):.1f} us per request)")
 mode = "BENCH_QUICK=1" if quick else "full"
-print(f"## metad vs etcd 3.4 ({mode} run, {secs} s, one machine, same run)\n")
-print("| workload | etcd | metad | ratio metad/etcd |")
-print("|---|---:|---:|---|")
-for r in rows:
-    print("| " + " | ".join(r) + " |")
-print()
+if rows:
+    print(f"## metad vs etcd 3.4 ({mode} run, {secs} s, one machine, same run)\n")
+    print("| workload | etcd | metad | ratio metad/etcd |")
+    print("|---|---:|---:|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
 wp = text("metad", "writepath")
-if wp:
+if wp and "a" in phases:
     print(f"- metad write path, workloads phase: `{wp}`")
 try:
     a, b = text("etcd", "fsyncs").split()
     j = load("etcd", "put1000")
     n = j.get("ok", 0)
     f = int(float(b) - float(a))
-    if f > 0:
+    if f > 0 and "a" in phases:
         print(f"- etcd, put with 1,000 clients: {n} puts in {f} WAL fsyncs ({n / f:.1f} per fsync)")
 except ValueError:
     pass
 wp = text("metad", "writepath-load")
-if wp:
+if wp and "b" in phases:
     print(f"- metad write path, load phase: `{wp}`")
+
+# Phase D: each server against itself, auth on over auth off (median of the
+# rounds: one run slowed by the machine's other load does not move it).
+def auth_mean(kind, st, name, what):
+    vals = []
+    for r in range(1, auth_rounds + 1):
+        n = f"auth{st}-{name}-{r}"
+        j = load(kind, n)
+        if err(j):
+            notes.append(f"{kind} {n}: {err(j)}")
+            return "failed"
+        if errs(j):
+            notes.append(f"{kind} {n}: {errs(j)}")
+        v = j["rps"] if what == "rps" else cpu_us(kind, n, j)
+        if isinstance(v, str):
+            return v
+        vals.append(v)
+    vals.sort()
+    h = len(vals) // 2
+    return vals[h] if len(vals) % 2 else (vals[h - 1] + vals[h]) / 2
+
+if "auth" in phases:
+    print(f"\n## auth on vs off ({mode} run, {auth_rounds} off/on pair(s) per server, "
+          f"order off on on off ..., 1,000 clients / 100 conns, medians)\n")
+    print("Auth on: a user whose role grants readwrite on the keys' prefix, simple token "
+          "in every request's metadata (one login per run). on/off below 1.00 is the "
+          "cost of auth for throughput, above 1.00 for CPU per request.\n")
+    print("| workload | etcd off | etcd on | etcd on/off | metad off | metad on | metad on/off |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, label in (("put", "put"), ("rangel", "range linearizable"),
+                        ("ranges", "range serializable")):
+        for what, unit, fmt in (("rps", "req/s", "{:.0f}"),
+                                ("cpu", "server CPU per request, us", "{:.1f}")):
+            cells = []
+            for kind in ("etcd", "metad"):
+                off, on = auth_mean(kind, "off", name, what), auth_mean(kind, "on", name, what)
+                ratio = (f"{on / off:.3f}" if not isinstance(off, str) and
+                         not isinstance(on, str) and off else "-")
+                cells += [v if isinstance(v, str) else fmt.format(v) for v in (off, on)] + [ratio]
+            print(f"| {label} ({unit}) | " + " | ".join(cells) + " |")
+    print()
 for n in notes:
     print(f"- {n}")
 EOF

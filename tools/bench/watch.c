@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "cmds.h"
 #include "rpc.pb-c.h"
 #include "run.h"
@@ -109,8 +110,10 @@ static void send_create(struct wstream *s)
 	grpc_op ops[2];
 	memset(ops, 0, sizeof(ops));
 	size_t n = 0;
-	if (s->creates_sent == 0)
-		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (s->creates_sent == 0) {
+		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+		bench_auth_md(&ops[n++]);
+	}
 	s->send_buf = grpc_raw_byte_buffer_create(&s->w->create, 1);
 	ops[n].op = GRPC_OP_SEND_MESSAGE;
 	ops[n++].data.send_message.send_message = s->send_buf;
