@@ -114,6 +114,18 @@ int peer_url_addr(const char *url, char *addr, size_t len, bool *tls);
 /* Credentials for a channel to url (ownership to caller), NULL on error. */
 grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls);
 
+/* A byte buffer's bytes, malloc'ed (at least 1 byte; NULL: none left). */
+uint8_t *peer_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
+/*
+ * One blocking unary call of method to the member at url (peer_unary.c), on
+ * a channel of its own, until timeout_ms or *stop (NULL: none). 0 with *buf
+ * (malloc'ed); -1 when the call failed (*status, and err the server's
+ * details or "no answer"); -2 when no call was made (err says why).
+ */
+int peer_unary(struct peer_transport *t, const char *url, const char *method, const uint8_t *req,
+	       size_t len, int64_t timeout_ms, const _Atomic bool *stop, uint8_t **buf,
+	       size_t *buf_len, grpc_status_code *status, char *err, size_t errlen);
+
 /* Count one more incoming call struct about to be armed; false (nothing
  * counted) when the transport is stopping and none may be armed. */
 bool peer_live_in_add(struct peer_transport *t);

@@ -102,89 +102,22 @@ void peer_members_arm(struct peer_transport *t)
 static int fetch_one(struct peer_transport *tls, const char *url, int64_t timeout_ms, uint8_t **buf,
 		     size_t *len, char *err, size_t errlen)
 {
-	char addr[512];
-	bool https;
-	if (peer_url_addr(url, addr, sizeof(addr), &https) != 0) {
-		snprintf(err, errlen, "invalid peer URL %s", url);
-		return -1;
+	grpc_status_code status;
+	char why[256];
+	int rv = peer_unary(tls, url, PEER_MEMBERS_METHOD, (const uint8_t *)"", 0, timeout_ms, NULL, buf, len,
+			    &status, why, sizeof(why));
+	if (rv == 0 && *len == 0) { /* an answer is never empty: no message came */
+		free(*buf);
+		*buf = NULL;
+		rv = -1;
+		snprintf(why, sizeof(why), "no answer");
 	}
-	grpc_channel_credentials *creds = peer_channel_creds(tls, https);
-	grpc_channel *ch = creds ? grpc_channel_create(addr, creds, NULL) : NULL;
-	if (creds)
-		grpc_channel_credentials_release(creds);
-	if (ch == NULL) {
-		snprintf(err, errlen, "cannot reach %s", url);
-		return -1;
-	}
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-					     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-	grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-						   grpc_slice_from_static_string(PEER_MEMBERS_METHOD),
-						   NULL, deadline, NULL);
-	grpc_metadata_array initial, trailing;
-	grpc_metadata_array_init(&initial);
-	grpc_metadata_array_init(&trailing);
-	grpc_slice empty = grpc_empty_slice();
-	grpc_byte_buffer *req = grpc_raw_byte_buffer_create(&empty, 1);
-	grpc_byte_buffer *resp = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
-	grpc_op ops[6];
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = req;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &resp;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	int rv = -1;
-	static int tag;
-	if (call != NULL && grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
-		grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-							    NULL);
-		if (ev.type == GRPC_OP_COMPLETE && status == GRPC_STATUS_OK && resp != NULL) {
-			grpc_byte_buffer_reader rd;
-			if (grpc_byte_buffer_reader_init(&rd, resp)) {
-				grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
-				grpc_byte_buffer_reader_destroy(&rd);
-				*len = GRPC_SLICE_LENGTH(s);
-				*buf = malloc(*len ? *len : 1);
-				if (*buf != NULL) {
-					memcpy(*buf, GRPC_SLICE_START_PTR(s), *len);
-					rv = 0;
-				}
-				grpc_slice_unref(s);
-			}
-		}
-		if (rv != 0) {
-			char *d = grpc_slice_to_c_string(details);
-			snprintf(err, errlen, "cannot fetch the member list from %s: %s (status %d)",
-				 url, d, (int)status);
-			gpr_free(d);
-		}
-	} else {
-		snprintf(err, errlen, "cannot call %s", url);
-	}
-	if (resp)
-		grpc_byte_buffer_destroy(resp);
-	grpc_byte_buffer_destroy(req);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&initial);
-	grpc_metadata_array_destroy(&trailing);
-	if (call)
-		grpc_call_unref(call);
-	/* Its one event, if the batch started, was plucked above. */
-	grpc_completion_queue_shutdown(cq);
-	grpc_completion_queue_destroy(cq);
-	grpc_channel_destroy(ch);
-	return rv;
+	if (rv == -2) /* no call was made: why says it all */
+		snprintf(err, errlen, "%s", why);
+	else if (rv != 0)
+		snprintf(err, errlen, "cannot fetch the member list from %s: %s (status %d)", url, why,
+			 (int)status);
+	return rv == 0 ? 0 : -1;
 }
 
 int peer_fetch_members(const struct peer_tls *tls, const char *const *urls, size_t n,
