@@ -131,11 +131,36 @@ static void *fetch_main(void *arg)
 	}
 	members_free_urls(urls, n);
 	writer_op(c, &f->op);
+	snap_thread_done(c);
+	return NULL;
+}
+
+int snap_thread_start(struct core *c, void *(*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&c->mu);
+	bool closing = atomic_load(&c->fetch_stop); /* snap_fetch_stop waits for it otherwise */
+	if (!closing)
+		c->fetch_threads++;
+	pthread_mutex_unlock(&c->mu);
+	if (closing)
+		return -1;
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rv = pthread_create(&th, &attr, fn, arg) == 0 ? 0 : -1;
+	pthread_attr_destroy(&attr);
+	if (rv != 0)
+		snap_thread_done(c);
+	return rv;
+}
+
+void snap_thread_done(struct core *c)
+{
 	pthread_mutex_lock(&c->mu);
 	c->fetch_threads--;
 	pthread_cond_broadcast(&c->pcv);
 	pthread_mutex_unlock(&c->mu);
-	return NULL;
 }
 
 void snap_fetch_or_step(struct core *c, struct raft_message *m)
@@ -161,22 +186,10 @@ void snap_fetch_or_step(struct core *c, struct raft_message *m)
 	core_log("info", "fetching a snapshot from leader %llx (raft snapshot index %llu, applied %llu)",
 		 (unsigned long long)f->msg.from, (unsigned long long)f->msg.snapshot.meta.index,
 		 (unsigned long long)mvcc_consistent_index(c->mvcc));
-	pthread_attr_t attr;
-	pthread_t th;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_mutex_lock(&c->mu);
-	c->fetch_threads++;
-	pthread_mutex_unlock(&c->mu);
-	if (pthread_create(&th, &attr, fetch_main, f) != 0) {
-		pthread_mutex_lock(&c->mu);
-		c->fetch_threads--;
-		pthread_mutex_unlock(&c->mu);
+	if (snap_thread_start(c, fetch_main, f) != 0)
 		fetch_free(f);
-	} else {
+	else
 		c->fetch = f;
-	}
-	pthread_attr_destroy(&attr);
 }
 
 void snap_fetch_stop(struct core *c)

@@ -52,8 +52,7 @@ static void remove_others(const char *dir, const char *keep)
 	char path[4400];
 	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
 		size_t len = strlen(e->d_name);
-		if (len > 5 && strcmp(e->d_name + len - 5, ".snap") == 0 && strcmp(e->d_name, keep) != 0 &&
-		    strcmp(e->d_name, "install.snap") != 0) {
+		if (len > 5 && strcmp(e->d_name + len - 5, ".snap") == 0 && strcmp(e->d_name, keep) != 0) {
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 			unlink(path);
 		}
@@ -95,10 +94,7 @@ static void *make_main(void *arg)
 	mk->named = false;
 	pthread_cond_broadcast(&mk->cv); /* a server waiting for a name gives up */
 	pthread_mutex_unlock(&mk->mu);
-	pthread_mutex_lock(&c->mu);
-	c->fetch_threads--;
-	pthread_cond_broadcast(&c->pcv);
-	pthread_mutex_unlock(&c->mu);
+	snap_thread_done(c);
 	return NULL;
 }
 
@@ -107,30 +103,11 @@ static int start_making(struct core *c, struct snap_maker *mk)
 {
 	if (mk->busy)
 		return 0;
-	pthread_attr_t attr;
-	pthread_t th;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_mutex_lock(&c->mu);
-	bool closing = atomic_load(&c->fetch_stop); /* snap_fetch_stop waits for it otherwise */
-	if (!closing)
-		c->fetch_threads++;
-	pthread_mutex_unlock(&c->mu);
-	if (closing) {
-		pthread_attr_destroy(&attr);
-		return -1;
-	}
 	mk->busy = true;
 	mk->named = false;
-	int rv = pthread_create(&th, &attr, make_main, c) == 0 ? 0 : -1;
-	pthread_attr_destroy(&attr);
-	if (rv != 0) {
+	int rv = snap_thread_start(c, make_main, c);
+	if (rv != 0)
 		mk->busy = false;
-		pthread_mutex_lock(&c->mu);
-		c->fetch_threads--;
-		pthread_cond_broadcast(&c->pcv);
-		pthread_mutex_unlock(&c->mu);
-	}
 	return rv;
 }
 

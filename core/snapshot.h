@@ -66,6 +66,12 @@ int snap_file_state(void *arg, const char *path, uint64_t *size);
 int snap_maker_init(struct core *c);
 void snap_maker_free(struct core *c);
 
+/* A detached thread of the snapshot code (a fetch, a maker), counted so
+ * snap_fetch_stop waits for it; refused (-1) once closing. The thread calls
+ * snap_thread_done as it ends. */
+int snap_thread_start(struct core *c, void *(*fn)(void *), void *arg);
+void snap_thread_done(struct core *c);
+
 /* Stop a fetch under way and wait for its thread (core_close, after the
  * writer stopped and before the peer transport does). */
 void snap_fetch_stop(struct core *c);
