@@ -24,6 +24,14 @@ void bench_auth_md(grpc_op *op)
 	op->data.send_initial_metadata.metadata = &token_md;
 }
 
+void bench_auth_set_token(const char *token)
+{
+	bench_auth_free();
+	token_md.key = grpc_slice_from_static_string("token");
+	token_md.value = grpc_slice_from_copied_string(token);
+	have_token = 1;
+}
+
 void bench_auth_free(void)
 {
 	if (!have_token)

@@ -18,6 +18,10 @@
 int bench_auth_login(struct bench_conns *c, const char *user, double timeout_s, char *err,
 		     size_t errlen);
 
+/* Sends token with every call, without logging in (--token: what a token
+ * costs gRPC alone, e.g. against a server with auth off). */
+void bench_auth_set_token(const char *token);
+
 /* Puts the token (if any) into a GRPC_OP_SEND_INITIAL_METADATA op. */
 void bench_auth_md(grpc_op *op);
 

@@ -80,6 +80,8 @@ int main(int argc, char **argv)
 	int status = 1;
 	/* Connecting gets 10 s whatever --timeout says: set-up is not a request. */
 	double connect_s = 10;
+	if (o.token != NULL)
+		bench_auth_set_token(o.token);
 	if (bench_conns_open(&conns, &o, connect_s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "metad-bench: %s\n", err);
 	} else if (o.user != NULL &&

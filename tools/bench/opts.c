@@ -17,7 +17,7 @@ enum {
 	OPT_RATE, OPT_TIMEOUT, OPT_KEY_SIZE, OPT_VAL_SIZE, OPT_KEY_SPACE, OPT_SEQUENTIAL,
 	OPT_KEY_PREFIX, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_JSON, OPT_NO_PROGRESS,
 	OPT_CONSISTENCY, OPT_LIMIT, OPT_COUNT_ONLY, OPT_RW_RATIO, OPT_TXN_OPS, OPT_STREAMS,
-	OPT_WATCHERS, OPT_WATCH_WAIT, OPT_TTL, OPT_PUT_RATE, OPT_PUT_TOTAL, OPT_USER, OPT_HELP,
+	OPT_WATCHERS, OPT_WATCH_WAIT, OPT_TTL, OPT_PUT_RATE, OPT_PUT_TOTAL, OPT_USER, OPT_TOKEN, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -38,6 +38,7 @@ static const struct option long_opts[] = {
 	{"cert", required_argument, 0, OPT_CERT},
 	{"key", required_argument, 0, OPT_KEY},
 	{"user", required_argument, 0, OPT_USER},
+	{"token", required_argument, 0, OPT_TOKEN},
 	{"json", no_argument, 0, OPT_JSON},
 	{"no-progress", no_argument, 0, OPT_NO_PROGRESS},
 	{"consistency", required_argument, 0, OPT_CONSISTENCY},
@@ -81,6 +82,7 @@ void bench_opts_usage(void)
 	    "  --key-prefix P     prefix counted inside --key-size\n"
 	    "  --cacert F --cert F --key F   TLS (implied by https:// endpoints or --cacert)\n"
 	    "  --user NAME:PASSWORD  log in first; every request carries the token\n"
+	    "  --token T          every request carries token T (no login)\n"
 	    "  --json             one JSON object on stdout\n"
 	    "  --no-progress      no progress bar even on a terminal\n"
 	    "  --streams N (10) --watchers-per-stream N (10) --watch-wait S (5)  watch\n"
@@ -263,6 +265,7 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		case OPT_CERT: o->cert = optarg; break;
 		case OPT_KEY: o->key = optarg; break;
 		case OPT_USER: o->user = optarg; break;
+		case OPT_TOKEN: o->token = optarg; break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_NO_PROGRESS: o->progress = 0; break;
 		case OPT_CONSISTENCY:

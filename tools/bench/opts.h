@@ -34,6 +34,7 @@ struct bench_opts {
 
 	const char *cacert, *cert, *key; /* TLS files (PEM) */
 	const char *user;                /* "name:password": log in, send the token (auth.h) */
+	const char *token;               /* send this token, no login */
 	int json;                        /* one JSON object on stdout, nothing else */
 	int progress;                    /* 1: bar when stdout is a terminal; 0: never */
 

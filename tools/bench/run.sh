@@ -643,7 +643,8 @@ def auth_mean(kind, st, name, what):
             return "failed"
         if errs(j):
             notes.append(f"{kind} {n}: {errs(j)}")
-        v = j["rps"] if what == "rps" else cpu_us(kind, n, j)
+        v = (j["rps"] if what == "rps" else j.get("client_cpu_us_per_req", "-")
+             if what == "client" else cpu_us(kind, n, j))
         if isinstance(v, str):
             return v
         vals.append(v)
@@ -656,13 +657,16 @@ if "auth" in phases:
           f"order off on on off ..., 1,000 clients / 100 conns, medians)\n")
     print("Auth on: a user whose role grants readwrite on the keys' prefix, simple token "
           "in every request's metadata (one login per run). on/off below 1.00 is the "
-          "cost of auth for throughput, above 1.00 for CPU per request.\n")
+          "cost of auth for throughput, above 1.00 for CPU per request. The load "
+          "generator shares the cores: its own CPU per request (sending the token) "
+          "weighs on the req/s of both servers alike.\n")
     print("| workload | etcd off | etcd on | etcd on/off | metad off | metad on | metad on/off |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, label in (("put", "put"), ("rangel", "range linearizable"),
                         ("ranges", "range serializable")):
         for what, unit, fmt in (("rps", "req/s", "{:.0f}"),
-                                ("cpu", "server CPU per request, us", "{:.1f}")):
+                                ("cpu", "server CPU per request, us", "{:.1f}"),
+                                ("client", "metad-bench CPU per request, us", "{:.1f}")):
             cells = []
             for kind in ("etcd", "metad"):
                 off, on = auth_mean(kind, "off", name, what), auth_mean(kind, "on", name, what)
