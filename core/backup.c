@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alarm.h"
 #include "core/core_internal.h"
@@ -187,7 +188,28 @@ struct core_backup {
 	struct core_alarm alarms[64];
 	size_t n_alarms;
 	uint8_t first[BBOLT_HEAD_BYTES];
+	bool boosted;
 };
+
+/*
+ * The two runs read the whole store; with the cache at its usual size the
+ * second reads every page again from the files (decompressing it) and
+ * both keep WiredTiger's eviction busy: measured with 1M keys (344 MB
+ * file), 1.5-1.9 s of server CPU per `snapshot save` at 96 MiB against
+ * 0.9-1.3 s with the store in cache. So the cache may grow by up to 1 GiB
+ * (an eighth of the machine's memory at most) for a backup: a ceiling,
+ * filled only by the pages the runs read. A store too large for it gives
+ * the memory back after the first run, as the second would not find its
+ * pages anyway; otherwise the last backup to end does.
+ */
+#define BOOST_MAX_MB 1024u
+
+static uint64_t boost_mb(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t cap = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 8 / (1u << 20) : 0;
+	return cap < BOOST_MAX_MB ? cap : BOOST_MAX_MB;
+}
 
 /* Every bucket, in etcd's layout, into w. */
 static int write_all(struct core_backup *b, struct bbolt_writer *w, bool dry)
@@ -248,9 +270,13 @@ int core_backup_open(struct core *c, struct core_backup **out)
 	if (b == NULL)
 		return CORE_ENOMEM;
 	b->c = c;
+	uint64_t extra = boost_mb();
+	b->boosted = extra > 0 && db_cache_boost(c->db, extra) == DB_OK;
 	b->s = core_session(c);
 	int rv = b->s == NULL ? DB_NOMEM : db_txn_begin(b->s);
 	if (rv != DB_OK) {
+		if (b->boosted)
+			db_cache_boost_end(c->db);
 		free(b);
 		return core_err(rv);
 	}
@@ -273,6 +299,10 @@ int core_backup_open(struct core *c, struct core_backup **out)
 	if (rv != DB_OK) {
 		core_backup_close(b);
 		return core_err(rv);
+	}
+	if (b->boosted && b->size / (1u << 20) > extra) {
+		db_cache_boost_end(c->db);
+		b->boosted = false;
 	}
 	*out = b;
 	return CORE_OK;
@@ -309,5 +339,7 @@ void core_backup_close(struct core_backup *b)
 	if (b == NULL)
 		return;
 	db_txn_abort(b->s);
+	if (b->boosted)
+		db_cache_boost_end(b->c->db);
 	free(b);
 }

@@ -193,6 +193,7 @@ static void uri_of(const struct db *db, enum db_table t, uint32_t gen, char *buf
 static void free_db(struct db *db)
 {
 	pthread_mutex_destroy(&db->drop_mu);
+	pthread_mutex_destroy(&db->cache_mu);
 	free(db->wal_dir);
 	free(db->dir);
 	free(db);
@@ -332,6 +333,8 @@ int db_open(const char *dir, const struct db_options *opts, struct db **out, cha
 		return DB_NOMEM;
 	}
 	pthread_mutex_init(&db->drop_mu, NULL);
+	pthread_mutex_init(&db->cache_mu, NULL);
+	db->cache_mb = cache_mb;
 	if ((db->dir = strdup(dir)) == NULL || (wal[0] && (db->wal_dir = strdup(wal)) == NULL)) {
 		snprintf(errbuf, errlen, "out of memory");
 		free_db(db);

@@ -69,6 +69,17 @@ void db_close(struct db *db);
 uint64_t db_size_bytes(const struct db *db);
 
 /*
+ * Grow WiredTiger's cache by extra_mb for a scan that reads the whole store
+ * more than once (an etcd-format snapshot makes two runs over it), so the
+ * second run finds its pages in memory instead of reading, decompressing
+ * and evicting them again; db_cache_boost_end gives the memory back once
+ * the last such scan ends. Overlapping scans share the largest boost.
+ * DB_OK, or a WiredTiger error (the cache is then left as it was).
+ */
+int db_cache_boost(struct db *db, uint64_t extra_mb);
+void db_cache_boost_end(struct db *db);
+
+/*
  * A session is one thread's handle: a WiredTiger session with its cursors
  * cached. Sessions are not thread-safe; open one per thread. Transactions
  * span every table, so a batch can write the log, keys and meta at once.

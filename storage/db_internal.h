@@ -58,6 +58,10 @@ struct db {
 	pthread_mutex_t drop_mu; /* db_drop_stale vs a load's choice of generation */
 	uint32_t loading;      /* generation a snap_load fills (0: none); drop_mu */
 	struct db_hist sync_commits; /* commits with sync (the Raft log's) */
+	pthread_mutex_t cache_mu;    /* db_cache.c: the cache's size while scans run */
+	uint64_t cache_mb;           /* as opened */
+	uint64_t boost_mb;           /* extra while boost_users > 0 */
+	uint32_t boost_users;
 };
 
 /*

@@ -1,7 +1,8 @@
 /*
  * tests/storage/test_db.c — the connection: open errors, sessions and
  * transactions, synced and unsynced commits, error strings, db_size_bytes,
- * and that tables use block compression when the snappy extension loads.
+ * that tables use block compression when the snappy extension loads, and
+ * the cache boost of whole-store scans (overlapping boosts, the last end).
  */
 #include "storage/db_internal.h"
 #include "tests/storage/check.h"
@@ -20,6 +21,21 @@ static int kv_compressed(struct db_session *s)
 	}
 	c->close(c);
 	return found;
+}
+
+/* WiredTiger's configured cache size, in MiB. */
+static long cache_mb(struct db_session *s)
+{
+	WT_CURSOR *c;
+	REQUIRE(s->wt->open_cursor(s->wt, "statistics:", NULL, NULL, &c) == 0);
+	c->set_key(c, WT_STAT_CONN_CACHE_BYTES_MAX);
+	int64_t v = -1;
+	if (c->search(c) == 0) {
+		const char *desc, *pv;
+		REQUIRE(c->get_value(c, &desc, &pv, &v) == 0);
+	}
+	c->close(c);
+	return (long)(v / (1 << 20));
 }
 
 int main(void)
@@ -73,6 +89,19 @@ int main(void)
 	CHECK_EQ(db_txn_commit(s, 0), DB_OK);
 
 	CHECK(db_size_bytes(db) > 0);
+
+	REQUIRE(db->conn->reconfigure(db->conn, "statistics=(fast)") == 0);
+	CHECK_EQ(cache_mb(s), 32);
+	CHECK_EQ(db_cache_boost(db, 64), DB_OK);
+	CHECK_EQ(cache_mb(s), 96);
+	CHECK_EQ(db_cache_boost(db, 16), DB_OK); /* a smaller one shares the larger */
+	CHECK_EQ(cache_mb(s), 96);
+	db_cache_boost_end(db);
+	CHECK_EQ(cache_mb(s), 96); /* one scan still runs */
+	db_cache_boost_end(db);
+	CHECK_EQ(cache_mb(s), 32);
+	db_cache_boost_end(db); /* unmatched: harmless */
+	CHECK_EQ(cache_mb(s), 32);
 	CHECK_EQ(db_wt_error(WT_NOTFOUND), DB_NOTFOUND);
 	CHECK_EQ(db_wt_error(0), DB_OK);
 	for (int code = DB_OK; code <= DB_INVALID; code++)
