@@ -66,25 +66,31 @@ def _ephemeral_range():
 
 
 _EPHEMERAL = _ephemeral_range()
+_HANDED_OUT = set()
 
 
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
     ephemeral range: servers are restarted on the same ports, and a port in
     that range can meanwhile become the local end of some other process's
-    outgoing connection, which makes the restart's bind fail."""
+    outgoing connection, which makes the restart's bind fail. Never the same
+    port twice in one test process: a port picked for a member that has not
+    bound it yet is still free, and was once handed to a second member of
+    the same cluster."""
     rng = random.Random()
     lo = 10000
     hi = _EPHEMERAL[0] - 1 if _EPHEMERAL[0] > lo + 1000 else 30000
     while True:
         port = rng.randint(lo, hi)
-        if port in (2379, 2380):   # never collide with a real etcd's defaults
+        # never a real etcd's defaults, never one handed out already
+        if port in (2379, 2380) or port in _HANDED_OUT:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        _HANDED_OUT.add(port)
         return port
 
 
