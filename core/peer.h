@@ -111,24 +111,22 @@ int peer_fetch_members(const struct peer_tls *tls, const char *const *urls, size
 		       int64_t timeout_ms, uint8_t **buf, size_t *len, char *err, size_t errlen);
 
 /*
- * Each chunk of a fetched snapshot, once written to the part file (fd) at
- * off. A fetch that resumes starts past bytes of the part the sink has not
- * seen; one that starts the file again (another file) comes back to off 0.
+ * Each chunk of a fetched snapshot, in order from off 0; a fetch that
+ * starts again (the next URL, after a broken transfer) comes back to off 0.
  * Non-zero stops the fetch.
  */
-typedef int (*peer_snap_sink)(void *arg, int fd, uint64_t off, const void *data, size_t len);
+typedef int (*peer_snap_sink)(void *arg, uint64_t off, const void *data, size_t len);
 
 /*
- * Fetch a snapshot file from the member at urls (tried in turn) into
- * part_path, on a stream of its own, blocking, handing each chunk to sink
- * as well. A part of the same file already there (its name is kept in
- * part_path + ".id") is resumed at its end. Gives up after idle_ms without
- * a chunk, or when *stop turns true. Returns 0 when the whole file is in
- * part_path (not synced: it is only there to resume from), else -1 with err.
+ * Fetch a snapshot file from the member at urls (tried in turn), on a
+ * stream of its own, blocking, handing each chunk to sink; nothing is
+ * written to disk here. Gives up after idle_ms without a chunk, or when
+ * *stop turns true. Returns 0 when the whole file went to the sink, else
+ * -1 with err.
  */
 int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_t n,
-			const char *part_path, int64_t idle_ms, const _Atomic bool *stop,
-			peer_snap_sink sink, void *sink_arg, char *err, size_t errlen);
+			int64_t idle_ms, const _Atomic bool *stop, peer_snap_sink sink, void *sink_arg,
+			char *err, size_t errlen);
 
 /* Call HashKV on the member at url with payload req, blocking up to
  * timeout_ms or until *stop turns true (stop may be NULL): 0 with *buf

@@ -9,10 +9,14 @@
  * it is still being written too (the snapshot_state callback says how far
  * it has got; chunks carry the total only once it is known); one chunk is
  * in flight per call, so gRPC's flow control paces the sender to the
- * receiver. Client side: one blocking call on a queue of its own,
- * writing each chunk at its offset; the file's name is kept next to the
- * part, so a broken transfer resumes where it broke if the sender still
- * serves the same file.
+ * receiver. A request may name a file and an offset to go on from (the
+ * server then resumes it if it still serves that file). Client side: one
+ * blocking call on a queue of its own, handing each chunk to the caller's
+ * sink and writing nothing to disk: the member loads the chunks as they
+ * come (core/snap_fetch.c), and a part file beside the load cost as much
+ * CPU as the load (1M keys: a learner's catch-up 2.3 s -> 1.4-1.6 s, its
+ * CPU 1.75 s -> 1.05 s without it). A broken transfer starts again from
+ * the beginning, as etcd's does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -273,43 +277,14 @@ void *peer_snap_main(void *arg)
 /* ---- fetching ---- */
 
 struct fetch {
-	int fd;
-	char id[ID_MAX];
-	char id_path[4200];
-	uint64_t have; /* bytes of id in the part file, from its start */
+	char id[ID_MAX]; /* the file the chunks so far belong to */
+	uint64_t have;   /* bytes of it handed to the sink */
 	peer_snap_sink sink;
 	void *sink_arg;
 };
 
-/* What a previous, broken fetch left. */
-static void fetch_resume(struct fetch *f)
-{
-	FILE *idf = fopen(f->id_path, "r");
-	f->id[0] = 0;
-	if (idf != NULL) {
-		if (fgets(f->id, sizeof(f->id), idf) == NULL)
-			f->id[0] = 0;
-		fclose(idf);
-	}
-	struct stat st;
-	f->have = f->id[0] && fstat(f->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
-
-/* A chunk of another file than the part holds: start the part again. */
-static int fetch_switch(struct fetch *f, const char *id)
-{
-	if (ftruncate(f->fd, 0) != 0)
-		return -1;
-	snprintf(f->id, sizeof(f->id), "%s", id);
-	f->have = 0;
-	FILE *idf = fopen(f->id_path, "w");
-	if (idf == NULL)
-		return -1;
-	int rv = fputs(f->id, idf) >= 0 ? 0 : -1;
-	return fclose(idf) == 0 ? rv : -1;
-}
-
-/* One chunk into the part; 1 when the file is whole, 0 for more, -1. */
+/* One chunk to the sink; 1 when the file is whole, 0 for more, -1 for a
+ * bad chunk, -2 when the sink refused it. */
 static int fetch_chunk(struct fetch *f, grpc_byte_buffer *bb)
 {
 	grpc_byte_buffer_reader rd;
@@ -328,18 +303,11 @@ static int fetch_chunk(struct fetch *f, grpc_byte_buffer *bb)
 		return -1;
 	}
 	int rv = 0;
-	/* From the start (another file, or the sender could not resume this
-	 * one): the part starts again. */
-	if (ch->offset == 0 && (strcmp(ch->id, f->id) != 0 || f->have != 0))
-		rv = fetch_switch(f, ch->id);
-	else if (strcmp(ch->id, f->id) != 0)
-		rv = -1;
-	if (rv == 0 && ch->offset != f->have)
-		rv = -1; /* chunks come in order from where we asked */
-	if (rv == 0 && ch->data.len > 0 &&
-	    pwrite(f->fd, ch->data.data, ch->data.len, (off_t)ch->offset) != (ssize_t)ch->data.len)
-		rv = -1;
-	if (rv == 0 && f->sink && f->sink(f->sink_arg, f->fd, ch->offset, ch->data.data, ch->data.len) != 0)
+	if (ch->offset == 0 && f->have == 0)
+		snprintf(f->id, sizeof(f->id), "%s", ch->id);
+	else if (strcmp(ch->id, f->id) != 0 || ch->offset != f->have)
+		rv = -1; /* one file, in order from the start */
+	if (rv == 0 && f->sink(f->sink_arg, ch->offset, ch->data.data, ch->data.len) != 0)
 		rv = -2;
 	if (rv == 0) {
 		f->have += ch->data.len;
@@ -404,9 +372,9 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 	md[0].value = grpc_slice_from_static_string(cluster_hex);
 	md[1].key = grpc_slice_from_static_string(PEER_MD_FROM);
 	md[1].value = grpc_slice_from_static_string(from_hex);
-	Metadpb__SnapshotFetch req = METADPB__SNAPSHOT_FETCH__INIT;
-	req.id = f->id;
-	req.offset = f->have;
+	Metadpb__SnapshotFetch req = METADPB__SNAPSHOT_FETCH__INIT; /* the file from its start */
+	f->id[0] = 0;
+	f->have = 0;
 	uint8_t reqbuf[ID_MAX + 32];
 	size_t reqlen = metadpb__snapshot_fetch__pack(&req, reqbuf);
 	grpc_slice rs = grpc_slice_from_copied_buffer((const char *)reqbuf, reqlen);
@@ -498,28 +466,18 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 }
 
 int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_t n,
-			const char *part_path, int64_t idle_ms, const _Atomic bool *stop,
-			peer_snap_sink sink, void *sink_arg, char *err, size_t errlen)
+			int64_t idle_ms, const _Atomic bool *stop, peer_snap_sink sink, void *sink_arg,
+			char *err, size_t errlen)
 {
 	struct fetch f;
 	memset(&f, 0, sizeof(f));
 	f.sink = sink;
 	f.sink_arg = sink_arg;
-	snprintf(f.id_path, sizeof(f.id_path), "%s.id", part_path);
-	f.fd = open(part_path, O_RDWR | O_CREAT, 0600);
-	if (f.fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", part_path, strerror(errno));
-		return -1;
-	}
-	fetch_resume(&f);
 	err[0] = 0;
 	int rv = -1;
 	for (size_t i = 0; rv != 0 && i < n && !atomic_load(stop); i++) {
 		err[0] = 0;
 		rv = fetch_one(t, urls[i], &f, idle_ms, stop, err, errlen);
 	}
-	close(f.fd);
-	if (rv == 0)
-		unlink(f.id_path);
 	return rv;
 }

@@ -7,14 +7,12 @@
  * never believes in a snapshot the store does not hold. One fetch at a
  * time; the leader repeats its message until the member answers, so a
  * message that arrives meanwhile, or a fetch that fails, costs nothing but
- * time (a broken transfer resumes from the part already fetched: the part
- * is loaded again from the file, then the rest from the leader).
+ * time (a broken transfer starts again, its load with it).
  * The leader's side is snap_serve.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/core_internal.h"
 #include "core/node_internal.h"
@@ -28,10 +26,8 @@ struct snap_fetch {
 	struct core *c;
 	struct raft_message msg; /* the snapshot message, stepped once installed */
 	struct snap_stream *st;  /* the load of what was fetched so far */
-	uint64_t fed;            /* bytes of the part file fed to st */
-	char part[4200];
-	int result;   /* 0: fetched and verified */
-	bool damaged; /* fetched whole but the hash disagrees: not resumed */
+	uint64_t fed;            /* bytes fed to st */
+	int result;              /* 0: fetched and verified */
 	uint64_t index;
 	char err[512];
 };
@@ -64,48 +60,31 @@ static void fetched(struct core *c, struct node_op *op)
 		int rv = snap_stream_install(c, f->st);
 		if (rv != DB_OK)
 			node_fatal("snapshot install", db_strerror(rv));
-		unlink(f->part);
 		core_log("info", "installed snapshot at index %llu; raft snapshot index %llu",
 			 (unsigned long long)f->index, (unsigned long long)want);
 		(void)raft_step(c->raft, &f->msg);
 	} else if (f->result != 0) {
 		core_log("warn", "fetching a snapshot from %llx: %s", (unsigned long long)f->msg.from,
 			 f->err);
-		if (f->damaged)
-			unlink(f->part); /* a broken transfer resumes; a bad file does not */
 	}
 	fetch_free(f);
 }
 
-/* Fetch thread: each chunk into the load, after the part it resumes. */
-static int sink(void *arg, int fd, uint64_t off, const void *data, size_t len)
+/* Fetch thread: each chunk into the load; a fetch that starts again
+ * starts the load again. */
+static int sink(void *arg, uint64_t off, const void *data, size_t len)
 {
 	struct snap_fetch *f = arg;
-	if (off < f->fed || f->st == NULL) { /* the file starts again */
-		if (off != 0)
-			return -1;
+	if (off == 0 && (f->fed > 0 || f->st == NULL)) {
 		snap_stream_free(f->st);
 		f->fed = 0;
 		if ((f->st = snap_stream_new(f->c)) == NULL)
 			return -1;
 	}
-	static const size_t piece = 1u << 20;
-	uint8_t *buf = f->fed < off ? malloc(piece) : NULL;
-	int rv = f->fed < off && buf == NULL ? -1 : 0;
-	while (rv == 0 && f->fed < off) {
-		size_t want = off - f->fed < piece ? (size_t)(off - f->fed) : piece;
-		ssize_t got = pread(fd, buf, want, (off_t)f->fed);
-		if (got <= 0 || snap_stream_feed(f->st, buf, (size_t)got) != 0)
-			rv = -1;
-		else
-			f->fed += (uint64_t)got;
-	}
-	free(buf);
-	if (rv == 0 && (rv = snap_stream_feed(f->st, data, len)) == 0)
-		f->fed += len;
-	if (rv != 0)
-		f->damaged = true;
-	return rv;
+	if (off != f->fed || snap_stream_feed(f->st, data, len) != 0)
+		return -1;
+	f->fed += len;
+	return 0;
 }
 
 static void *fetch_main(void *arg)
@@ -118,12 +97,11 @@ static void *fetch_main(void *arg)
 	f->result = -1;
 	if (urls == NULL || n == 0)
 		snprintf(f->err, sizeof(f->err), "no peer URL for the leader");
-	else if (peer_fetch_snapshot(c->peers, (const char *const *)urls, n, f->part, FETCH_IDLE_MS,
+	else if (peer_fetch_snapshot(c->peers, (const char *const *)urls, n, FETCH_IDLE_MS,
 				     &c->fetch_stop, sink, f, f->err, sizeof(f->err)) == 0) {
 		int64_t t0 = node_now_ns();
 		f->result = f->st ? snap_stream_end(f->st, &f->index) : -1;
-		f->damaged = f->result != 0;
-		if (f->damaged)
+		if (f->result != 0)
 			snprintf(f->err, sizeof(f->err), "the fetched snapshot is damaged (hash mismatch)");
 		else
 			core_log("info", "fetched and loaded the snapshot; made it durable in %lld ms",
@@ -171,16 +149,13 @@ void snap_fetch_or_step(struct core *c, struct raft_message *m)
 		raft_message_release(m);
 		return;
 	}
-	char dir[4096];
 	struct snap_fetch *f = c->fetch || c->peers == NULL ? NULL : calloc(1, sizeof(*f));
-	if (f == NULL || snap_dir(c, dir, sizeof(dir)) != 0) {
-		free(f);
+	if (f == NULL) {
 		raft_message_release(m); /* repeated by the leader */
 		return;
 	}
 	f->msg = *m;
 	memset(m, 0, sizeof(*m));
-	snprintf(f->part, sizeof(f->part), "%s/fetch.part", dir);
 	f->op.fn = fetched;
 	f->c = c;
 	core_log("info", "fetching a snapshot from leader %llx (raft snapshot index %llu, applied %llu)",

@@ -312,12 +312,12 @@ int snap_recover(struct core *c, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create %s/snap: %s", c->cfg.data_dir, strerror(errno));
 		return -1;
 	}
-	/* Files being made when the process stopped are of no use; a fetch's
-	 * part resumes; an install file is an older binary's (below). */
+	/* Files being made when the process stopped are of no use, nor is the
+	 * part file of a fetch an older binary kept; an install file is an
+	 * older binary's (below). */
 	DIR *d = opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-		if (e->d_name[0] == '.' || strcmp(e->d_name, INSTALL_FILE) == 0 ||
-		    strncmp(e->d_name, "fetch", 5) == 0)
+		if (e->d_name[0] == '.' || strcmp(e->d_name, INSTALL_FILE) == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		unlink(path);

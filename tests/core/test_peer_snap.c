@@ -1,10 +1,10 @@
 /*
  * tests/core/test_peer_snap.c — snapshot transfer between two transports on
- * loopback: a fetch gets the served file byte for byte (several chunks); a
- * part already held of the same file is resumed at its end, not sent
- * again; a part of another file starts over; a file still being written
- * arrives whole, each chunk handed to the sink in order; a fetcher of
- * another cluster is refused; a server with nothing to send fails the fetch.
+ * loopback: a fetch hands the served file to the sink byte for byte and in
+ * order (several chunks); a chunk the sink refuses fails that try and the
+ * next URL starts the file again from 0; a file still being written
+ * arrives whole; a fetcher of another cluster is refused; a server with
+ * nothing to send fails the fetch.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -67,12 +67,21 @@ struct sunk {
 	uint8_t *buf;
 	uint64_t next; /* offset the next chunk must have */
 	bool out_of_order;
+	uint64_t refuse_at; /* refuse the chunk at this offset, once */
+	int restarts;       /* times the file came again from 0 */
 };
 
-static int sink(void *arg, int fd, uint64_t off, const void *data, size_t len)
+static int sink(void *arg, uint64_t off, const void *data, size_t len)
 {
 	struct sunk *k = arg;
-	(void)fd;
+	if (off == k->refuse_at) {
+		k->refuse_at = UINT64_MAX;
+		return -1;
+	}
+	if (off == 0 && k->next != 0) {
+		k->restarts++;
+		k->next = 0;
+	}
 	if (off != k->next || off + len > FILE_BYTES)
 		k->out_of_order = true;
 	else
@@ -119,18 +128,6 @@ static struct peer_transport *start(uint64_t id, uint64_t cluster, bool serves, 
 	return t;
 }
 
-static uint8_t *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	struct stat st;
-	uint8_t *buf = fstat(fileno(f), &st) == 0 ? malloc((size_t)st.st_size + 1) : NULL;
-	*len = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-	fclose(f);
-	return buf;
-}
-
 static void write_file(const char *path, const uint8_t *buf, size_t len)
 {
 	FILE *f = fopen(path, "w");
@@ -155,42 +152,28 @@ int main(void)
 	struct peer_transport *fetcher = start(2, 7, false, furl, sizeof(furl));
 	struct peer_transport *stranger = start(3, 8, false, xurl, sizeof(xurl));
 	const char *urls[] = {surl};
-	char part[300], idp[310], err[256];
-	snprintf(part, sizeof(part), "%s/fetch.part", dir);
-	snprintf(idp, sizeof(idp), "%s.id", part);
+	char err[256];
 	_Atomic bool stop = false;
-	size_t len;
-	uint8_t *got;
 
-	/* A fresh fetch: the whole file, in order. */
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
-	got = read_all(part, &len);
-	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
-	EXPECT(strcmp(asked, "") == 0);
-	EXPECT(access(idp, F_OK) != 0); /* done: nothing to resume */
-	free(got);
+	/* A fetch: the whole file, in order, into the sink. */
+	struct sunk k = {calloc(1, FILE_BYTES), 0, false, UINT64_MAX, 0};
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, 10000, &stop, sink, &k, err, sizeof(err)) == 0);
+	EXPECT(!k.out_of_order && k.next == FILE_BYTES && memcmp(k.buf, content, FILE_BYTES) == 0);
+	EXPECT(k.restarts == 0);
+	EXPECT(strcmp(asked, "") == 0); /* from the start */
 
-	/* A broken transfer of the same file: its first 1.5 MiB are held
-	 * (marked, so a resend would show), and only the rest comes. */
-	size_t half = 3u * 1024 * 1024 / 2;
-	uint8_t *mark = malloc(half);
-	memset(mark, 0xA5, half);
-	write_file(part, mark, half);
-	write_file(idp, (const uint8_t *)"snap-1", 6);
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
-	got = read_all(part, &len);
-	EXPECT(got && len == FILE_BYTES && memcmp(got, mark, half) == 0 &&
-	       memcmp(got + half, content + half, FILE_BYTES - half) == 0);
-	EXPECT(strcmp(asked, "snap-1") == 0);
-	free(got);
-
-	/* A part of another file: it starts over. */
-	write_file(part, mark, half);
-	write_file(idp, (const uint8_t *)"snap-0", 6);
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) == 0);
-	got = read_all(part, &len);
-	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
-	free(got);
+	/* The sink refuses the chunk at 1 MiB: that try fails, and the next
+	 * URL sends the file again from its start. */
+	const char *twice[] = {surl, surl};
+	memset(k.buf, 0, FILE_BYTES);
+	k = (struct sunk){k.buf, 0, false, 1u << 20, 0};
+	EXPECT(peer_fetch_snapshot(fetcher, twice, 2, 10000, &stop, sink, &k, err, sizeof(err)) == 0);
+	EXPECT(k.restarts == 1 && !k.out_of_order && k.next == FILE_BYTES &&
+	       memcmp(k.buf, content, FILE_BYTES) == 0);
+	/* ... and with one URL the fetch fails, saying why. */
+	k = (struct sunk){k.buf, 0, false, 1u << 20, 0};
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, 10000, &stop, sink, &k, err, sizeof(err)) != 0);
+	EXPECT(strstr(err, "does not load") != NULL);
 
 	/* A file still being written: what is there is sent as it comes,
 	 * and the fetch ends once it is whole; the sink sees every chunk. */
@@ -202,36 +185,31 @@ int main(void)
 	atomic_store(&growing, true);
 	pthread_t grower;
 	EXPECT(pthread_create(&grower, NULL, grow_main, NULL) == 0);
-	struct sunk k = {calloc(1, FILE_BYTES), 0, false};
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 20000, &stop, sink, &k, err, sizeof(err)) == 0);
+	memset(k.buf, 0, FILE_BYTES);
+	k = (struct sunk){k.buf, 0, false, UINT64_MAX, 0};
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, 20000, &stop, sink, &k, err, sizeof(err)) == 0);
 	pthread_join(grower, NULL);
-	got = read_all(part, &len);
-	EXPECT(got && len == FILE_BYTES && memcmp(got, content, len) == 0);
 	EXPECT(!k.out_of_order && k.next == FILE_BYTES && memcmp(k.buf, content, FILE_BYTES) == 0);
-	free(got);
-	free(k.buf);
 	unlink(making);
 	snprintf(served, sizeof(served), "%s/snap-1.snap", dir);
 
 	/* Another cluster is refused before anything is served. */
 	int calls = serve_calls;
-	EXPECT(peer_fetch_snapshot(stranger, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) != 0);
+	EXPECT(peer_fetch_snapshot(stranger, urls, 1, 10000, &stop, sink, &k, err, sizeof(err)) != 0);
 	EXPECT(strstr(err, "cluster ID mismatch") != NULL);
 	EXPECT(serve_calls == calls);
 
 	/* Nothing to send: the fetch fails, with the server's reason. */
 	serve_nothing = true;
-	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, part, 10000, &stop, NULL, NULL, err, sizeof(err)) != 0);
+	EXPECT(peer_fetch_snapshot(fetcher, urls, 1, 10000, &stop, sink, &k, err, sizeof(err)) != 0);
 	EXPECT(strstr(err, "no snapshot to send") != NULL);
 
 	peer_stop(stranger);
 	peer_stop(fetcher);
 	peer_stop(server);
-	unlink(part);
-	unlink(idp);
 	unlink(served);
 	rmdir(dir);
-	free(mark);
+	free(k.buf);
 	free(content);
 	if (failures)
 		fprintf(stderr, "test_peer_snap: %d failure(s)\n", failures);
