@@ -48,7 +48,7 @@ static void hc_free(struct hash_call *hc)
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* The whole of a byte buffer into a malloc'ed copy (NULL: out of memory). */
+/* A HashKV call arrived (or the server is stopping): answer it. */
 static void on_event(struct peer_tag *tag, bool ok)
 {
 	struct hash_call *hc = PEER_CONTAINER(tag, struct hash_call, tag);

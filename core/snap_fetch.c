@@ -75,7 +75,7 @@ static void fetched(struct core *c, struct node_op *op)
 static int sink(void *arg, uint64_t off, const void *data, size_t len)
 {
 	struct snap_fetch *f = arg;
-	if (off == 0 && (f->fed > 0 || f->st == NULL)) {
+	if (off == 0) { /* a load a failed try left, even at 0 bytes, may be broken */
 		snap_stream_free(f->st);
 		f->fed = 0;
 		if ((f->st = snap_stream_new(f->c)) == NULL)
