@@ -12,6 +12,7 @@
  * them as), so a restored etcd has the same users, roles and switch.
  * Not written: the cluster version.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -200,14 +201,31 @@ struct core_backup {
  * (an eighth of the machine's memory at most) for a backup: a ceiling,
  * filled only by the pages the runs read. A store too large for it gives
  * the memory back after the first run, as the second would not find its
- * pages anyway; otherwise the last backup to end does.
+ * pages anyway; otherwise the last backup to end does. In a container the
+ * machine's memory is its cgroup's limit, when that is lower.
  */
 #define BOOST_MAX_MB 1024u
+
+/* A cgroup memory limit file's number (v2 "max" or unreadable: none). */
+static uint64_t limit_in(const char *path, uint64_t cur)
+{
+	FILE *f = fopen(path, "r");
+	unsigned long long v = 0;
+	if (f != NULL) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > 0 && v < cur ? (uint64_t)v : cur;
+}
 
 static uint64_t boost_mb(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	uint64_t cap = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 8 / (1u << 20) : 0;
+	uint64_t mem = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+	mem = limit_in("/sys/fs/cgroup/memory.max", mem);                   /* cgroup v2 */
+	mem = limit_in("/sys/fs/cgroup/memory/memory.limit_in_bytes", mem); /* v1 */
+	uint64_t cap = mem / 8 / (1u << 20);
 	return cap < BOOST_MAX_MB ? cap : BOOST_MAX_MB;
 }
 
