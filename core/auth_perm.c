@@ -141,42 +141,36 @@ int core_auth_check_range(struct core *c, const char *user, enum core_perm perm,
 	return err;
 }
 
-int core_auth_check_admin(struct core *c, const char *user)
+/* A known user (with auth on), and with the root role when root is asked. */
+static int check_user(struct core *c, const char *user, bool root)
 {
-	struct core_auth *a = c->auth;
 	if (!core_auth_enabled(c))
 		return CORE_OK;
 	if (user == NULL || user[0] == 0)
 		return CORE_EUSER_EMPTY;
 	struct auth_grants tmp;
 	bool own;
-	const struct auth_grants *g = grants(a, user, &tmp, &own);
+	const struct auth_grants *g = grants(c->auth, user, &tmp, &own);
 	if (g == NULL)
 		return CORE_ENOMEM;
-	int err = g->kind == AUTH_GRANTS_NO_USER ? CORE_EUSER_NOT_FOUND
-		  : g->kind == AUTH_GRANTS_ROOT  ? CORE_OK
-						 : CORE_EPERMISSION_DENIED;
+	int err = CORE_OK;
+	if (g->kind == AUTH_GRANTS_NO_USER)
+		err = CORE_EUSER_NOT_FOUND;
+	else if (root && g->kind != AUTH_GRANTS_ROOT)
+		err = CORE_EPERMISSION_DENIED;
 	if (own)
 		auth_grants_free(&tmp);
 	return err;
 }
 
+int core_auth_check_admin(struct core *c, const char *user)
+{
+	return check_user(c, user, true);
+}
+
 int core_auth_check_user(struct core *c, const char *user)
 {
-	struct core_auth *a = c->auth;
-	if (!core_auth_enabled(c))
-		return CORE_OK;
-	if (user == NULL || user[0] == 0)
-		return CORE_EUSER_EMPTY;
-	struct auth_grants tmp;
-	bool own;
-	const struct auth_grants *g = grants(a, user, &tmp, &own);
-	if (g == NULL)
-		return CORE_ENOMEM;
-	int err = g->kind == AUTH_GRANTS_NO_USER ? CORE_EUSER_NOT_FOUND : CORE_OK;
-	if (own)
-		auth_grants_free(&tmp);
-	return err;
+	return check_user(c, user, false);
 }
 
 bool core_auth_has_role(struct core *c, const char *user, const char *role)
