@@ -116,6 +116,13 @@ grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls)
 
 /* A byte buffer's bytes, malloc'ed (at least 1 byte; NULL: none left). */
 uint8_t *peer_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
+/* A channel of its own to the member at url, for a call (peer_unary.c);
+ * NULL with err filled when the URL is bad or no channel could be made. */
+grpc_channel *peer_dial(struct peer_transport *t, const char *url, const grpc_channel_args *args,
+			char *err, size_t errlen);
+/* Release a call made on such a channel, its queue (every event plucked)
+ * and the channel. call may be NULL. */
+void peer_hang_up(grpc_call *call, grpc_completion_queue *cq, grpc_channel *ch);
 /*
  * One blocking unary call of method to the member at url (peer_unary.c), on
  * a channel of its own, until timeout_ms or *stop (NULL: none). 0 with *buf

@@ -341,24 +341,13 @@ static bool wait_tag(grpc_completion_queue *cq, void *tag, int64_t idle_ms, cons
 static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f, int64_t idle_ms,
 		     const _Atomic bool *stop, char *err, size_t errlen)
 {
-	char addr[512];
-	bool https;
-	if (peer_url_addr(url, addr, sizeof(addr), &https) != 0) {
-		snprintf(err, errlen, "invalid peer URL %s", url);
-		return -1;
-	}
-	grpc_channel_credentials *creds = peer_channel_creds(t, https);
 	grpc_arg args[] = {
 		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = 2 * CHUNK_BYTES}},
 	};
 	grpc_channel_args cargs = {1, args};
-	grpc_channel *ch = creds ? grpc_channel_create(addr, creds, &cargs) : NULL;
-	if (creds)
-		grpc_channel_credentials_release(creds);
-	if (ch == NULL) {
-		snprintf(err, errlen, "cannot reach %s", url);
+	grpc_channel *ch = peer_dial(t, url, &cargs, err, errlen);
+	if (ch == NULL)
 		return -1;
-	}
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
 	grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 						   grpc_slice_from_static_string(PEER_SNAPSHOT_METHOD),
@@ -456,12 +445,7 @@ static int fetch_one(struct peer_transport *t, const char *url, struct fetch *f,
 	grpc_slice_unref(details);
 	grpc_metadata_array_destroy(&initial);
 	grpc_metadata_array_destroy(&trailing);
-	if (call)
-		grpc_call_unref(call);
-	/* Every batch's event was plucked above. */
-	grpc_completion_queue_shutdown(cq);
-	grpc_completion_queue_destroy(cq);
-	grpc_channel_destroy(ch);
+	peer_hang_up(call, cq, ch); /* every batch's event was plucked above */
 	return rv;
 }
 

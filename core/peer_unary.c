@@ -1,7 +1,8 @@
 /*
- * core/peer_unary.c — one blocking unary call to a member, on a channel of
- * its own: the Members call of a joining member and the HashKV call of a
- * corruption check.
+ * core/peer_unary.c — calls to a member on a channel of their own: one
+ * blocking unary call (the Members call of a joining member, the HashKV
+ * call of a corruption check), and the dialling and hanging up that the
+ * snapshot fetch (peer_snap.c) shares.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,24 +30,40 @@ uint8_t *peer_buffer_bytes(grpc_byte_buffer *bb, size_t *len)
 	return p;
 }
 
-int peer_unary(struct peer_transport *t, const char *url, const char *method, const uint8_t *req,
-	       size_t len, int64_t timeout_ms, const _Atomic bool *stop, uint8_t **buf,
-	       size_t *buf_len, grpc_status_code *status, char *err, size_t errlen)
+grpc_channel *peer_dial(struct peer_transport *t, const char *url, const grpc_channel_args *args,
+			char *err, size_t errlen)
 {
 	char addr[512];
 	bool https;
 	if (peer_url_addr(url, addr, sizeof(addr), &https) != 0) {
 		snprintf(err, errlen, "invalid peer URL %s", url);
-		return -2;
+		return NULL;
 	}
 	grpc_channel_credentials *creds = peer_channel_creds(t, https);
-	grpc_channel *ch = creds ? grpc_channel_create(addr, creds, NULL) : NULL;
+	grpc_channel *ch = creds ? grpc_channel_create(addr, creds, args) : NULL;
 	if (creds)
 		grpc_channel_credentials_release(creds);
-	if (ch == NULL) {
+	if (ch == NULL)
 		snprintf(err, errlen, "cannot reach %s", url);
+	return ch;
+}
+
+void peer_hang_up(grpc_call *call, grpc_completion_queue *cq, grpc_channel *ch)
+{
+	if (call)
+		grpc_call_unref(call);
+	grpc_completion_queue_shutdown(cq);
+	grpc_completion_queue_destroy(cq);
+	grpc_channel_destroy(ch);
+}
+
+int peer_unary(struct peer_transport *t, const char *url, const char *method, const uint8_t *req,
+	       size_t len, int64_t timeout_ms, const _Atomic bool *stop, uint8_t **buf,
+	       size_t *buf_len, grpc_status_code *status, char *err, size_t errlen)
+{
+	grpc_channel *ch = peer_dial(t, url, NULL, err, errlen);
+	if (ch == NULL)
 		return -2;
-	}
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
 	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
 					     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
@@ -112,11 +129,6 @@ int peer_unary(struct peer_transport *t, const char *url, const char *method, co
 	grpc_slice_unref(details);
 	grpc_metadata_array_destroy(&initial);
 	grpc_metadata_array_destroy(&trailing);
-	if (call)
-		grpc_call_unref(call);
-	/* Its one event, if the batch started, was plucked above. */
-	grpc_completion_queue_shutdown(cq);
-	grpc_completion_queue_destroy(cq);
-	grpc_channel_destroy(ch);
+	peer_hang_up(call, cq, ch); /* its one event, if the batch started, was plucked above */
 	return rv;
 }
