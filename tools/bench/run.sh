@@ -332,14 +332,8 @@ phase_c() {
 # user's role grants readwrite on /b/, the keys' prefix; root turns auth
 # off between runs. Results: $OUT/$KIND-auth{off,on}-WORKLOAD-ROUND.json.
 phase_auth() {
-	local dir=$WORK/$KIND-auth logf=$WORK/$KIND-auth.log
-	quiesce
-	rm -rf "$logf"
-	SPORT= PPORT=
-	T_LAUNCH=$(date +%s%N)
-	start_server "$KIND" "$dir" "$logf"
-	local t
-	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
+	fresh_server auth || return 1
+	local logf=$WORK/$KIND-auth.log # fresh_server's
 	local ctl=(etcdctl --endpoints "127.0.0.1:$SPORT" --command-timeout 30s)
 	{
 		ETCDCTL_API=3 "${ctl[@]}" user add root:rootpw &&
