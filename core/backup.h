@@ -19,12 +19,13 @@
  * (ID -> leasepb.Lease), "alarm", the auth buckets, and empty "members" /
  * "members_removed" (restore writes the new membership).
  *
- * open takes one storage snapshot (writes go on meanwhile) on the calling
- * thread's session and lays the file out in a first run over it (sizes
- * only, nothing packed or written): the file's size is then known and its
- * first pages made. stream runs over the same snapshot again and hands the
- * file to emit in order, as it is made, so nothing is staged on disk; it
- * may be called once. open, stream and close must run on the same thread.
+ * open takes one storage snapshot (writes go on meanwhile) on a session of
+ * its own and lays the file out in a first run over it, in two halves on
+ * two threads (sizes only, nothing packed or written): the file's size is
+ * then known and its first pages made. stream runs over the same snapshot
+ * again and hands the file to emit in order, as it is made, so nothing is
+ * staged on disk; it may be called once. open, stream and close are called
+ * one at a time (any thread).
  * Errors: CORE_ENOMEM, CORE_EINTERNAL (storage), or emit's non-zero return.
  */
 struct core_backup;

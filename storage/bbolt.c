@@ -303,6 +303,53 @@ int bbolt_put(struct bbolt_writer *w, const uint8_t *key, size_t key_len, const 
 	return DB_OK;
 }
 
+int bbolt_leaf_break(struct bbolt_writer *w)
+{
+	if (!w->in_bucket)
+		return DB_INVALID;
+	return w->n > 0 ? flush_leaf(w) : DB_OK;
+}
+
+int bbolt_bucket_append(struct bbolt_writer *w, struct bbolt_writer *part)
+{
+	if (!w->in_bucket || !part->in_bucket || !w->layout_only || !part->layout_only || w->fd >= 0 ||
+	    part->fd >= 0)
+		return DB_INVALID;
+	if (part->n == 0 && part->leaves.n == 0)
+		return DB_OK; /* nothing: no break either */
+	int rv = bbolt_leaf_break(w);
+	if (rv == DB_OK)
+		rv = bbolt_leaf_break(part);
+	if (rv == DB_OK && w->have_last && part->leaves.n > 0) { /* keys go on ascending */
+		const struct ref *f = &part->leaves.v[0];
+		size_t m = f->key_len < w->last_len ? f->key_len : w->last_len;
+		int c = memcmp(f->key, w->last, m);
+		if (c < 0 || (c == 0 && f->key_len <= w->last_len))
+			rv = DB_INVALID;
+	}
+	/* part's pages were numbered from 3, as any writer's */
+	uint64_t base = w->next_pgid - 3;
+	for (size_t i = 0; i < part->leaves.n && rv == DB_OK; i++)
+		rv = refs_push(&w->leaves, part->leaves.v[i].key, part->leaves.v[i].key_len,
+			       part->leaves.v[i].pgid + base);
+	if (rv != DB_OK)
+		return rv;
+	w->next_pgid += part->next_pgid - 3;
+	/* part's last key is the one to go on from; w's buffer is empty now */
+	if (part->last_len > w->kv_cap) {
+		uint8_t *nk = realloc(w->kv, part->last_len + PAGE);
+		if (nk == NULL)
+			return DB_NOMEM;
+		w->kv = nk;
+		w->kv_cap = part->last_len + PAGE;
+	}
+	memcpy(w->kv, part->last, part->last_len);
+	w->last = w->kv;
+	w->last_len = part->last_len;
+	w->have_last = true;
+	return DB_OK;
+}
+
 /* Build branch levels over refs until one page remains; its id is the root. */
 static int build_branches(struct bbolt_writer *w, struct refs *level, uint64_t *root)
 {

@@ -46,6 +46,18 @@ int bbolt_bucket_begin(struct bbolt_writer *w, const char *name);
 int bbolt_put(struct bbolt_writer *w, const uint8_t *key, size_t key_len, const uint8_t *val,
 	      size_t val_len);
 int bbolt_bucket_end(struct bbolt_writer *w);
+/* End the leaf being filled here, so the next key starts a page (a no-op
+ * on an empty leaf). Runs that break at the same keys lay out alike. */
+int bbolt_leaf_break(struct bbolt_writer *w);
+/*
+ * Laying out in parts: part, a dry run opened like any other and inside a
+ * bucket, holds keys that follow w's in the same bucket; its leaves join
+ * w's, after a leaf break in w (none when part is empty). A run that puts
+ * the same keys and breaks where the parts meet lays out the same file.
+ * Dry runs only (DB_INVALID otherwise); part is left to be freed.
+ */
+int bbolt_bucket_append(struct bbolt_writer *w, struct bbolt_writer *part);
+
 /* Write the root bucket, freelist and meta pages; *size gets the file size. */
 int bbolt_writer_finish(struct bbolt_writer *w, uint64_t *size);
 void bbolt_writer_free(struct bbolt_writer *w); /* NULL is allowed */

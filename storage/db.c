@@ -495,6 +495,40 @@ int db_txn_begin(struct db_session *s)
 	return DB_OK;
 }
 
+int db_txn_begin_like(struct db_session *s, struct db_session *like)
+{
+	static _Atomic unsigned long seq;
+	if (s->in_txn || !like->in_txn || s->db != like->db)
+		return DB_INVALID;
+	if (s->gen != like->gen) { /* the tables like reads */
+		int rrv = refresh(s, like->gen);
+		if (rrv != DB_OK)
+			return rrv;
+	}
+	/* WiredTiger shares a snapshot by name: made from like's (which makes
+	 * like's transaction read-only), begun from, and dropped at once, as
+	 * a transaction keeps its own copy. */
+	char name[48], cfg[112];
+	snprintf(name, sizeof(name), "metad_like_%lu", atomic_fetch_add(&seq, 1));
+	snprintf(cfg, sizeof(cfg), "name=%s", name);
+	int rv = like->wt->snapshot(like->wt, cfg);
+	if (rv != 0)
+		return db_wt_error(rv);
+	snprintf(cfg, sizeof(cfg), "isolation=snapshot,snapshot=%s", name);
+	rv = s->wt->begin_transaction(s->wt, cfg);
+	snprintf(cfg, sizeof(cfg), "drop=(names=[%s])", name);
+	int drv = like->wt->snapshot(like->wt, cfg);
+	if (rv != 0)
+		return db_wt_error(rv);
+	s->in_txn = 1;
+	s->txn_gen++;
+	if (drv != 0) {
+		db_txn_abort(s);
+		return db_wt_error(drv);
+	}
+	return DB_OK;
+}
+
 void db_hist_observe(struct db_hist *h, uint64_t ns)
 {
 	size_t i = 0;

@@ -92,6 +92,10 @@ void db_session_close(struct db_session *s); /* NULL is allowed */
 /* Begin a snapshot-isolation transaction on the session. */
 int db_txn_begin(struct db_session *s);
 
+/* Begin a transaction on s that sees exactly what like's open one sees
+ * (so two threads can read one snapshot); like's becomes read-only. */
+int db_txn_begin_like(struct db_session *s, struct db_session *like);
+
 /*
  * A latency histogram in etcd's buckets for disk operations (Prometheus
  * ExponentialBuckets(0.001, 2, 14): 1 ms .. 8.192 s, then +Inf): counts per

@@ -34,17 +34,40 @@ static int collect(void *arg, const uint8_t *bytes, size_t len)
 	return 0;
 }
 
-/* The same buckets every time; dry: sizes only, no values. */
-static int fill(struct bbolt_writer *w, bool dry)
+/* Keys from..to of the big bucket; a leaf break before key brk. */
+static int put_keys(struct bbolt_writer *w, bool dry, int from, int to, int brk)
 {
 	static uint8_t big[10000];
 	memset(big, 'v', sizeof(big));
-	int rv = bbolt_bucket_begin(w, "key");
-	for (int i = 0; i < KEYS && rv == DB_OK; i++) {
+	int rv = DB_OK;
+	for (int i = from; i < to && rv == DB_OK; i++) {
 		char k[16];
 		int n = snprintf(k, sizeof(k), "k%08d", i);
 		size_t vl = i % 997 == 0 ? sizeof(big) : (size_t)(i % 300);
-		rv = bbolt_put(w, (const uint8_t *)k, (size_t)n, dry ? NULL : big, vl);
+		if (i == brk)
+			rv = bbolt_leaf_break(w);
+		if (rv == DB_OK)
+			rv = bbolt_put(w, (const uint8_t *)k, (size_t)n, dry ? NULL : big, vl);
+	}
+	return rv;
+}
+
+/* The same buckets every time; dry: sizes only, no values. With parts (a
+ * dry run), keys from brk on are laid out by a second writer and appended. */
+static int fill_split(struct bbolt_writer *w, bool dry, int brk, bool parts)
+{
+	int rv = bbolt_bucket_begin(w, "key");
+	if (rv == DB_OK)
+		rv = put_keys(w, dry, 0, parts ? brk : KEYS, brk);
+	if (rv == DB_OK && parts) {
+		struct bbolt_writer *p;
+		REQUIRE(bbolt_writer_open_sink(NULL, NULL, &p) == DB_OK);
+		rv = bbolt_bucket_begin(p, "key");
+		if (rv == DB_OK)
+			rv = put_keys(p, true, brk, KEYS, -1);
+		if (rv == DB_OK)
+			rv = bbolt_bucket_append(w, p);
+		bbolt_writer_free(p);
 	}
 	if (rv == DB_OK)
 		rv = bbolt_bucket_end(w);
@@ -56,6 +79,11 @@ static int fill(struct bbolt_writer *w, bool dry)
 			rv = bbolt_bucket_end(w);
 	}
 	return rv;
+}
+
+static int fill(struct bbolt_writer *w, bool dry)
+{
+	return fill_split(w, dry, -1, false);
 }
 
 struct count {
@@ -146,9 +174,78 @@ static void test_emit_error(void)
 	bbolt_writer_free(w);
 }
 
+/* Laid out in two parts (the backup's halves), then made in one run that
+ * breaks a leaf where they meet: the same file, which reads back whole.
+ * Splits: inside, at the first key (nothing before), past the last
+ * (nothing after: no break). */
+static void test_parts_agree(void)
+{
+	const int splits[] = {KEYS / 3, 0, KEYS};
+	uint64_t plain = 0;
+	struct bbolt_writer *w;
+	REQUIRE(bbolt_writer_open_sink(NULL, NULL, &w) == DB_OK);
+	CHECK_EQ(fill(w, true), DB_OK);
+	CHECK_EQ(bbolt_writer_finish(w, &plain), DB_OK);
+	bbolt_writer_free(w);
+	for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+		int brk = splits[i];
+		uint64_t laid = 0, made = 0;
+		uint8_t head[BBOLT_HEAD_BYTES];
+		REQUIRE(bbolt_writer_open_sink(NULL, NULL, &w) == DB_OK);
+		CHECK_EQ(fill_split(w, true, brk, true), DB_OK);
+		CHECK_EQ(bbolt_writer_finish(w, &laid), DB_OK);
+		memcpy(head, bbolt_writer_head(w), sizeof(head));
+		bbolt_writer_free(w);
+		struct sink s = {0};
+		REQUIRE(bbolt_writer_open_sink(collect, &s, &w) == DB_OK);
+		CHECK_EQ(fill_split(w, false, brk, false), DB_OK);
+		CHECK_EQ(bbolt_writer_finish(w, &made), DB_OK);
+		CHECK(memcmp(bbolt_writer_head(w), head, sizeof(head)) == 0);
+		bbolt_writer_free(w);
+		CHECK_EQ(laid, made);
+		CHECK_EQ(s.len + BBOLT_HEAD_BYTES, made);
+		/* a break inside costs at most the page it cut short */
+		CHECK(made >= plain && made <= plain + BBOLT_PAGE_SIZE);
+		if (brk == 0 || brk == KEYS)
+			CHECK_EQ(made, plain);
+		char dir[64], path[128];
+		check_tmpdir(dir, sizeof(dir));
+		snprintf(path, sizeof(path), "%s/parts.db", dir);
+		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		REQUIRE(fd >= 0 && write(fd, head, sizeof(head)) == (ssize_t)sizeof(head));
+		REQUIRE(write(fd, s.buf, s.len) == (ssize_t)s.len);
+		close(fd);
+		struct bbolt_reader *r;
+		REQUIRE(bbolt_reader_open(path, 0, &r) == DB_OK);
+		struct count c = {0};
+		CHECK_EQ(bbolt_bucket_scan(r, "key", count_key, &c), DB_OK);
+		CHECK_EQ(c.n, KEYS);
+		bbolt_reader_close(r);
+		check_rmdir(dir);
+		free(s.buf);
+	}
+	/* A part whose keys do not follow is refused; so is a part that is
+	 * not a dry run. */
+	struct bbolt_writer *p;
+	REQUIRE(bbolt_writer_open_sink(NULL, NULL, &w) == DB_OK);
+	REQUIRE(bbolt_writer_open_sink(NULL, NULL, &p) == DB_OK);
+	CHECK_EQ(bbolt_bucket_begin(w, "key"), DB_OK);
+	CHECK_EQ(bbolt_bucket_begin(p, "key"), DB_OK);
+	CHECK_EQ(put_keys(w, true, 100, 200, -1), DB_OK);
+	CHECK_EQ(put_keys(p, true, 150, 300, -1), DB_OK);
+	CHECK_EQ(bbolt_bucket_append(w, p), DB_INVALID);
+	bbolt_writer_free(p);
+	REQUIRE(bbolt_writer_open_sink(refuse, NULL, &p) == DB_OK);
+	CHECK_EQ(bbolt_bucket_begin(p, "key"), DB_OK);
+	CHECK_EQ(bbolt_bucket_append(w, p), DB_INVALID);
+	bbolt_writer_free(p);
+	bbolt_writer_free(w);
+}
+
 int main(void)
 {
 	test_modes_agree();
+	test_parts_agree();
 	test_emit_error();
 	return check_done("test_bbolt");
 }

@@ -1,8 +1,9 @@
 /*
  * tests/storage/test_db.c — the connection: open errors, sessions and
  * transactions, synced and unsynced commits, error strings, db_size_bytes,
- * that tables use block compression when the snappy extension loads, and
- * the cache boost of whole-store scans (overlapping boosts, the last end).
+ * that tables use block compression when the snappy extension loads, the
+ * cache boost of whole-store scans (overlapping boosts, the last end), and
+ * a snapshot shared by two sessions.
  */
 #include "storage/db_internal.h"
 #include "tests/storage/check.h"
@@ -87,6 +88,45 @@ int main(void)
 	CHECK_EQ(db_wt_error(c2->insert(c2)), DB_IO);
 	db_txn_abort(s2);
 	CHECK_EQ(db_txn_commit(s, 0), DB_OK);
+
+	/* One snapshot read by two sessions: a third commits between their
+	 * beginnings, and only a fresh transaction sees it. */
+	struct db_session *s3;
+	REQUIRE(db_session_open(db, &s3) == DB_OK);
+	CHECK_EQ(db_txn_begin_like(s2, s), DB_INVALID); /* nothing to share */
+	CHECK_EQ(db_txn_begin(s), DB_OK);
+	c->set_key(c, &k);
+	CHECK_EQ(c->search(c), 0); /* the snapshot is taken */
+	c->reset(c);
+	WT_ITEM k3 = {.data = "y", .size = 1};
+	WT_CURSOR *c3 = db_cursor(s3, DB_TBL_META);
+	for (int i = 0; i < 50; i++) { /* and many after it */
+		CHECK_EQ(db_txn_begin(s3), DB_OK);
+		c3->set_key(c3, &k3);
+		c3->set_value(c3, &v);
+		CHECK_EQ(c3->insert(c3), 0);
+		CHECK_EQ(db_txn_commit(s3, 0), DB_OK);
+	}
+	CHECK_EQ(db_txn_begin_like(s2, s), DB_OK);
+	CHECK_EQ(db_txn_active(s2), 1);
+	CHECK_EQ(db_txn_begin_like(s2, s), DB_INVALID); /* already in one */
+	c2->set_key(c2, &k3);
+	CHECK_EQ(c2->search(c2), WT_NOTFOUND);
+	c2->reset(c2);
+	c2->set_key(c2, &k);
+	CHECK_EQ(c2->search(c2), 0);
+	c2->reset(c2);
+	c->set_key(c, &k3);
+	CHECK_EQ(c->search(c), WT_NOTFOUND);
+	c->reset(c);
+	db_txn_abort(s);
+	db_txn_abort(s2);
+	CHECK_EQ(db_txn_begin(s2), DB_OK);
+	c2->set_key(c2, &k3);
+	CHECK_EQ(c2->search(c2), 0);
+	c2->reset(c2);
+	db_txn_abort(s2);
+	db_session_close(s3);
 
 	CHECK(db_size_bytes(db) > 0);
 
