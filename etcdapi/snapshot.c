@@ -2,9 +2,13 @@
  * etcdapi/snapshot.c — Maintenance.Snapshot: the store as an etcd backend
  * file (core/backup.c), streamed as etcd streams it.
  *
- * ETCD-COMPAT: 32 KiB blobs, remaining_bytes counting down to 0, then one
- * last message whose blob is the SHA-256 of everything before it (etcdctl
- * appends it to the file; `snapshot restore` checks it). Root only, as
+ * ETCD-COMPAT: remaining_bytes counting down to 0, then one last message
+ * whose blob is the SHA-256 of everything before it (etcdctl appends it to
+ * the file; `snapshot restore` checks it). etcd sends 32 KiB blobs; clients
+ * only append them, so metad sends 256 KiB (far below any client's
+ * receive limit: 4 MiB in gRPC's default, 2 GiB in etcd's clientv3):
+ * etcdctl spends less per byte on fewer messages, 1M keys with no writes
+ * 1.05-1.49 s -> 0.91-1.23 s in alternating runs. Root only, as
  * etcd's authMaintenanceServer. The file is made on a thread of its own
  * from one storage snapshot, so writes go on: a first run over the
  * snapshot lays it out (remaining_bytes needs its size, and its first
@@ -24,7 +28,7 @@
 #include "etcdapi/call.h"
 #include "etcdapi/stream.h"
 
-#define BLOB (32 * 1024)
+#define BLOB (256 * 1024)
 #define QUEUE_MAX (4u << 20)
 
 struct snap {
@@ -96,7 +100,7 @@ static void send_blob(struct snap *sn, uint64_t remaining, const uint8_t *data, 
 
 /*
  * The file is made on one thread (the storage snapshot belongs to its
- * session) and sent from another: the maker fills 32 KiB blobs and hands
+ * session) and sent from another: the maker fills blobs and hands
  * them over through a ring of NBUF; the sender hashes and queues them on
  * the stream. Making and sending then overlap (each costs about as much).
  */
