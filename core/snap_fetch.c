@@ -54,24 +54,25 @@ static void fetched(struct core *c, struct node_op *op)
 		snprintf(f->err, sizeof(f->err), "the leader's store holds index %llu, short of %llu",
 			 (unsigned long long)f->index, (unsigned long long)want);
 	}
-	/* The log may have brought the store to the snapshot's index or past
-	 * it while the file came (a heartbeat's commit index reaching entries
-	 * this member held): installing then would drop what was applied
-	 * above the snapshot, which Raft never hands out again. Raft still
-	 * gets the message, and answers from its own log. */
-	uint64_t ci = mvcc_consistent_index(c->mvcc);
-	if (f->result == 0 && !atomic_load(&c->removed) && ci >= f->index) {
-		core_log("info", "not installing the snapshot at index %llu: applied %llu meanwhile",
-			 (unsigned long long)f->index, (unsigned long long)ci);
-		(void)raft_step(c->raft, &f->msg);
-	} else if (f->result == 0 && !atomic_load(&c->removed)) {
-		core_log("info", "installing snapshot at index %llu from leader %llx",
-			 (unsigned long long)f->index, (unsigned long long)f->msg.from);
-		int rv = snap_stream_install(c, f->st);
-		if (rv != DB_OK)
-			node_fatal("snapshot install", db_strerror(rv));
-		core_log("info", "installed snapshot at index %llu; raft snapshot index %llu",
-			 (unsigned long long)f->index, (unsigned long long)want);
+	if (f->result == 0 && !atomic_load(&c->removed)) {
+		/* The log may have brought the store to the snapshot's index or
+		 * past it while the file came (this member applying entries its
+		 * own log held): installing then would drop what was applied
+		 * above the snapshot, which Raft never hands out again. Raft
+		 * gets the message either way, and answers from its own log. */
+		uint64_t ci = mvcc_consistent_index(c->mvcc);
+		if (ci >= f->index) {
+			core_log("info", "not installing the snapshot at index %llu: applied %llu meanwhile",
+				 (unsigned long long)f->index, (unsigned long long)ci);
+		} else {
+			core_log("info", "installing snapshot at index %llu from leader %llx",
+				 (unsigned long long)f->index, (unsigned long long)f->msg.from);
+			int rv = snap_stream_install(c, f->st);
+			if (rv != DB_OK)
+				node_fatal("snapshot install", db_strerror(rv));
+			core_log("info", "installed snapshot at index %llu; raft snapshot index %llu",
+				 (unsigned long long)f->index, (unsigned long long)want);
+		}
 		(void)raft_step(c->raft, &f->msg);
 	} else if (f->result != 0) {
 		core_log("warn", "fetching a snapshot from %llx: %s", (unsigned long long)f->msg.from,
