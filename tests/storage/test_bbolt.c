@@ -100,6 +100,23 @@ static int count_key(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, s
 	return 0;
 }
 
+/* Write a file of the given pieces to path; how many keys its "key"
+ * bucket reads back. */
+static int keys_read_back(const char *path, const uint8_t *a, size_t alen, const uint8_t *b,
+			  size_t blen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0 && write(fd, a, alen) == (ssize_t)alen);
+	REQUIRE(blen == 0 || write(fd, b, blen) == (ssize_t)blen);
+	close(fd);
+	struct bbolt_reader *r;
+	REQUIRE(bbolt_reader_open(path, 0, &r) == DB_OK);
+	struct count c = {0};
+	CHECK_EQ(bbolt_bucket_scan(r, "key", count_key, &c), DB_OK);
+	bbolt_reader_close(r);
+	return c.n;
+}
+
 static void test_modes_agree(void)
 {
 	char dir[64], path[128];
@@ -138,14 +155,9 @@ static void test_modes_agree(void)
 	close(fd);
 	/* What was streamed reads back. */
 	snprintf(path, sizeof(path), "%s/streamed.db", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	REQUIRE(fd >= 0 && write(fd, f, file_size) == (ssize_t)file_size);
-	close(fd);
+	CHECK_EQ(keys_read_back(path, f, file_size, NULL, 0), KEYS);
 	struct bbolt_reader *r;
 	REQUIRE(bbolt_reader_open(path, 0, &r) == DB_OK);
-	struct count c = {0};
-	CHECK_EQ(bbolt_bucket_scan(r, "key", count_key, &c), DB_OK);
-	CHECK_EQ(c.n, KEYS);
 	struct count e = {0};
 	CHECK_EQ(bbolt_bucket_scan(r, "empty", count_key, &e), DB_OK);
 	CHECK_EQ(e.n, 0);
@@ -211,16 +223,7 @@ static void test_parts_agree(void)
 		char dir[64], path[128];
 		check_tmpdir(dir, sizeof(dir));
 		snprintf(path, sizeof(path), "%s/parts.db", dir);
-		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		REQUIRE(fd >= 0 && write(fd, head, sizeof(head)) == (ssize_t)sizeof(head));
-		REQUIRE(write(fd, s.buf, s.len) == (ssize_t)s.len);
-		close(fd);
-		struct bbolt_reader *r;
-		REQUIRE(bbolt_reader_open(path, 0, &r) == DB_OK);
-		struct count c = {0};
-		CHECK_EQ(bbolt_bucket_scan(r, "key", count_key, &c), DB_OK);
-		CHECK_EQ(c.n, KEYS);
-		bbolt_reader_close(r);
+		CHECK_EQ(keys_read_back(path, head, sizeof(head), s.buf, s.len), KEYS);
 		check_rmdir(dir);
 		free(s.buf);
 	}
