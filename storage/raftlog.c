@@ -1,14 +1,18 @@
 /*
  * storage/raftlog.c — the Raft log and Raft state in WiredTiger.
  *
- *   raft_log   key BE64(index)  val varint term | varint type | data (rest)
+ *   raft_log   key BE64(last index of the row's entries)
+ *              val varint term | varint type | data (rest)       one entry
+ *                  varint 0 | varint n | n x (varint term | varint type |
+ *                  varint len | data)                           a run of n
  *   raft_state "hs"             val BE64 term | BE64 vote | BE64 commit
  *              "first"          val BE64 first index kept after compaction
  *              "b/" name        val blob bytes
  *
- * Big-endian indexes make the table's order the log's order, so bounds are
- * the first and last records. "first" remembers where a compacted log starts
- * when compaction removed every entry (after a snapshot install).
+ * Big-endian indexes make the table's order the log's order. "first"
+ * remembers where a compacted log starts: compaction removes whole rows, so
+ * entries before it may still be stored, or none at all may be (after a
+ * snapshot install).
  * Calls that write with no transaction open run in their own, committed with
  * sync=on, because Raft must not act on state that a crash could lose.
  */
@@ -91,35 +95,164 @@ static int stored_first(struct db_session *s, uint64_t *first)
 	return rv;
 }
 
-/* Index of the entry the cursor is on. */
-static int cursor_index(WT_CURSOR *c, uint64_t *index)
+/*
+ * A row of raft_log holds a run of consecutive entries and is keyed by the
+ * index of its last one, so the row holding index i is the first row whose
+ * key is >= i, and the log's last index is the last row's key. One append
+ * writes one row: a batch of ~100 proposals was ~100 inserts, ~3 us of the
+ * writer's CPU per put under 1,000 clients (measured by skipping them).
+ * A row of one entry keeps the original layout (term >= 1 first, data to
+ * the end), so logs written before rows held runs read the same.
+ */
+#define RUN_MARK 0 /* a term no entry has: the row is a run */
+
+struct row {
+	uint64_t last;	 /* index of its last entry (the key) */
+	uint64_t n;	 /* entries in it */
+	uint64_t next;	 /* index of the entry row_next returns next */
+	int run;	 /* 0: one entry in the original layout */
+	const uint8_t *p, *end; /* unread encoding; borrowed from the cursor */
+};
+
+/* The row under the cursor. Its bytes are valid until the cursor moves. */
+static int row_open(WT_CURSOR *c, struct row *r)
 {
-	WT_ITEM k;
+	WT_ITEM k, v;
+	uint64_t mark;
 	int rv = c->get_key(c, &k);
+	if (rv == 0)
+		rv = c->get_value(c, &v);
 	if (rv != 0)
 		return db_wt_error(rv);
 	if (k.size != 8)
 		return DB_CORRUPT;
-	*index = be64_get(k.data);
+	r->last = be64_get(k.data);
+	r->p = v.data;
+	r->end = r->p + v.size;
+	if (varint_get(r->p, r->end, &mark) == NULL)
+		return DB_CORRUPT;
+	r->run = mark == RUN_MARK;
+	r->n = 1;
+	if (r->run) {
+		r->p = varint_get(varint_get(r->p, r->end, &mark), r->end, &r->n);
+		if (r->p == NULL || r->n == 0 || r->n > r->last)
+			return DB_CORRUPT;
+	}
+	r->next = r->last - r->n + 1;
 	return DB_OK;
 }
 
-/* Remove entries with index >= from (a conflicting suffix). */
+/* The row's next entry into *e: 1, or 0 past its last, or DB_CORRUPT. */
+static int row_next(struct row *r, struct rlog_entry *e)
+{
+	uint64_t term, type, len;
+	if (r->next > r->last)
+		return 0;
+	const uint8_t *p = varint_get(r->p, r->end, &term);
+	if (p != NULL)
+		p = varint_get(p, r->end, &type);
+	if (p != NULL && r->run)
+		p = varint_get(p, r->end, &len);
+	else if (p != NULL)
+		len = (uint64_t)(r->end - p);
+	if (p == NULL || term == RUN_MARK || len > (uint64_t)(r->end - p))
+		return DB_CORRUPT;
+	*e = (struct rlog_entry){r->next, term, (uint32_t)type, p, (size_t)len};
+	r->p = p + len;
+	r->next++;
+	return 1;
+}
+
+/* Encode entries[0..n) as one row's value into b; *len its size. */
+static int row_encode(struct db_buf *b, const struct rlog_entry *entries, size_t n, size_t *len)
+{
+	size_t need = 2 * VARINT_MAX;
+	for (size_t i = 0; i < n; i++)
+		need += 3 * VARINT_MAX + entries[i].len;
+	int rv = db_buf_reserve(b, need);
+	if (rv != DB_OK)
+		return rv;
+	uint8_t *p = b->p;
+	if (n > 1) {
+		p = varint_put(p, RUN_MARK);
+		p = varint_put(p, n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rlog_entry *e = &entries[i];
+		if (e->term == RUN_MARK)
+			return DB_INVALID;
+		p = varint_put(p, e->term);
+		p = varint_put(p, e->type);
+		if (n > 1)
+			p = varint_put(p, e->len);
+		if (e->len)
+			memcpy(p, e->data, e->len);
+		p += e->len;
+	}
+	*len = (size_t)(p - b->p);
+	return DB_OK;
+}
+
+static int row_insert(WT_CURSOR *c, uint64_t last, const uint8_t *v, size_t len)
+{
+	uint8_t kb[8];
+	be64_put(kb, last);
+	WT_ITEM key = {.data = kb, .size = 8}, val = {.data = v, .size = len};
+	c->set_key(c, &key);
+	c->set_value(c, &val);
+	return db_wt_error(c->insert(c));
+}
+
+/* Position c on the row holding index (the first row keyed >= index). */
+static int row_seek(WT_CURSOR *c, uint64_t index)
+{
+	uint8_t kb[8];
+	be64_put(kb, index);
+	WT_ITEM key = {.data = kb, .size = 8};
+	int exact;
+	c->set_key(c, &key);
+	int rv = c->search_near(c, &exact);
+	if (rv == 0 && exact < 0)
+		rv = c->next(c);
+	return db_wt_error(rv);
+}
+
+/*
+ * Remove entries with index >= from (a conflicting suffix). A row that
+ * holds entries on both sides is rewritten with the ones before from.
+ */
 static int truncate_from(struct db_session *s, uint64_t from)
 {
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	uint64_t last = 0; /* = 0: gcc -O3 cannot see cursor_index set it */
+	struct row r;
+	int rv;
 	/* Common case: appending past the end, nothing to remove. */
-	int rv = db_wt_error(c->prev(c));
-	if (rv == DB_OK && (rv = cursor_index(c, &last)) == DB_OK && last < from)
-		rv = DB_NOTFOUND;
-	while (rv == DB_OK) {
-		uint64_t idx = 0;
-		if ((rv = cursor_index(c, &idx)) != DB_OK || idx < from)
+	for (rv = db_wt_error(c->prev(c)); rv == DB_OK; rv = db_wt_error(c->prev(c))) {
+		if ((rv = row_open(c, &r)) != DB_OK || r.last < from)
 			break;
-		if ((rv = db_wt_error(c->remove(c))) != DB_OK)
+		if (r.next >= from) {
+			if ((rv = db_wt_error(c->remove(c))) != DB_OK)
+				break;
+			continue;
+		}
+		/* Keep [r.next, from): re-encode them before the row goes. */
+		size_t keep = (size_t)(from - r.next), len = 0;
+		struct rlog_entry *e = calloc(keep, sizeof(*e));
+		if (e == NULL) {
+			rv = DB_NOMEM;
 			break;
-		rv = db_wt_error(c->prev(c));
+		}
+		for (size_t i = 0; i < keep && rv == DB_OK; i++)
+			if (row_next(&r, &e[i]) != 1)
+				rv = DB_CORRUPT;
+		if (rv == DB_OK)
+			rv = row_encode(&s->buf[1], e, keep, &len);
+		free(e);
+		if (rv == DB_OK)
+			rv = db_wt_error(c->remove(c));
+		if (rv == DB_OK)
+			rv = row_insert(c, from - 1, s->buf[1].p, len);
+		break;
 	}
 	if (rv == DB_NOTFOUND)
 		rv = DB_OK;
@@ -143,57 +276,49 @@ int rlog_append(struct db_session *s, const struct rlog_entry *entries, size_t n
 	for (size_t i = 1; i < n; i++)
 		if (entries[i].index != entries[0].index + i)
 			return DB_INVALID;
+	if (entries[0].index == 0)
+		return DB_INVALID;
 	int own;
 	int rv = txn_enter(s, &own);
 	if (rv != DB_OK)
 		return rv;
-	if ((rv = truncate_from(s, entries[0].index)) != DB_OK)
-		goto out;
-	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	struct db_buf *b = &s->buf[0];
-	for (size_t i = 0; i < n && rv == DB_OK; i++) {
-		const struct rlog_entry *e = &entries[i];
-		if ((rv = db_buf_reserve(b, 3 * VARINT_MAX + e->len)) != DB_OK)
-			break;
-		uint8_t *p = varint_put(b->p, e->term);
-		p = varint_put(p, e->type);
-		if (e->len)
-			memcpy(p, e->data, e->len);
-		p += e->len;
-		uint8_t kb[8];
-		be64_put(kb, e->index);
-		WT_ITEM key = {.data = kb, .size = 8}, val = {.data = b->p, .size = (size_t)(p - b->p)};
-		c->set_key(c, &key);
-		c->set_value(c, &val);
-		rv = db_wt_error(c->insert(c));
+	size_t len = 0;
+	if ((rv = truncate_from(s, entries[0].index)) == DB_OK)
+		rv = row_encode(&s->buf[0], entries, n, &len);
+	if (rv == DB_OK) {
+		WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
+		rv = row_insert(c, entries[n - 1].index, s->buf[0].p, len);
+		c->reset(c);
 	}
-	c->reset(c);
-out:
 	return txn_leave(s, own, rv);
 }
 
 int rlog_bounds(struct db_session *s, uint64_t *first, uint64_t *last)
 {
+	uint64_t sf, f = 0, l = 0;
+	int rv = stored_first(s, &sf);
+	if (rv != DB_OK)
+		return rv;
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	uint64_t f = 0, l = 0, sf;
-	int rv = db_wt_error(c->next(c));
-	if (rv == DB_OK && (rv = cursor_index(c, &f)) == DB_OK) {
+	struct row r;
+	if ((rv = db_wt_error(c->next(c))) == DB_OK && (rv = row_open(c, &r)) == DB_OK) {
+		f = r.next;
 		c->reset(c);
-		if ((rv = db_wt_error(c->prev(c))) == DB_OK)
-			rv = cursor_index(c, &l);
+		if ((rv = db_wt_error(c->prev(c))) == DB_OK && (rv = row_open(c, &r)) == DB_OK)
+			l = r.last;
 	}
 	c->reset(c);
 	if (rv == DB_NOTFOUND) {
 		/* Empty: the log starts where compaction left it. */
-		if ((rv = stored_first(s, &sf)) != DB_OK)
-			return rv;
 		*first = sf;
 		*last = sf - 1;
 		return DB_OK;
 	}
 	if (rv != DB_OK)
 		return rv;
-	*first = f;
+	/* A row that straddles where compaction stopped still holds
+	 * entries before it: they are gone as far as callers know. */
+	*first = f > sf ? f : sf;
 	*last = l;
 	return DB_OK;
 }
@@ -212,62 +337,62 @@ int rlog_read(struct db_session *s, uint64_t lo, uint64_t hi, size_t max_bytes, 
 	if (hi > last + 1)
 		return DB_NOTFOUND;
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	uint8_t kb[8];
-	be64_put(kb, lo);
-	WT_ITEM key = {.data = kb, .size = 8};
 	size_t bytes = 0;
-	c->set_key(c, &key);
-	for (rv = db_wt_error(c->search(c)); rv == DB_OK; rv = db_wt_error(c->next(c))) {
-		WT_ITEM v;
+	for (rv = row_seek(c, lo); rv == DB_OK; rv = db_wt_error(c->next(c))) {
+		struct row r;
 		struct rlog_entry e;
-		uint64_t term, type;
-		if ((rv = cursor_index(c, &e.index)) != DB_OK)
-			goto out;
-		if (e.index >= hi)
+		int got = 0, stop = 0;
+		if ((rv = row_open(c, &r)) != DB_OK)
 			break;
-		if ((rv = db_wt_error(c->get_value(c, &v))) != DB_OK)
-			goto out;
-		const uint8_t *p = v.data, *end = p + v.size;
-		if ((p = varint_get(p, end, &term)) == NULL || (p = varint_get(p, end, &type)) == NULL) {
-			rv = DB_CORRUPT;
-			goto out;
+		while (!stop && (got = row_next(&r, &e)) == 1) {
+			if (e.index < lo)
+				continue;
+			/* At least one entry, then stop before exceeding max_bytes. */
+			if (e.index >= hi || (bytes > 0 && bytes + e.len > max_bytes))
+				break;
+			bytes += e.len;
+			stop = fn(arg, &e) != 0;
 		}
-		e.term = term;
-		e.type = (uint32_t)type;
-		e.data = p;
-		e.len = (size_t)(end - p);
-		/* At least one entry, then stop before exceeding max_bytes. */
-		if (bytes > 0 && bytes + e.len > max_bytes)
-			break;
-		bytes += e.len;
-		if (fn(arg, &e) != 0)
+		if (got < 0)
+			rv = got;
+		if (got != 0) /* stopped inside the row, or it is corrupt */
 			break;
 	}
 	if (rv == DB_NOTFOUND)
 		rv = DB_OK;
-out:
 	c->reset(c);
 	return rv;
 }
 
 int rlog_term(struct db_session *s, uint64_t index, uint64_t *term)
 {
+	uint64_t sf;
+	int rv = stored_first(s, &sf);
+	if (rv != DB_OK)
+		return rv;
+	if (index < sf) /* compacted, even if its row is still there */
+		return DB_NOTFOUND;
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
-	uint8_t kb[8];
-	be64_put(kb, index);
-	WT_ITEM key = {.data = kb, .size = 8}, v;
-	c->set_key(c, &key);
-	int rv = c->search(c);
-	if (rv == 0)
-		rv = c->get_value(c, &v);
-	if (rv == 0)
-		rv = varint_get(v.data, (const uint8_t *)v.data + v.size, term) ? 0 : DB_CORRUPT;
-	else
-		rv = db_wt_error(rv);
+	struct row r;
+	struct rlog_entry e;
+	if ((rv = row_seek(c, index)) == DB_OK && (rv = row_open(c, &r)) == DB_OK) {
+		rv = DB_NOTFOUND;
+		int got;
+		while ((got = row_next(&r, &e)) == 1)
+			if (e.index == index) {
+				*term = e.term;
+				rv = DB_OK;
+				break;
+			}
+		if (got < 0)
+			rv = got;
+	}
 	c->reset(c);
 	return rv;
 }
 
+/* Rows wholly before upto go; one that straddles it stays, its entries
+ * before upto hidden by "first". */
 int rlog_compact(struct db_session *s, uint64_t upto)
 {
 	int own;
@@ -281,8 +406,14 @@ int rlog_compact(struct db_session *s, uint64_t upto)
 		goto out;
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
 	for (rv = db_wt_error(c->next(c)); rv == DB_OK; rv = db_wt_error(c->next(c))) {
-		uint64_t idx = 0;
-		if ((rv = cursor_index(c, &idx)) != DB_OK || idx >= upto)
+		WT_ITEM k;
+		if ((rv = db_wt_error(c->get_key(c, &k))) != DB_OK)
+			break;
+		if (k.size != 8) {
+			rv = DB_CORRUPT;
+			break;
+		}
+		if (be64_get(k.data) >= upto)
 			break;
 		if ((rv = db_wt_error(c->remove(c))) != DB_OK)
 			break;

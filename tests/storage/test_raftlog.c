@@ -1,7 +1,8 @@
 /*
  * tests/storage/test_raftlog.c — the Raft log: append, conflicting-suffix
  * truncation, bounds, reads with a byte budget, compaction, hard state and
- * blobs, all surviving a close and reopen.
+ * blobs, all surviving a close and reopen; an append is stored as one row,
+ * so truncation and compaction also cut inside rows.
  */
 #include "storage/raftlog.h"
 #include "tests/storage/check.h"
@@ -23,6 +24,13 @@ static int visit(void *arg, const struct rlog_entry *e)
 	return 0;
 }
 
+/* visit, then stop after the second entry. */
+static int visit_two(void *arg, const struct rlog_entry *e)
+{
+	visit(arg, e);
+	return ((struct seen *)arg)->n >= 2;
+}
+
 static void append_range(struct db_session *s, uint64_t from, uint64_t to, uint64_t term)
 {
 	struct rlog_entry e[64];
@@ -35,6 +43,84 @@ static void append_range(struct db_session *s, uint64_t from, uint64_t to, uint6
 					   .data = (const uint8_t *)buf[n], .len = strlen(buf[n])};
 	}
 	CHECK_EQ(rlog_append(s, e, n), DB_OK);
+}
+
+/* Entries lo..hi read back one by one: index, term, data as appended. */
+static void check_entries(struct db_session *s, uint64_t lo, uint64_t hi, const uint64_t *terms)
+{
+	struct seen seen = {0};
+	CHECK_EQ(rlog_read(s, lo, hi + 1, 1 << 20, visit, &seen), DB_OK);
+	CHECK_EQ((uint64_t)seen.n, hi - lo + 1);
+	for (int i = 0; i < seen.n; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), "e%llu.%llu", (unsigned long long)(lo + (uint64_t)i),
+			 (unsigned long long)terms[i]);
+		CHECK_EQ(seen.idx[i], lo + (uint64_t)i);
+		CHECK_EQ(seen.term[i], terms[i]);
+		CHECK(strcmp(seen.data[i], want) == 0);
+	}
+}
+
+/* Cuts inside and at the edges of rows: 100..109 in one row, 110 alone,
+ * 111..115 in one row. */
+static void rows(struct db_session *s)
+{
+	uint64_t first, last, term;
+	uint64_t t[16];
+	CHECK_EQ(rlog_compact(s, 100), DB_OK);
+	append_range(s, 100, 109, 5);
+	append_range(s, 110, 110, 5);
+	append_range(s, 111, 115, 6);
+	for (int i = 0; i < 16; i++)
+		t[i] = i < 11 ? 5 : 6;
+	check_entries(s, 100, 115, t);
+	check_entries(s, 104, 112, t + 4); /* from inside one row into another */
+	/* A budget that ends inside a row. */
+	struct seen seen = {0};
+	CHECK_EQ(rlog_read(s, 103, 116, 3 * strlen("e103.5"), visit, &seen), DB_OK);
+	CHECK_EQ(seen.n, 3);
+	CHECK_EQ(seen.idx[2], 105);
+	/* A visitor that stops: nothing after it. */
+	memset(&seen, 0, sizeof(seen));
+	CHECK_EQ(rlog_read(s, 108, 116, 1 << 20, visit_two, &seen), DB_OK);
+	CHECK_EQ(seen.n, 2);
+	CHECK_EQ(seen.idx[1], 109);
+	CHECK_EQ(rlog_term(s, 110, &term), DB_OK);
+	CHECK_EQ(term, 5);
+	CHECK_EQ(rlog_term(s, 113, &term), DB_OK);
+	CHECK_EQ(term, 6);
+
+	/* Cut at a row's first entry: the whole row goes. */
+	append_range(s, 111, 112, 7);
+	t[11] = t[12] = 7;
+	check_entries(s, 100, 112, t);
+	CHECK_EQ(rlog_term(s, 113, &term), DB_NOTFOUND);
+	/* Cut inside a row leaving one entry of it, then two. */
+	append_range(s, 101, 103, 8);
+	t[1] = t[2] = t[3] = 8;
+	check_entries(s, 100, 103, t);
+	CHECK_EQ(rlog_truncate(s, 103), DB_OK);
+	CHECK_EQ(rlog_bounds(s, &first, &last), DB_OK);
+	CHECK_EQ(last, 102);
+	check_entries(s, 100, 102, t);
+
+	/* Compaction inside a row hides its earlier entries. */
+	append_range(s, 103, 112, 9);
+	for (int i = 3; i < 13; i++)
+		t[i] = 9;
+	CHECK_EQ(rlog_compact(s, 105), DB_OK);
+	CHECK_EQ(rlog_bounds(s, &first, &last), DB_OK);
+	CHECK_EQ(first, 105);
+	CHECK_EQ(last, 112);
+	CHECK_EQ(rlog_term(s, 104, &term), DB_NOTFOUND);
+	CHECK_EQ(rlog_read(s, 104, 106, 100, visit, &seen), DB_COMPACTED);
+	check_entries(s, 105, 112, t + 5);
+	/* ... and a cut inside that same row keeps the rest of it. */
+	CHECK_EQ(rlog_truncate(s, 108), DB_OK);
+	CHECK_EQ(rlog_bounds(s, &first, &last), DB_OK);
+	CHECK_EQ(first, 105);
+	CHECK_EQ(last, 107);
+	check_entries(s, 105, 107, t + 5);
 }
 
 int main(void)
@@ -140,6 +226,17 @@ int main(void)
 	CHECK_EQ(rlog_bounds(s, &first, &last), DB_OK);
 	CHECK_EQ(first, 20);
 	CHECK_EQ(last, 21);
+
+	rows(s);
+	db_session_close(s);
+	db_close(db);
+	REQUIRE(db_open(dir, NULL, &db, err, sizeof(err)) == DB_OK);
+	REQUIRE(db_session_open(db, &s) == DB_OK);
+	CHECK_EQ(rlog_bounds(s, &first, &last), DB_OK);
+	CHECK_EQ(first, 105);
+	CHECK_EQ(last, 107);
+	uint64_t nine[3] = {9, 9, 9};
+	check_entries(s, 105, 107, nine);
 
 	db_session_close(s);
 	db_close(db);
