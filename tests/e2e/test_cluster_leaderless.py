@@ -50,7 +50,15 @@ def test_streams_asking_for_a_leader_end_when_there_is_none(cluster_factory):
     w_leader = _watch(lone, b"a", LEADER_MD)
     w_plain = _watch(lone, b"b", ())
     # Both streams are established before the cluster goes; timed from
-    # the first kill (each kill waits for its process to exit).
+    # the first kill (each kill waits for its process to exit), once the
+    # lone member names a leader: etcd counts the three election timeouts
+    # from when it loses it, and one that lost it to a stall of the loaded
+    # machine just before would end its streams early (1.92 s, main of
+    # 3 Dec 17:53, tests running beside it).
+    deadline = time.monotonic() + 10
+    while c.status(lone).leader == 0:
+        assert time.monotonic() < deadline, "the lone member names no leader"
+        time.sleep(0.02)  # poll interval
     gone = time.monotonic()
     for m in (leader, *c.followers(leader)):
         if m is not lone:
