@@ -224,5 +224,9 @@ int mvcc_changes_any(struct mvcc *m, struct db_session *s, int64_t from_rev, int
  * transaction sees them (all three come from the same commit). */
 int mvcc_snapshot_state(struct mvcc *m, struct db_session *s, int64_t *rev, int64_t *compact_rev,
 			uint64_t *ci);
+/* The compact revision up to which history was physically removed (0: none
+ * yet), as s's open transaction sees it: below a recorded compact revision
+ * until the background run has finished. */
+int mvcc_compacted_rev(struct db_session *s, int64_t *rev);
 
 #endif

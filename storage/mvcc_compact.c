@@ -25,6 +25,16 @@
 #include "storage/codec_internal.h"
 #include "storage/mvcc_internal.h"
 
+int mvcc_compacted_rev(struct db_session *s, int64_t *rev)
+{
+	uint64_t v = 0;
+	int rv = mvcc_meta_get_u64(s, MVCC_META_COMPACTED, &v);
+	if (rv == DB_NOTFOUND)
+		rv = DB_OK;
+	*rev = rv == DB_OK ? (int64_t)v : 0;
+	return rv;
+}
+
 int mvcc_compact(struct mvcc *m, struct db_session *s, int64_t rev)
 {
 	struct mvcc_txn_state *st;

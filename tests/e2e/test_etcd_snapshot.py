@@ -6,6 +6,7 @@ Passes against the reference etcd too (METAD_BIN=/usr/bin/etcd)."""
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from harness import ETCDCTL, free_port, new_workdir
+from harness import ETCDCTL, IS_REFERENCE_ETCD, free_port, new_workdir
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 
@@ -186,3 +187,25 @@ def test_many_snapshots(server):
         c.snapshot(f)
         sizes.add(len(f.getvalue()))
     assert len(sizes) == 1 and sizes.pop() > 3 * 4096
+
+
+@pytest.mark.skipif(IS_REFERENCE_ETCD, reason="metad's own log line")
+def test_layout_halves_balanced_after_compaction(server_factory, tmp_path):
+    """Two threads lay the file out, each a part of the key bucket; the
+    split must leave each about half of the entries, also after a compaction
+    removed the history below half the head. It used to be half the head
+    revision, where this store has no entries left: one thread did it all."""
+    server = server_factory(extra_args=("--log-level", "debug"))
+    c = server.client()
+    for r in range(6):
+        for i in range(500):
+            c.put("k/%03d" % i, "v%d" % r)
+    head = get_json(server.client_url, "k/000")["header"]["revision"]
+    server.ctl_ok("compaction", "--physical", head - 50)
+    server.ctl_ok("snapshot", "save", str(tmp_path / "snap.db"))
+    lines = re.findall(r"key bucket split at revision (\d+) of (\d+): (\d+) and (\d+) entries",
+                       server.log_text())
+    assert lines, server.log_tail()
+    split, top, first, second = map(int, lines[-1])
+    assert top == head and first + second >= 550
+    assert min(first, second) >= (first + second) // 4, lines[-1]
