@@ -1,10 +1,10 @@
 /*
  * storage/raftlog.h — the Raft log and Raft state on WiredTiger.
  *
- * Entries are stored by index in table `raft_log`; hard state (term, vote,
- * commit), conf state and snapshot metadata in `raft_state`. The single-node
- * write path appends here first and applies afterwards; Raft will use the
- * same calls. Appends are batched: one call writes many entries in the
+ * Entries are stored in table `raft_log`, one row per append (raftlog.c);
+ * hard state (term, vote, commit), conf state and snapshot metadata in
+ * `raft_state`. The node driver (core/node.c) appends here before it sends
+ * or applies. Appends are batched: one call writes many entries in the
  * caller's transaction (or its own, synced, when none is open).
  */
 #ifndef METAD_STORAGE_RAFTLOG_H
