@@ -114,19 +114,29 @@ struct row {
 	const uint8_t *p, *end; /* unread encoding; borrowed from the cursor */
 };
 
-/* The row under the cursor. Its bytes are valid until the cursor moves. */
-static int row_open(WT_CURSOR *c, struct row *r)
+/* The key of the row under the cursor: the index of its last entry. */
+static int row_key(WT_CURSOR *c, uint64_t *last)
 {
-	WT_ITEM k, v;
-	uint64_t mark;
+	WT_ITEM k;
 	int rv = c->get_key(c, &k);
-	if (rv == 0)
-		rv = c->get_value(c, &v);
 	if (rv != 0)
 		return db_wt_error(rv);
 	if (k.size != 8)
 		return DB_CORRUPT;
-	r->last = be64_get(k.data);
+	*last = be64_get(k.data);
+	return DB_OK;
+}
+
+/* The row under the cursor. Its bytes are valid until the cursor moves. */
+static int row_open(WT_CURSOR *c, struct row *r)
+{
+	WT_ITEM v;
+	uint64_t mark;
+	int rv = row_key(c, &r->last);
+	if (rv != DB_OK)
+		return rv;
+	if ((rv = c->get_value(c, &v)) != 0)
+		return db_wt_error(rv);
 	r->p = v.data;
 	r->end = r->p + v.size;
 	const uint8_t *p = varint_get(r->p, r->end, &mark);
@@ -229,7 +239,9 @@ static int truncate_from(struct db_session *s, uint64_t from)
 	int rv;
 	/* Common case: appending past the end, nothing to remove. */
 	for (rv = db_wt_error(c->prev(c)); rv == DB_OK; rv = db_wt_error(c->prev(c))) {
-		if ((rv = row_open(c, &r)) != DB_OK || r.last < from)
+		uint64_t last;
+		/* The key first: an append reads no value. */
+		if ((rv = row_key(c, &last)) != DB_OK || last < from || (rv = row_open(c, &r)) != DB_OK)
 			break;
 		if (r.next >= from) {
 			if ((rv = db_wt_error(c->remove(c))) != DB_OK)
@@ -407,14 +419,8 @@ int rlog_compact(struct db_session *s, uint64_t upto)
 		goto out;
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
 	for (rv = db_wt_error(c->next(c)); rv == DB_OK; rv = db_wt_error(c->next(c))) {
-		WT_ITEM k;
-		if ((rv = db_wt_error(c->get_key(c, &k))) != DB_OK)
-			break;
-		if (k.size != 8) {
-			rv = DB_CORRUPT;
-			break;
-		}
-		if (be64_get(k.data) >= upto)
+		uint64_t last;
+		if ((rv = row_key(c, &last)) != DB_OK || last >= upto)
 			break;
 		if ((rv = db_wt_error(c->remove(c))) != DB_OK)
 			break;
