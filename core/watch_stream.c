@@ -560,6 +560,15 @@ static void create(struct watch_hub *h, struct core_watch_stream *ws,
 	deliver_ctrl(h, ws, id, true, false, NULL, 0, wsrev);
 	ws->w[ws->n++] = w;
 	h->n_watchers++;
+	/* A start below the compacted revision is cancelled even when the hub's
+	 * ring still holds it (etcd checks every unsynced watcher against the
+	 * compacted revision); build_storage answers the same way. */
+	int64_t crev = mvcc_compact_rev(h->c->mvcc);
+	if (w->next_rev < crev) {
+		deliver_ctrl(h, ws, id, false, true, NULL, crev, NO_REV);
+		w->compacted = true;
+		w->next_rev = INT64_MAX;
+	}
 }
 
 void wstream_request(struct watch_hub *h, struct core_watch_stream *ws,
