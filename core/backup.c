@@ -21,6 +21,7 @@
 #include "core/alarm.h"
 #include "core/core_internal.h"
 #include "core/backup.h"
+#include "core/hugearena.h"
 #include "lease.pb-c.h"
 #include "storage/auth.h"
 #include "storage/bbolt.h"
@@ -292,6 +293,7 @@ static void *part_main(void *arg)
 {
 	struct part *p = arg;
 	pthread_setname_np(pthread_self(), "metad-snaplay");
+	hugearena_enter(); /* the pages this run reads into the cache */
 	p->rv = bbolt_writer_open_sink(NULL, NULL, &p->w);
 	if (p->rv == DB_OK)
 		p->rv = bbolt_bucket_begin(p->w, "key");
@@ -363,6 +365,7 @@ int core_backup_open(struct core *c, struct core_backup **out)
 	if (b == NULL)
 		return CORE_ENOMEM;
 	b->c = c;
+	hugearena_enter(); /* as part_main */
 	uint64_t extra = boost_mb();
 	b->boosted = extra > 0 && db_cache_boost(c->db, extra) == DB_OK;
 	int rv = db_session_open(c->db, &b->s);

@@ -25,7 +25,8 @@
  * then known and its first pages made. stream runs over the same snapshot
  * again and hands the file to emit in order, as it is made, so nothing is
  * staged on disk; it may be called once. open, stream and close are called
- * one at a time (any thread).
+ * one at a time (any thread). The thread that calls open allocates from
+ * then on from core/hugearena.h's arena: a thread of its own is best.
  * Errors: CORE_ENOMEM, CORE_EINTERNAL (storage), or emit's non-zero return.
  */
 struct core_backup;
