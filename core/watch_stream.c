@@ -366,7 +366,17 @@ static void add_prev(struct watch_hub *h, struct wbuild *b, Mvccpb__Event *ev, c
 	mvcc_kvlist_free(&prev);
 }
 
-/* Returns false when w must go (compacted). */
+/* The server's cancel of w, whose start is below crev (etcd's ErrCompacted):
+ * it gets nothing more and holds no revision in the ring. */
+static void cancel_compacted(struct watch_hub *h, struct core_watch_stream *ws, struct watcher *w,
+			     int64_t crev)
+{
+	deliver_ctrl(h, ws, w->id, false, true, NULL, crev, NO_REV);
+	w->compacted = true;
+	w->next_rev = INT64_MAX;
+}
+
+/* Returns false when w was cancelled (compacted). */
 static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, struct watcher *w)
 {
 	int64_t to = w->next_rev + WATCH_BATCH_MAX_REVS - 1;
@@ -386,7 +396,7 @@ static bool build_storage(struct watch_hub *h, struct core_watch_stream *ws, str
 		 * 3.5 alike. */
 		wbuild_free(&b);
 		free(cl.links);
-		deliver_ctrl(h, ws, w->id, false, true, NULL, mvcc_compact_rev(h->c->mvcc), NO_REV);
+		cancel_compacted(h, ws, w, mvcc_compact_rev(h->c->mvcc));
 		return false;
 	}
 	if (rv != DB_OK || b.oom) {
@@ -452,11 +462,8 @@ void wstream_pump(struct watch_hub *h, struct core_watch_stream *ws)
 			int64_t before = w->next_rev;
 			if (w->next_rev >= h->ring_lo)
 				build_ring(h, ws, w);
-			else if (!build_storage(h, ws, w)) {
-				w->compacted = true;
-				w->next_rev = INT64_MAX; /* holds no revision in the ring */
+			else if (!build_storage(h, ws, w))
 				break;
-			}
 			if (w->next_rev == before)
 				break; /* failed: retry on the next wake */
 		}
@@ -564,11 +571,8 @@ static void create(struct watch_hub *h, struct core_watch_stream *ws,
 	 * ring still holds it (etcd checks every unsynced watcher against the
 	 * compacted revision); build_storage answers the same way. */
 	int64_t crev = mvcc_compact_rev(h->c->mvcc);
-	if (w->next_rev < crev) {
-		deliver_ctrl(h, ws, id, false, true, NULL, crev, NO_REV);
-		w->compacted = true;
-		w->next_rev = INT64_MAX;
-	}
+	if (w->next_rev < crev)
+		cancel_compacted(h, ws, w, crev);
 }
 
 void wstream_request(struct watch_hub *h, struct core_watch_stream *ws,
