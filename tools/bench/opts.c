@@ -17,7 +17,8 @@ enum {
 	OPT_RATE, OPT_TIMEOUT, OPT_KEY_SIZE, OPT_VAL_SIZE, OPT_KEY_SPACE, OPT_SEQUENTIAL,
 	OPT_KEY_PREFIX, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_JSON, OPT_NO_PROGRESS,
 	OPT_CONSISTENCY, OPT_LIMIT, OPT_COUNT_ONLY, OPT_RW_RATIO, OPT_TXN_OPS, OPT_STREAMS,
-	OPT_WATCHERS, OPT_WATCH_WAIT, OPT_TTL, OPT_PUT_RATE, OPT_PUT_TOTAL, OPT_USER, OPT_TOKEN, OPT_HELP,
+	OPT_WATCHERS, OPT_WATCH_WAIT, OPT_TTL, OPT_PUT_RATE, OPT_PUT_TOTAL, OPT_USER, OPT_TOKEN,
+	OPT_REPLY_THREAD, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +54,7 @@ static const struct option long_opts[] = {
 	/* etcd's watch-latency spellings of --rate and --total */
 	{"put-rate", required_argument, 0, OPT_PUT_RATE},
 	{"put-total", required_argument, 0, OPT_PUT_TOTAL},
+	{"reply-thread", no_argument, 0, OPT_REPLY_THREAD},
 	{"help", no_argument, 0, OPT_HELP},
 	{0, 0, 0, 0},
 };
@@ -86,7 +88,8 @@ void bench_opts_usage(void)
 	    "  --json             one JSON object on stdout\n"
 	    "  --no-progress      no progress bar even on a terminal\n"
 	    "  --streams N (10) --watchers-per-stream N (10) --watch-wait S (5)  watch\n"
-	    "  --ttl S (60)       lease-keepalive lease TTL\n",
+	    "  --ttl S (60)       lease-keepalive lease TTL\n"
+	    "  --reply-thread     serve-null answers from a second thread, as metad answers writes\n",
 	    stderr);
 }
 
@@ -268,6 +271,7 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		case OPT_TOKEN: o->token = optarg; break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_NO_PROGRESS: o->progress = 0; break;
+		case OPT_REPLY_THREAD: o->reply_thread = 1; break;
 		case OPT_CONSISTENCY:
 			if (strcmp(optarg, "l") != 0 && strcmp(optarg, "s") != 0) {
 				fprintf(stderr, "metad-bench: --consistency is l or s\n");

@@ -37,6 +37,7 @@ struct bench_opts {
 	const char *token;               /* send this token, no login */
 	int json;                        /* one JSON object on stdout, nothing else */
 	int progress;                    /* 1: bar when stdout is a terminal; 0: never */
+	int reply_thread;                /* serve-null: answer from a second thread */
 
 	char consistency;                /* 'l' linearizable, 's' serializable */
 	int64_t limit;                   /* range limit; -1: the command's default */
