@@ -195,14 +195,19 @@ static double secs(const struct timespec *a, const struct timespec *b)
 	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-/* Make the file and send it; whether all of it (and its hash) went. */
+/* Make the file and send it; whether all of it (and its hash) went. A
+ * failure is logged: the client sees UNAVAILABLE, which clientv3 retries
+ * with a whole new snapshot, so without the log only the time shows it. */
 static bool make_and_send(struct core_backup *b, struct pipe *p)
 {
 	pthread_t t;
-	if (pthread_create(&t, NULL, sender_main, p) != 0)
+	if (pthread_create(&t, NULL, sender_main, p) != 0) {
+		core_log("warn", "failed to send database snapshot to client: no thread");
 		return false;
+	}
 	int err = core_backup_stream(b, emit, p);
 	pthread_mutex_lock(&p->mu);
+	bool gone = p->failed; /* the sender found the client gone */
 	bool ok = err == CORE_OK && !p->failed;
 	pthread_mutex_unlock(&p->mu);
 	if (ok && p->fill > 0)
@@ -214,6 +219,13 @@ static bool make_and_send(struct core_backup *b, struct pipe *p)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(t, NULL);
+	if (err != CORE_OK && !gone)
+		core_log("warn", "failed to send database snapshot to client: %s (%llu of %llu bytes sent)",
+			 core_strerror(err), (unsigned long long)p->sent, (unsigned long long)p->size);
+	else if (!(ok && p->ok))
+		core_log("warn", "failed to send database snapshot to client: the stream ended "
+			 "(%llu of %llu bytes sent)", (unsigned long long)p->sent,
+			 (unsigned long long)p->size);
 	return ok && p->ok;
 }
 
