@@ -17,25 +17,29 @@ BENCH = os.path.join(os.path.dirname(METAD_BIN), "metad-bench")
 TOTAL = 3000
 
 
-def wait_listening(proc, deadline=20.0):
-    # serve-null prints its "listening" line once the server has started
+def wait_listening(log_path, proc, deadline=20.0):
+    # serve-null prints its "listening" line once the server has started;
+    # polled from its stderr file, so a server that never prints cannot hang
+    # the test past the deadline
     end = time.monotonic() + deadline
-    line = ""
-    while time.monotonic() < end:
-        line = proc.stderr.readline()
-        if "listening on" in line or proc.poll() is not None:
-            return line
-    return line
+    while True:
+        with open(log_path) as f:
+            text = f.read()
+        if "listening on" in text or proc.poll() is not None or time.monotonic() >= end:
+            return text
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("opts", [[], ["--reply-thread"]])
-def test_serve_null_answers_every_call(opts):
+def test_serve_null_answers_every_call(opts, tmp_path):
     port = free_port()
     ep = "127.0.0.1:%d" % port
-    srv = subprocess.Popen([BENCH, "serve-null", "--endpoints", ep, "--duration", "60"] + opts,
-                           stderr=subprocess.PIPE, text=True)
+    log_path = tmp_path / "serve-null.log"
+    with open(log_path, "w") as log:
+        srv = subprocess.Popen([BENCH, "serve-null", "--endpoints", ep, "--duration", "60"] + opts,
+                               stderr=log)
     try:
-        line = wait_listening(srv)
+        line = wait_listening(log_path, srv)
         assert "listening on " + ep in line, line
         assert ("a reply thread" in line) == bool(opts), line
         out = subprocess.run([BENCH, "put", "--endpoints", ep, "--clients", "50", "--conns", "5",
@@ -46,7 +50,8 @@ def test_serve_null_answers_every_call(opts):
         assert res["ok"] == TOTAL and res["errors"] == 0, res
     finally:
         srv.send_signal(2)  # Ctrl-C: shut down and report
-        _, err = srv.communicate(timeout=30)
+        srv.wait(timeout=30)
+    err = log_path.read_text()
     assert srv.returncode == 0, err
     served = re.search(r"served (\d+) calls", err)
     assert served is not None, err
