@@ -126,6 +126,14 @@ void core_commit_inline(bool on);
 bool core_commit_pending(void);
 /* Commit this thread's deferred write here, or wake the writer for it. */
 void core_commit_deferred(bool here);
+/*
+ * True while this thread runs completion callbacks for a batch of applied
+ * writes or linearizable reads (core/responder.c). A front end may then
+ * queue the send for the thread that owns the client connections rather
+ * than send from here (etcdapi/handback.c): many replies, one wake-up of
+ * that thread.
+ */
+bool core_answering_batch(void);
 
 /* Block until this member has published itself to the cluster (etcd's
  * ReadyNotify) or timeout_ms passed; returns whether it has. */

@@ -11,6 +11,7 @@
 #include <grpc/support/alloc.h>
 
 #include "etcdapi/call.h"
+#include "etcdapi/handback.h"
 #include "etcdapi/metrics.h"
 #include "etcdapi/stream_methods.h"
 #include "etcdapi/wire.h"
@@ -103,10 +104,8 @@ void api_call_free(struct api_call *c)
 }
 
 /* Last batch: metadata, optional message, status, and the close. */
-static void finish(struct api_call *c, grpc_status_code code, const char *msg)
+void api_call_send_finish(struct api_call *c)
 {
-	api_metrics_handled(c->method ? c->method->path : NULL, (int)code,
-			    c->resp ? grpc_byte_buffer_length(c->resp) : 0);
 	grpc_op ops[4];
 	size_t n = 0;
 	memset(ops, 0, sizeof(ops));
@@ -117,10 +116,10 @@ static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 		ops[n].data.send_message.send_message = c->resp;
 		n++;
 	}
-	c->status_slice = grpc_slice_from_copied_string(msg ? msg : "");
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-	ops[n].data.send_status_from_server.status = code;
-	ops[n].data.send_status_from_server.status_details = msg && *msg ? &c->status_slice : NULL;
+	ops[n].data.send_status_from_server.status = c->code;
+	ops[n].data.send_status_from_server.status_details = c->has_details ? &c->status_slice
+									    : NULL;
 	n++;
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -131,6 +130,19 @@ static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 		core_log("error", "start_batch failed: %d", (int)e);
 		api_call_free(c);
 	}
+}
+
+static void finish(struct api_call *c, grpc_status_code code, const char *msg)
+{
+	api_metrics_handled(c->method ? c->method->path : NULL, (int)code,
+			    c->resp ? grpc_byte_buffer_length(c->resp) : 0);
+	c->status_slice = grpc_slice_from_copied_string(msg ? msg : "");
+	c->code = code;
+	c->has_details = msg && *msg;
+	if (core_answering_batch() && c->cq == api_polling_cq(c->srv))
+		api_handback(c);
+	else
+		api_call_send_finish(c);
 }
 
 void api_finish_status(struct api_call *c, grpc_status_code code, const char *msg)

@@ -63,6 +63,9 @@ struct api_call {
 	grpc_byte_buffer *resp;
 	grpc_slice status_slice;
 	int cancelled;
+	grpc_status_code code; /* the status its final batch sends */
+	bool has_details;
+	struct api_call *next; /* queued in etcdapi/handback.c */
 };
 
 /* The core this server drives. */
@@ -83,6 +86,8 @@ void api_core_done(void *arg, struct core_reply *reply);
 
 /* Server internals used by server.c. */
 void api_call_arm(struct api_server *srv, grpc_completion_queue *cq, struct api_method *m);
+/* Start the final batch finish() prepared (etcdapi/handback.c). */
+void api_call_send_finish(struct api_call *call);
 /* Release everything the call holds (after its last completion). */
 void api_call_free(struct api_call *call);
 /* Wait until no call struct is alive or deadline passes; returns how many are left. */
@@ -95,5 +100,7 @@ struct core *api_core_of(const struct api_server *srv);
 /* Whether --client-cert-auth is on (the client certificate's CN may name the user). */
 int api_client_cert_auth(const struct api_server *srv);
 grpc_server *api_grpc_server(const struct api_server *srv);
+/* The completion queue whose thread polls the connections (server.c). */
+grpc_completion_queue *api_polling_cq(const struct api_server *srv);
 
 #endif

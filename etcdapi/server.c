@@ -93,6 +93,11 @@ grpc_server *api_grpc_server(const struct api_server *srv)
 	return srv->server;
 }
 
+grpc_completion_queue *api_polling_cq(const struct api_server *srv)
+{
+	return srv->cqs[CQ_CALLS];
+}
+
 struct core *api_core_of(const struct api_server *srv)
 {
 	return srv->core;
