@@ -285,7 +285,15 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 	t->hash_method = grpc_server_register_method(t->server, PEER_HASH_METHOD, NULL,
 						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-	t->snap_cq = grpc_completion_queue_create_for_next(NULL);
+	/* Non-polling: gRPC's epoll engine lets any thread waiting on a polling
+	 * CQ take the poller's turn, and this thread, idle but for snapshots,
+	 * then read the leader's client and peer sockets and woke the threads
+	 * owning what it read: 4.8 us of the leader's 56 per put with 1,000
+	 * clients on 3 members. Snapshot chunks are large, so the wake-up this
+	 * costs their completions is nothing; rx_cq keeps the server polled. */
+	grpc_completion_queue_attributes np = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT,
+					       GRPC_CQ_NON_POLLING, NULL};
+	t->snap_cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&np), &np, NULL);
 	grpc_server_register_completion_queue(t->server, t->snap_cq, NULL);
 	if (add_ports(t, cfg, err, errlen) != 0)
 		goto err;

@@ -79,7 +79,7 @@ struct peer_transport {
 	void *hash_method; /* served on snap_cq (peer_hash.c) */
 	int (*hash)(void *arg, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
 		    char *err, size_t errlen); /* peer_config.hash */
-	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread */
+	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread, not polling */
 	pthread_t snap_thread;
 	bool snap_started;
 	grpc_completion_queue *rx_cq, *tx_cq, *shutdown_cq;
