@@ -10,11 +10,10 @@
  * node's thread.
  *
  * While this thread answers (writes and reads), core_answering_batch tells
- * the callbacks so:
- * etcdapi then leaves the gRPC send to its completion-queue thread
- * (etcdapi/handback.c, which has the figures). That costs the CQ thread a
- * wake-up per batch, which the small batches answered inline (a lone
- * client's) would not repay.
+ * the callbacks so: etcdapi then leaves the gRPC send to its
+ * completion-queue thread (etcdapi/handback.c, which has the figures).
+ * That costs the CQ thread a wake-up per batch, which the small batches
+ * answered inline (a lone client's) would not repay.
  */
 #include <stdlib.h>
 

@@ -9,8 +9,9 @@
  * of server CPU per call answered inline, 22-23 us with each answer sent by
  * a second thread (1,000 clients, 100 connections, 2026-12-04).
  *
- * So when core answers a large batch of writes (core_answering_batch), the
- * callback packs the response where it runs and only the send comes here:
+ * So when core answers a batch of applied writes or reads from its responder
+ * thread (core_answering_batch), the callback packs the response where it
+ * runs and only the send comes here:
  * the batch joins a list, and the first call put on an empty list rings a
  * doorbell, an empty batch on that call, which gRPC completes at once on
  * the call's completion queue. That thread then starts every queued send.
