@@ -118,8 +118,8 @@ void api_call_send_finish(struct api_call *c)
 	}
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = c->code;
-	ops[n].data.send_status_from_server.status_details = c->has_details ? &c->status_slice
-									    : NULL;
+	ops[n].data.send_status_from_server.status_details =
+		GRPC_SLICE_LENGTH(c->status_slice) > 0 ? &c->status_slice : NULL;
 	n++;
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -138,7 +138,6 @@ static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 			    c->resp ? grpc_byte_buffer_length(c->resp) : 0);
 	c->status_slice = grpc_slice_from_copied_string(msg ? msg : "");
 	c->code = code;
-	c->has_details = msg && *msg;
 	if (core_answering_batch() && c->cq == api_polling_cq(c->srv))
 		api_handback(c);
 	else

@@ -63,8 +63,7 @@ struct api_call {
 	grpc_byte_buffer *resp;
 	grpc_slice status_slice;
 	int cancelled;
-	grpc_status_code code; /* the status its final batch sends */
-	bool has_details;
+	grpc_status_code code; /* the status its final batch sends, with status_slice */
 	struct api_call *next; /* queued in etcdapi/handback.c */
 };
 

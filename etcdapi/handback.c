@@ -11,9 +11,8 @@
  *
  * So when core answers a batch of applied writes or reads from its responder
  * thread (core_answering_batch), the callback packs the response where it
- * runs and only the send comes here:
- * the batch joins a list, and the first call put on an empty list rings a
- * doorbell, an empty batch on that call, which gRPC completes at once on
+ * runs and only the send comes here: the batch joins a list, and the first
+ * call put on an empty list rings a doorbell, an empty batch on that call, which gRPC completes at once on
  * the call's completion queue. That thread then starts every queued send.
  * One wake-up per batch instead of a send per call from outside; 1,000
  * clients' puts took 36.7 us of metad CPU per put instead of 39.8 (means
