@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,10 @@ char *gw_error_body(grpc_status_code code, const char *msg)
 
 struct gw {
 	grpc_channel *ch;
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	int open_calls; /* streams opened and not closed */
+	bool closing;
 };
 
 struct gw *gw_open(grpc_server *server)
@@ -209,20 +214,46 @@ struct gw *gw_open(grpc_server *server)
 	grpc_channel_credentials *cc = grpc_insecure_credentials_create();
 	g->ch = grpc_channel_create_from_fd("metad-gateway", sv[1], cc, &cargs);
 	grpc_channel_credentials_release(cc);
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->idle, NULL);
 	return g;
+}
+
+/* Why close before the server's shutdown completes: the server waits for
+ * every connection to go, and this one's client end is read only while a
+ * gateway call is open (under gRPC's poll engine nothing else polls it), so
+ * it would hold the shutdown for its whole grace period. */
+void gw_drain(struct gw *g, gpr_timespec deadline)
+{
+	if (g == NULL)
+		return;
+	struct timespec until = {deadline.tv_sec, deadline.tv_nsec};
+	pthread_mutex_lock(&g->mu);
+	g->closing = true;
+	while (g->open_calls > 0)
+		if (pthread_cond_timedwait(&g->idle, &g->mu, &until) == ETIMEDOUT)
+			break; /* calls left are cancelled by the close */
+	pthread_mutex_unlock(&g->mu);
+	if (g->ch != NULL)
+		grpc_channel_destroy(g->ch);
+	g->ch = NULL;
 }
 
 void gw_close(struct gw *g)
 {
 	if (g == NULL)
 		return;
-	grpc_channel_destroy(g->ch);
+	if (g->ch != NULL)
+		grpc_channel_destroy(g->ch);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->idle);
 	free(g);
 }
 
 /* ---- calls ---- */
 
 struct gw_stream {
+	struct gw *g;
 	grpc_completion_queue *cq;
 	grpc_call *call;
 	const struct gw_route *r;
@@ -345,6 +376,19 @@ struct gw_stream *gw_stream_open(struct gw *g, const struct gw_route *r, const c
 		set_result(res, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", 13);
 		return NULL;
 	}
+	pthread_mutex_lock(&g->mu);
+	bool closing = g->closing;
+	if (!closing)
+		g->open_calls++;
+	pthread_mutex_unlock(&g->mu);
+	if (closing) {
+		for (int i = 0; i < n; i++)
+			grpc_byte_buffer_destroy(reqs[i]);
+		free(s);
+		set_result(res, GRPC_STATUS_UNAVAILABLE, "etcdserver: server stopped", 26);
+		return NULL;
+	}
+	s->g = g;
 	s->r = r;
 	s->cq = grpc_completion_queue_create_for_pluck(NULL);
 	grpc_slice method = grpc_slice_from_static_string(r->method);
@@ -450,6 +494,10 @@ void gw_stream_close(struct gw_stream *s)
 	grpc_call_unref(s->call);
 	grpc_completion_queue_shutdown(s->cq);
 	grpc_completion_queue_destroy(s->cq);
+	pthread_mutex_lock(&s->g->mu);
+	if (--s->g->open_calls == 0)
+		pthread_cond_broadcast(&s->g->idle);
+	pthread_mutex_unlock(&s->g->mu);
 	free(s);
 }
 

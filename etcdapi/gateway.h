@@ -41,6 +41,10 @@ void gw_pb_free(ProtobufCMessage *m);
 struct gw;
 /* A private connection into server (started). NULL on failure. */
 struct gw *gw_open(grpc_server *server);
+/* Server shutdown: refuse new calls, wait (until deadline, realtime) for the
+ * open ones to end, then close the connection so the server's shutdown need
+ * not wait for it. gw_close still frees. */
+void gw_drain(struct gw *g, gpr_timespec deadline);
 void gw_close(struct gw *g);
 
 /* The outcome of a call: status, message text, and for unary calls the

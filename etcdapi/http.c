@@ -513,6 +513,12 @@ void api_http_add_conn(struct api_http *h, int fd, bool tls, const struct sockad
 		MHD_add_connection(d, fd, addr, addr_len); /* on failure MHD closes fd */
 }
 
+void api_http_drain(struct api_http *h, gpr_timespec deadline)
+{
+	if (h != NULL)
+		gw_drain(h->gw, deadline);
+}
+
 void api_http_stop(struct api_http *h)
 {
 	if (h == NULL)

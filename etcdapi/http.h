@@ -41,5 +41,8 @@ void api_http_add_conn(struct api_http *h, int fd, bool tls, const struct sockad
 		       socklen_t addr_len);
 /* Stop the daemons (ending streams) and free. NULL ok. */
 void api_http_stop(struct api_http *h);
+/* Server shutdown begins: end the JSON gateway's calls (new ones are refused)
+ * by deadline, so they do not hold the gRPC server's shutdown. NULL ok. */
+void api_http_drain(struct api_http *h, gpr_timespec deadline);
 
 #endif

@@ -465,10 +465,10 @@ void api_stop(struct api_server *s)
 	 * calls can still be answered. */
 	api_stream_shutdown_all();
 	core_watch_abort_waits(s->core);
-	grpc_event ev = grpc_completion_queue_pluck(
-		s->shutdown_cq, &shutdown_tag,
-		gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN)),
-		NULL);
+	gpr_timespec grace =
+		gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN));
+	api_http_drain(s->http, grace);
+	grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag, grace, NULL);
 	if (ev.type == GRPC_QUEUE_TIMEOUT) {
 		grpc_server_cancel_all_calls(s->server);
 		grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
