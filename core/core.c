@@ -196,6 +196,21 @@ static void free_core(struct core *c)
 	free(c);
 }
 
+static struct peer_tls peer_tls_of(const struct core_config *cfg)
+{
+	return (struct peer_tls){
+		.cert_file = cfg->peer_cert_file,
+		.key_file = cfg->peer_key_file,
+		.ca_file = cfg->peer_trusted_ca_file,
+		.client_cert_auth = cfg->peer_client_cert_auth,
+		.self_signed = cfg->peer_self_signed,
+		.crl_dir = cfg->peer_crl_dir,
+		.allowed_cn = cfg->peer_allowed_cn,
+		.allowed_hostname = cfg->peer_allowed_hostname,
+		.skip_client_san = cfg->peer_skip_client_san,
+	};
+}
+
 /* The member list: stored, or for a new member built from --initial-cluster,
  * or (--initial-cluster-state existing) fetched from the members there. */
 static int open_members(struct core *c, char *err, size_t errlen)
@@ -217,8 +232,7 @@ static int open_members(struct core *c, char *err, size_t errlen)
 		if (eq != NULL && !mine)
 			urls[n++] = eq + 1;
 	}
-	struct peer_tls tls = {c->cfg.peer_cert_file, c->cfg.peer_key_file,
-			       c->cfg.peer_trusted_ca_file, c->cfg.peer_client_cert_auth};
+	struct peer_tls tls = peer_tls_of(&c->cfg);
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rv = spec ? peer_fetch_members(&tls, urls, n, 5000, &buf, &len, err, errlen) : -1;
@@ -281,8 +295,7 @@ int core_peers_start(struct core *c, char *err, size_t errlen)
 	struct peer_config pc = {
 		.listen_urls = c->cfg.listen_peer_urls,
 		.n_listen_urls = c->cfg.n_listen_peer_urls,
-		.tls = {c->cfg.peer_cert_file, c->cfg.peer_key_file, c->cfg.peer_trusted_ca_file,
-			c->cfg.peer_client_cert_auth},
+		.tls = peer_tls_of(&c->cfg),
 		.self_id = c->member_id,
 		.cluster_id = c->cluster_id,
 		.members = members_for_peer,

@@ -43,6 +43,11 @@ struct core_config {
 	size_t n_listen_peer_urls;
 	const char *peer_cert_file, *peer_key_file, *peer_trusted_ca_file;
 	bool peer_client_cert_auth;
+	bool peer_self_signed;        /* peer_cert_file is --peer-auto-tls's */
+	const char *peer_crl_dir;     /* --peer-crl-file, as a hashed CRL directory */
+	const char *peer_allowed_cn;  /* --peer-cert-allowed-cn */
+	const char *peer_allowed_hostname; /* --peer-cert-allowed-hostname */
+	bool peer_skip_client_san;    /* --experimental-peer-skip-client-san-verification */
 	int64_t heartbeat_ms;   /* --heartbeat-interval (100) */
 	int64_t election_ms;    /* --election-timeout (1000) */
 	uint64_t snapshot_count; /* --snapshot-count (100000) */
@@ -310,5 +315,17 @@ void core_observe_stop(struct core_observe *o);
  * TLS set-ups that take PEM text; malloc'ed. NULL with err set ("cannot
  * open <what> <path>: <reason>"). what names the flag, e.g. --cert-file. */
 char *core_read_pem(const char *path, const char *what, char *err, size_t errlen);
+
+/* core/tls_names.c: etcd's certificate name checks (Go's x509 rules). */
+struct grpc_tls_certificate_verifier;
+/* A gRPC TLS verifier refusing a certificate whose common name is not cn, or
+ * (cn NULL) that is not valid for hostname; dialing, it also checks the
+ * server's name as gRPC's default verifier does. Release it with
+ * grpc_tls_certificate_verifier_release. The strings must outlive it. */
+struct grpc_tls_certificate_verifier *core_tls_names_verifier(const char *cn, const char *hostname);
+/* Whether a certificate with these SANs is valid for host: an address
+ * against the IP SANs, a name against the DNS SANs ("*." for one label). */
+bool core_tls_host_in_sans(const char *host, char **dns, size_t n_dns, char **ips, size_t n_ips);
+bool core_tls_is_ip(const char *s);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * core/peer.c — the peer transport's life: listen, CQ threads, credentials,
- * stop. Incoming streams are in peer_server.c, outgoing in peer_client.c.
+ * core/peer.c — the peer transport's life: listen, CQ threads, stop.
+ * Incoming streams are in peer_server.c, outgoing in peer_client.c, TLS in
+ * peer_tls.c.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -61,27 +62,6 @@ void peer_live_drop_locked(struct peer_transport *t, long *counter)
 		pthread_cond_broadcast(&t->idle);
 }
 
-grpc_channel_credentials *peer_channel_creds(struct peer_transport *t, bool tls)
-{
-	if (!tls)
-		return grpc_insecure_credentials_create();
-	/* Our peer certificate doubles as the client certificate (etcd does the
-	 * same), so a receiver with --peer-client-cert-auth accepts us. */
-	grpc_ssl_pem_key_cert_pair pair = {t->key_pem, t->cert_pem};
-	return grpc_ssl_credentials_create(t->ca_pem, t->cert_pem ? &pair : NULL, NULL, NULL);
-}
-
-static grpc_server_credentials *server_creds(struct peer_transport *t)
-{
-	grpc_ssl_pem_key_cert_pair pair = {t->key_pem, t->cert_pem};
-	grpc_ssl_client_certificate_request_type req = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-	if (t->client_cert_auth)
-		req = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-	else if (t->ca_pem)
-		req = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-	return grpc_ssl_server_credentials_create_ex(t->ca_pem, &pair, 1, req, NULL);
-}
-
 static void *cq_loop(struct peer_transport *t, grpc_completion_queue *cq, bool timers)
 {
 	int64_t due = 0;
@@ -127,33 +107,6 @@ static void *tx_main(void *arg)
 	return cq_loop(t, t->tx_cq, true);
 }
 
-int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *err, size_t errlen)
-{
-	if ((tls->cert_file == NULL) != (tls->key_file == NULL)) {
-		snprintf(err, errlen, "--peer-cert-file and --peer-key-file go together");
-		return -1;
-	}
-	if (tls->cert_file) {
-		t->cert_pem = core_read_pem(tls->cert_file, "--peer-cert-file", err, errlen);
-		if (t->cert_pem == NULL)
-			return -1;
-		t->key_pem = core_read_pem(tls->key_file, "--peer-key-file", err, errlen);
-		if (t->key_pem == NULL)
-			return -1;
-	}
-	if (tls->ca_file) {
-		t->ca_pem = core_read_pem(tls->ca_file, "--peer-trusted-ca-file", err, errlen);
-		if (t->ca_pem == NULL)
-			return -1;
-	}
-	if (tls->client_cert_auth && t->ca_pem == NULL) {
-		snprintf(err, errlen, "--peer-client-cert-auth needs --peer-trusted-ca-file");
-		return -1;
-	}
-	t->client_cert_auth = tls->client_cert_auth;
-	return 0;
-}
-
 static int add_ports(struct peer_transport *t, const struct peer_config *cfg, char *err, size_t errlen)
 {
 	t->ports = calloc(cfg->n_listen_urls ? cfg->n_listen_urls : 1, sizeof(int));
@@ -173,7 +126,7 @@ static int add_ports(struct peer_transport *t, const struct peer_config *cfg, ch
 			snprintf(err, errlen, "TLS peer URL %s needs --peer-cert-file and --peer-key-file", url);
 			return -1;
 		}
-		grpc_server_credentials *creds = tls ? server_creds(t) : grpc_insecure_server_credentials_create();
+		grpc_server_credentials *creds = tls ? peer_server_creds(t) : grpc_insecure_server_credentials_create();
 		if (creds == NULL) {
 			snprintf(err, errlen, "bad peer TLS certificate or key");
 			return -1;

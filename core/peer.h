@@ -28,6 +28,11 @@ struct peer_tls {
 	const char *key_file;  /* --peer-key-file */
 	const char *ca_file;   /* --peer-trusted-ca-file */
 	bool client_cert_auth; /* --peer-client-cert-auth */
+	bool self_signed;      /* --peer-auto-tls made cert_file: peers' are not verified */
+	const char *crl_dir;   /* --peer-crl-file as a directory of hashed CRLs, or NULL */
+	const char *allowed_cn;       /* --peer-cert-allowed-cn */
+	const char *allowed_hostname; /* --peer-cert-allowed-hostname */
+	bool skip_client_san;  /* --experimental-peer-skip-client-san-verification */
 };
 
 struct peer_config {

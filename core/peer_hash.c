@@ -61,7 +61,7 @@ static void on_event(struct peer_tag *tag, bool ok)
 	size_t len = 0, rlen = 0;
 	uint8_t *req = peer_buffer_bytes(hc->payload, &len), *resp = NULL;
 	char why[256] = "refused";
-	int rv = req != NULL && t->hash != NULL
+	int rv = req != NULL && t->hash != NULL && peer_call_san_ok(t, hc->call)
 			 ? t->hash(t->arg, req, len, &resp, &rlen, why, sizeof(why))
 			 : -1;
 	free(req);

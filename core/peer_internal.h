@@ -37,6 +37,7 @@
  * the sender can tell an accepted stream from one about to be refused. */
 #define PEER_MD_ACCEPTED "x-metad-accepted"
 #define PEER_ERR_CLUSTER_MISMATCH "request cluster ID mismatch" /* etcd's words */
+#define PEER_ERR_SAN "the peer's address is not in its certificate"
 
 #define PEER_BACKOFF_MIN_MS 50
 #define PEER_BACKOFF_MAX_MS 1000
@@ -69,6 +70,7 @@ struct peer_transport {
 	char *key_pem;
 	char *ca_pem; /* NULL: no CA to verify peers with */
 	bool client_cert_auth;
+	struct peer_tls tls; /* the options (file names and checks) */
 	grpc_server *server;
 	void *method; /* grpc_server_register_method handle */
 	void *members_method;
@@ -140,8 +142,13 @@ bool peer_live_in_add(struct peer_transport *t);
 /* Count one call struct gone; wakes peer_stop at zero. Caller holds mu. */
 void peer_live_drop_locked(struct peer_transport *t, long *counter);
 
-/* Read the certificate files of tls into t (freed by peer_stop). */
+/* peer_tls.c: read the certificate files of tls into t (freed by peer_stop). */
 int peer_load_tls(struct peer_transport *t, const struct peer_tls *tls, char *err, size_t errlen);
+grpc_server_credentials *peer_server_creds(struct peer_transport *t);
+/* etcd's check of an incoming call's client certificate (unless
+ * --experimental-peer-skip-client-san-verification): with IP or DNS SANs,
+ * the caller's address must be one of them (a DNS one by reverse lookup). */
+bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call);
 
 /* peer_members.c: keep one Members request_call armed (rx thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);

@@ -52,7 +52,7 @@ static void on_event(struct peer_tag *tag, bool ok)
 	}
 	peer_members_arm(t);
 	size_t len = 0;
-	uint8_t *list = t->members ? t->members(t->arg, &len) : NULL;
+	uint8_t *list = t->members && peer_call_san_ok(t, mc->call) ? t->members(t->arg, &len) : NULL;
 	grpc_op ops[4];
 	memset(ops, 0, sizeof(ops));
 	size_t n = 0;

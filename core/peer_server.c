@@ -173,7 +173,9 @@ static void on_new(struct peer_tag *tag, bool ok)
 	peer_server_arm(t); /* idiom 5: the next stream can arrive meanwhile */
 	uint64_t cluster = 0;
 	bool has_cluster = peer_md_hex(&in->md, PEER_MD_CLUSTER, &cluster);
-	if (!has_cluster || cluster != t->cluster_id) {
+	if (!peer_call_san_ok(t, in->call)) {
+		refuse(in, GRPC_STATUS_UNAUTHENTICATED, PEER_ERR_SAN);
+	} else if (!has_cluster || cluster != t->cluster_id) {
 		log_refusal(in, cluster);
 		refuse(in, GRPC_STATUS_FAILED_PRECONDITION, PEER_ERR_CLUSTER_MISMATCH);
 	} else if (!peer_md_hex(&in->md, PEER_MD_FROM, &in->from)) {

@@ -170,6 +170,10 @@ static void start(struct snap_call *sc)
 {
 	struct peer_transport *t = sc->t;
 	uint64_t cluster = 0;
+	if (!peer_call_san_ok(t, sc->call)) {
+		finish(sc, GRPC_STATUS_UNAUTHENTICATED, PEER_ERR_SAN, true);
+		return;
+	}
 	if (!peer_md_hex(&sc->md, PEER_MD_CLUSTER, &cluster) || cluster != t->cluster_id) {
 		finish(sc, GRPC_STATUS_FAILED_PRECONDITION, PEER_ERR_CLUSTER_MISMATCH, true);
 		return;

@@ -20,6 +20,7 @@ struct api_tls {
 	int client_cert_auth;        /* require a client certificate signed by the CA */
 	const char *crl_file;        /* --client-crl-file: revoked client certificates; NULL: none */
 	const char *crl_dir;         /* where its hashed copies go for gRPC core (with crl_file) */
+	const char *allowed_hostname; /* --client-cert-allowed-hostname, or NULL */
 	const char *gnutls_ciphers;  /* --cipher-suites as GnuTLS priority items; NULL: all
 				      * (gRPC's side: GRPC_SSL_CIPHER_SUITES, set by the caller) */
 	bool tls13_min;              /* --tls-min-version TLS1.3 */

@@ -37,6 +37,7 @@ struct api_http {
 	char *priorities;           /* GnuTLS priority string of the HTTPS daemon */
 	gnutls_x509_crl_t *crls;    /* --client-crl-file */
 	unsigned n_crls;
+	const char *allowed_hostname; /* --client-cert-allowed-hostname */
 };
 
 /* One request: its body, or its open stream. */
@@ -291,6 +292,56 @@ static bool cert_revoked(struct api_http *h, struct MHD_Connection *conn)
 	return revoked;
 }
 
+#define MAX_SANS 64
+
+/* With --client-cert-allowed-hostname: whether the client's certificate is
+ * not valid for that name (Go's rules, as etcd; checked per request like
+ * the CRLs). No certificate: nothing to check, as in etcd. */
+static bool cert_name_refused(struct api_http *h, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (h->allowed_hostname == NULL || ci == NULL || ci->tls_session == NULL)
+		return false;
+	unsigned n = 0;
+	const gnutls_datum_t *peers =
+		gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	if (n == 0)
+		return false;
+	gnutls_x509_crt_t crt;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return true; /* cannot tell: refuse */
+	char *dns[MAX_SANS], *ips[MAX_SANS];
+	size_t n_dns = 0, n_ips = 0;
+	bool refused = gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0;
+	for (unsigned seq = 0; !refused && n_dns < MAX_SANS && n_ips < MAX_SANS; seq++) {
+		char buf[256];
+		size_t len = sizeof(buf) - 1;
+		int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, buf, &len, NULL);
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_DNSNAME) {
+			buf[len] = 0;
+			dns[n_dns] = strdup(buf);
+			n_dns += dns[n_dns] != NULL;
+		} else if (type == GNUTLS_SAN_IPADDRESS && (len == 4 || len == 16)) {
+			char text[INET6_ADDRSTRLEN];
+			if (inet_ntop(len == 4 ? AF_INET : AF_INET6, buf, text, sizeof(text))) {
+				ips[n_ips] = strdup(text);
+				n_ips += ips[n_ips] != NULL;
+			}
+		}
+	}
+	if (!refused)
+		refused = !core_tls_host_in_sans(h->allowed_hostname, dns, n_dns, ips, n_ips);
+	for (size_t i = 0; i < n_dns; i++)
+		free(dns[i]);
+	for (size_t i = 0; i < n_ips; i++)
+		free(ips[i]);
+	gnutls_x509_crt_deinit(crt);
+	return refused;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **ctx)
@@ -325,7 +376,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
 	bool on_tls = di && di->daemon == h->tls && h->tls != NULL;
 	bool metrics_only = di && di->daemon == h->metrics && h->metrics != NULL;
-	if (on_tls && cert_revoked(h, conn))
+	if (on_tls && (cert_revoked(h, conn) || cert_name_refused(h, conn)))
 		return MHD_NO; /* closes the connection, as a refused handshake would */
 	if (on_tls && h->client_cert_auth && !cert_ok(conn))
 		return respond_text(conn, 403, "text/plain; charset=utf-8",
@@ -439,6 +490,7 @@ struct api_http *api_http_start(const struct api_http_config *cfg, struct core *
 	}
 	h->core = core;
 	h->client_cert_auth = cfg->client_cert_auth;
+	h->allowed_hostname = cfg->allowed_hostname;
 	h->priorities = strdup(cfg->priorities ? cfg->priorities : "NORMAL");
 	if (h->priorities == NULL) {
 		snprintf(err, errlen, "out of memory");

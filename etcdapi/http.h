@@ -26,6 +26,7 @@ struct api_http_config {
 	const char *trusted_ca_file;
 	bool client_cert_auth;
 	const char *crl_file;       /* revoked client certificates (PEM); NULL: none */
+	const char *allowed_hostname; /* --client-cert-allowed-hostname; NULL: none */
 	const char *priorities;     /* GnuTLS priority string for HTTPS */
 	uint64_t max_request_bytes;
 	const char *const *metrics_urls; /* --listen-metrics-urls (http:// only here) */

@@ -144,14 +144,16 @@ static void *streams_main(void *arg)
 	return cq_main(arg);
 }
 
-/* With --client-crl-file: gRPC core's TLS credentials, which take a
- * directory of hashed CRLs (the older SSL ones take none). */
+/* With --client-crl-file or --client-cert-allowed-hostname: gRPC core's TLS
+ * credentials, which take a directory of hashed CRLs and a verifier of our
+ * own (the older SSL ones take neither). */
 static grpc_server_credentials *crl_creds(const struct api_tls *t, const char *cert,
 					  const char *key, const char *ca,
 					  grpc_ssl_client_certificate_request_type req, char *err,
 					  size_t errlen)
 {
-	if (api_tls_crl_dir(t->crl_file, t->crl_dir, err, errlen) != 0)
+	if (t->crl_file != NULL &&
+	    api_tls_crl_dir("--client-crl-file", t->crl_file, t->crl_dir, err, errlen) != 0)
 		return NULL;
 	grpc_tls_identity_pairs *pairs = grpc_tls_identity_pairs_create();
 	grpc_tls_identity_pairs_add_pair(pairs, key, cert);
@@ -162,7 +164,14 @@ static grpc_server_credentials *crl_creds(const struct api_tls *t, const char *c
 		grpc_tls_credentials_options_watch_root_certs(o);
 	grpc_tls_credentials_options_watch_identity_key_cert_pairs(o);
 	grpc_tls_credentials_options_set_cert_request_type(o, req);
-	grpc_tls_credentials_options_set_crl_directory(o, t->crl_dir);
+	if (t->crl_file != NULL)
+		grpc_tls_credentials_options_set_crl_directory(o, t->crl_dir);
+	/* As etcd's Go TLS: only a certificate asked for is checked. */
+	if (t->allowed_hostname != NULL && req != GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE) {
+		grpc_tls_certificate_verifier *v = core_tls_names_verifier(NULL, t->allowed_hostname);
+		grpc_tls_credentials_options_set_certificate_verifier(o, v);
+		grpc_tls_certificate_verifier_release(v);
+	}
 	grpc_server_credentials *creds = grpc_tls_server_credentials_create(o); /* takes o */
 	grpc_tls_certificate_provider_release(p);
 	return creds;
@@ -183,7 +192,7 @@ static grpc_server_credentials *tls_creds(const struct api_tls *t, char *err, si
 			req = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
 		else if (ca)
 			req = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-		if (t->crl_file != NULL)
+		if (t->crl_file != NULL || t->allowed_hostname != NULL)
 			creds = crl_creds(t, cert, key, ca, req, err, errlen);
 		else
 			creds = grpc_ssl_server_credentials_create_ex(ca, &pair, 1, req, NULL);
@@ -425,6 +434,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		.trusted_ca_file = cfg->tls.trusted_ca_file,
 		.client_cert_auth = cfg->tls.client_cert_auth,
 		.crl_file = cfg->tls.crl_file,
+		.allowed_hostname = cfg->tls.allowed_hostname,
 		.priorities = priorities,
 		.max_request_bytes = cfg->max_request_bytes,
 		.metrics_urls = cfg->metrics_urls,

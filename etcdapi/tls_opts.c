@@ -133,11 +133,12 @@ void api_tls_priorities(bool tls13_min, const char *ciphers, char *out, size_t l
 		 ciphers && ciphers[0] ? ciphers : "");
 }
 
-int api_tls_crl_dir(const char *crl_file, const char *dir, char *err, size_t errlen)
+int api_tls_crl_dir(const char *flag, const char *crl_file, const char *dir, char *err,
+		    size_t errlen)
 {
 	FILE *in = fopen(crl_file, "r");
 	if (in == NULL) {
-		snprintf(err, errlen, "--client-crl-file %s: %s", crl_file, strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", flag, crl_file, strerror(errno));
 		return -1;
 	}
 	char parent[4200];
@@ -186,7 +187,7 @@ int api_tls_crl_dir(const char *crl_file, const char *dir, char *err, size_t err
 	}
 	fclose(in);
 	if (rv == 0 && n == 0) {
-		snprintf(err, errlen, "--client-crl-file %s: no PEM CRL in it", crl_file);
+		snprintf(err, errlen, "%s %s: no PEM CRL in it", flag, crl_file);
 		rv = -1;
 	}
 	return rv;

@@ -20,11 +20,13 @@ int api_tls_ciphers(const char *names, char *openssl, size_t olen, char *gnutls,
 		    char *err, size_t errlen);
 
 /*
- * --client-crl-file: the CRLs of a PEM file, each written into dir (created
- * if missing) under OpenSSL's hashed name (<issuer hash>.r<n>), the form
- * gRPC core's CRL directory takes. 0, or -1 with err.
+ * --client-crl-file (or --peer-crl-file: flag names it in errors): the CRLs
+ * of a PEM file, each written into dir (created if missing) under OpenSSL's
+ * hashed name (<issuer hash>.r<n>), the form gRPC core's CRL directory
+ * takes. 0, or -1 with err.
  */
-int api_tls_crl_dir(const char *crl_file, const char *dir, char *err, size_t errlen);
+int api_tls_crl_dir(const char *flag, const char *crl_file, const char *dir, char *err,
+		    size_t errlen);
 
 /* The GnuTLS priority string for HTTPS: TLS 1.2 at least (1.3 with
  * tls13_min), restricted to ciphers' items when not "". Into out. */

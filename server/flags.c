@@ -18,12 +18,10 @@
  * table says why for each.
  */
 static const char *const ignored_value_flags[] = {
-	"client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-	"peer-crl-file", "cors", "host-whitelist", "metrics", "log-package-levels", NULL,
+	"cors", "host-whitelist", "metrics", "log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
-	"peer-auto-tls", "enable-pprof",
-	"experimental-peer-skip-client-san-verification", NULL,
+	"enable-pprof", NULL,
 };
 /* Flags that only matter to what metad refuses (the v2 proxy, discovery):
  * accepted and checked as etcd checks them, with no effect of their own. */
@@ -72,6 +70,12 @@ void flags_usage(void)
 	       "  --peer-cert-file '' --peer-key-file ''   TLS for peer traffic\n"
 	       "  --peer-trusted-ca-file ''                CA for peer certificates\n"
 	       "  --peer-client-cert-auth 'false'          require peer client certificates\n"
+	       "  --peer-auto-tls 'false'                  self-signed peer certificate under the data dir\n"
+	       "  --peer-crl-file ''                       refuse peer certificates this CRL revokes\n"
+	       "  --peer-cert-allowed-cn ''                the CN a peer's certificate must have\n"
+	       "  --peer-cert-allowed-hostname ''          a name a peer's certificate must be valid for\n"
+	       "  --experimental-peer-skip-client-san-verification 'false'  no check of a peer\n"
+	       "                                           client certificate's SANs against its address\n"
 	       "  --force-new-cluster 'false'              restart as the only member, keeping the data\n"
 	       "  --experimental-enable-lease-checkpoint 'true'  a new leader keeps leases' remaining TTL\n"
 	       "  --experimental-lease-checkpoint-interval '5m0s' how often the leader records them\n"
@@ -87,6 +91,7 @@ void flags_usage(void)
 	       "  --trusted-ca-file ''                     CA for client certificates\n"
 	       "  --client-cert-auth 'false'               require client certificates\n"
 	       "  --client-crl-file ''                     refuse client certificates this CRL revokes\n"
+	       "  --client-cert-allowed-hostname ''        a name client certificates must be valid for\n"
 	       "  --cipher-suites ''                       TLS 1.2 cipher suites (IANA names, comma-separated)\n"
 	       "  --tls-min-version 'TLS1.2'               TLS1.2 or TLS1.3\n"
 	       "  --auth-token 'simple'                    simple, or jwt,pub-key=F,priv-key=F,sign-method=RS256,ttl=5m\n"
@@ -392,6 +397,14 @@ static int set_value(struct flags *f, const char *name, const char *v)
 		f->trusted_ca_file = v;
 	else if (strcmp(name, "client-crl-file") == 0)
 		f->client_crl_file = v;
+	else if (strcmp(name, "client-cert-allowed-hostname") == 0)
+		f->client_cert_allowed_hostname = v;
+	else if (strcmp(name, "peer-crl-file") == 0)
+		f->peer_crl_file = v;
+	else if (strcmp(name, "peer-cert-allowed-cn") == 0)
+		f->peer_cert_allowed_cn = v;
+	else if (strcmp(name, "peer-cert-allowed-hostname") == 0)
+		f->peer_cert_allowed_hostname = v;
 	else if (strcmp(name, "cipher-suites") == 0)
 		f->cipher_suites = v;
 	else if (strcmp(name, "tls-min-version") == 0) {
@@ -494,6 +507,8 @@ static int set_value(struct flags *f, const char *name, const char *v)
 static int is_bool(const char *name)
 {
 	return strcmp(name, "client-cert-auth") == 0 || strcmp(name, "auto-tls") == 0 || strcmp(name, "peer-client-cert-auth") == 0 ||
+	       strcmp(name, "peer-auto-tls") == 0 ||
+	       strcmp(name, "experimental-peer-skip-client-san-verification") == 0 ||
 	       strcmp(name, "pre-vote") == 0 || strcmp(name, "strict-reconfig-check") == 0 ||
 	       strcmp(name, "force-new-cluster") == 0 ||
 	       strcmp(name, "experimental-enable-lease-checkpoint") == 0 ||
@@ -516,6 +531,10 @@ static int set_bool(struct flags *f, const char *name, const char *v)
 		f->pre_vote = b;
 	else if (strcmp(name, "auto-tls") == 0)
 		f->auto_tls = b;
+	else if (strcmp(name, "peer-auto-tls") == 0)
+		f->peer_auto_tls = b;
+	else if (strcmp(name, "experimental-peer-skip-client-san-verification") == 0)
+		f->peer_skip_client_san = b;
 	else if (strcmp(name, "strict-reconfig-check") == 0)
 		f->strict_reconfig_check = b;
 	else if (strcmp(name, "force-new-cluster") == 0)
@@ -549,6 +568,8 @@ static const char *const value_flags[] = {
 	"listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster",
 	"initial-cluster-state", "initial-cluster-token", "cert-file", "key-file",
 	"trusted-ca-file", "peer-cert-file", "peer-key-file", "peer-trusted-ca-file",
+	"peer-crl-file", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+	"client-cert-allowed-hostname",
 	"heartbeat-interval", "election-timeout", "snapshot-count", "max-request-bytes",
 	"max-txn-ops", "quota-backend-bytes", "max-concurrent-streams",
 	"experimental-watch-progress-notify-interval", "experimental-lease-checkpoint-interval",

@@ -45,12 +45,18 @@ struct flags {
 	const char *trusted_ca_file;
 	int client_cert_auth;
 	const char *client_crl_file; /* --client-crl-file: revoked client certificates (PEM) */
+	const char *client_cert_allowed_hostname; /* --client-cert-allowed-hostname */
 	const char *cipher_suites;   /* --cipher-suites: IANA names, comma-separated */
 	int tls_min_13;              /* --tls-min-version TLS1.3 (default TLS1.2) */
 	const char *peer_cert_file;
 	const char *peer_key_file;
 	const char *peer_trusted_ca_file;
 	int peer_client_cert_auth;
+	int peer_auto_tls;                 /* --peer-auto-tls (autotls.c) */
+	const char *peer_crl_file;         /* --peer-crl-file: revoked peer certificates (PEM) */
+	const char *peer_cert_allowed_cn;  /* --peer-cert-allowed-cn */
+	const char *peer_cert_allowed_hostname; /* --peer-cert-allowed-hostname */
+	int peer_skip_client_san;          /* --experimental-peer-skip-client-san-verification */
 	int64_t heartbeat_ms;    /* --heartbeat-interval (100) */
 	int64_t election_ms;     /* --election-timeout (1000) */
 	uint64_t snapshot_count; /* --snapshot-count (100000) */

@@ -5,12 +5,14 @@
  * or SIGTERM in reverse: the API stops accepting and lets in-flight calls
  * finish, then core drains its queue and closes WiredTiger cleanly.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "controllers/controllers.h"
@@ -95,6 +97,9 @@ static void core_config_of(const struct flags *f, struct core_config *cc)
 		.peer_key_file = f->peer_key_file,
 		.peer_trusted_ca_file = f->peer_trusted_ca_file,
 		.peer_client_cert_auth = f->peer_client_cert_auth,
+		.peer_allowed_cn = f->peer_cert_allowed_cn,
+		.peer_allowed_hostname = f->peer_cert_allowed_hostname,
+		.peer_skip_client_san = f->peer_skip_client_san,
 		.heartbeat_ms = f->heartbeat_ms,
 		.election_ms = f->election_ms,
 		.snapshot_count = f->snapshot_count,
@@ -150,6 +155,60 @@ static int auto_tls(struct flags *f, char *err, size_t errlen)
 	} else if (f->auto_tls && f->cert_file != NULL) {
 		core_log_kv("info", "ignoring client auto TLS since certs given", "{s:s}", "cert-file",
 			    f->cert_file);
+	}
+	return 0;
+}
+
+/* --peer-auto-tls and --peer-crl-file: files the peer transport takes,
+ * made under the data dir as etcd makes them (fixtures/peer). */
+static int peer_tls_files(const struct flags *f, struct core_config *cc, char *err, size_t errlen)
+{
+	static char cert[4200], key[4200], crl_dir[4200];
+	/* etcd's check, in its words. */
+	if (f->peer_cert_allowed_cn != NULL && f->peer_cert_allowed_hostname != NULL) {
+		snprintf(err, errlen,
+			 "AllowedCN and AllowedHostname are mutually exclusive (cn=\"%s\", hostname=\"%s\")",
+			 f->peer_cert_allowed_cn, f->peer_cert_allowed_hostname);
+		return -1;
+	}
+	bool https = false;
+	for (size_t i = 0; i < f->n_listen_peer_urls; i++)
+		https = https || strncmp(f->listen_peer_urls[i], "https://", 8) == 0;
+	if (f->peer_auto_tls && https && (f->peer_cert_file == NULL || f->peer_key_file == NULL)) {
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s/fixtures/peer", f->data_dir);
+		if (autotls_make(dir, f->listen_peer_urls, f->n_listen_peer_urls, 1, cert, key,
+				 sizeof(cert), err, errlen) != 0)
+			return -1;
+		cc->peer_cert_file = cert;
+		cc->peer_key_file = key;
+		/* As etcd: the generated setup replaces the whole peer TLS one,
+		 * so peers' certificates are not verified nor asked for. */
+		cc->peer_self_signed = true;
+		core_log_kv("info", "peer-auto-tls: peers connect with a self-signed certificate",
+			    "{s:s}", "cert-file", cert);
+	} else if (f->peer_auto_tls && f->peer_cert_file != NULL) {
+		core_log_kv("warn", "ignoring peer auto TLS since certs given", "{s:s}", "cert-file",
+			    f->peer_cert_file);
+	}
+	if (f->peer_crl_file != NULL && f->peer_crl_file[0]) {
+		snprintf(crl_dir, sizeof(crl_dir), "%s/fixtures/peer-crl", f->data_dir);
+		/* A bad file is refused before the data dir is made. */
+		FILE *probe = fopen(f->peer_crl_file, "r");
+		if (probe == NULL) {
+			snprintf(err, errlen, "--peer-crl-file %s: %s", f->peer_crl_file,
+				 strerror(errno));
+			return -1;
+		}
+		fclose(probe);
+		/* The data dir of a new member does not exist yet. */
+		if (mkdir(f->data_dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", f->data_dir, strerror(errno));
+			return -1;
+		}
+		if (api_tls_crl_dir("--peer-crl-file", f->peer_crl_file, crl_dir, err, errlen) != 0)
+			return -1;
+		cc->peer_crl_dir = crl_dir;
 	}
 	return 0;
 }
@@ -223,6 +282,10 @@ static int run(struct flags *f)
 		core_log_kv("fatal", "--auto-tls: cannot make a certificate", "{s:s}", "error", err);
 		return 1;
 	}
+	if (peer_tls_files(f, &cc, err, sizeof(err)) != 0) {
+		core_log_kv("fatal", "cannot set up peer TLS", "{s:s}", "error", err);
+		return 1;
+	}
 	if (core_open(&cc, &core, err, sizeof(err)) != CORE_OK) {
 		core_log_kv("fatal", "cannot open the data dir", "{s:s,s:s}", "data-dir", f->data_dir,
 			    "error", err);
@@ -236,9 +299,15 @@ static int run(struct flags *f)
 		.n_listen_urls = f->n_listen_client_urls,
 		.metrics_urls = f->listen_metrics_urls,
 		.n_metrics_urls = f->n_listen_metrics_urls,
-		.tls = {f->cert_file, f->key_file, f->trusted_ca_file, f->client_cert_auth,
-			f->client_crl_file, crl_dir, gnutls_ciphers[0] ? gnutls_ciphers : NULL,
-			f->tls_min_13},
+		.tls = {.cert_file = f->cert_file,
+			.key_file = f->key_file,
+			.trusted_ca_file = f->trusted_ca_file,
+			.client_cert_auth = f->client_cert_auth,
+			.crl_file = f->client_crl_file,
+			.crl_dir = crl_dir,
+			.allowed_hostname = f->client_cert_allowed_hostname,
+			.gnutls_ciphers = gnutls_ciphers[0] ? gnutls_ciphers : NULL,
+			.tls13_min = f->tls_min_13},
 		.max_request_bytes = f->max_request_bytes,
 		.max_concurrent_streams = f->max_concurrent_streams,
 		.keepalive_min_ms = f->grpc_keepalive_min_ms,

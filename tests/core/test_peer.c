@@ -689,29 +689,49 @@ static const char *source_dir(void)
 	return s && *s ? s : METAD_SOURCE_DIR;
 }
 
-static void test_tls(void)
+/* The test PKI of certs/make-certs.sh in a temporary directory. */
+struct test_certs {
+	char dir[64];
+	char cert[512], key[512], ca[512], ocert[512], okey[512];
+};
+
+static bool certs_make(struct test_certs *c)
 {
-	char dir[] = "/tmp/metad-peer-certs.XXXXXX";
-	if (mkdtemp(dir) == NULL) {
+	snprintf(c->dir, sizeof(c->dir), "/tmp/metad-peer-certs.XXXXXX");
+	if (mkdtemp(c->dir) == NULL) {
 		EXPECT(!"mkdtemp");
-		return;
+		return false;
 	}
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "bash '%s/certs/make-certs.sh' '%s'", source_dir(), dir);
+	snprintf(cmd, sizeof(cmd), "bash '%s/certs/make-certs.sh' '%s'", source_dir(), c->dir);
 	int rc = system(cmd);
 	EXPECT(rc == 0);
-	char cert[512], key[512], ca[512], ocert[512], okey[512];
-	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-	snprintf(key, sizeof(key), "%s/server-key.pem", dir);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-	snprintf(ocert, sizeof(ocert), "%s/other-server.pem", dir);
-	snprintf(okey, sizeof(okey), "%s/other-server-key.pem", dir);
-	struct peer_tls tls = {cert, key, ca, true};
+	snprintf(c->cert, sizeof(c->cert), "%s/server.pem", c->dir);
+	snprintf(c->key, sizeof(c->key), "%s/server-key.pem", c->dir);
+	snprintf(c->ca, sizeof(c->ca), "%s/ca.pem", c->dir);
+	snprintf(c->ocert, sizeof(c->ocert), "%s/other-server.pem", c->dir);
+	snprintf(c->okey, sizeof(c->okey), "%s/other-server-key.pem", c->dir);
+	return rc == 0;
+}
+
+static void certs_remove(const struct test_certs *c)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+	EXPECT(system(cmd) == 0);
+}
+
+static void test_tls(void)
+{
+	struct test_certs c;
+	if (!certs_make(&c))
+		return;
+	struct peer_tls tls = {.cert_file = c.cert, .key_file = c.key, .ca_file = c.ca,
+			       .client_cert_auth = true};
 	/* From the other CA, yet trusting ours: only its own certificate is
 	 * wrong, so each side's refusal is what is tested. */
-	struct peer_tls other = {ocert, okey, ca, true};
-	if (rc != 0)
-		return;
+	struct peer_tls other = {.cert_file = c.ocert, .key_file = c.okey, .ca_file = c.ca,
+				 .client_cert_auth = true};
 
 	struct node a, b, x;
 	node_init(&a, 1, 0xc5);
@@ -743,11 +763,73 @@ static void test_tls(void)
 	 * a certificate is an error. */
 	struct node n;
 	node_init(&n, 1, 0xc5);
-	struct peer_tls none = {NULL, NULL, NULL, false};
+	struct peer_tls none = {.cert_file = NULL};
 	EXPECT(node_start(&n, 0, &none, 0) != 0);
 	node_destroy(&n);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	EXPECT(system(cmd) == 0);
+	certs_remove(&c);
+}
+
+/* --peer-auto-tls, --peer-cert-allowed-cn, --peer-cert-allowed-hostname. */
+static void test_tls_options(void)
+{
+	struct test_certs c;
+	if (!certs_make(&c))
+		return;
+	const char *cert = c.cert, *key = c.key, *ca = c.ca, *ocert = c.ocert, *okey = c.okey;
+
+	/* Self-signed (auto TLS): certificates no one can verify, from two
+	 * unrelated CAs, still carry traffic both ways, as etcd's do. */
+	struct peer_tls self = {.cert_file = cert, .key_file = key, .self_signed = true};
+	struct peer_tls oself = {.cert_file = ocert, .key_file = okey, .self_signed = true};
+	struct node a, x;
+	node_init(&a, 1, 0xc7);
+	node_init(&x, 2, 0xc7);
+	EXPECT(node_start(&a, 0, &self, 0) == 0);
+	EXPECT(node_start(&x, 0, &oself, 0) == 0);
+	dial(&a, &x);
+	dial(&x, &a);
+	EXPECT(WAIT_FOR(peer_connected(a.t, x.id) && peer_connected(x.t, a.id), DEADLINE_MS));
+	uint8_t *buf = malloc(MIB);
+	int64_t until = now_ms() + DEADLINE_MS;
+	for (uint64_t seq = 0; seq < 20; seq++) {
+		EXPECT(send_exact(&a, &x, seq, buf, until));
+		EXPECT(send_exact(&x, &a, seq, buf, until));
+	}
+	free(buf);
+	EXPECT(WAIT_FOR(got(&x, a.id) == 20 && got(&a, x.id) == 20, DEADLINE_MS));
+	node_destroy(&a);
+	node_destroy(&x);
+
+	/* Allowed CN / hostname: the right one lets a and b talk; a member
+	 * asking for another refuses both as client and as server. */
+	const char *cns[] = {"metad server", "someone else"};
+	const char *hosts[] = {"localhost", "example.com"};
+	for (int k = 0; k < 2; k++) {
+		struct peer_tls ok = {.cert_file = cert, .key_file = key, .ca_file = ca,
+				      .client_cert_auth = true};
+		struct peer_tls wrong = ok;
+		if (k == 0) {
+			ok.allowed_cn = cns[0];
+			wrong.allowed_cn = cns[1];
+		} else {
+			ok.allowed_hostname = hosts[0];
+			wrong.allowed_hostname = hosts[1];
+		}
+		struct node b, c, y;
+		node_init(&b, 1, 0xc8);
+		node_init(&c, 2, 0xc8);
+		node_init(&y, 3, 0xc8);
+		EXPECT(node_start(&b, 0, &ok, 0) == 0);
+		EXPECT(node_start(&c, 0, &ok, 0) == 0);
+		EXPECT(node_start(&y, 0, &wrong, 0) == 0);
+		/* c -> b is the control; y and b refuse each other. */
+		EXPECT(exchange_refused(&y, &b, &c) == 0);
+		EXPECT(bad(&b) == 0 && bad(&c) == 0);
+		node_destroy(&b);
+		node_destroy(&c);
+		node_destroy(&y);
+	}
+	certs_remove(&c);
 }
 
 /* ---- a figure: 100-byte messages, one direction ---- */
@@ -795,6 +877,7 @@ int main(void)
 	test_churn();
 	test_cluster_mismatch();
 	test_tls();
+	test_tls_options();
 	bench_small();
 	if (failures)
 		fprintf(stderr, "%d failures\n", failures);

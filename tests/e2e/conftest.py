@@ -155,8 +155,8 @@ def cluster_factory(request):
     request.node._metad_servers = group.servers
     request.node._metad_group = group
 
-    def make(size=3, extra_args=(), start=True):
-        c = harness.Cluster(harness.new_workdir(), size=size, extra_args=extra_args)
+    def make(size=3, extra_args=(), start=True, **kw):
+        c = harness.Cluster(harness.new_workdir(), size=size, extra_args=extra_args, **kw)
         group.servers.extend(c.members)
         if start:
             c.start()

@@ -104,6 +104,25 @@ def make_certs(outdir):
     return {n: os.path.join(outdir, n + ".pem") for n in names}
 
 
+def revoke(certs, d, crt):
+    """A CRL of the test CA (certs from make_certs, with ca-key) revoking the
+    certificate file crt, made with openssl ca in directory d; its path."""
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, timeout=30)
+    with open(os.path.join(d, "index.txt"), "w"):
+        pass
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("1000\n")
+    cnf = os.path.join(d, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca = x\n[x]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\n"
+                "default_md = sha256\ndefault_crl_days = 30\n" % (d, d))
+    ca = ["-config", cnf, "-cert", certs["ca"], "-keyfile", certs["ca-key"]]
+    run("openssl", "ca", *ca, "-revoke", crt)
+    crl = os.path.join(d, "crl.pem")
+    run("openssl", "ca", *ca, "-gencrl", "-out", crl)
+    return crl
+
+
 def b64(s):
     return base64.b64decode(s) if s else b""
 
@@ -125,6 +144,8 @@ class Server:
         self.env = env
         self.client_port = None
         self.peer_port = None
+        self.peer_scheme = "http"       # "https" for peer TLS (flags in extra_args)
+        self.peer_host = "127.0.0.1"
         self.initial_cluster = None     # "name=url,..." for a cluster member
         self.cluster_state = "new"
         self.proc = None
@@ -149,7 +170,7 @@ class Server:
 
     @property
     def peer_url(self):
-        return "http://127.0.0.1:%d" % self.peer_port
+        return "%s://%s:%d" % (self.peer_scheme, self.peer_host, self.peer_port)
 
     @property
     def target(self):
@@ -394,15 +415,22 @@ class Cluster:
     """Members of one cluster, each a Server on its own ports and data dir,
     bootstrapped with etcd's --initial-cluster flags."""
 
-    def __init__(self, workdir, size=3, extra_args=(), token="e2e-cluster"):
+    def __init__(self, workdir, size=3, extra_args=(), token="e2e-cluster",
+                 peer_scheme="http", member_args=None, peer_hosts=None):
+        """member_args: a list of extra flags per member; peer_hosts: the
+        loopback address each member's peer URL uses."""
         self.workdir = workdir
         self.token = token
         self.members = [Server(os.path.join(workdir, "m%d" % i), name="m%d" % i,
                                extra_args=list(extra_args) +
+                               list((member_args or [()] * size)[i]) +
                                ["--initial-cluster-token", token])
                         for i in range(size)]
-        for m in self.members:
+        for i, m in enumerate(self.members):
             os.makedirs(m.workdir, exist_ok=True)
+            m.peer_scheme = peer_scheme
+            if peer_hosts:
+                m.peer_host = peer_hosts[i]
             m.pick_ports()
         spec = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
         for m in self.members:

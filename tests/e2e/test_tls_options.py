@@ -8,9 +8,11 @@ s_client offering "h2" (what gRPC clients offer: the gRPC side) or
 
 import os
 import subprocess
+import time
 
 import pytest
 
+import harness
 from harness import IS_REFERENCE_ETCD_34
 
 AES128 = "ECDHE-ECDSA-AES128-GCM-SHA256"
@@ -91,18 +93,7 @@ def revoked(certs, tmp_path):
         f.write("extendedKeyUsage=clientAuth\n")
     run("openssl", "x509", "-req", "-in", csr, "-CA", certs["ca"], "-CAkey", certs["ca-key"],
         "-set_serial", "4242", "-days", "30", "-extfile", ext, "-out", crt)
-    with open(os.path.join(d, "index.txt"), "w"):
-        pass
-    with open(os.path.join(d, "crlnumber"), "w") as f:
-        f.write("1000\n")
-    cnf = os.path.join(d, "ca.cnf")
-    with open(cnf, "w") as f:
-        f.write("[ca]\ndefault_ca = x\n[x]\ndatabase = %s/index.txt\ncrlnumber = %s/crlnumber\n"
-                "default_md = sha256\ndefault_crl_days = 30\n" % (d, d))
-    ca = ["-config", cnf, "-cert", certs["ca"], "-keyfile", certs["ca-key"]]
-    run("openssl", "ca", *ca, "-revoke", crt)
-    crl = os.path.join(d, "crl.pem")
-    run("openssl", "ca", *ca, "-gencrl", "-out", crl)
+    crl = harness.revoke(certs, d, crt)
     certs = dict(certs, revoked=crt)
     certs["revoked-key"] = key
     return certs, crl
@@ -118,3 +109,35 @@ def test_client_crl_file(server_factory, revoked):
     assert curl(srv, cert="revoked", key="revoked-key")[0] != 0
     # A revoked certificate gets nothing through the gRPC side either.
     assert srv.ctl_ok("get", "k", "--print-value-only") == "v\n"
+
+
+@pytest.mark.parametrize("allowed,named_ok", [("localhost", True), ("127.0.0.1", True),
+                                              ("example.com", False)])
+def test_client_cert_allowed_hostname(server_factory, certs, allowed, named_ok):
+    """etcd's --client-cert-allowed-hostname: a client certificate must be
+    valid for that name (server.pem: SANs localhost, 127.0.0.1, ::1; client.pem
+    has none). The harness's own client uses server.pem here, so the server
+    starts either way only if that certificate is allowed; otherwise it is
+    started with its readiness checked through the refused side."""
+    # server.pem (serverAuth and clientAuth) is the harness's client certificate.
+    named = dict(certs, client=certs["server"], **{"client-key": certs["server-key"],
+                                                  "unnamed": certs["client"],
+                                                  "unnamed-key": certs["client-key"]})
+    srv = server_factory(certs=named, start=named_ok,
+                         extra_args=["--client-cert-allowed-hostname", allowed])
+    if not named_ok:
+        srv.pick_ports()
+        srv._spawn()
+        # Serving (TLS handshakes answer), yet every certificate is refused.
+        deadline = time.monotonic() + 20
+        while handshake(srv, "h2", cert="client", key="client-key") is None:
+            assert time.monotonic() < deadline, srv.log_tail()
+            time.sleep(0.05)  # poll interval
+    # gRPC: the named certificate is served as etcd would, the unnamed one not.
+    rc, out, err = srv.ctl("put", "k", "v")
+    assert (rc == 0) == named_ok, err
+    rc, _, err = srv.ctl("get", "k", tls=srv.tls_args(cert="unnamed", key="unnamed-key"))
+    assert rc != 0, err
+    # HTTPS on the same port: the same answer.
+    assert (curl(srv)[0] == 0) == named_ok
+    assert curl(srv, cert="unnamed", key="unnamed-key")[0] != 0
