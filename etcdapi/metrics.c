@@ -32,13 +32,15 @@ static const char *const hbound_le[HBUCKETS] = {
 	"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
 };
 
+/* Cache-line aligned: a call's started and handled[OK] adds share one line,
+ * and its histogram adds (hist_ns, a low bucket) one more. */
 struct slot {
-	const char *path;
+	_Alignas(64) const char *path;
 	bool client_stream, server_stream;
 	_Atomic uint64_t started;
 	_Atomic uint64_t handled[CODES];
+	_Atomic uint64_t hist_ns;            /* handling time of the calls in hist */
 	_Atomic uint64_t hist[HBUCKETS + 1]; /* calls per bucket (not cumulative), +Inf last */
-	_Atomic uint64_t hist_ns;            /* their handling time */
 };
 
 static struct slot slots[SLOTS];
