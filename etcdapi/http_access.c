@@ -41,8 +41,7 @@ static int cors_item(const char *s, size_t len, char **out, char *err, size_t er
 		return -1;
 	}
 	UriUriA u;
-	const char *where = NULL;
-	if (uriParseSingleUriA(&u, item, &where) != URI_SUCCESS) {
+	if (uriParseSingleUriA(&u, item, NULL) != URI_SUCCESS) {
 		snprintf(err, errlen, "parse \"%s\": invalid URL", item);
 		free(item);
 		return -1;
@@ -155,7 +154,10 @@ void api_access_free(struct api_access *a)
 	free(a);
 }
 
-char *api_access_hostname(const char *host)
+/* Host's name as etcd compares it: Host without its port when it splits as
+ * host:port, else Host unchanged ("" for NULL). Malloc'd; NULL when out of
+ * memory. */
+static char *hostname(const char *host)
 {
 	if (host == NULL)
 		host = ""; /* HTTP/1.0 without Host: Go's req.Host is "" */
@@ -253,7 +255,7 @@ bool api_access_answer(const struct api_access *a, struct MHD_Connection *conn,
 	*allow = NULL;
 	if (!tls && !a->any_host) {
 		const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-		char *name = api_access_hostname(host);
+		char *name = hostname(host);
 		if (name == NULL) {
 			*rv = MHD_NO;
 			return true;

@@ -52,9 +52,4 @@ bool api_access_answer(const struct api_access *a, struct MHD_Connection *conn,
 /* Add etcd's three CORS headers for allow (NULL: nothing). */
 void api_access_cors_headers(struct MHD_Response *r, const char *allow);
 
-/* Host's name as etcd compares it: Host without its port when it splits as
- * host:port, else Host unchanged ("" for NULL). Malloc'd; NULL when out of
- * memory. (For tests and the controller.) */
-char *api_access_hostname(const char *host);
-
 #endif
