@@ -39,6 +39,9 @@ struct api_config {
 	 * --grpc-keepalive-interval/-timeout: the server's pings to idle
 	 * connections (0: none). */
 	int64_t keepalive_min_ms, keepalive_interval_ms, keepalive_timeout_ms;
+	/* --cors, --host-whitelist as given (NULL: etcd's "*"; http_access.h) */
+	const char *cors, *host_whitelist;
+	bool metrics_extensive; /* --metrics extensive: gRPC handling-time histograms */
 };
 
 struct api_server;

@@ -135,7 +135,7 @@ void api_call_send_finish(struct api_call *c)
 static void finish(struct api_call *c, grpc_status_code code, const char *msg)
 {
 	api_metrics_handled(c->method ? c->method->path : NULL, (int)code,
-			    c->resp ? grpc_byte_buffer_length(c->resp) : 0);
+			    c->resp ? grpc_byte_buffer_length(c->resp) : 0, c->metrics_t0);
 	c->status_slice = grpc_slice_from_copied_string(msg ? msg : "");
 	c->code = code;
 	if (core_answering_batch() && c->cq == api_polling_cq(c->srv))
@@ -220,7 +220,8 @@ bool api_call_wants_leader(const struct api_call *c)
 static void serve(struct api_call *c)
 {
 	struct api_method *m = c->method;
-	api_metrics_started(m ? m->path : NULL, c->payload ? grpc_byte_buffer_length(c->payload) : 0);
+	c->metrics_t0 = api_metrics_started(m ? m->path : NULL,
+					    c->payload ? grpc_byte_buffer_length(c->payload) : 0);
 	if (m == NULL) {
 		unknown_method(c);
 		return;

@@ -64,6 +64,7 @@ struct api_call {
 	grpc_slice status_slice;
 	int cancelled;
 	grpc_status_code code; /* the status its final batch sends, with status_slice */
+	uint64_t metrics_t0;   /* when it started, for --metrics extensive (metrics.h) */
 	struct api_call *next; /* queued in etcdapi/handback.c */
 };
 

@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "etcdapi/gateway.h"
 #include "etcdapi/http.h"
+#include "etcdapi/http_access.h"
 #include "etcdapi/metrics.h"
 
 #define CONN_TIMEOUT_S 300
@@ -38,6 +39,7 @@ struct api_http {
 	gnutls_x509_crl_t *crls;    /* --client-crl-file */
 	unsigned n_crls;
 	const char *allowed_hostname; /* --client-cert-allowed-hostname */
+	struct api_access *access;  /* --host-whitelist, --cors */
 };
 
 /* One request: its body, or its open stream. */
@@ -50,10 +52,12 @@ struct req {
 	char *pending; /* formatted stream output not yet handed to MHD */
 	size_t plen, poff;
 	bool ended;
+	struct MHD_Connection *conn;
+	const char *allow; /* Access-Control-Allow-Origin of its answer (http_access.h) */
 };
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
-			       char *body, size_t len)
+static enum MHD_Result respond(struct req *q, unsigned status, const char *type, char *body,
+			       size_t len)
 {
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(len, body ? body : (char *)"", MHD_RESPMEM_MUST_FREE);
@@ -62,23 +66,24 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", type);
-	enum MHD_Result rv = MHD_queue_response(conn, status, r);
+	api_access_cors_headers(r, q->allow);
+	enum MHD_Result rv = MHD_queue_response(q->conn, status, r);
 	MHD_destroy_response(r);
 	return rv;
 }
 
-static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status,
-				    const char *type, const char *text)
+static enum MHD_Result respond_text(struct req *q, unsigned status, const char *type,
+				    const char *text)
 {
 	char *b = strdup(text);
-	return respond(conn, status, type, b, b ? strlen(b) : 0);
+	return respond(q, status, type, b, b ? strlen(b) : 0);
 }
 
-static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status, json_t *j)
+static enum MHD_Result respond_json(struct req *q, unsigned status, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	return respond(conn, status, "application/json", s, s ? strlen(s) : 0);
+	return respond(q, status, "application/json", s, s ? strlen(s) : 0);
 }
 
 /* ---- probes ---- */
@@ -119,8 +124,9 @@ static bool excluded(struct MHD_Connection *conn, const char *name)
 	return false;
 }
 
-static enum MHD_Result health(struct api_http *h, struct MHD_Connection *conn)
+static enum MHD_Result health(struct api_http *h, struct req *q)
 {
+	struct MHD_Connection *conn = q->conn;
 	char reason[640] = "";
 	struct core_alarm al[32];
 	size_t n = core_alarms(h->core, al, 32);
@@ -138,11 +144,12 @@ static enum MHD_Result health(struct api_http *h, struct MHD_Connection *conn)
 	json_t *j = json_object();
 	json_object_set_new(j, "health", json_string(reason[0] ? "false" : "true"));
 	json_object_set_new(j, "reason", json_string(reason));
-	return respond_json(conn, reason[0] ? 503 : 200, j);
+	return respond_json(q, reason[0] ? 503 : 200, j);
 }
 
-static enum MHD_Result readyz(struct api_http *h, struct MHD_Connection *conn)
+static enum MHD_Result readyz(struct api_http *h, struct req *q)
 {
+	struct MHD_Connection *conn = q->conn;
 	char out[1024] = "", why[512];
 	bool ok = true;
 	size_t o = 0;
@@ -164,7 +171,7 @@ static enum MHD_Result readyz(struct api_http *h, struct MHD_Connection *conn)
 	}
 	if (o < sizeof(out))
 		snprintf(out + o, sizeof(out) - o, "%s", ok ? "ok\n" : "readyz check failed\n");
-	return respond_text(conn, ok ? 200 : 503, "text/plain; charset=utf-8", verbose || !ok ? out
+	return respond_text(q, ok ? 200 : 503, "text/plain; charset=utf-8", verbose || !ok ? out
 											 : "ok\n");
 }
 
@@ -231,7 +238,7 @@ static enum MHD_Result gateway(struct api_http *h, struct MHD_Connection *conn,
 		q->stream = gw_stream_open(h->gw, r, q->body, q->len, auth, &res);
 		if (q->stream == NULL) {
 			char *b = gw_error_body(res.code, res.message);
-			return respond(conn, (unsigned)gw_http_status(res.code), "application/json", b,
+			return respond(q, (unsigned)gw_http_status(res.code), "application/json", b,
 				       b ? strlen(b) : 0);
 		}
 		struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -239,6 +246,7 @@ static enum MHD_Result gateway(struct api_http *h, struct MHD_Connection *conn,
 		if (resp == NULL)
 			return MHD_NO;
 		MHD_add_response_header(resp, "Content-Type", "application/json");
+		api_access_cors_headers(resp, q->allow);
 		enum MHD_Result rv = MHD_queue_response(conn, 200, resp);
 		MHD_destroy_response(resp);
 		return rv;
@@ -246,10 +254,10 @@ static enum MHD_Result gateway(struct api_http *h, struct MHD_Connection *conn,
 	gw_unary(h->gw, r, q->body, q->len, auth, &res);
 	if (res.code != GRPC_STATUS_OK) {
 		char *b = gw_error_body(res.code, res.message);
-		return respond(conn, (unsigned)gw_http_status(res.code), "application/json", b,
+		return respond(q, (unsigned)gw_http_status(res.code), "application/json", b,
 			       b ? strlen(b) : 0);
 	}
-	return respond_json(conn, 200, res.resp);
+	return respond_json(q, 200, res.resp);
 }
 
 /* ---- dispatch ---- */
@@ -354,6 +362,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (q == NULL)
 			return MHD_NO;
 		q->h = h;
+		q->conn = conn;
 		*ctx = q;
 		return MHD_YES;
 	}
@@ -379,43 +388,47 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (on_tls && (cert_revoked(h, conn) || cert_name_refused(h, conn)))
 		return MHD_NO; /* closes the connection, as a refused handshake would */
 	if (on_tls && h->client_cert_auth && !cert_ok(conn))
-		return respond_text(conn, 403, "text/plain; charset=utf-8",
+		return respond_text(q, 403, "text/plain; charset=utf-8",
 				    "a client certificate signed by the trusted CA is required\n");
+	enum MHD_Result rv;
+	/* etcd's access controller: the client port only, not metrics URLs */
+	if (!metrics_only && api_access_answer(h->access, conn, method, on_tls, &q->allow, &rv))
+		return rv;
 	bool get = strcmp(method, "GET") == 0;
 	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/health") == 0 ||
 	    strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0 ||
 	    strcmp(url, "/version") == 0) {
 		if (!get)
-			return respond_text(conn, 405, "text/plain; charset=utf-8",
+			return respond_text(q, 405, "text/plain; charset=utf-8",
 					    "Method Not Allowed\n");
 		if (strcmp(url, "/metrics") == 0) {
 			size_t len = 0;
 			char *text = api_metrics_render(h->core, &len);
-			return respond(conn, text ? 200 : 500, "text/plain; version=0.0.4", text, len);
+			return respond(q, text ? 200 : 500, "text/plain; version=0.0.4", text, len);
 		}
 		if (strcmp(url, "/health") == 0)
-			return health(h, conn);
+			return health(h, q);
 		if (metrics_only)
-			return respond_text(conn, 404, "text/plain; charset=utf-8",
+			return respond_text(q, 404, "text/plain; charset=utf-8",
 					    "404 page not found\n");
 		if (strcmp(url, "/livez") == 0)
-			return respond_text(conn, 200, "text/plain; charset=utf-8", "ok\n");
+			return respond_text(q, 200, "text/plain; charset=utf-8", "ok\n");
 		if (strcmp(url, "/readyz") == 0)
-			return readyz(h, conn);
+			return readyz(h, q);
 		json_t *j = json_object();
 		json_object_set_new(j, "etcdserver", json_string(CORE_ETCD_VERSION));
 		json_object_set_new(j, "etcdcluster", json_string(CORE_CLUSTER_VERSION));
-		return respond_json(conn, 200, j);
+		return respond_json(q, 200, j);
 	}
 	const struct gw_route *r = metrics_only ? NULL : gw_route_find(url);
 	if (r == NULL)
-		return respond_text(conn, 404, "text/plain; charset=utf-8", "404 page not found\n");
+		return respond_text(q, 404, "text/plain; charset=utf-8", "404 page not found\n");
 	if (strcmp(method, "POST") != 0)
-		return respond_text(conn, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
+		return respond_text(q, 405, "text/plain; charset=utf-8", "Method Not Allowed\n");
 	if (q->too_large) {
 		char *b = gw_error_body(GRPC_STATUS_INVALID_ARGUMENT,
 					"etcdserver: request is too large");
-		return respond(conn, 400, "application/json", b, b ? strlen(b) : 0);
+		return respond(q, 400, "application/json", b, b ? strlen(b) : 0);
 	}
 	return gateway(h, conn, r, q);
 }
@@ -491,6 +504,11 @@ struct api_http *api_http_start(const struct api_http_config *cfg, struct core *
 	h->core = core;
 	h->client_cert_auth = cfg->client_cert_auth;
 	h->allowed_hostname = cfg->allowed_hostname;
+	h->access = api_access_new(cfg->cors, cfg->host_whitelist);
+	if (h->access == NULL) {
+		snprintf(err, errlen, "--cors or --host-whitelist: cannot be set up");
+		goto fail;
+	}
 	h->priorities = strdup(cfg->priorities ? cfg->priorities : "NORMAL");
 	if (h->priorities == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -582,6 +600,7 @@ void api_http_stop(struct api_http *h)
 	if (h->plain)
 		MHD_stop_daemon(h->plain);
 	gw_close(h->gw);
+	api_access_free(h->access);
 	free(h->cert);
 	free(h->key);
 	free(h->ca);

@@ -31,6 +31,8 @@ struct api_http_config {
 	uint64_t max_request_bytes;
 	const char *const *metrics_urls; /* --listen-metrics-urls (http:// only here) */
 	size_t n_metrics_urls;
+	const char *cors;           /* --cors as given; NULL: "*" (http_access.h) */
+	const char *host_whitelist; /* --host-whitelist as given; NULL: "*" */
 };
 
 /* Create the HTTP side (daemons, the gateway's channel into server, which

@@ -21,16 +21,32 @@
 
 #define SLOTS 256 /* power of two, well above the number of methods */
 #define CODES 17
+/* --metrics extensive: etcd turns on grpc-go-prometheus's handling-time
+ * histogram, in Prometheus' default buckets (client_golang's DefBuckets). */
+#define HBUCKETS 11
+static const uint64_t hbound_ns[HBUCKETS] = {
+	5000000, 10000000, 25000000, 50000000, 100000000, 250000000, 500000000,
+	1000000000, 2500000000, 5000000000, 10000000000,
+};
+static const char *const hbound_le[HBUCKETS] = {
+	"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
+};
 
+/* Cache-line aligned: a call's started and handled[OK] adds share one line,
+ * and its histogram adds (hist_ns, a low bucket) one more. */
 struct slot {
-	const char *path;
+	_Alignas(64) const char *path;
 	bool client_stream, server_stream;
 	_Atomic uint64_t started;
 	_Atomic uint64_t handled[CODES];
+	_Atomic uint64_t hist_ns;            /* handling time of the calls in hist */
+	_Atomic uint64_t hist[HBUCKETS + 1]; /* calls per bucket (not cumulative), +Inf last */
 };
 
 static struct slot slots[SLOTS];
 static _Atomic uint64_t recv_bytes, sent_bytes;
+/* Set before the serving threads start, read-only after. */
+static bool extensive;
 
 static size_t hash(const char *p)
 {
@@ -66,20 +82,42 @@ void api_metrics_register(const char *path, bool client_stream, bool server_stre
 		}
 }
 
-void api_metrics_started(const char *path, size_t bytes)
+void api_metrics_set_extensive(bool on)
+{
+	extensive = on;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t api_metrics_started(const char *path, size_t bytes)
 {
 	atomic_fetch_add_explicit(&recv_bytes, bytes, memory_order_relaxed);
 	struct slot *s = find(path);
 	if (s != NULL)
 		atomic_fetch_add_explicit(&s->started, 1, memory_order_relaxed);
+	/* as grpc-go-prometheus: the clock is read only for the histogram */
+	return extensive && s != NULL ? now_ns() : 0;
 }
 
-void api_metrics_handled(const char *path, int code, size_t bytes)
+void api_metrics_handled(const char *path, int code, size_t bytes, uint64_t started)
 {
 	atomic_fetch_add_explicit(&sent_bytes, bytes, memory_order_relaxed);
 	struct slot *s = find(path);
 	if (s != NULL && code >= 0 && code < CODES)
 		atomic_fetch_add_explicit(&s->handled[code], 1, memory_order_relaxed);
+	if (s == NULL || started == 0)
+		return;
+	uint64_t took = now_ns() - started;
+	int b = 0;
+	while (b < HBUCKETS && took > hbound_ns[b])
+		b++;
+	atomic_fetch_add_explicit(&s->hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->hist_ns, took, memory_order_relaxed);
 }
 
 /* ---- rendering ---- */
@@ -149,6 +187,34 @@ static void split(const char *path, char *svc, size_t svclen, const char **metho
 	*method = slash ? slash + 1 : path;
 }
 
+/* grpc_server_handling_seconds: every method from the start, at zero, as
+ * etcd's grpc_prometheus.Register leaves them. A scrape reads the buckets
+ * one by one: the count is their total, so it matches the +Inf bucket. */
+static void handling_histograms(struct out *o)
+{
+	metric(o, "grpc_server_handling_seconds", "histogram",
+	       "Histogram of response latency (seconds) of gRPC that had been application-level "
+	       "handled by the server.");
+	for (size_t i = 0; i < SLOTS; i++) {
+		if (slots[i].path == NULL)
+			continue;
+		char svc[96], labels[256];
+		const char *m;
+		split(slots[i].path, svc, sizeof(svc), &m);
+		snprintf(labels, sizeof(labels), "grpc_method=\"%s\",grpc_service=\"%s\",grpc_type=\"%s\"",
+			 m, svc, grpc_type(&slots[i]));
+		uint64_t cum = 0;
+		for (int b = 0; b <= HBUCKETS; b++) {
+			cum += atomic_load_explicit(&slots[i].hist[b], memory_order_relaxed);
+			put(o, "grpc_server_handling_seconds_bucket{%s,le=\"%s\"} %llu\n", labels,
+			    b < HBUCKETS ? hbound_le[b] : "+Inf", (unsigned long long)cum);
+		}
+		double sum = (double)atomic_load_explicit(&slots[i].hist_ns, memory_order_relaxed) / 1e9;
+		put(o, "grpc_server_handling_seconds_sum{%s} %.9g\n", labels, sum);
+		put(o, "grpc_server_handling_seconds_count{%s} %llu\n", labels, (unsigned long long)cum);
+	}
+}
+
 static void grpc_metrics(struct out *o)
 {
 	metric(o, "grpc_server_started_total", "counter",
@@ -182,6 +248,8 @@ static void grpc_metrics(struct out *o)
 			    code_names[c], m, svc, grpc_type(&slots[i]), (unsigned long long)v);
 		}
 	}
+	if (extensive)
+		handling_histograms(o);
 }
 
 static uint64_t started_of(const char *method)

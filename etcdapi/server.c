@@ -365,6 +365,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	};
 	grpc_channel_args cargs = {sizeof(args) / sizeof(args[0]), args};
 	s->server = grpc_server_create(&cargs, NULL);
+	api_metrics_set_extensive(cfg->metrics_extensive);
 	register_methods(s, api_kv_methods);
 	register_methods(s, api_other_methods);
 	register_methods(s, api_lease_methods);
@@ -439,6 +440,8 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		.max_request_bytes = cfg->max_request_bytes,
 		.metrics_urls = cfg->metrics_urls,
 		.n_metrics_urls = cfg->n_metrics_urls,
+		.cors = cfg->cors,
+		.host_whitelist = cfg->host_whitelist,
 	};
 	s->http = api_http_start(&hc, core, s->server, err, errlen);
 	if (s->http == NULL || api_listen_start(s->listen, s->server, s->http) != 0) {

@@ -9,16 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etcdapi/http_access.h"
 #include "server/config_file.h"
 #include "server/flags.h"
 
 /*
- * etcd 3.4 server flags that have no effect in metad (yet): accepted with a
- * warning. The TLS and HTTP ones belong to issue 14; README.md's flags
+ * etcd 3.4 server flags that have no effect in metad: accepted with a
+ * warning (capnslog's package levels; Go's profiler). README.md's flags
  * table says why for each.
  */
 static const char *const ignored_value_flags[] = {
-	"cors", "host-whitelist", "metrics", "log-package-levels", NULL,
+	"log-package-levels", NULL,
 };
 static const char *const ignored_bool_flags[] = {
 	"enable-pprof", NULL,
@@ -51,6 +52,9 @@ void flags_usage(void)
 	       "  --wal-dir ''                             own directory for the write-ahead log\n"
 	       "  --listen-client-urls 'http://localhost:2379'    URLs to listen on for clients\n"
 	       "  --listen-metrics-urls ''                 extra URLs serving /metrics and /health (http://)\n"
+	       "  --metrics 'basic'                        extensive adds gRPC handling-time histograms\n"
+	       "  --cors '*'                               origins (URLs) the HTTP endpoints allow for CORS\n"
+	       "  --host-whitelist '*'                     Host names plain HTTP requests may use\n"
 	       "  --import-etcd-snapshot ''                (metad) start from an etcd snapshot or backend file\n"
 	       "  --auto-tls 'false'                       self-signed certificate under the data dir for https client URLs\n"
 	       "  --config-file ''                       etcd YAML config file (the other flags and ETCD_* are then ignored)\n"
@@ -290,7 +294,8 @@ static void defaults(struct flags *f)
 }
 
 /* The flags of issue 15 (log, WAL, keepalive, corruption checks, backend
- * batching, v2/proxy/discovery refusals); *handled says whether name was one. */
+ * batching, v2/proxy/discovery refusals) and issue 14's --cors,
+ * --host-whitelist and --metrics; *handled says whether name was one. */
 static int set_value_more(struct flags *f, const char *name, const char *v, int *handled)
 {
 	uint64_t u;
@@ -351,6 +356,21 @@ static int set_value_more(struct flags *f, const char *name, const char *v, int 
 		f->v2v3_prefix = v[0] ? v : NULL;
 	} else if (strcmp(name, "experimental-backend-bbolt-freelist-type") == 0) {
 		/* bbolt's internals: there is no bbolt under metad. */
+	} else if (strcmp(name, "cors") == 0) {
+		char why[512];
+		if (api_access_cors_check(v, why, sizeof(why)) != 0) {
+			fprintf(stderr, "invalid value \"%s\" for flag -%s: %s\n", v, name, why);
+			return -1;
+		}
+		f->cors = v;
+	} else if (strcmp(name, "host-whitelist") == 0) {
+		f->host_whitelist = v;
+	} else if (strcmp(name, "metrics") == 0) {
+		/* etcd checks no value: anything but "extensive" is basic */
+		f->metrics_extensive = strcmp(v, "extensive") == 0;
+		if (!f->metrics_extensive && strcmp(v, "basic") != 0)
+			flags_note(f, "warn", "--metrics %s is neither basic nor extensive: serving "
+					      "basic metrics, as etcd does", v);
 	} else {
 		*handled = 0;
 	}
@@ -582,6 +602,7 @@ static const char *const value_flags[] = {
 	"experimental-compaction-batch-limit", "max-snapshots", "max-wals", "proxy",
 	"discovery-fallback", "discovery", "discovery-srv", "discovery-proxy", "discovery-srv-name",
 	"experimental-enable-v2v3", "experimental-backend-bbolt-freelist-type",
+	"cors", "host-whitelist", "metrics",
 	NULL,
 };
 

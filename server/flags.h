@@ -28,6 +28,9 @@ struct flags {
 	const char *listen_client_urls[FLAGS_MAX_URLS];
 	size_t n_listen_client_urls;
 	const char *listen_metrics_urls[FLAGS_MAX_URLS]; /* --listen-metrics-urls (plain HTTP) */
+	const char *cors;           /* --cors as given (NULL: "*"), checked as etcd checks it */
+	const char *host_whitelist; /* --host-whitelist as given (NULL: "*") */
+	int metrics_extensive;      /* --metrics extensive (default basic) */
 	int auto_tls; /* --auto-tls: a self-signed client certificate (autotls.c) */
 	const char *import_etcd_snapshot; /* --import-etcd-snapshot (metad): start from etcd's data */
 	size_t n_listen_metrics_urls;

@@ -313,6 +313,9 @@ static int run(struct flags *f)
 		.keepalive_min_ms = f->grpc_keepalive_min_ms,
 		.keepalive_interval_ms = f->grpc_keepalive_interval_ms,
 		.keepalive_timeout_ms = f->grpc_keepalive_timeout_ms,
+		.cors = f->cors,
+		.host_whitelist = f->host_whitelist,
+		.metrics_extensive = f->metrics_extensive,
 	};
 	struct api_server *api = NULL;
 	if (api_start(&ac, core, &api, err, sizeof(err)) != 0) {
