@@ -83,7 +83,8 @@ static int names_verify(void *user_data, grpc_tls_custom_verification_check_requ
 			grpc_status_code *status, char **details)
 {
 	struct names_check *c = user_data;
-	/* Dialing, the server's name is checked first, as without a verifier. */
+	/* Dialing, the server's name is checked first, as without a verifier
+	 * (gRPC's host name check always answers at once). */
 	if (req->target_name != NULL &&
 	    grpc_tls_certificate_verifier_verify(c->host_name, req, cb, cb_arg, status, details) &&
 	    *status != GRPC_STATUS_OK)
@@ -98,9 +99,9 @@ static int names_verify(void *user_data, grpc_tls_custom_verification_check_requ
 		ok = cn != NULL && strcmp(cn, c->allowed_cn) == 0;
 	else
 		ok = core_tls_host_in_sans(c->allowed_hostname, req->peer_info.san_names.dns_names,
-				  req->peer_info.san_names.dns_names_size,
-				  req->peer_info.san_names.ip_names,
-				  req->peer_info.san_names.ip_names_size);
+					   req->peer_info.san_names.dns_names_size,
+					   req->peer_info.san_names.ip_names,
+					   req->peer_info.san_names.ip_names_size);
 	*status = ok ? GRPC_STATUS_OK : GRPC_STATUS_UNAUTHENTICATED;
 	*details = ok ? NULL : gpr_strdup(NAME_REFUSED);
 	if (!ok)
