@@ -418,13 +418,13 @@ static int set_value(struct flags *f, const char *name, const char *v)
 	else if (strcmp(name, "client-crl-file") == 0)
 		f->client_crl_file = v;
 	else if (strcmp(name, "client-cert-allowed-hostname") == 0)
-		f->client_cert_allowed_hostname = v;
+		f->client_cert_allowed_hostname = v[0] ? v : NULL; /* '' is etcd's unset */
 	else if (strcmp(name, "peer-crl-file") == 0)
 		f->peer_crl_file = v;
 	else if (strcmp(name, "peer-cert-allowed-cn") == 0)
-		f->peer_cert_allowed_cn = v;
+		f->peer_cert_allowed_cn = v[0] ? v : NULL; /* '' is etcd's unset */
 	else if (strcmp(name, "peer-cert-allowed-hostname") == 0)
-		f->peer_cert_allowed_hostname = v;
+		f->peer_cert_allowed_hostname = v[0] ? v : NULL; /* '' is etcd's unset */
 	else if (strcmp(name, "cipher-suites") == 0)
 		f->cipher_suites = v;
 	else if (strcmp(name, "tls-min-version") == 0) {
