@@ -135,19 +135,35 @@ static void core_config_of(const struct flags *f, struct core_config *cc)
 	};
 }
 
+/* etcd's auto TLS for one side (which: "client" or "peer"): with https URLs
+ * and no certificate given, a self-signed one for the URLs' hosts under
+ * <data-dir>/fixtures/<which>. 1 when made (paths in cert and key, len bytes
+ * each), 0 when not due, -1 with err. */
+static int self_cert(const char *data_dir, const char *which, const char *const *urls, size_t n,
+		     const char *cert_file, const char *key_file, char *cert, char *key, size_t len,
+		     char *err, size_t errlen)
+{
+	bool https = false;
+	for (size_t i = 0; i < n; i++)
+		https = https || strncmp(urls[i], "https://", 8) == 0;
+	if (!https || (cert_file != NULL && key_file != NULL))
+		return 0;
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/fixtures/%s", data_dir, which);
+	return autotls_make(dir, urls, n, 1, cert, key, len, err, errlen) != 0 ? -1 : 1;
+}
+
 /* --auto-tls: a self-signed client certificate when https URLs have none. */
 static int auto_tls(struct flags *f, char *err, size_t errlen)
 {
 	static char auto_cert[4200], auto_key[4200];
-	bool https = false;
-	for (size_t i = 0; i < f->n_listen_client_urls; i++)
-		https = https || strncmp(f->listen_client_urls[i], "https://", 8) == 0;
-	if (f->auto_tls && https && (f->cert_file == NULL || f->key_file == NULL)) {
-		char dir[4200];
-		snprintf(dir, sizeof(dir), "%s/fixtures/client", f->data_dir);
-		if (autotls_make(dir, f->listen_client_urls, f->n_listen_client_urls, 1, auto_cert,
-				 auto_key, sizeof(auto_cert), err, errlen) != 0)
-			return -1;
+	int made = f->auto_tls ? self_cert(f->data_dir, "client", f->listen_client_urls,
+					  f->n_listen_client_urls, f->cert_file, f->key_file,
+					  auto_cert, auto_key, sizeof(auto_cert), err, errlen)
+			       : 0;
+	if (made < 0)
+		return -1;
+	if (made) {
 		f->cert_file = auto_cert;
 		f->key_file = auto_key;
 		core_log_kv("info", "auto-tls: serving with a self-signed certificate", "{s:s}",
@@ -171,15 +187,13 @@ static int peer_tls_files(const struct flags *f, struct core_config *cc, char *e
 			 f->peer_cert_allowed_cn, f->peer_cert_allowed_hostname);
 		return -1;
 	}
-	bool https = false;
-	for (size_t i = 0; i < f->n_listen_peer_urls; i++)
-		https = https || strncmp(f->listen_peer_urls[i], "https://", 8) == 0;
-	if (f->peer_auto_tls && https && (f->peer_cert_file == NULL || f->peer_key_file == NULL)) {
-		char dir[4200];
-		snprintf(dir, sizeof(dir), "%s/fixtures/peer", f->data_dir);
-		if (autotls_make(dir, f->listen_peer_urls, f->n_listen_peer_urls, 1, cert, key,
-				 sizeof(cert), err, errlen) != 0)
-			return -1;
+	int made = f->peer_auto_tls ? self_cert(f->data_dir, "peer", f->listen_peer_urls,
+					       f->n_listen_peer_urls, f->peer_cert_file,
+					       f->peer_key_file, cert, key, sizeof(cert), err, errlen)
+				    : 0;
+	if (made < 0)
+		return -1;
+	if (made) {
 		cc->peer_cert_file = cert;
 		cc->peer_key_file = key;
 		/* As etcd: the generated setup replaces the whole peer TLS one,
