@@ -276,17 +276,26 @@ static bool cert_ok(struct MHD_Connection *conn)
 	return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
 }
 
+/* The client's certificate chain (DER, leaf first) of an HTTPS request;
+ * NULL with *n 0 when none. */
+static const gnutls_datum_t *client_certs(struct MHD_Connection *conn, unsigned *n)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	*n = 0;
+	if (ci == NULL || ci->tls_session == NULL)
+		return NULL;
+	return gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, n);
+}
+
 /* Whether the client's certificate is one a --client-crl-file CRL revokes
  * (libmicrohttpd takes no CRL for its handshake: checked per request). */
 static bool cert_revoked(struct api_http *h, struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (h->n_crls == 0 || ci == NULL || ci->tls_session == NULL)
+	if (h->n_crls == 0)
 		return false;
 	unsigned n = 0;
-	const gnutls_datum_t *peers =
-		gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	const gnutls_datum_t *peers = client_certs(conn, &n);
 	bool revoked = false;
 	for (unsigned i = 0; i < n && !revoked; i++) {
 		gnutls_x509_crt_t crt;
@@ -307,14 +316,11 @@ static bool cert_revoked(struct api_http *h, struct MHD_Connection *conn)
  * the CRLs). No certificate: nothing to check, as in etcd. */
 static bool cert_name_refused(struct api_http *h, struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (h->allowed_hostname == NULL || ci == NULL || ci->tls_session == NULL)
+	if (h->allowed_hostname == NULL)
 		return false;
 	unsigned n = 0;
-	const gnutls_datum_t *peers =
-		gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
-	if (n == 0)
+	const gnutls_datum_t *peers = client_certs(conn, &n);
+	if (peers == NULL || n == 0)
 		return false;
 	gnutls_x509_crt_t crt;
 	if (gnutls_x509_crt_init(&crt) < 0)
