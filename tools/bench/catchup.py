@@ -19,10 +19,12 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KEYS, BIN = int(sys.argv[1]), os.path.abspath(sys.argv[2])
 os.environ["METAD_BIN"] = BIN
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "bench"))
 import harness  # noqa: E402
+from applied_wait import applied  # noqa: E402
 
 
-def status(port):
+def status(port):  # the leader's raft index: once, before the clock starts
     out = subprocess.run(["etcdctl", "--endpoints", "127.0.0.1:%d" % port, "--command-timeout",
                           "2s", "endpoint", "status", "-w", "json"], capture_output=True,
                          text=True, env=dict(os.environ, ETCDCTL_API="3"))
@@ -46,10 +48,7 @@ try:
     l0 = cpu(leader.proc.pid)
     t0 = time.monotonic()
     m = c.add_member(learner=True, via=leader)
-    while True:
-        s = status(m.client_port)
-        if s and s.get("raftAppliedIndex", 0) >= last:
-            break
+    while applied(m.client_port) < last:
         time.sleep(0.05)  # poll interval
     print("%s: caught up %d keys in %.2fs; leader cpu %.2fs, learner cpu %.2fs"
           % (os.path.basename(BIN), KEYS, time.monotonic() - t0, cpu(leader.proc.pid) - l0,

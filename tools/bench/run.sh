@@ -245,11 +245,11 @@ status_field() {
 
 # catchup BIN LEADER_PORT SPEC: load LOAD_KEYS keys into the cluster, add a
 # learner (etcdctl member add --learner) and time from its launch until it
-# serves the last key loaded (serializable read on the learner). By then the
+# has applied the leader's raft index at the add (its /metrics). By then the
 # leader's log was compacted behind its snapshots (etcd: every 100,000
 # entries, 5,000 kept), so both send their store.
 catchup() {
-	local bin=$1 leader=$2 spec=$3 cport pport last t0 now applied
+	local bin=$1 leader=$2 spec=$3 cport pport last t0
 	log "  $KIND cluster: load $LOAD_KEYS keys of 256 bytes, then add a learner"
 	SPORT=$leader bench c3load put --key-size 16 --val-size 256 --sequential-keys \
 		--key-space-size "$LOAD_KEYS" --total "$LOAD_KEYS" --clients 1000 --conns 100 \
@@ -268,16 +268,9 @@ catchup() {
 		--initial-cluster-token "bench-$KIND" --quota-backend-bytes "$QUOTA" >>"$WORK/$KIND-c3.log" 2>&1 &
 	PIDS+=("$!")
 	SPIDS+="$! "
-	while :; do
-		now=$(date +%s%N)
-		(( (now - t0) / 1000000000 < LOAD_CAP * 2 )) || { log "  $KIND: learner did not catch up"; return 1; }
-		applied=$(status_field "$cport" raftAppliedIndex 2>/dev/null) || applied=0
-		# Timed when the answer came: etcdctl may wait up to its
-		# timeout for the member to listen.
-		(( applied >= last )) && { now=$(date +%s%N); break; }
-		sleep 0.05
-	done
-	echo $(( (now - t0) / 1000000 )) >"$OUT/$KIND-catchup"
+	# One poller process, not an etcdctl per poll (tools/bench/applied_wait.py).
+	"$PY" "$ROOT/tools/bench/applied_wait.py" "$cport" "$last" "$t0" $((LOAD_CAP * 2)) \
+		>"$OUT/$KIND-catchup" || { log "  $KIND: learner did not catch up"; return 1; }
 	log "  $KIND: learner caught up with $LOAD_KEYS keys in $(cat "$OUT/$KIND-catchup") ms"
 }
 
