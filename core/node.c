@@ -259,7 +259,20 @@ static void publish_done(void *arg, struct core_reply *reply)
 	int err = reply->err;
 	core_reply_free(reply);
 	/* etcd retries publishing until it succeeds or the server stops. */
-	if (err != CORE_OK && err != CORE_ESTOPPED)
+	if (err != CORE_OK && err != CORE_ESTOPPED && !atomic_load(&c->published))
+		publish(c);
+}
+
+/*
+ * A proposal whose entry an installed snapshot covers is never applied
+ * here, so never answered: it times out. For the publish that held the
+ * client port shut for the whole request timeout (5-7 s) after a member
+ * caught up by snapshot; proposing it again at once is harmless (the
+ * attributes are set, not added).
+ */
+void node_republish(struct core *c, struct node *n)
+{
+	if (n->publishing && !atomic_load(&c->published))
 		publish(c);
 }
 

@@ -47,5 +47,8 @@ void node_fatal(const char *what, const char *why) __attribute__((noreturn));
 int node_save_snapshot_meta(struct db_session *s, const struct raft_snapshot_meta *m);
 /* Raft's configuration in force changed: tell the member list. */
 void node_conf_sync(struct core *c, struct node *n);
+/* A snapshot was installed: propose this member's attributes again if it
+ * has not published yet (node thread). */
+void node_republish(struct core *c, struct node *n);
 
 #endif

@@ -72,6 +72,7 @@ static void fetched(struct core *c, struct node_op *op)
 				node_fatal("snapshot install", db_strerror(rv));
 			core_log("info", "installed snapshot at index %llu; raft snapshot index %llu",
 				 (unsigned long long)f->index, (unsigned long long)want);
+			node_republish(c, c->node);
 		}
 		(void)raft_step(c->raft, &f->msg);
 	} else if (f->result != 0) {

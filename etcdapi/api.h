@@ -46,9 +46,13 @@ struct api_config {
 
 struct api_server;
 
-/* Bind every listen URL and start serving. On failure writes errbuf. */
+/* Bind every listen URL and get ready to serve: connections wait in the
+ * listen backlog until api_accept. On failure writes errbuf. */
 int api_start(const struct api_config *cfg, struct core *core, struct api_server **out,
 	      char *errbuf, size_t errlen);
+/* Start serving client connections: once this member is ready (published
+ * through the log), as etcd's client listeners wait for ReadyNotify. */
+int api_accept(struct api_server *s, char *errbuf, size_t errlen);
 /* Stop accepting, let in-flight calls finish (cancel them after a grace
  * period), join the threads and free the server. */
 void api_stop(struct api_server *s);

@@ -444,18 +444,23 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		.host_whitelist = cfg->host_whitelist,
 	};
 	s->http = api_http_start(&hc, core, s->server, err, errlen);
-	if (s->http == NULL || api_listen_start(s->listen, s->server, s->http) != 0) {
-		if (s->http != NULL)
-			snprintf(err, errlen, "cannot start accepting client connections");
+	if (s->http == NULL) {
 		api_listen_close(s->listen);
 		s->listen = NULL;
-		api_http_stop(s->http);
-		s->http = NULL;
 		/* the server is started: stop it as api_stop does */
 		api_stop(s);
 		return -1;
 	}
 	*out = s;
+	return 0;
+}
+
+int api_accept(struct api_server *s, char *err, size_t errlen)
+{
+	if (api_listen_start(s->listen, s->server, s->http) != 0) {
+		snprintf(err, errlen, "cannot start accepting client connections");
+		return -1;
+	}
 	return 0;
 }
 

@@ -227,17 +227,25 @@ static int peer_tls_files(const struct flags *f, struct core_config *cc, char *e
 	return 0;
 }
 
-/* Until SIGINT/SIGTERM or this member's removal; the signal, or 0. */
-static int serve(struct flags *f, struct core *core, const sigset_t *sigs)
+/* Until SIGINT/SIGTERM or this member's removal; the signal, 0, or -1 when
+ * the client port cannot serve. */
+static int serve(struct flags *f, struct core *core, struct api_server *api, const sigset_t *sigs)
 {
-	/* etcd serves at once but says it is ready only once this member has
-	 * published itself through the log (a cluster has a leader). */
+	/* As etcd's: the client port is bound from the start but serves only
+	 * once this member has published itself through the log (so a new or
+	 * restarted member answers no read before it has caught up to that);
+	 * until then connections wait in the backlog. */
 	int sig = 0;
 	struct timespec poll = {0, 0};
 	while (!core_wait_ready(core, 100)) {
 		int got = sigtimedwait(sigs, NULL, &poll);
 		if (got > 0)
 			return got;
+	}
+	char err[256];
+	if (api_accept(api, err, sizeof(err)) != 0) {
+		core_log_kv("fatal", "cannot serve clients", "{s:s}", "error", err);
+		return -1;
 	}
 	core_log_kv("info", "enabled capabilities for version", "{s:s}", "cluster-version",
 		    CORE_CLUSTER_VERSION);
@@ -345,15 +353,15 @@ static int run(struct flags *f)
 		core_close(core);
 		return 1;
 	}
-	int sig = serve(f, core, &sigs);
-	if (sig != 0)
+	int sig = serve(f, core, api, &sigs);
+	if (sig > 0)
 		core_log_kv("info", "received signal; shutting down", "{s:s}", "signal",
 			    sig == SIGINT ? "interrupt" : "terminated");
-	else
+	else if (sig == 0)
 		core_log("info", "shutting down: this member was removed from the cluster");
 	controllers_stop(ctl);
 	api_stop(api);
 	core_close(core);
 	core_log("info", "stopped");
-	return 0;
+	return sig < 0 ? 1 : 0;
 }

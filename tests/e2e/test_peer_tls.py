@@ -13,9 +13,11 @@ import os
 import subprocess
 import time
 
+import grpc
 import pytest
 
 import harness
+from etcd3 import etcdrpc
 
 FAST = ["--heartbeat-interval", "50", "--election-timeout", "500"]
 WINDOW = 3.0  # seconds without a leader: 6 election timeouts
@@ -37,12 +39,13 @@ def spawn(cluster):
 
 
 def leader_ids(cluster):
-    """Each running member's idea of the leader (0: none), serializable."""
+    """Each running member's idea of the leader (0: none, or not serving:
+    a member serves only once it has published through a leader)."""
     ids = []
     for m in cluster.members:
         try:
-            ids.append(cluster.status(m).leader)
-        except Exception:  # not serving yet
+            ids.append(m.maintenance().Status(etcdrpc.StatusRequest(), timeout=0.5).leader)
+        except grpc.RpcError:  # not serving yet
             ids.append(0)
     return ids
 
