@@ -486,12 +486,16 @@ void api_stop(struct api_server *s)
 	gpr_timespec grace =
 		gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN));
 	api_http_drain(s->http, grace);
-	grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag, grace, NULL);
-	if (ev.type == GRPC_QUEUE_TIMEOUT) {
-		grpc_server_cancel_all_calls(s->server);
-		grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
-					    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	}
+	/* Like grpc-go's GracefulStop (etcd's), wait for the calls, not for
+	 * the connections: gRPC core's notification also waits for every
+	 * client to close its connection after the GOAWAY, and one that is
+	 * idle and not polled (grpcio's idle channels, one closed while it
+	 * was connecting) held the stop for the whole grace. Once our calls
+	 * are done (or the grace is over), the rest are cut. */
+	api_calls_wait_idle(grace);
+	grpc_server_cancel_all_calls(s->server);
+	grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
+				    NULL);
 	/* No call is left: stop accepting, end relays and HTTP connections. */
 	api_listen_close(s->listen);
 	s->listen = NULL;

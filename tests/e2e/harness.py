@@ -249,19 +249,27 @@ class Server:
         a learner serves only serializable ones."""
         end = time.monotonic() + deadline
         last = None
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise ServerError("server exited with %s before becoming ready:\n%s"
-                                  % (self.proc.returncode, self.log_tail()))
-            # First wait for the port to accept TCP (a gRPC channel that failed to
-            # connect backs off for seconds), then ask through a fresh channel.
-            try:
-                socket.create_connection(("127.0.0.1", self.client_port), timeout=0.5).close()
-            except OSError as e:
-                last = e
-                time.sleep(0.02)  # poll interval, not synchronisation
-                continue
-            with self.new_channel() as ch:
+        ch = None
+        try:
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    raise ServerError("server exited with %s before becoming ready:\n%s"
+                                      % (self.proc.returncode, self.log_tail()))
+                # First wait for the port to accept TCP (a gRPC channel that failed
+                # to connect backs off for seconds), then ask through one channel:
+                # its connection waits in the backlog until the member serves (it
+                # does once published, as etcd's). A channel closed while still
+                # connecting leaves grpcio's socket open, unread, and the server's
+                # shutdown then waits its whole grace for it.
+                if ch is None:
+                    try:
+                        socket.create_connection(("127.0.0.1", self.client_port),
+                                                 timeout=0.5).close()
+                    except OSError as e:
+                        last = e
+                        time.sleep(0.02)  # poll interval, not synchronisation
+                        continue
+                    ch = self.new_channel()
                 try:
                     etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"e2e-readiness-probe",
                                                                   serializable=serializable),
@@ -273,7 +281,10 @@ class Server:
                     if e.details() == "etcdserver: user name is empty":
                         return
                     last = e
-            time.sleep(0.02)
+                time.sleep(0.02)
+        finally:
+            if ch is not None:
+                ch.close()
         raise ServerError("server not ready after %.0fs (last error: %s):\n%s"
                           % (deadline, last, self.log_tail()))
 

@@ -8,6 +8,8 @@ Also passes against three reference etcd processes:
 METAD_BIN=/usr/bin/etcd /usr/bin/python3 -m pytest -q tests/e2e/test_cluster_leaderless.py
 """
 
+import json
+import socket
 import threading
 import time
 
@@ -91,3 +93,44 @@ def test_streams_asking_for_a_leader_end_when_there_is_none(cluster_factory):
             w[2].set()
             w[3].cancel()
             w[0].join(timeout=10)
+
+
+def _answers_status(member):
+    """etcdctl endpoint status within a second (a process of its own: its
+    connection ends with it, answered or not)."""
+    rc, out, _ = member.ctl("--dial-timeout", "500ms", "--command-timeout", "1s",
+                            "endpoint", "status", "-w", "json")
+    return json.loads(out)[0]["Status"] if rc == 0 else None
+
+
+def test_member_serves_only_once_published(cluster_factory):
+    """As etcd's: a restarted member binds its client port at once but serves
+    it only after publishing itself through the log, which takes a leader:
+    alone it answers nothing (not even Status), so it serves no read from a
+    store that may be behind; once a second member is back, both serve."""
+    c = cluster_factory(3)
+    c.leader()
+    first = c.members[0]
+    assert first.ctl_ok("put", "before", "v") == "OK\n"
+    for m in c.members:
+        m.stop()
+    first._stopping = False
+    first._spawn()
+    deadline = time.monotonic() + 10
+    while True:  # the port is bound (connections wait in its backlog)
+        try:
+            socket.create_connection(("127.0.0.1", first.client_port), timeout=0.5).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "client port never bound"
+            time.sleep(0.02)  # poll interval
+    window = time.monotonic() + 2.0  # two election timeouts
+    while time.monotonic() < window:
+        assert _answers_status(first) is None, "served without a leader"
+    second = c.members[1]
+    second._stopping = False
+    second._spawn()
+    first.wait_ready()
+    second.wait_ready()
+    assert _answers_status(first)["leader"] != 0
+    assert second.ctl_ok("get", "before", "--print-value-only") == "v\n"
