@@ -241,6 +241,8 @@ static int serve(struct flags *f, struct core *core, struct api_server *api, con
 		int got = sigtimedwait(sigs, NULL, &poll);
 		if (got > 0)
 			return got;
+		if (core_removed(core)) /* removed before it could publish */
+			return 0;
 	}
 	char err[256];
 	if (api_accept(api, err, sizeof(err)) != 0) {
