@@ -629,6 +629,22 @@ static void test_silent_peer(void)
 
 /* ---- refusals: another cluster, another CA; a port already taken ---- */
 
+/* a and b dial each other, then n messages go each way, every one exact. */
+static void talk_both_ways(struct node *a, struct node *b, uint64_t n)
+{
+	dial(a, b);
+	dial(b, a);
+	EXPECT(WAIT_FOR(peer_connected(a->t, b->id) && peer_connected(b->t, a->id), DEADLINE_MS));
+	uint8_t *buf = malloc(MIB);
+	int64_t until = now_ms() + DEADLINE_MS;
+	for (uint64_t seq = 0; seq < n; seq++) {
+		EXPECT(send_exact(a, b, seq, buf, until));
+		EXPECT(send_exact(b, a, seq, buf, until));
+	}
+	free(buf);
+	EXPECT(WAIT_FOR(got(b, a->id) == n && got(a, b->id) == n, DEADLINE_MS));
+}
+
 /* Over a window, x and y exchange messages while a control pair (c -> y)
  * delivers: returns how many x -> y or y -> x messages arrived. */
 static uint64_t exchange_refused(struct node *x, struct node *y, struct node *c)
@@ -740,17 +756,7 @@ static void test_tls(void)
 	EXPECT(node_start(&a, 0, &tls, 0) == 0);
 	EXPECT(node_start(&b, 0, &tls, 0) == 0);
 	EXPECT(node_start(&x, 0, &other, 0) == 0);
-	dial(&a, &b);
-	dial(&b, &a);
-	EXPECT(WAIT_FOR(peer_connected(a.t, b.id) && peer_connected(b.t, a.id), DEADLINE_MS));
-	uint8_t *buf = malloc(MIB);
-	int64_t until = now_ms() + DEADLINE_MS;
-	for (uint64_t seq = 0; seq < 300; seq++) {
-		EXPECT(send_exact(&a, &b, seq, buf, until));
-		EXPECT(send_exact(&b, &a, seq, buf, until));
-	}
-	free(buf);
-	EXPECT(WAIT_FOR(got(&b, a.id) == 300 && got(&a, b.id) == 300, DEADLINE_MS));
+	talk_both_ways(&a, &b, 300);
 	/* x -> a: a refuses x's client certificate; a -> x: a refuses x's
 	 * server certificate. b -> a is the control. */
 	EXPECT(exchange_refused(&x, &a, &b) == 0);
@@ -786,17 +792,7 @@ static void test_tls_options(void)
 	node_init(&x, 2, 0xc7);
 	EXPECT(node_start(&a, 0, &self, 0) == 0);
 	EXPECT(node_start(&x, 0, &oself, 0) == 0);
-	dial(&a, &x);
-	dial(&x, &a);
-	EXPECT(WAIT_FOR(peer_connected(a.t, x.id) && peer_connected(x.t, a.id), DEADLINE_MS));
-	uint8_t *buf = malloc(MIB);
-	int64_t until = now_ms() + DEADLINE_MS;
-	for (uint64_t seq = 0; seq < 20; seq++) {
-		EXPECT(send_exact(&a, &x, seq, buf, until));
-		EXPECT(send_exact(&x, &a, seq, buf, until));
-	}
-	free(buf);
-	EXPECT(WAIT_FOR(got(&x, a.id) == 20 && got(&a, x.id) == 20, DEADLINE_MS));
+	talk_both_ways(&a, &x, 20);
 	node_destroy(&a);
 	node_destroy(&x);
 
