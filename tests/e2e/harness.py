@@ -530,6 +530,18 @@ def ctl_reconfig(member, *args, deadline=30.0):
         time.sleep(0.2)  # poll interval
 
 
+def wait_for(cond, deadline=30.0, what="condition"):
+    """Poll cond() until it returns something true, and return that; fail
+    the test after the deadline."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)  # poll interval
+    raise AssertionError("timed out waiting for %s" % what)
+
+
 def new_workdir():
     return tempfile.mkdtemp(prefix="metad-e2e-")
 

@@ -9,14 +9,13 @@ The first two tests also pass against three reference etcd processes:
 METAD_BIN=/usr/bin/etcd /usr/bin/python3 -m pytest -q tests/e2e/test_auth_cluster.py
 """
 
-import time
 
 import grpc
 import pytest
 from etcd3 import etcdrpc
 
 import harness
-from harness import ctl_error, rpc_error
+from harness import ctl_error, rpc_error, wait_for
 
 ROOT = "root:rootpw"
 ALICE = "alice:alicepw"
@@ -25,15 +24,6 @@ DENIED = (grpc.StatusCode.PERMISSION_DENIED, "etcdserver: permission denied")
 
 def as_root(member, *args):
     return member.ctl_ok("--user", ROOT, *args)
-
-
-def _wait(cond, deadline=30.0, what="condition"):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)  # poll interval
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 def _setup(c):
@@ -45,8 +35,8 @@ def _setup(c):
     # A follower applies the change a moment later (etcd's too): until then
     # it tells etcdctl that auth is off, and etcdctl sends no token.
     for m in c.members:
-        _wait(lambda: "user name is empty" in m.ctl("get", "x")[2],
-              what="%s to apply auth enable" % m.name)
+        wait_for(lambda: "user name is empty" in m.ctl("get", "x")[2],
+                 what="%s to apply auth enable" % m.name)
     as_root(f1, "user", "add", ALICE)
     as_root(f1, "role", "add", "r1")
     as_root(f1, "role", "grant-permission", "--prefix", "r1", "readwrite", "/a/")
@@ -55,8 +45,8 @@ def _setup(c):
     # Each member applies the changes in its own time: wait until alice's
     # role is known everywhere before the tests look.
     for m in c.members:
-        _wait(lambda: m.ctl("--user", ALICE, "get", "/a/x", "--consistency=s")[0] == 0,
-              what="%s to know alice's role" % m.name)
+        wait_for(lambda: m.ctl("--user", ALICE, "get", "/a/x", "--consistency=s")[0] == 0,
+                 what="%s to know alice's role" % m.name)
     return leader, f1, f2
 
 
@@ -81,7 +71,7 @@ def test_users_roles_and_tokens_hold_on_every_member(cluster_factory):
                 return len(r.kvs) == 3
             except grpc.RpcError:
                 return False
-        _wait(served, what="%s to accept a token from %s" % (m.name, f1.name))
+        wait_for(served, what="%s to accept a token from %s" % (m.name, f1.name))
         assert rpc_error(m.kv().Range, etcdrpc.RangeRequest(key=b"/b"),
                          metadata=[("token", tok)]) == DENIED
 
@@ -96,15 +86,15 @@ def test_revoked_permission_is_refused_on_every_member(cluster_factory):
         # Linearizable: the read waits for this member to apply the revoke.
         rc, err = ctl_error(m, "--user", ALICE, "get", "/a/", "--prefix")
         if rc == 0:  # checked before the wait: refused once applied
-            _wait(lambda: ctl_error(m, "--user", ALICE, "get", "/a/", "--prefix")[0] != 0,
-                  what="%s to apply the revoke" % m.name)
+            wait_for(lambda: ctl_error(m, "--user", ALICE, "get", "/a/", "--prefix")[0] != 0,
+                     what="%s to apply the revoke" % m.name)
             rc, err = ctl_error(m, "--user", ALICE, "get", "/a/", "--prefix")
         assert rc != 0 and err == DENIED[1], (m.name, err)
     # Disabled through a follower: everything is open again everywhere.
     as_root(f1, "auth", "disable")
     for m in c.members:
-        _wait(lambda: m.ctl("get", "/b", "--print-value-only")[0] == 0,
-              what="%s to apply auth disable" % m.name)
+        wait_for(lambda: m.ctl("get", "/b", "--print-value-only")[0] == 0,
+                 what="%s to apply auth disable" % m.name)
         assert m.ctl_ok("get", "/b", "--print-value-only").strip() == "secret"
 
 
@@ -120,8 +110,8 @@ def test_member_installing_a_snapshot_gets_the_auth_store(cluster_factory):
         leader.kv().Put(etcdrpc.PutRequest(key=b"/a/k%03d" % i, value=b"v"), timeout=10,
                         metadata=root)
     learner = c.add_member(learner=True, via=leader, user=ROOT)
-    _wait(lambda: "installed snapshot at index" in learner.log_text(),
-          what="the learner to install a snapshot")
+    wait_for(lambda: "installed snapshot at index" in learner.log_text(),
+             what="the learner to install a snapshot")
     # A learner serves serializable reads only (Authenticate neither, as
     # etcd): alice logs in through the leader, and the token, assigned in
     # the log after the learner joined, is good on the learner.
@@ -136,6 +126,6 @@ def test_member_installing_a_snapshot_gets_the_auth_store(cluster_factory):
             return len(r.kvs) == 1
         except grpc.RpcError:
             return False
-    _wait(reads, what="alice to read on the learner")
+    wait_for(reads, what="alice to read on the learner")
     assert rpc_error(kv.Range, etcdrpc.RangeRequest(key=b"/b", serializable=True),
                      metadata=tok) == DENIED

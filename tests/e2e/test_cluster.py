@@ -16,6 +16,7 @@ import pytest
 from etcd3 import etcdrpc
 
 import harness
+from harness import wait_for
 
 
 def test_member_list_shows_three_started_members(cluster_factory):
@@ -232,15 +233,6 @@ def _member_ids(m):
     return {x.get("name") or x["peerURLs"][0]: x for x in m.ctl_json("member", "list")["members"]}
 
 
-def _wait(cond, deadline=15.0, what="condition"):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)  # poll interval
-    raise AssertionError("timed out waiting for " + what)
-
-
 def test_learner_added_catches_up_then_promoted(cluster_factory):
     c = cluster_factory(3)
     leader = c.leader()
@@ -252,8 +244,8 @@ def test_learner_added_catches_up_then_promoted(cluster_factory):
     me = [x for x in ids.values() if x["peerURLs"] == [learner.peer_url]][0]
     assert me.get("isLearner") is True
     # A learner serves serializable reads only, as etcd.
-    _wait(lambda: learner.ctl_json("get", "before-49", "--consistency=s").get("kvs"),
-          what="the learner to catch up")
+    wait_for(lambda: learner.ctl_json("get", "before-49", "--consistency=s").get("kvs"),
+             what="the learner to catch up")
     rc, out, err = learner.ctl("get", "before-00")
     assert rc != 0 and "etcdserver: rpc not supported for learner" in err
     watch = etcdrpc.WatchStub(learner.channel()).Watch(
@@ -267,7 +259,7 @@ def test_learner_added_catches_up_then_promoted(cluster_factory):
     assert "promoted" in out
     ids = _member_ids(leader)
     assert not any(x.get("isLearner") for x in ids.values())
-    _wait(lambda: learner.ctl("get", "before-00")[0] == 0, what="the promoted member to serve")
+    wait_for(lambda: learner.ctl("get", "before-00")[0] == 0, what="the promoted member to serve")
     assert "v0" in learner.ctl_ok("get", "before-00")
     assert len({m.ctl_json("member", "list")["header"]["cluster_id"] for m in c.members}) == 1
 
@@ -299,19 +291,19 @@ def test_member_remove_follower_and_leader(cluster_factory):
     fid = "%x" % f.ctl_json("endpoint", "status")[0]["Status"]["header"]["member_id"]
     f._stopping = True  # a removed member stops by itself, as etcd's does
     harness.ctl_reconfig(leader, "member", "remove", fid)
-    _wait(lambda: not f.running(), what="the removed member to exit")
+    wait_for(lambda: not f.running(), what="the removed member to exit")
     assert f.proc.returncode == 0
     rest = [m for m in c.members if m is not f]
     for m in rest:
-        _wait(lambda: len(m.ctl_json("member", "list")["members"]) == 2, what="removal")
+        wait_for(lambda: len(m.ctl_json("member", "list")["members"]) == 2, what="removal")
     rest[0].ctl_ok("put", "after-remove", "1")
     # Removing the leader: the other member takes over alone.
     lid = "%x" % leader.ctl_json("endpoint", "status")[0]["Status"]["header"]["member_id"]
     other = [m for m in rest if m is not leader][0]
     leader._stopping = True
     harness.ctl_reconfig(other, "member", "remove", lid)
-    _wait(lambda: not leader.running(), what="the removed leader to exit")
-    _wait(lambda: c.leader(among=[other]) is other, what="the survivor to lead")
+    wait_for(lambda: not leader.running(), what="the removed leader to exit")
+    wait_for(lambda: c.leader(among=[other]) is other, what="the survivor to lead")
     other.ctl_ok("put", "after-leader-remove", "1")
     assert [x.get("name") for x in other.ctl_json("member", "list")["members"]] == [other.name]
 
@@ -329,7 +321,7 @@ def test_member_update_peer_urls(cluster_factory):
         got = [y for y in x.ctl_json("member", "list")["members"] if y.get("name") == m.name]
         return got and got[0]["peerURLs"] == [new_url]
     for x in c.members:   # member list is served locally: poll each member
-        _wait(lambda: updated(x), what="%s to show the new peer URL" % x.name)
+        wait_for(lambda: updated(x), what="%s to show the new peer URL" % x.name)
     rc, msg = harness.ctl_error(c.members[0], "member", "update", mid,
                                 "--peer-urls=%s" % c.members[2].peer_url)
     assert rc != 0 and msg == "etcdserver: Peer URLs already exists", msg
@@ -345,12 +337,12 @@ def test_lone_member_grows_to_two(cluster_factory):
     c = cluster_factory(1)
     c.members[0].ctl_ok("put", "solo", "1")
     learner = c.add_member(learner=True)
-    _wait(lambda: learner.ctl_json("get", "solo", "--consistency=s").get("kvs"),
-          what="the learner to catch up")
+    wait_for(lambda: learner.ctl_json("get", "solo", "--consistency=s").get("kvs"),
+             what="the learner to catch up")
     me = [x for x in c.members[0].ctl_json("member", "list")["members"]
           if x["peerURLs"] == [learner.peer_url]][0]
     harness.ctl_reconfig(c.members[0], "member", "promote", "%x" % int(me["ID"]))
-    _wait(lambda: learner.ctl("get", "solo")[0] == 0, what="the promoted member to serve")
+    wait_for(lambda: learner.ctl("get", "solo")[0] == 0, what="the promoted member to serve")
     learner.ctl_ok("put", "pair", "2")
     assert "2" in c.members[0].ctl_ok("get", "pair")
 
@@ -401,7 +393,7 @@ def test_leader_change_keeps_a_lease_remaining_ttl(cluster_factory):
     leader.ctl_ok("put", "leased", "v", "--lease=%x" % lid)
     # Idle for several checkpoint intervals.
     start = time.monotonic()
-    _wait(lambda: time.monotonic() - start >= 8, what="the lease to age")
+    wait_for(lambda: time.monotonic() - start >= 8, what="the lease to age")
     leader.kill()
     new = c.leader(among=c.followers(leader))
     ttl = int(new.ctl_json("lease", "timetolive", "%x" % lid)["ttl"])

@@ -12,28 +12,18 @@ run against metad only).
 import os
 import signal
 import threading
-import time
 
 import grpc
 import pytest
 from etcd3 import etcdrpc
 
 import harness
+from harness import wait_for
 
 pytestmark = pytest.mark.skipif(harness._is_reference_etcd(),
                                 reason="etcd 3.4 has no --experimental-snapshot-catchup-entries")
 
 SNAP_ARGS = ["--snapshot-count", "40", "--experimental-snapshot-catchup-entries", "10"]
-
-
-def _wait(cond, deadline=30.0, what="condition"):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)  # poll interval
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 def _put_many(member, prefix, n, lease=0):
@@ -61,7 +51,7 @@ def _same_everywhere(c, revs, prefix):
             got = {kv.key: kv.mod_revision for kv in _serial_range(m, prefix, end).kvs}
             return [(k, r) for k, r in revs.items() if got.get(k) != r]
         try:
-            _wait(lambda: not missing(), what="%s to hold every key" % m.name)
+            wait_for(lambda: not missing(), what="%s to hold every key" % m.name)
         except AssertionError:
             raise AssertionError((m.name, missing()[:5]))
     hashes = {m.maintenance().HashKV(etcdrpc.HashKVRequest(revision=last), timeout=20).hash
@@ -83,7 +73,7 @@ def test_stopped_member_catches_up_by_snapshot(cluster_factory):
     revs = _put_many(leader, b"b", 600)
     # The leader's log no longer holds what the stopped member needs.
     lagger.start()
-    _wait(lambda: _installs(lagger) >= 1, what="the member to install a snapshot")
+    wait_for(lambda: _installs(lagger) >= 1, what="the member to install a snapshot")
     _same_everywhere(c, before, b"a")
     _same_everywhere(c, revs, b"b")
     # The lease came with the store: the member knows its keys.
@@ -133,9 +123,9 @@ def test_frozen_member_installs_a_snapshot_under_its_watchers(cluster_factory):
             revs = _put_many(leader, b"w", 600)
         finally:
             os.kill(lagger.proc.pid, signal.SIGCONT)
-        _wait(lambda: _installs(lagger) >= 1, what="the member to install a snapshot")
+        wait_for(lambda: _installs(lagger) >= 1, what="the member to install a snapshot")
         last = max(revs.values())
-        _wait(lambda: events and events[-1] >= last, what="the watcher to see revision %d" % last)
+        wait_for(lambda: events and events[-1] >= last, what="the watcher to see revision %d" % last)
         assert events == sorted(set(events)), "revisions repeated or out of order"
         assert events == sorted(revs.values()), (events[:5], len(events), len(revs))
     finally:
@@ -151,7 +141,7 @@ def test_learner_added_after_compaction_catches_up_by_snapshot(cluster_factory):
     revs = _put_many(leader, b"k", 150)
     leader.ctl_ok("compact", str(max(revs.values()) - 50))
     learner = c.add_member(learner=True, via=leader)
-    _wait(lambda: _installs(learner) >= 1, what="the learner to install a snapshot")
+    wait_for(lambda: _installs(learner) >= 1, what="the learner to install a snapshot")
     ids = {m["name"]: m for m in leader.ctl_json("member", "list")["members"]}
     out = harness.ctl_reconfig(leader, "member", "promote", "%x" % int(ids[learner.name]["ID"]))
     assert "promoted" in out
@@ -180,7 +170,7 @@ def test_member_installs_twice_and_keeps_one_store(cluster_factory):
         lagger.stop()
         revs = _put_many(leader, prefix, 300)
         lagger.start()
-        _wait(lambda: _installs(lagger) >= round_ + 1, what="install %d" % (round_ + 1))
+        wait_for(lambda: _installs(lagger) >= round_ + 1, what="install %d" % (round_ + 1))
         _same_everywhere(c, revs, prefix)
     # One generation of each state table is left once a checkpoint ran
     # (the old one is dropped when no session holds it any more).
