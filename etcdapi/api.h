@@ -42,12 +42,23 @@ struct api_config {
 	/* --cors, --host-whitelist as given (NULL: etcd's "*"; http_access.h) */
 	const char *cors, *host_whitelist;
 	bool metrics_extensive; /* --metrics extensive: gRPC handling-time histograms */
+	struct api_listen *bound; /* api_bind's listeners of listen_urls, or NULL */
 };
 
 struct api_server;
+struct api_listen;
 
-/* Bind every listen URL and get ready to serve: connections wait in the
- * listen backlog until api_accept. On failure writes errbuf. */
+/* Bind the TCP client URLs ahead of api_start, as etcd binds its client
+ * listeners before it opens its backend: a client that dials while the
+ * store opens waits in the backlog instead of being refused (and backing
+ * off). Hand the result to api_start in api_config.bound, which then owns
+ * it; api_unbind if api_start is never reached. NULL on failure. */
+struct api_listen *api_bind(const char *const *urls, size_t n, char *errbuf, size_t errlen);
+void api_unbind(struct api_listen *l);
+
+/* Bind every listen URL (the TCP ones unless cfg->bound) and get ready to
+ * serve: connections wait in the listen backlog until api_accept. On
+ * failure writes errbuf (and has closed cfg->bound). */
 int api_start(const struct api_config *cfg, struct core *core, struct api_server **out,
 	      char *errbuf, size_t errlen);
 /* Start serving client connections: once this member is ready (published

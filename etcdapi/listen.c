@@ -126,8 +126,7 @@ static int bind_url(const char *url, bool *tls, char *err, size_t errlen)
 	return fd;
 }
 
-struct api_listen *api_listen_open(const char *const *urls, size_t n, const char *tls_addr,
-				   char *err, size_t errlen)
+struct api_listen *api_listen_open(const char *const *urls, size_t n, char *err, size_t errlen)
 {
 	struct api_listen *l = calloc(1, sizeof(*l));
 	if (l == NULL) {
@@ -138,10 +137,12 @@ struct api_listen *api_listen_open(const char *const *urls, size_t n, const char
 	l->wake[0] = l->wake[1] = -1;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
-	snprintf(l->tls_addr, sizeof(l->tls_addr), "%s", tls_addr ? tls_addr : "");
 	for (size_t i = 0; i < n; i++) {
 		if (!api_listen_is_tcp(urls[i]))
 			continue;
+		if (strncmp(urls[i], "https://", 8) == 0 && l->tls_addr[0] == 0)
+			snprintf(l->tls_addr, sizeof(l->tls_addr), "unix-abstract:metad-%d-%p-tls",
+				 (int)getpid(), (void *)l);
 		if (l->n == MAX_LISTENERS) {
 			snprintf(err, errlen, "too many client URLs");
 			goto fail;
@@ -155,6 +156,11 @@ struct api_listen *api_listen_open(const char *const *urls, size_t n, const char
 fail:
 	api_listen_close(l);
 	return NULL;
+}
+
+const char *api_listen_tls_addr(const struct api_listen *l)
+{
+	return l->tls_addr[0] ? l->tls_addr : NULL;
 }
 
 /* ---- deciding ---- */

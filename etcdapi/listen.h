@@ -29,10 +29,11 @@ struct api_http;
 
 /* Bind every TCP client URL of urls ("http://host:port", "https://...");
  * unix:// URLs are not handled here (the caller gives them to gRPC core).
- * For https URLs the caller has added tls_addr (a gRPC TLS port) to the
- * server already. On failure writes err and returns NULL. */
-struct api_listen *api_listen_open(const char *const *urls, size_t n, const char *tls_addr,
-				   char *err, size_t errlen);
+ * On failure writes err and returns NULL. */
+struct api_listen *api_listen_open(const char *const *urls, size_t n, char *err, size_t errlen);
+/* With an https URL among them: the address of the private gRPC TLS port
+ * the caller must add to its server before api_listen_start; else NULL. */
+const char *api_listen_tls_addr(const struct api_listen *l);
 /* --tls-min-version TLS1.3: close TLS connections whose ClientHello does
  * not offer TLS 1.3 (before api_listen_start). */
 void api_listen_require_tls13(struct api_listen *l, bool on);

@@ -235,10 +235,8 @@ static int add_ports(struct api_server *s, const struct api_config *cfg, char *e
 	 * to gRPC core by fd (plain) or through gRPC's own TLS listener on a
 	 * private abstract unix socket (TLS); see listen.h. */
 	char tls_addr[108] = "";
-	for (size_t i = 0; i < cfg->n_listen_urls; i++)
-		if (strncmp(cfg->listen_urls[i], "https://", 8) == 0 && tls_addr[0] == 0)
-			snprintf(tls_addr, sizeof(tls_addr), "unix-abstract:metad-%d-%p-tls",
-				 (int)getpid(), (void *)s);
+	if (api_listen_tls_addr(s->listen) != NULL)
+		snprintf(tls_addr, sizeof(tls_addr), "%s", api_listen_tls_addr(s->listen));
 	for (size_t i = 0; i < cfg->n_listen_urls; i++) {
 		char addr[512];
 		int tls;
@@ -314,6 +312,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 {
 	struct api_server *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
+		api_listen_close(cfg->bound);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -383,15 +382,11 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
 	}
 	s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
-	/* Bind the client URLs first: if one fails, gRPC has no listener yet
-	 * (a never-started server with listeners cannot be destroyed). */
-	char tls_addr[108] = "";
-	for (size_t i = 0; i < cfg->n_listen_urls; i++)
-		if (strncmp(cfg->listen_urls[i], "https://", 8) == 0)
-			snprintf(tls_addr, sizeof(tls_addr), "unix-abstract:metad-%d-%p-tls", (int)getpid(),
-				 (void *)s);
-	s->listen = api_listen_open(cfg->listen_urls, cfg->n_listen_urls,
-				    tls_addr[0] ? tls_addr : NULL, err, errlen);
+	/* The client URLs are bound first (api_bind, or here): if one fails,
+	 * gRPC has no listener yet (a never-started server with listeners
+	 * cannot be destroyed). */
+	s->listen = cfg->bound ? cfg->bound
+			       : api_listen_open(cfg->listen_urls, cfg->n_listen_urls, err, errlen);
 	if (s->listen != NULL)
 		api_listen_require_tls13(s->listen, cfg->tls.tls13_min);
 	int rc = s->listen == NULL ? -1 : add_ports(s, cfg, err, errlen);
@@ -453,6 +448,16 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	}
 	*out = s;
 	return 0;
+}
+
+struct api_listen *api_bind(const char *const *urls, size_t n, char *err, size_t errlen)
+{
+	return api_listen_open(urls, n, err, errlen);
+}
+
+void api_unbind(struct api_listen *l)
+{
+	api_listen_close(l);
 }
 
 int api_accept(struct api_server *s, char *err, size_t errlen)

@@ -322,9 +322,17 @@ static int run(struct flags *f)
 		core_log_kv("fatal", "cannot set up peer TLS", "{s:s}", "error", err);
 		return 1;
 	}
+	/* The client port is bound before the store opens, as etcd does (api.h). */
+	struct api_listen *bound =
+		api_bind(f->listen_client_urls, f->n_listen_client_urls, err, sizeof(err));
+	if (bound == NULL) {
+		core_log_kv("fatal", "cannot serve clients", "{s:s}", "error", err);
+		return 1;
+	}
 	if (core_open(&cc, &core, err, sizeof(err)) != CORE_OK) {
 		core_log_kv("fatal", "cannot open the data dir", "{s:s,s:s}", "data-dir", f->data_dir,
 			    "error", err);
+		api_unbind(bound);
 		return 1;
 	}
 	core_log_kv("info", "opened backend", "{s:s,s:s}", "data-dir", f->data_dir, "wal-dir",
@@ -352,6 +360,7 @@ static int run(struct flags *f)
 		.cors = f->cors,
 		.host_whitelist = f->host_whitelist,
 		.metrics_extensive = f->metrics_extensive,
+		.bound = bound,
 	};
 	struct api_server *api = NULL;
 	if (api_start(&ac, core, &api, err, sizeof(err)) != 0) {

@@ -257,6 +257,9 @@ def test_taken_client_port_is_not_shared(server, kv, tmp_path):
         pytest.fail("a second server on a taken port kept running")
     assert p.returncode != 0
     assert b"address already in use" in (p.stdout + p.stderr).lower()
+    # The client port is bound before the store is opened, as etcd binds its
+    # listeners first: the refused start left no data dir behind.
+    assert not (tmp_path / "data").exists()
     # Every new connection still reaches the first server and its data.
     rev = kv.Put(P(b"owner", b"first"), timeout=10).header.revision
     for _ in range(10):
