@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct slot {
 	bool client_stream, server_stream;
 	_Atomic uint64_t started;
 	_Atomic uint64_t handled[CODES];
+	_Atomic uint64_t msg_received, msg_sent;
 	_Atomic uint64_t hist_ns;            /* handling time of the calls in hist */
 	_Atomic uint64_t hist[HBUCKETS + 1]; /* calls per bucket (not cumulative), +Inf last */
 };
@@ -98,8 +100,12 @@ uint64_t api_metrics_started(const char *path, size_t bytes)
 {
 	atomic_fetch_add_explicit(&recv_bytes, bytes, memory_order_relaxed);
 	struct slot *s = find(path);
-	if (s != NULL)
+	if (s != NULL) {
 		atomic_fetch_add_explicit(&s->started, 1, memory_order_relaxed);
+		/* the request of a unary or server-streaming call came with it */
+		if (!s->client_stream)
+			atomic_fetch_add_explicit(&s->msg_received, 1, memory_order_relaxed);
+	}
 	/* as grpc-go-prometheus: the clock is read only for the histogram */
 	return extensive && s != NULL ? now_ns() : 0;
 }
@@ -110,6 +116,10 @@ void api_metrics_handled(const char *path, int code, size_t bytes, uint64_t star
 	struct slot *s = find(path);
 	if (s != NULL && code >= 0 && code < CODES)
 		atomic_fetch_add_explicit(&s->handled[code], 1, memory_order_relaxed);
+	/* grpc-go-prometheus counts a unary call's reply only on success; a
+	 * stream counts each message (api_metrics_msg) */
+	if (s != NULL && code == 0 && !s->client_stream && !s->server_stream)
+		atomic_fetch_add_explicit(&s->msg_sent, 1, memory_order_relaxed);
 	if (s == NULL || started == 0)
 		return;
 	uint64_t took = now_ns() - started;
@@ -118,6 +128,15 @@ void api_metrics_handled(const char *path, int code, size_t bytes, uint64_t star
 		b++;
 	atomic_fetch_add_explicit(&s->hist[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->hist_ns, took, memory_order_relaxed);
+}
+
+void api_metrics_msg(const char *path, bool sent, size_t bytes)
+{
+	atomic_fetch_add_explicit(sent ? &sent_bytes : &recv_bytes, bytes, memory_order_relaxed);
+	struct slot *s = find(path);
+	if (s != NULL)
+		atomic_fetch_add_explicit(sent ? &s->msg_sent : &s->msg_received, 1,
+					  memory_order_relaxed);
 }
 
 /* ---- rendering ---- */
@@ -187,6 +206,30 @@ static void split(const char *path, char *svc, size_t svclen, const char **metho
 	*method = slash ? slash + 1 : path;
 }
 
+/* grpc_method, grpc_service and grpc_type of slot i, as etcd labels them. */
+static void labels_of(const struct slot *sl, char *buf, size_t cap)
+{
+	char svc[96];
+	const char *m;
+	split(sl->path, svc, sizeof(svc), &m);
+	snprintf(buf, cap, "grpc_method=\"%s\",grpc_service=\"%s\",grpc_type=\"%s\"", m, svc,
+		 grpc_type(sl));
+}
+
+/* One counter per method. */
+static void per_method(struct out *o, const char *name, const char *help, size_t field)
+{
+	metric(o, name, "counter", help);
+	for (size_t i = 0; i < SLOTS; i++) {
+		if (slots[i].path == NULL)
+			continue;
+		char labels[256];
+		labels_of(&slots[i], labels, sizeof(labels));
+		const _Atomic uint64_t *v = (const _Atomic uint64_t *)((const char *)&slots[i] + field);
+		put(o, "%s{%s} %llu\n", name, labels, (unsigned long long)atomic_load(v));
+	}
+}
+
 /* grpc_server_handling_seconds: every method from the start, at zero, as
  * etcd's grpc_prometheus.Register leaves them. A scrape reads the buckets
  * one by one: the count is their total, so it matches the +Inf bucket. */
@@ -198,11 +241,8 @@ static void handling_histograms(struct out *o)
 	for (size_t i = 0; i < SLOTS; i++) {
 		if (slots[i].path == NULL)
 			continue;
-		char svc[96], labels[256];
-		const char *m;
-		split(slots[i].path, svc, sizeof(svc), &m);
-		snprintf(labels, sizeof(labels), "grpc_method=\"%s\",grpc_service=\"%s\",grpc_type=\"%s\"",
-			 m, svc, grpc_type(&slots[i]));
+		char labels[256];
+		labels_of(&slots[i], labels, sizeof(labels));
 		uint64_t cum = 0;
 		for (int b = 0; b <= HBUCKETS; b++) {
 			cum += atomic_load_explicit(&slots[i].hist[b], memory_order_relaxed);
@@ -217,37 +257,29 @@ static void handling_histograms(struct out *o)
 
 static void grpc_metrics(struct out *o)
 {
-	metric(o, "grpc_server_started_total", "counter",
-	       "Total number of RPCs started on the server.");
-	for (size_t i = 0; i < SLOTS; i++) {
-		if (slots[i].path == NULL)
-			continue;
-		char svc[96];
-		const char *m;
-		split(slots[i].path, svc, sizeof(svc), &m);
-		put(o,
-		    "grpc_server_started_total{grpc_method=\"%s\",grpc_service=\"%s\",grpc_type=\"%s\"} "
-		    "%llu\n",
-		    m, svc, grpc_type(&slots[i]), (unsigned long long)atomic_load(&slots[i].started));
-	}
+	per_method(o, "grpc_server_started_total", "Total number of RPCs started on the server.",
+		   offsetof(struct slot, started));
 	metric(o, "grpc_server_handled_total", "counter",
 	       "Total number of RPCs completed on the server, regardless of success or failure.");
 	for (size_t i = 0; i < SLOTS; i++) {
 		if (slots[i].path == NULL)
 			continue;
-		char svc[96];
-		const char *m;
-		split(slots[i].path, svc, sizeof(svc), &m);
+		char labels[256];
+		labels_of(&slots[i], labels, sizeof(labels));
 		for (int c = 0; c < CODES; c++) {
 			uint64_t v = atomic_load(&slots[i].handled[c]);
 			if (v == 0 && c != 0)
 				continue;
-			put(o,
-			    "grpc_server_handled_total{grpc_code=\"%s\",grpc_method=\"%s\","
-			    "grpc_service=\"%s\",grpc_type=\"%s\"} %llu\n",
-			    code_names[c], m, svc, grpc_type(&slots[i]), (unsigned long long)v);
+			put(o, "grpc_server_handled_total{grpc_code=\"%s\",%s} %llu\n", code_names[c],
+			    labels, (unsigned long long)v);
 		}
 	}
+	per_method(o, "grpc_server_msg_received_total",
+		   "Total number of RPC stream messages received on the server.",
+		   offsetof(struct slot, msg_received));
+	per_method(o, "grpc_server_msg_sent_total",
+		   "Total number of gRPC stream messages sent by the server.",
+		   offsetof(struct slot, msg_sent));
 	if (extensive)
 		handling_histograms(o);
 }

@@ -27,6 +27,9 @@ uint64_t api_metrics_started(const char *path, size_t bytes);
 /* A call of path ended with a gRPC status code, having sent `bytes`;
  * started is what api_metrics_started returned for it. */
 void api_metrics_handled(const char *path, int code, size_t bytes, uint64_t started);
+/* One message of a stream of path received or sent (bytes long); a unary
+ * call's are counted by api_metrics_started/handled. */
+void api_metrics_msg(const char *path, bool sent, size_t bytes);
 
 /* The whole /metrics page (malloc'd, *len bytes), NULL when out of memory. */
 char *api_metrics_render(struct core *c, size_t *len);

@@ -12,6 +12,7 @@
 
 #include <grpc/byte_buffer_reader.h>
 
+#include "etcdapi/metrics.h"
 #include "etcdapi/stream.h"
 
 struct api_stream_msg {
@@ -56,8 +57,19 @@ static size_t drop_queued_locked(struct api_stream *st, size_t *count)
 	return bytes;
 }
 
+static const char *path_of(const struct api_stream *st)
+{
+	return st->call->method ? st->call->method->path : NULL;
+}
+
 static void destroy(struct api_stream *st)
 {
+	/* As grpc-go-prometheus: handled once, with the status the client got,
+	 * or Canceled when the client went away first (etcd's handler then
+	 * returns the context's error). */
+	bool got = st->status_out && !st->cancelled;
+	api_metrics_handled(path_of(st), got ? (int)st->status : GRPC_STATUS_CANCELLED, 0,
+			    st->call->metrics_t0);
 	pthread_mutex_lock(&all_mu);
 	if (st->all_prev)
 		st->all_prev->all_next = st->all_next;
@@ -136,7 +148,7 @@ static void send_status_locked(struct api_stream *st)
 	st->status_slice = grpc_slice_from_copied_string(st->status_msg ? st->status_msg : "");
 	op.data.send_status_from_server.status_details =
 		st->status_msg && *st->status_msg ? &st->status_slice : NULL;
-	start_locked(st, &op, 1, &st->status_tag);
+	st->status_out = start_locked(st, &op, 1, &st->status_tag);
 }
 
 /* Start the next queued send, or the status if finishing. Caller holds mu. */
@@ -314,6 +326,7 @@ static void on_recv(struct api_tag *t, int success)
 			grpc_byte_buffer_reader_destroy(&rd);
 		}
 		grpc_byte_buffer_destroy(bb);
+		api_metrics_msg(path_of(st), false, GRPC_SLICE_LENGTH(s));
 		bool more = st->ops->recv(st, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
 		grpc_slice_unref(s);
 		if (more)
@@ -338,6 +351,8 @@ static void on_send(struct api_tag *t, int success)
 	pump_locked(st);
 	pthread_mutex_unlock(&st->mu);
 	if (m) {
+		if (success)
+			api_metrics_msg(path_of(st), true, m->len);
 		grpc_byte_buffer_destroy(m->bb);
 		free(m);
 	}

@@ -57,6 +57,7 @@ struct api_stream {
 	bool closed;     /* RECV_CLOSE_ON_SERVER completed: the call is over */
 	bool finishing;  /* status requested */
 	bool status_sent;
+	bool status_out; /* the status went to the client (not cut off first) */
 	grpc_status_code status;
 	char *status_msg;
 	grpc_slice status_slice;

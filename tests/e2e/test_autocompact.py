@@ -17,7 +17,7 @@ import grpc
 import pytest
 from etcd3 import etcdrpc
 
-from harness import IS_REFERENCE_ETCD, rpc_error
+from harness import IS_REFERENCE_ETCD
 
 COMPACTED = "etcdserver: mvcc: required revision has been compacted"
 FUTURE = "etcdserver: mvcc: required revision is a future revision"

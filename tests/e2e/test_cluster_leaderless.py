@@ -16,8 +16,6 @@ import time
 import grpc
 from etcd3 import etcdrpc
 
-import harness
-
 LEADER_MD = (("hasleader", "true"),)
 
 

@@ -10,9 +10,9 @@ import subprocess
 import threading
 import time
 
-import pytest
 from etcd3 import etcdrpc
 
+import watchstream
 from harness import IS_REFERENCE_ETCD_34, RPC_TIMEOUT
 
 CURL_TIMEOUT = 10
@@ -117,6 +117,47 @@ def test_metrics_move_with_writes(server):
             > metric(before, "etcd_network_client_grpc_received_bytes_total"))
     assert (metric(after, "etcd_server_proposals_committed_total")
             >= metric(before, "etcd_server_proposals_committed_total") + 5)
+
+
+def test_metrics_count_stream_messages_and_stream_ends(server):
+    """grpc-go-prometheus's counters as etcd serves them: a unary call
+    receives one message and sends one only when it succeeds; a stream
+    counts each message, and a client that goes away ends it as Canceled."""
+    def scrape():
+        return parse_metrics(curl(server, "/metrics")[1])
+
+    def delta(name, **labels):
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    before = scrape()
+    c = server.client()
+    c.put("msgs", "1")
+    rc, _, err = server.ctl("put", "", "v")        # refused: empty key
+    assert rc != 0 and "key is not provided" in err
+    with server.new_channel() as ch:
+        ws = watchstream.WatchStream(ch)
+        ws.create(b"msgs")
+        ws.created()
+        c.put("msgs", "2")
+        ws.events(1)
+        ws.close()      # the client cancels the stream
+    watch = dict(grpc_method="Watch", grpc_type="bidi_stream")
+    end = time.monotonic() + 10
+    while True:
+        after = scrape()
+        if delta("grpc_server_handled_total", **watch) >= 1 or time.monotonic() > end:
+            break
+        time.sleep(0.05)  # poll interval
+    put = dict(grpc_method="Put", grpc_type="unary")
+    assert delta("grpc_server_started_total", **put) == 3
+    assert delta("grpc_server_msg_received_total", **put) == 3
+    assert delta("grpc_server_msg_sent_total", **put) == 2
+    assert delta("grpc_server_handled_total", grpc_code="InvalidArgument", **put) == 1
+    assert delta("grpc_server_started_total", **watch) == 1
+    # The create request; the created response and the event.
+    assert delta("grpc_server_msg_received_total", **watch) == 1
+    assert delta("grpc_server_msg_sent_total", **watch) == 2
+    assert delta("grpc_server_handled_total", grpc_code="Canceled", **watch) == 1
 
 
 def histogram_ok(ms, name):

@@ -8,10 +8,9 @@ import threading
 import time
 
 import grpc
-import pytest
 from etcd3 import etcdrpc
 
-from harness import IS_REFERENCE_ETCD, ctl_error, header_ok, rpc_error
+from harness import ctl_error, header_ok, rpc_error
 
 NOT_FOUND = "etcdserver: requested lease not found"
 

@@ -6,7 +6,6 @@ stdout or files. Passes against the reference etcd with --logger zap
 """
 
 import json
-import os
 import re
 import subprocess
 import time
