@@ -112,7 +112,7 @@ static void ob_release(struct api_stream *st)
 	free(ob);
 }
 
-static const struct api_stream_ops ob_ops = {ob_recv, ob_recv_end, NULL, ob_release};
+static const struct api_stream_ops ob_ops = {ob_recv, ob_recv_end, NULL, ob_release, false};
 
 static void observe(struct api_call *call, const ProtobufCMessage *req)
 {

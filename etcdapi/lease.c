@@ -134,7 +134,7 @@ static void ka_release(struct api_stream *st)
 	free(st->owner);
 }
 
-static const struct api_stream_ops ka_ops = {ka_recv, ka_recv_end, ka_sent, ka_release};
+static const struct api_stream_ops ka_ops = {ka_recv, ka_recv_end, ka_sent, ka_release, false};
 
 static void lease_keepalive(struct api_call *call, const ProtobufCMessage *req)
 {

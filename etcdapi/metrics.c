@@ -206,7 +206,7 @@ static void split(const char *path, char *svc, size_t svclen, const char **metho
 	*method = slash ? slash + 1 : path;
 }
 
-/* grpc_method, grpc_service and grpc_type of slot i, as etcd labels them. */
+/* A method's grpc_method, grpc_service and grpc_type labels, as etcd's. */
 static void labels_of(const struct slot *sl, char *buf, size_t cap)
 {
 	char svc[96];

@@ -72,7 +72,8 @@ static void snap_release(struct api_stream *st)
 	free(sn);
 }
 
-static const struct api_stream_ops snap_ops = {snap_recv, snap_recv_end, snap_sent, snap_release};
+static const struct api_stream_ops snap_ops = {snap_recv, snap_recv_end, snap_sent, snap_release,
+						 false};
 
 /* Wait until the queue has room; false when the client went away. */
 static bool room(struct snap *sn)

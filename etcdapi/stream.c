@@ -297,11 +297,12 @@ size_t api_stream_queued(struct api_stream *st)
 static void end_recv(struct api_stream *st, bool eof)
 {
 	pthread_mutex_lock(&st->mu);
-	bool first = !st->recv_ended;
-	st->recv_ended = true;
+	bool tell = !st->recv_ended && !(eof && st->ops->outlives_half_close);
+	if (tell)
+		st->recv_ended = true;
 	st->recv_done = true;
 	pthread_mutex_unlock(&st->mu);
-	if (first)
+	if (tell)
 		st->ops->recv_end(st, eof);
 }
 

@@ -34,6 +34,9 @@ struct api_stream_ops {
 	void (*sent)(struct api_stream *st, size_t len, size_t msgs);
 	/* The last reference is gone; free the owner's state. May be NULL. */
 	void (*release)(struct api_stream *st);
+	/* The call outlives the client's half-close (etcd's Watch keeps
+	 * sending): recv_end then comes only when the call is over, eof false. */
+	bool outlives_half_close;
 };
 
 struct api_stream_msg;

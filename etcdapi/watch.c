@@ -80,7 +80,10 @@ static void w_recv_end(struct api_stream *st, bool eof)
 {
 	(void)eof;
 	struct watch_call *wc = st->owner;
-	/* etcd ends the call when the client half-closes. */
+	/* The call is over (the client cancelled or left, or the server
+	 * stops). A half-close alone does not end it: etcd's recvLoop returns
+	 * nil at EOF and its Watch keeps sending until the stream's context
+	 * ends (ops.outlives_half_close). */
 	api_stream_finish(st, GRPC_STATUS_OK, NULL);
 	if (wc->ws != NULL && !atomic_exchange(&wc->closing, true))
 		core_watch_close(wc->ws);
@@ -105,7 +108,7 @@ static void w_release(struct api_stream *st)
 	free(st->owner);
 }
 
-static const struct api_stream_ops ops = {w_recv, w_recv_end, w_sent, w_release};
+static const struct api_stream_ops ops = {w_recv, w_recv_end, w_sent, w_release, true};
 
 static void watch(struct api_call *call, const ProtobufCMessage *req)
 {

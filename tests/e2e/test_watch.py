@@ -4,6 +4,7 @@ revision; NOPUT/NODELETE filters and prev_kv; cancel; many watches on one
 stream; client-chosen and duplicate watch ids; progress requests; etcdctl
 watch."""
 
+import queue
 import subprocess
 import time
 
@@ -155,6 +156,21 @@ def test_cancel(server, kv, ws):
     ry = put(kv, b"y", b"1")
     r = ws.recv()
     assert r.watch_id == other and r.events[0].kv.mod_revision == ry
+
+
+def test_half_closed_stream_keeps_watching(server, kv, ws):
+    """etcd's Watch ends only with its context: after the client's
+    half-close its watchers still send events."""
+    ws.create(b"hc")
+    ws.created()
+    ws.half_close()
+    # Half a second in which an ended stream would show (EOFError here):
+    # a window, not a synchronisation, as nothing arrives when all is well.
+    with pytest.raises(queue.Empty):
+        ws.recv(timeout=0.5)
+    rev = put(kv, b"hc", b"1")
+    evs, _ = ws.events(1)
+    assert evs[0][1].kv.mod_revision == rev
 
 
 def test_many_watches_on_one_stream(server, kv, ws):

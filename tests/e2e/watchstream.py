@@ -108,6 +108,10 @@ class WatchStream:
             evs.extend((r.watch_id, e) for e in r.events)
         return evs, resps
 
+    def half_close(self):
+        """No more requests (the client's END_STREAM); the call goes on."""
+        self._reqs.put(_END)
+
     def close(self):
         self._reqs.put(_END)
         self._call.cancel()
