@@ -266,10 +266,10 @@ static void grpc_metrics(struct out *o)
 			continue;
 		char labels[256];
 		labels_of(&slots[i], labels, sizeof(labels));
+		/* every code from the start, at zero, as grpc_prometheus.Register
+		 * leaves them in etcd (an alert on absent() sees the same) */
 		for (int c = 0; c < CODES; c++) {
 			uint64_t v = atomic_load(&slots[i].handled[c]);
-			if (v == 0 && c != 0)
-				continue;
 			put(o, "grpc_server_handled_total{grpc_code=\"%s\",%s} %llu\n", code_names[c],
 			    labels, (unsigned long long)v);
 		}
