@@ -372,6 +372,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	register_methods(s, api_lock_methods);
 	register_methods(s, api_election_methods);
 	register_methods(s, api_auth_methods);
+	register_methods(s, api_health_methods);
 	grpc_completion_queue_attributes streams = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT,
 						    GRPC_CQ_NON_POLLING, NULL};
 	for (int i = 0; i < N_CQ; i++) {
@@ -413,6 +414,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		arm_all(s, i, api_lock_methods);
 		arm_all(s, i, api_election_methods);
 		arm_all(s, i, api_auth_methods);
+		arm_all(s, i, api_health_methods);
 		for (int k = 0; k < 2 && i == CQ_CALLS; k++)
 			api_call_arm(s, s->cqs[i], NULL); /* unknown methods */
 		pthread_create(&s->threads[i], NULL, i == CQ_CALLS ? calls_main : streams_main,

@@ -12,6 +12,7 @@ extern struct api_method api_watch_methods[];
 extern struct api_method api_lock_methods[];
 extern struct api_method api_election_methods[];
 extern struct api_method api_auth_methods[];
+extern struct api_method api_health_methods[]; /* grpc.health.v1 (health.c) */
 
 /* core_done_fn adapter for Lock/Election: every error goes out as gRPC
  * Unknown with its text (etcd runs these services through clientv3, whose
