@@ -88,12 +88,6 @@ static void on_leader(void *arg, const V3electionpb__LeaderResponse *resp)
 	api_stream_unref(ob->st); /* core's reference */
 }
 
-static bool ob_recv(struct api_stream *st, const uint8_t *data, size_t len)
-{
-	(void)st, (void)data, (void)len;
-	return false; /* server streaming: nothing to read */
-}
-
 static void ob_recv_end(struct api_stream *st, bool eof)
 {
 	(void)eof;
@@ -112,7 +106,7 @@ static void ob_release(struct api_stream *st)
 	free(ob);
 }
 
-static const struct api_stream_ops ob_ops = {ob_recv, ob_recv_end, NULL, ob_release, false};
+static const struct api_stream_ops ob_ops = {NULL, ob_recv_end, NULL, ob_release, false};
 
 static void observe(struct api_call *call, const ProtobufCMessage *req)
 {

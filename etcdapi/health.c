@@ -32,12 +32,6 @@ static void check(struct api_call *call, const ProtobufCMessage *req)
 
 /* ---- Watch: the status once, then open until the client leaves ---- */
 
-static bool w_recv(struct api_stream *st, const uint8_t *data, size_t len)
-{
-	(void)st, (void)data, (void)len;
-	return false; /* server streaming: nothing to read */
-}
-
 static void w_recv_end(struct api_stream *st, bool eof)
 {
 	(void)eof;
@@ -45,7 +39,7 @@ static void w_recv_end(struct api_stream *st, bool eof)
 	api_stream_unref(st); /* the handler's reference */
 }
 
-static const struct api_stream_ops w_ops = {w_recv, w_recv_end, NULL, NULL, false};
+static const struct api_stream_ops w_ops = {NULL, w_recv_end, NULL, NULL, false};
 
 static void watch(struct api_call *call, const ProtobufCMessage *req)
 {

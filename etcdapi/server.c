@@ -234,17 +234,15 @@ static int add_ports(struct api_server *s, const struct api_config *cfg, char *e
 	/* http(s):// URLs are bound by listen.c, which hands gRPC connections
 	 * to gRPC core by fd (plain) or through gRPC's own TLS listener on a
 	 * private abstract unix socket (TLS); see listen.h. */
-	char tls_addr[108] = "";
-	if (api_listen_tls_addr(s->listen) != NULL)
-		snprintf(tls_addr, sizeof(tls_addr), "%s", api_listen_tls_addr(s->listen));
+	const char *tls_addr = api_listen_tls_addr(s->listen);
 	for (size_t i = 0; i < cfg->n_listen_urls; i++) {
 		char addr[512];
 		int tls;
 		if (api_listen_is_tcp(cfg->listen_urls[i])) {
-			if (strncmp(cfg->listen_urls[i], "https://", 8) != 0 || tls_addr[0] == 0)
+			if (strncmp(cfg->listen_urls[i], "https://", 8) != 0 || tls_addr == NULL)
 				continue;
 			snprintf(addr, sizeof(addr), "%s", tls_addr);
-			tls_addr[0] = 0; /* added once */
+			tls_addr = NULL; /* added once */
 			tls = 1;
 		} else if (url_addr(cfg->listen_urls[i], addr, sizeof(addr), &tls) != 0) {
 			snprintf(err, errlen, "invalid listen URL %s", cfg->listen_urls[i]);

@@ -39,12 +39,6 @@ struct snap {
 	bool gone;
 };
 
-static bool snap_recv(struct api_stream *st, const uint8_t *data, size_t len)
-{
-	(void)st, (void)data, (void)len;
-	return false;
-}
-
 static void snap_recv_end(struct api_stream *st, bool eof)
 {
 	(void)eof;
@@ -72,8 +66,7 @@ static void snap_release(struct api_stream *st)
 	free(sn);
 }
 
-static const struct api_stream_ops snap_ops = {snap_recv, snap_recv_end, snap_sent, snap_release,
-						 false};
+static const struct api_stream_ops snap_ops = {NULL, snap_recv_end, snap_sent, snap_release, false};
 
 /* Wait until the queue has room; false when the client went away. */
 static bool room(struct snap *sn)

@@ -24,7 +24,8 @@ struct api_stream;
 
 struct api_stream_ops {
 	/* A client message (bytes borrowed for the call). Return true to arm
-	 * the next RECV now, false to pause (api_stream_recv_resume later). */
+	 * the next RECV now, false to pause (api_stream_recv_resume later).
+	 * NULL for a stream opened without recv (server streaming). */
 	bool (*recv)(struct api_stream *st, const uint8_t *data, size_t len);
 	/* Nothing more will be received: half-close (eof = true), or the call
 	 * failed / was cancelled (eof = false). Called once. */
