@@ -205,7 +205,7 @@ static void dial_locked(struct peer_transport *t, struct peer_out *p)
 	c->details = grpc_empty_slice();
 	grpc_metadata_array_init(&c->in_md);
 	grpc_metadata_array_init(&c->trailing_md);
-	c->call = grpc_channel_create_call(p->channel, NULL, GRPC_PROPAGATE_DEFAULTS, t->tx_cq,
+	c->call = grpc_channel_create_call(p->channel, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq,
 					   grpc_slice_from_static_string(PEER_METHOD), NULL,
 					   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	t->live_out++;

@@ -1,16 +1,16 @@
 /*
  * core/peer_internal.h — what peer.c, peer_server.c and peer_client.c share.
  *
- * Threads: two completion queues, each drained by one thread. "rx" carries
- * the incoming streams (the server side) and so runs the recv callback;
- * "tx" carries the outgoing streams and the re-dial timers. A slow recv
- * callback therefore never delays what this member sends.
+ * Threads: one polling completion queue, drained by one thread, carries the
+ * incoming streams (so it runs the recv callback), the outgoing streams'
+ * completions and the re-dial timers (peer.c says why one); snapshot and
+ * HashKV calls have a non-polling queue and a thread of their own.
  *
  * Locking: one mutex, t->mu, guards the member table, every send queue and
  * every outgoing stream's state, and every grpc_call_start_batch on an
  * outgoing call (gRPC wants start_batch serialised per call; peer_send
  * starts sends from the caller's thread). Incoming calls are touched only by
- * the rx thread and need no lock, except for the live count.
+ * the peer thread and need no lock, except for the live count.
  */
 #ifndef METAD_CORE_PEER_INTERNAL_H
 #define METAD_CORE_PEER_INTERNAL_H
@@ -84,13 +84,13 @@ struct peer_transport {
 	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread, not polling */
 	pthread_t snap_thread;
 	bool snap_started;
-	grpc_completion_queue *rx_cq, *tx_cq, *shutdown_cq;
-	pthread_t rx_thread, tx_thread;
-	bool rx_started, tx_started;
+	grpc_completion_queue *cq, *shutdown_cq;
+	pthread_t thread;
+	bool started;
 	int *ports;
 	size_t n_ports;
 
-	/* rx thread only: refusals are logged at most every PEER_REFUSAL_LOG_MS
+	/* Peer thread only: refusals are logged at most every PEER_REFUSAL_LOG_MS
 	 * (a member of another cluster re-dials every second, forever). */
 	int64_t refusal_logged_ms;
 	unsigned long refusals_quiet;
@@ -150,18 +150,18 @@ grpc_server_credentials *peer_server_creds(struct peer_transport *t);
  * the caller's address must be one of them (a DNS one by reverse lookup). */
 bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call);
 
-/* peer_members.c: keep one Members request_call armed (rx thread, or peer_start). */
+/* peer_members.c: keep one Members request_call armed (peer thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);
 
 /* peer_hash.c: keep one HashKV request_call armed (snapshot thread). */
 void peer_hash_arm(struct peer_transport *t);
 
 /* peer_snap.c: keep one Snapshot request_call armed; the thread that
- * serves them (files are made and read there, not on the rx thread). */
+ * serves them (files are made and read there, not on the peer thread). */
 void peer_snap_arm(struct peer_transport *t);
 void *peer_snap_main(void *arg);
 
-/* peer_server.c: keep one request_call armed (rx thread, or peer_start). */
+/* peer_server.c: keep one request_call armed (peer thread, or peer_start). */
 void peer_server_arm(struct peer_transport *t);
 
 /* peer_client.c */
@@ -171,7 +171,7 @@ int64_t peer_client_timers_locked(struct peer_transport *t, int64_t now);
 void peer_client_cancel_all_locked(struct peer_transport *t);
 /* A stream from member id was accepted: re-dial it now if ours is down. */
 void peer_client_heard(struct peer_transport *t, uint64_t id);
-/* Free every member (after the tx thread has stopped). */
+/* Free every member (after the peer thread has stopped). */
 void peer_client_free_all(struct peer_transport *t);
 
 #endif

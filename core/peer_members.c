@@ -2,7 +2,7 @@
  * core/peer_members.c — the Members call: a member joining an existing
  * cluster learns the member list (its own id, the cluster id, its peers'
  * URLs) from the members already there, as etcd fetches it from remote
- * peers before it starts. Server side on the rx queue; client side a
+ * peers before it starts. Server side on the peer queue; client side a
  * blocking call on a queue of its own, made once at start-up.
  */
 #include <stdio.h>
@@ -91,8 +91,8 @@ void peer_members_arm(struct peer_transport *t)
 		return;
 	}
 	if (grpc_server_request_registered_call(t->server, t->members_method, &mc->call,
-						&mc->deadline, &mc->md, &mc->payload, t->rx_cq,
-						t->rx_cq, &mc->tag) != GRPC_CALL_OK) {
+						&mc->deadline, &mc->md, &mc->payload, t->cq,
+						t->cq, &mc->tag) != GRPC_CALL_OK) {
 		core_log("error", "peer members: request_call failed");
 		mc_free(mc);
 	}

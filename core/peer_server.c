@@ -1,9 +1,9 @@
 /*
  * core/peer_server.c — incoming peer streams: check the sender's cluster,
- * then hand each message to the recv callback, in order, on the rx thread.
+ * then hand each message to the recv callback, in order, on the peer thread.
  *
  * A struct peer_in lives from its request_call until the last of its batches
- * has completed; only the rx thread touches it (gRPC idiom 10: the call's
+ * has completed; only the peer thread touches it (gRPC idiom 10: the call's
  * events all come to its one CQ), so it needs no lock.
  */
 #include <inttypes.h>
@@ -90,7 +90,7 @@ void peer_server_arm(struct peer_transport *t)
 	t->live_in++;
 	pthread_mutex_unlock(&t->mu);
 	grpc_call_error e = grpc_server_request_registered_call(t->server, t->method, &in->call, &in->deadline,
-								&in->md, NULL, t->rx_cq, t->rx_cq, &in->new_tag);
+								&in->md, NULL, t->cq, t->cq, &in->new_tag);
 	if (e != GRPC_CALL_OK) {
 		core_log("error", "peer transport: request_call failed: %d", (int)e);
 		in_free(in);
