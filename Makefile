@@ -14,7 +14,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan run test test-unit test-asan bench fuzz faults clean
+.PHONY: all deps build build-asan run test test-unit bench fuzz faults clean
 
 all: build
 

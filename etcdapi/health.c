@@ -32,14 +32,7 @@ static void check(struct api_call *call, const ProtobufCMessage *req)
 
 /* ---- Watch: the status once, then open until the client leaves ---- */
 
-static void w_recv_end(struct api_stream *st, bool eof)
-{
-	(void)eof;
-	api_stream_finish(st, GRPC_STATUS_OK, NULL);
-	api_stream_unref(st); /* the handler's reference */
-}
-
-static const struct api_stream_ops w_ops = {NULL, w_recv_end, NULL, NULL, false};
+static const struct api_stream_ops w_ops = {NULL, api_stream_end_ok, NULL, NULL, false};
 
 static void watch(struct api_call *call, const ProtobufCMessage *req)
 {

@@ -121,20 +121,13 @@ static void ka_sent(struct api_stream *st, size_t len, size_t msgs)
 	}
 }
 
-static void ka_recv_end(struct api_stream *st, bool eof)
-{
-	(void)eof;
-	/* Half-close or failure: end the call; drop the owner's reference. */
-	api_stream_finish(st, GRPC_STATUS_OK, NULL);
-	api_stream_unref(st);
-}
-
 static void ka_release(struct api_stream *st)
 {
 	free(st->owner);
 }
 
-static const struct api_stream_ops ka_ops = {ka_recv, ka_recv_end, ka_sent, ka_release, false};
+/* Half-close or failure ends the call (etcd's returns nil at EOF). */
+static const struct api_stream_ops ka_ops = {ka_recv, api_stream_end_ok, ka_sent, ka_release, false};
 
 static void lease_keepalive(struct api_call *call, const ProtobufCMessage *req)
 {

@@ -277,6 +277,13 @@ void api_stream_finish(struct api_stream *st, grpc_status_code code, const char 
 	pthread_mutex_unlock(&st->mu);
 }
 
+void api_stream_end_ok(struct api_stream *st, bool eof)
+{
+	(void)eof;
+	api_stream_finish(st, GRPC_STATUS_OK, NULL);
+	api_stream_unref(st);
+}
+
 void api_stream_recv_resume(struct api_stream *st)
 {
 	pthread_mutex_lock(&st->mu);

@@ -85,6 +85,9 @@ void api_stream_send(struct api_stream *st, const uint8_t *data, size_t len);
 void api_stream_send_msg(struct api_stream *st, const ProtobufCMessage *msg);
 /* Send the status after the queued messages (once; later calls ignored). */
 void api_stream_finish(struct api_stream *st, grpc_status_code code, const char *msg);
+/* A recv_end for streams that have nothing of their own to stop: end the
+ * call with OK and drop the handler's reference (LeaseKeepAlive, Health). */
+void api_stream_end_ok(struct api_stream *st, bool eof);
 /* Arm the next RECV after a recv callback returned false. */
 void api_stream_recv_resume(struct api_stream *st);
 /* Bytes queued and in flight. */
