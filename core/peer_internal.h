@@ -149,6 +149,13 @@ grpc_server_credentials *peer_server_creds(struct peer_transport *t);
  * --experimental-peer-skip-client-san-verification): with IP or DNS SANs,
  * the caller's address must be one of them (a DNS one by reverse lookup). */
 bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call);
+/* The same check for the peer thread, which must not wait on DNS (every
+ * peer's messages go through it): 1 or 0 when decided at once; -1 when a
+ * reverse lookup is needed, which runs on a thread of its own that then
+ * stores the verdict in *ok and starts an empty batch on call with tag
+ * (completed on the call's queue). Count that batch before calling. */
+int peer_call_san_ok_async(const struct peer_transport *t, grpc_call *call, bool *ok,
+			   struct peer_tag *tag);
 
 /* peer_members.c: keep one Members request_call armed (peer thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);

@@ -18,6 +18,8 @@ struct members_call {
 	struct peer_tag tag;
 	struct peer_transport *t;
 	bool answering;
+	bool judging; /* the SAN check's reverse lookup is under way */
+	bool san_ok;
 	grpc_call *call;
 	gpr_timespec deadline;
 	grpc_metadata_array md;
@@ -46,13 +48,23 @@ static void on_event(struct peer_tag *tag, bool ok)
 {
 	struct members_call *mc = PEER_CONTAINER(tag, struct members_call, tag);
 	struct peer_transport *t = mc->t;
-	if (mc->answering || !ok) { /* answered, or the server is stopping */
+	bool san_ok;
+	if (mc->judging) {
+		mc->judging = false; /* a cancelled call fails the answer below */
+		san_ok = mc->san_ok;
+	} else if (mc->answering || !ok) { /* answered, or the server is stopping */
 		mc_free(mc);
 		return;
+	} else {
+		peer_members_arm(t);
+		int v = peer_call_san_ok_async(t, mc->call, &mc->san_ok, &mc->tag);
+		mc->judging = v < 0; /* this comes back with the verdict */
+		if (mc->judging)
+			return;
+		san_ok = v == 1;
 	}
-	peer_members_arm(t);
 	size_t len = 0;
-	uint8_t *list = t->members && peer_call_san_ok(t, mc->call) ? t->members(t->arg, &len) : NULL;
+	uint8_t *list = t->members && san_ok ? t->members(t->arg, &len) : NULL;
 	grpc_op ops[4];
 	memset(ops, 0, sizeof(ops));
 	size_t n = 0;

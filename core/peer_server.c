@@ -4,7 +4,9 @@
  *
  * A struct peer_in lives from its request_call until the last of its batches
  * has completed; only the peer thread touches it (gRPC idiom 10: the call's
- * events all come to its one CQ), so it needs no lock.
+ * events all come to its one CQ), so it needs no lock. The one exception, a
+ * SAN check that needs a reverse DNS lookup, runs on a thread of its own
+ * (peer_tls.c) that writes san_ok and hands back through the queue.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +24,8 @@ struct peer_in {
 	struct peer_tag recv_tag;  /* RECV_MESSAGE, re-armed after each message */
 	struct peer_tag close_tag; /* SEND_INITIAL_METADATA + RECV_CLOSE_ON_SERVER (+ status) */
 	struct peer_tag status_tag; /* SEND_STATUS_FROM_SERVER after a half-close */
+	struct peer_tag san_tag;   /* the SAN check's reverse lookup is done */
+	bool san_ok;
 	int pending;               /* batches started and not yet completed */
 	grpc_call *call;
 	gpr_timespec deadline;
@@ -37,6 +41,7 @@ static void on_new(struct peer_tag *tag, bool ok);
 static void on_recv(struct peer_tag *tag, bool ok);
 static void on_close(struct peer_tag *tag, bool ok);
 static void on_status(struct peer_tag *tag, bool ok);
+static void on_san(struct peer_tag *tag, bool ok);
 
 static void in_free(struct peer_in *in)
 {
@@ -84,6 +89,7 @@ void peer_server_arm(struct peer_transport *t)
 	in->recv_tag.fn = on_recv;
 	in->close_tag.fn = on_close;
 	in->status_tag.fn = on_status;
+	in->san_tag.fn = on_san;
 	in->details = grpc_empty_slice();
 	grpc_metadata_array_init(&in->md);
 	pthread_mutex_lock(&t->mu);
@@ -161,19 +167,13 @@ static void log_refusal(struct peer_in *in, uint64_t cluster)
 	t->refusals_quiet = 0;
 }
 
-static void on_new(struct peer_tag *tag, bool ok)
+/* The request_call's completion, once the sender's certificate is judged. */
+static void take_or_refuse(struct peer_in *in, bool san_ok)
 {
-	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, new_tag);
 	struct peer_transport *t = in->t;
-	if (!ok) {
-		/* The server is shutting down: no call came, and none will. */
-		in_done(in);
-		return;
-	}
-	peer_server_arm(t); /* idiom 5: the next stream can arrive meanwhile */
 	uint64_t cluster = 0;
 	bool has_cluster = peer_md_hex(&in->md, PEER_MD_CLUSTER, &cluster);
-	if (!peer_call_san_ok(t, in->call)) {
+	if (!san_ok) {
 		refuse(in, GRPC_STATUS_UNAUTHENTICATED, PEER_ERR_SAN);
 	} else if (!has_cluster || cluster != t->cluster_id) {
 		log_refusal(in, cluster);
@@ -195,6 +195,32 @@ static void on_new(struct peer_tag *tag, bool ok)
 		peer_client_heard(t, in->from);
 	}
 	in_done(in); /* the request_call's completion */
+}
+
+static void on_new(struct peer_tag *tag, bool ok)
+{
+	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, new_tag);
+	struct peer_transport *t = in->t;
+	if (!ok) {
+		/* The server is shutting down: no call came, and none will. */
+		in_done(in);
+		return;
+	}
+	peer_server_arm(t); /* idiom 5: the next stream can arrive meanwhile */
+	in->pending++; /* the lookup's batch, if it comes to that */
+	int san = peer_call_san_ok_async(t, in->call, &in->san_ok, &in->san_tag);
+	if (san < 0)
+		return; /* on_san goes on */
+	in->pending--;
+	take_or_refuse(in, san == 1);
+}
+
+static void on_san(struct peer_tag *tag, bool ok)
+{
+	(void)ok; /* a cancelled call fails the batches started next */
+	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, san_tag);
+	take_or_refuse(in, in->san_ok);
+	in_done(in); /* the lookup's batch */
 }
 
 static void on_recv(struct peer_tag *tag, bool ok)

@@ -209,16 +209,16 @@ static void san_refused(const char *ip, char **dns, size_t n_dns, char **ips, si
 	core_log_kv("warn", "rejected connection", "{s:s,s:s}", "remote-addr", ip, "error", why);
 }
 
-/* Runs on the thread that accepts the call, once per stream or call; the
- * reverse lookup (only for a certificate with DNS SANs and no matching IP
- * SAN) can wait on DNS, as etcd's per-connection check does. */
-bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call)
+/* 1: allowed, 0: refused (logged), -1: only a reverse lookup can tell and
+ * may_wait is false. The lookup (a certificate with DNS SANs and no IP SAN
+ * matching) can wait on DNS for seconds, as etcd's per-connection check. */
+static int san_verdict(const struct peer_transport *t, grpc_call *call, bool may_wait)
 {
 	if (t->tls.skip_client_san || t->cert_pem == NULL)
-		return true;
+		return 1;
 	grpc_auth_context *ctx = grpc_call_auth_context(call);
 	if (ctx == NULL)
-		return true; /* plaintext */
+		return 1; /* plaintext */
 	/* gRPC lists a certificate's DNS and IP SANs under one property; an
 	 * entry that parses as an address is an IP SAN. */
 	char *dns[MAX_SANS], *ips[MAX_SANS];
@@ -238,19 +238,70 @@ bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call)
 			free(v);
 	}
 	grpc_auth_context_release(ctx);
-	bool ok = true;
+	int v = 1;
 	char ip[INET6_ADDRSTRLEN + 1];
 	if ((n_ips > 0 || n_dns > 0) && peer_ip(call, ip, sizeof(ip))) {
 		/* etcd: the remote address is one of the certificate's IP SANs,
 		 * or its reverse lookup is one of the DNS SANs. */
-		ok = core_tls_host_in_sans(ip, dns, 0, ips, n_ips) ||
-		     (n_dns > 0 && reverse_name_in(ip, dns, n_dns));
-		if (!ok)
+		if (core_tls_host_in_sans(ip, dns, 0, ips, n_ips))
+			v = 1;
+		else if (n_dns > 0 && !may_wait)
+			v = -1;
+		else
+			v = n_dns > 0 && reverse_name_in(ip, dns, n_dns);
+		if (v == 0)
 			san_refused(ip, dns, n_dns, ips, n_ips);
 	}
 	for (size_t i = 0; i < n_dns; i++)
 		free(dns[i]);
 	for (size_t i = 0; i < n_ips; i++)
 		free(ips[i]);
-	return ok;
+	return v;
+}
+
+bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call)
+{
+	return san_verdict(t, call, true) == 1;
+}
+
+struct san_job {
+	const struct peer_transport *t;
+	grpc_call *call;
+	bool *ok;
+	struct peer_tag *tag;
+};
+
+static void *san_main(void *arg)
+{
+	struct san_job *j = arg;
+	pthread_setname_np(pthread_self(), "metad-peer-san");
+	*j->ok = san_verdict(j->t, j->call, true) == 1;
+	/* An empty batch completes at once on the call's queue: the owner
+	 * goes on there, on its own thread. */
+	if (grpc_call_start_batch(j->call, NULL, 0, j->tag, NULL) != GRPC_CALL_OK)
+		core_log("error", "peer SAN check: start_batch failed");
+	free(j);
+	return NULL;
+}
+
+int peer_call_san_ok_async(const struct peer_transport *t, grpc_call *call, bool *ok,
+			   struct peer_tag *tag)
+{
+	int v = san_verdict(t, call, false);
+	if (v >= 0)
+		return v;
+	struct san_job *j = malloc(sizeof(*j));
+	pthread_attr_t attr;
+	bool spawned = false;
+	if (j != NULL && pthread_attr_init(&attr) == 0) {
+		*j = (struct san_job){t, call, ok, tag};
+		pthread_t th;
+		spawned = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+			  pthread_create(&th, &attr, san_main, j) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (spawned)
+		return -1;
+	free(j);
+	return san_verdict(t, call, true); /* no thread: wait here after all */
 }

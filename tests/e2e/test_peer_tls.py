@@ -90,6 +90,26 @@ def leaf(certs, d, name, cn, san):
     return crt, key
 
 
+@pytest.mark.parametrize("name,allowed", [("localhost", True), ("elsewhere.invalid", False)])
+def test_peer_client_dns_san_by_reverse_lookup(cluster_factory, certs, tmp_path, name, allowed):
+    """As above, but m1's certificate also names a host: etcd then looks the
+    caller's address up (127.0.0.1 is localhost here). The lookup runs off
+    the peer thread, whose verdict comes back to accept or refuse."""
+    crt, key = leaf(certs, str(tmp_path), "m1", "m1", "IP:127.0.0.2,DNS:" + name)
+    m0 = peer_tls_args(certs["server"], certs["server-key"], certs["ca"])
+    m1 = peer_tls_args(crt, key, certs["ca"])
+    c = cluster_factory(size=2, start=False, peer_scheme="https", extra_args=FAST,
+                        member_args=[m0, m1], peer_hosts=["127.0.0.1", "127.0.0.2"])
+    spawn(c)
+    if allowed:
+        assert works(c)
+    else:
+        assert never_leads(c)
+        why = 'tls: "127.0.0.1" does not match any of DNSNames ["%s"]' % name
+        wait_for(lambda: json.dumps(why)[1:-1] in c.members[0].log_text(),
+                 what="m0 to log the refusal")  # the log is JSON: quotes escaped
+
+
 def test_peer_auto_tls(cluster_factory):
     c = cluster_factory(size=3, peer_scheme="https", extra_args=["--peer-auto-tls"])
     members = c.members[0].ctl_ok("member", "list").splitlines()
