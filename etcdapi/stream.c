@@ -162,6 +162,11 @@ static void pump_locked(struct api_stream *st)
 		memset(&op, 0, sizeof(op));
 		op.op = GRPC_OP_SEND_MESSAGE;
 		op.data.send_message.send_message = m->bb;
+		/* More queued behind it (a watch event for each of a stream's
+		 * watchers): gRPC may hold this one for the same socket write and
+		 * completes it without waiting; the last one, unhinted, flushes. */
+		if (m->next != NULL)
+			op.flags = GRPC_WRITE_BUFFER_HINT;
 		if (start_locked(st, &op, 1, &st->send_tag)) {
 			st->head = m->next;
 			if (st->head == NULL)
