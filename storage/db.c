@@ -35,6 +35,13 @@
  * keys: 28.7k -> 31.9k puts/s and 18.1k -> 32.2k mixed requests/s. On-disk
  * size after 1M keys: 113 MiB (32 KiB pages), 463 (4 KiB pages in 4 KiB
  * units), 180 (4 KiB pages in 512 B units).
+ *
+ * The Raft log keeps entries up to 1 MiB inside its leaf pages: a batched
+ * entry (many puts) is larger than WiredTiger's default in-page limit, and
+ * each checkpoint then wrote every new entry as an overflow item, copying
+ * it again into the overflow reuse list. 1,000-client puts on 100,000 keys,
+ * eight alternating runs: checkpoint thread 2.4-3.6 -> 1.0-1.8 us of CPU
+ * per put, the other threads unchanged.
  */
 /*
  * The state tables (everything a snapshot carries) exist in generations:
@@ -49,12 +56,13 @@ static const struct {
 	int always_journaled; /* the Raft log: durable on every synced commit */
 	int small_pages;
 	int state; /* one per generation */
+	int big_values; /* values up to 1 MiB stay in the leaf page */
 } tables[DB_TBL_COUNT] = {
 	[DB_TBL_KV] = {"kv", 0, 0, 1, 1},
 	[DB_TBL_CURRENT] = {"current", 0, 0, 1, 1},
 	[DB_TBL_LEASE_KEYS] = {"lease_keys", 0, 0, 0, 1},
 	[DB_TBL_META] = {"meta", 0, 0, 0, 1},
-	[DB_TBL_RAFT_LOG] = {"raft_log", 0, 1, 0, 0},
+	[DB_TBL_RAFT_LOG] = {"raft_log", 0, 1, 0, 0, 1},
 	[DB_TBL_RAFT_STATE] = {"raft_state", 0, 1, 0, 0},
 	[DB_TBL_LEASE] = {"lease", 0, 0, 0, 1},
 	[DB_TBL_AUTH] = {"auth", 0, 0, 0, 1},
@@ -202,9 +210,10 @@ static void free_db(struct db *db)
 int db_table_create(WT_SESSION *ws, const struct db *db, enum db_table t, uint32_t gen)
 {
 	char cfg[256], uri[URI_MAX];
-	snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s",
+	snprintf(cfg, sizeof(cfg), "key_format=u,value_format=u,prefix_compression=%s%s%s%s%s",
 		 tables[t].prefix_compression ? "true" : "false",
 		 tables[t].small_pages ? ",leaf_page_max=4KB,allocation_size=512B" : "",
+		 tables[t].big_values ? ",leaf_value_max=1MB" : "",
 		 db->snappy ? ",block_compressor=snappy" : "",
 		 db->unjournaled_state && !tables[t].always_journaled ? ",log=(enabled=false)" : "");
 	uri_of(db, t, gen, uri, sizeof(uri));
