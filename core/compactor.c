@@ -47,6 +47,10 @@ static void *compactor_main(void *arg)
 		if (upto > rev)
 			upto = rev;
 		atomic_store(&c->cwaiting, true);
+		/* A hub that skips revisions nobody watches may sleep below upto;
+		 * while cwaiting it wakes for every commit. */
+		if (atomic_load(&c->watch_floor) < upto)
+			watch_poke(c);
 		while (atomic_load(&c->watch_floor) < upto && !c->cstopping)
 			pthread_cond_wait(&c->ccv, &c->cmu);
 		atomic_store(&c->cwaiting, false);

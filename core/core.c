@@ -335,15 +335,16 @@ int core_peers_sync(struct core *c, char *err, size_t errlen)
 static int start_threads(struct core *c, char *err, size_t errlen)
 {
 	const char *what;
-	what = "compactor";
-	if (compactor_start(c) != DB_OK)
-		goto err;
+	/* The hub before the compactor, which wakes it (watch_poke). */
 	what = "watch hub";
 	if (watch_start(c) != DB_OK)
-		goto err_after_compactor;
+		goto err;
+	what = "compactor";
+	if (compactor_start(c) != DB_OK)
+		goto err_after_watch;
 	what = "checkpoint";
 	if (checkpointer_start(c) != DB_OK)
-		goto err_after_watch;
+		goto err_after_compactor;
 	what = "responder";
 	if (responder_start(c) != DB_OK)
 		goto err_after_checkpointer;
@@ -361,10 +362,10 @@ err_after_responder:
 	responder_stop(c);
 err_after_checkpointer:
 	checkpointer_stop(c);
-err_after_watch:
-	watch_stop(c);
 err_after_compactor:
 	compactor_stop(c);
+err_after_watch:
+	watch_stop(c);
 err:
 	snprintf(err, errlen, "%s thread", what);
 	return DB_NOMEM;
@@ -496,9 +497,9 @@ void core_close(struct core *c)
 	forward_close(c); /* calls to the leader end "stopped" */
 	node_close(c);
 	responder_stop(c); /* after the writer: it answers the writer's last batch */
-	watch_stop(c);
 	checkpointer_stop(c);
-	compactor_stop(c);
+	compactor_stop(c); /* before the hub, which it wakes */
+	watch_stop(c);
 	autocompact_free(c); /* everything it proposed has been answered */
 	uint64_t commits = atomic_load(&c->commits), reqs = atomic_load(&c->requests);
 	core_log("info", "write path: %llu requests in %llu synced commits",

@@ -295,6 +295,8 @@ int core_peers_sync(struct core *c, char *err, size_t errlen);
 int watch_start(struct core *c);
 void watch_stop(struct core *c);
 void watch_notify(struct core *c);
+/* Wake the hub to reach the head (the compactor waits for its floor). */
+void watch_poke(struct core *c);
 /* A snapshot replaced the store (install lock held for writing): every
  * watcher catches up from the new store. */
 void watch_store_replaced(struct core *c);

@@ -213,6 +213,7 @@ static void wait_add(struct watch_hub *h, struct watch_wait *w)
 		wait_free(w);
 		return;
 	}
+	watch_want(h, w->key, w->key_len, w->end, w->end_len);
 	w->next = h->waits;
 	h->waits = w;
 }
@@ -297,6 +298,99 @@ static void ingest(struct watch_hub *h, int64_t target)
 	}
 }
 
+/* ---- skipping what nobody watches ---- */
+
+/* Fold a range into want (mu held). A new range may want revisions the
+ * writer already judged against the old want: those are read, not skipped. */
+static void want_fold(struct watch_hub *h, const uint8_t *key, size_t key_len, const uint8_t *end,
+		      size_t end_len)
+{
+	h->want_n++;
+	h->pend_clean = false;
+	(void)mvcc_span_add(&h->want, 0, key, key_len); /* failing: want.all */
+	if (end_len == 1 && end[0] == 0) {
+		h->want_open = true;
+	} else if (end_len > 0) {
+		(void)mvcc_span_add(&h->want, 0, end, end_len);
+	} else {
+		/* One key: the range ends just after it, at key + "\0". */
+		uint8_t *next = malloc(key_len + 1);
+		if (next == NULL) {
+			h->want.all = 1;
+			return;
+		}
+		memcpy(next, key, key_len);
+		next[key_len] = 0;
+		(void)mvcc_span_add(&h->want, 0, next, key_len + 1);
+		free(next);
+	}
+}
+
+void watch_want(struct watch_hub *h, const uint8_t *key, size_t key_len, const uint8_t *end,
+		size_t end_len)
+{
+	pthread_mutex_lock(&h->mu);
+	want_fold(h, key, key_len, end, end_len);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Rebuild want from the live ranges once most of those folded in are gone
+ * (a wider want is only slower, never wrong). */
+static void want_trim(struct watch_hub *h)
+{
+	size_t live = h->n_watchers;
+	for (struct watch_wait *w = h->waits; w; w = w->next)
+		live++;
+	pthread_mutex_lock(&h->mu);
+	if (live * 2 >= h->want_n) {
+		pthread_mutex_unlock(&h->mu);
+		return;
+	}
+	bool clean = h->pend_clean;
+	h->want.any = h->want.all = 0;
+	h->want_open = false;
+	h->want_n = 0;
+	for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
+		for (size_t i = 0; i < ws->n; i++)
+			if (!ws->w[i]->dead && !ws->w[i]->compacted)
+				want_fold(h, ws->w[i]->key, ws->w[i]->key_len, ws->w[i]->end,
+					  ws->w[i]->end_len);
+	for (struct watch_wait *w = h->waits; w; w = w->next)
+		want_fold(h, w->key, w->key_len, w->end, w->end_len);
+	h->pend_clean = clean; /* narrower: what was clean still is */
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Whether the hub must run for the revisions up to notified (mu held): not
+ * when every one is reported clean, nobody waits for the head, and the
+ * compactor is not waiting for the hub to pass a revision. */
+static bool due(struct watch_hub *h)
+{
+	int64_t notified = atomic_load(&h->notified);
+	if (notified <= h->rev)
+		return false;
+	return !h->pend || !h->pend_clean || h->pend_first > h->rev + 1 || h->pend_upto < notified ||
+	       h->eager || atomic_load(&h->c->cwaiting);
+}
+
+/* Pass revisions (h->rev, target] unread: no watcher wants any of them.
+ * Watchers synced to the head move past them; the ring empties, so anyone
+ * still behind (or a watcher created later with an older start revision)
+ * reads them from storage. */
+static void skip_to(struct watch_hub *h, int64_t target)
+{
+	for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
+		for (size_t i = 0; i < ws->n; i++) {
+			struct watcher *w = ws->w[i];
+			if (w->next_rev > h->rev && w->next_rev <= target)
+				w->next_rev = target + 1;
+		}
+	while (h->ring_n > 0)
+		ring_pop(h);
+	h->rev = target;
+	h->ring_lo = target + 1;
+}
+
 /* ---- the hub thread ---- */
 
 static void run_cmds(struct watch_hub *h, struct watch_cmd *cmd)
@@ -343,8 +437,7 @@ static void *hub_main(void *arg)
 	h->next_progress = now_ns() + h->progress_ns;
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
-		while (!h->stopping && h->cmd_head == NULL && atomic_load(&h->notified) <= h->rev &&
-		       h->ready == NULL) {
+		while (!h->stopping && h->cmd_head == NULL && !due(h) && h->ready == NULL) {
 			int64_t left = h->next_progress - now_ns();
 			if (left <= 0)
 				break;
@@ -374,6 +467,9 @@ static void *hub_main(void *arg)
 				ring_pop(h);
 			h->rev = mvcc_rev(h->c->mvcc);
 			h->ring_lo = h->rev + 1;
+			pthread_mutex_lock(&h->mu);
+			h->pend = false;
+			pthread_mutex_unlock(&h->mu);
 		}
 
 		if (h->n_watchers == 0 && h->waits == NULL && h->s != NULL) {
@@ -387,9 +483,22 @@ static void *hub_main(void *arg)
 		run_cmds(h, cmds);
 		bool listening = h->n_watchers > 0 || h->waits != NULL;
 		atomic_store(&h->listening, listening);
+		pthread_mutex_lock(&h->mu);
 		int64_t target = atomic_load(&h->notified);
-		if (h->s != NULL && target > h->rev)
-			ingest(h, target);
+		bool skip = target > h->rev && h->pend && h->pend_clean && h->pend_first <= h->rev + 1 &&
+			    h->pend_upto >= target;
+		if (target > h->rev) {
+			h->pend = false; /* consumed, read or skipped */
+			if (target > h->pend_upto)
+				h->pend_upto = target;
+		}
+		pthread_mutex_unlock(&h->mu);
+		if (h->s != NULL && target > h->rev) {
+			if (skip)
+				skip_to(h, target);
+			else
+				ingest(h, target);
+		}
 		compactor_floor_raise(h->c, listening && h->s != NULL ? h->rev : INT64_MAX);
 		if (now_ns() >= h->next_progress) {
 			for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
@@ -398,12 +507,17 @@ static void *hub_main(void *arg)
 						ws->w[i]->progress_due = true;
 			h->next_progress = now_ns() + h->progress_ns;
 		}
-		for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next)
+		bool eager = false;
+		for (struct core_watch_stream *ws = h->streams; ws; ws = ws->next) {
 			wstream_pump(h, ws);
+			eager = eager || ws->progress_at > 0;
+		}
 		ring_evict(h);
+		want_trim(h);
 		pthread_rwlock_unlock(&h->c->install_lock);
 
 		pthread_mutex_lock(&h->mu);
+		h->eager = eager;
 		if (stopping && h->cmd_head == NULL)
 			break;
 	}
@@ -475,6 +589,8 @@ void watch_stop(struct core *c)
 	pthread_join(h->thread, NULL);
 	free(h->ring);
 	free(h->obuf);
+	mvcc_span_free(&h->want);
+	mvcc_span_free(&h->taken);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	pthread_cond_destroy(&h->abort_cv);
@@ -482,11 +598,49 @@ void watch_stop(struct core *c)
 	c->watch = NULL;
 }
 
+/* Publish rev; wake the hub if it is listening and wake says so. */
+static void notify(struct watch_hub *h, int64_t rev, bool (*wake)(struct watch_hub *, int64_t))
+{
+	int64_t seen = atomic_load(&h->notified);
+	while (seen < rev && !atomic_compare_exchange_weak(&h->notified, &seen, rev))
+		;
+	/* With nobody watching, a commit costs no wake-up (a context switch per
+	 * put on a small machine); the hub reads notified when it next runs. */
+	if (seen >= rev || !atomic_load(&h->listening))
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (wake == NULL || wake(h, rev))
+		pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
 void watch_store_replaced(struct core *c)
 {
-	if (c->watch != NULL)
-		atomic_store(&c->watch->replaced, true);
-	watch_notify(c);
+	if (c->watch == NULL)
+		return;
+	atomic_store(&c->watch->replaced, true);
+	notify(c->watch, mvcc_rev(c->mvcc), NULL);
+}
+
+/* The writer's batch up to rev, whose keys are in h->taken (mu held):
+ * record whether it wrote anything a watcher or wait may want, and wake
+ * the hub only when one may, or when it must reach the head anyway. */
+static bool batch_wakes(struct watch_hub *h, int64_t rev)
+{
+	const struct mvcc_span *sp = &h->taken;
+	/* A gap: revisions published while nobody listened (or by a snapshot). */
+	bool clean = sp->any && sp->first_rev <= h->pend_upto + 1 &&
+		     !mvcc_span_meets(sp, &h->want, h->want_open);
+	if (!h->pend) {
+		h->pend = true;
+		h->pend_clean = clean;
+		h->pend_first = sp->any ? sp->first_rev : rev;
+	} else {
+		h->pend_clean = h->pend_clean && clean;
+	}
+	if (rev > h->pend_upto)
+		h->pend_upto = rev;
+	return !h->pend_clean || h->eager || atomic_load(&h->c->cwaiting);
 }
 
 void watch_notify(struct core *c)
@@ -494,13 +648,16 @@ void watch_notify(struct core *c)
 	struct watch_hub *h = c->watch;
 	if (h == NULL)
 		return;
-	int64_t rev = mvcc_rev(c->mvcc);
-	int64_t seen = atomic_load(&h->notified);
-	while (seen < rev && !atomic_compare_exchange_weak(&h->notified, &seen, rev))
-		;
-	/* With nobody watching, a commit costs no wake-up (a context switch per
-	 * put on a small machine); the hub reads notified when it next runs. */
-	if (seen >= rev || !atomic_load(&h->listening))
+	/* Taken every batch, listening or not, so it only ever holds keys of
+	 * the batches since the last notify. */
+	mvcc_span_take(c->mvcc, &h->taken);
+	notify(h, mvcc_rev(c->mvcc), batch_wakes);
+}
+
+void watch_poke(struct core *c)
+{
+	struct watch_hub *h = c->watch;
+	if (h == NULL)
 		return;
 	pthread_mutex_lock(&h->mu);
 	pthread_cond_signal(&h->cv);

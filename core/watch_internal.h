@@ -124,6 +124,18 @@ struct watch_hub {
 	_Atomic bool listening; /* watchers or waits exist: commits must wake the hub */
 	_Atomic bool replaced;  /* a snapshot replaced the store (watch_store_replaced) */
 	bool stopping;
+	/* Skipping what nobody watches (watch.c), under mu. Every revision
+	 * from pend_first to pend_upto (pend: some) was reported by the writer
+	 * and, when pend_clean, none wrote a key inside want: the union of
+	 * every watcher's and wait's range as one interval (want_open: no
+	 * upper bound), want_n ranges folded in since it was last rebuilt.
+	 * eager: a progress request waits for the head, so every commit wakes
+	 * the hub. */
+	bool pend, pend_clean, want_open, eager;
+	int64_t pend_first, pend_upto;
+	struct mvcc_span want;
+	size_t want_n;
+	struct mvcc_span taken; /* the writer's buffers (watch_notify) */
 	pthread_t thread;
 	bool started;
 
@@ -166,6 +178,9 @@ const struct mvcc_kv *wev_prev(struct watch_hub *h, struct wev *e);
  * (main, sub); DB_OK only when there is one. */
 int watch_prev_kv(struct watch_hub *h, int64_t rev, int64_t main, int64_t sub,
 		  struct mvcc_kvlist *out);
+/* Widen the hub's interest to a watcher-style range (hub thread). */
+void watch_want(struct watch_hub *h, const uint8_t *key, size_t key_len, const uint8_t *end,
+		size_t end_len);
 /* Whether key is in a watcher-style range. */
 bool watch_key_in(const uint8_t *key, size_t key_len, const uint8_t *k, size_t kl,
 		  const uint8_t *end, size_t end_len);

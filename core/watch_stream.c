@@ -565,6 +565,7 @@ static void create(struct watch_hub *h, struct core_watch_stream *ws,
 	/* The created response goes out before any of this watcher's events:
 	 * both go through the stream's one FIFO, in this order. */
 	deliver_ctrl(h, ws, id, true, false, NULL, 0, wsrev);
+	watch_want(h, w->key, w->key_len, w->end, w->end_len);
 	ws->w[ws->n++] = w;
 	h->n_watchers++;
 	/* A start below the compacted revision is cancelled even when the hub's

@@ -198,6 +198,7 @@ void mvcc_close(struct mvcc *m)
 {
 	if (m == NULL)
 		return;
+	mvcc_span_free(&m->written);
 	pthread_mutex_destroy(&m->apply_mu);
 	pthread_mutex_destroy(&m->compact_mu);
 	free(m);

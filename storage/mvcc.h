@@ -80,6 +80,29 @@ int64_t mvcc_keys(const struct mvcc *m);
 const struct db_hist *mvcc_commit_hist(const struct mvcc *m);
 uint64_t mvcc_consistent_index(const struct mvcc *m);
 
+/* ---- keys written, for the watch hub ---- */
+
+/* The keys put or deleted since the last mvcc_span_take: the smallest and
+ * largest, and the first revision that wrote one. The watch hub skips the
+ * revisions whose keys no watcher's range can hold, without reading them. */
+struct mvcc_span {
+	int any;   /* 0: nothing was written */
+	int all;   /* the bounds could not be kept (out of memory): any key */
+	int64_t first_rev;
+	uint8_t *lo, *hi;
+	size_t lo_len, hi_len, lo_cap, hi_cap;
+};
+
+/* Move what was written since the last take into *out, whose buffers are
+ * reused. Writes are made under mvcc_begin; so is this call's swap. */
+void mvcc_span_take(struct mvcc *m, struct mvcc_span *out);
+void mvcc_span_free(struct mvcc_span *sp);
+/* Widen sp to hold key (written at rev). DB_OK, or DB_NOMEM (then sp->all). */
+int mvcc_span_add(struct mvcc_span *sp, int64_t rev, const uint8_t *key, size_t key_len);
+/* Whether a key within written's bounds can lie in want's: from want->lo
+ * up to want->hi excluded, or with no upper bound when up_open. */
+int mvcc_span_meets(const struct mvcc_span *written, const struct mvcc_span *want, int up_open);
+
 /* ---- reads ---- */
 
 #define MVCC_KEYS_ONLY 0x1  /* values are not copied (value_len 0) */

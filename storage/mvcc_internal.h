@@ -54,6 +54,7 @@ struct mvcc {
 	_Atomic int compact_batch; /* entries per compaction chunk (mvcc_set_compact_batch) */
 	_Atomic int64_t keys;    /* live keys as of the last commit */
 	struct db_hist commits;  /* mvcc_commit's commit times */
+	struct mvcc_span written; /* since the last mvcc_span_take (apply_mu) */
 };
 
 #define MVCC_META_STATE "mvcc"

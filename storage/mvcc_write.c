@@ -158,6 +158,7 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 		return rv;
 	if ((rv = write_history(s, &kv, sub, 0, link)) != DB_OK)
 		return rv;
+	(void)mvcc_span_add(&m->written, kv.mod_revision, key, key_len); /* failing: widens */
 	if (old_lease != lease) {
 		if (old_lease != 0 && (rv = lease_key_set(s, old_lease, key, key_len, 0)) != DB_OK)
 			return rv;
@@ -173,8 +174,8 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 
 /* Delete the key `current` is positioned on (kv decoded from it, its
  * newest entry at sub revision old_sub). */
-static int delete_one(struct db_session *s, struct mvcc_txn_state *st, WT_CURSOR *cur,
-		      const struct mvcc_kv *old, int64_t old_sub)
+static int delete_one(struct mvcc *m, struct db_session *s, struct mvcc_txn_state *st,
+		      WT_CURSOR *cur, const struct mvcc_kv *old, int64_t old_sub)
 {
 	struct mvcc_kv tomb = {
 		.key = old->key,
@@ -185,6 +186,7 @@ static int delete_one(struct db_session *s, struct mvcc_txn_state *st, WT_CURSOR
 	int rv = write_history(s, &tomb, st->req_sub, 1, link);
 	if (rv != DB_OK)
 		return rv;
+	(void)mvcc_span_add(&m->written, tomb.mod_revision, tomb.key, tomb.key_len);
 	if (old->lease != 0 &&
 	    (rv = lease_key_set(s, old->lease, old->key, old->key_len, 0)) != DB_OK)
 		return rv;
@@ -237,7 +239,7 @@ int mvcc_delete_range(struct mvcc *m, struct db_session *s, const uint8_t *key, 
 		old.key_len = k.size;
 		if (prev != NULL && (rv = push_prev(s, prev, &old, old_sub)) != DB_OK)
 			goto out;
-		if ((rv = delete_one(s, st, cur, &old, old_sub)) != DB_OK)
+		if ((rv = delete_one(m, s, st, cur, &old, old_sub)) != DB_OK)
 			goto out;
 		(*deleted)++;
 		if (bnd.single)
