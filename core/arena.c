@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_MIN_CHUNK 4096
+/* A put's or a delete's reply takes ~100 bytes; chunks then double. With a
+ * 4 KiB first chunk every reply was a 5 KiB block made by the writer and
+ * freed by another thread: 1,000-client puts, six alternating runs, writer
+ * 10.4-15.6 -> 10.1-14.6 us of CPU per put, reply thread 1.5-1.9 -> 0.9-1.1. */
+#define ARENA_MIN_CHUNK 256
 
 struct arena_chunk {
 	struct arena_chunk *next;
