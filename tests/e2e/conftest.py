@@ -46,6 +46,7 @@ import signal
 import pytest
 
 import harness
+from watchstream import WatchStream
 
 _KEEP = os.environ.get("METAD_E2E_KEEP") == "1"
 
@@ -187,3 +188,11 @@ def etcd(server):
 def kv(server):
     """The raw etcdserverpb.KV stub connected to `server`."""
     return server.kv()
+
+
+@pytest.fixture
+def ws(server):
+    """A raw Watch stream (watchstream.WatchStream) on `server`."""
+    s = WatchStream(server.channel())
+    yield s
+    s.close()

@@ -27,13 +27,6 @@ def delete(kv, key, range_end=b""):
                           timeout=10).header.revision
 
 
-@pytest.fixture
-def ws(server):
-    s = WatchStream(server.channel())
-    yield s
-    s.close()
-
-
 def summary(evs):
     return [(e.type, e.kv.key, e.kv.value, e.kv.mod_revision) for _, e in evs]
 
