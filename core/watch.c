@@ -148,6 +148,16 @@ static void ring_pop(struct watch_hub *h)
 	wev_free(e);
 }
 
+/* Empty the ring and resume after rev: whoever needs older revisions
+ * reads them from storage. */
+static void ring_restart(struct watch_hub *h, int64_t rev)
+{
+	while (h->ring_n > 0)
+		ring_pop(h);
+	h->rev = rev;
+	h->ring_lo = rev + 1;
+}
+
 /* Drop revisions nobody needs any more, and whole revisions beyond the
  * bounds (their watchers then catch up from storage). */
 static void ring_evict(struct watch_hub *h)
@@ -280,10 +290,7 @@ static void ingest(struct watch_hub *h, int64_t target)
 			 * it catch up from storage later. */
 			core_log("error", "watch: reading revisions %lld..%lld: %s",
 				(long long)h->rev + 1, (long long)target, db_strerror(rv));
-			while (h->ring_n > 0)
-				ring_pop(h);
-			h->rev = target;
-			h->ring_lo = target + 1;
+			ring_restart(h, target);
 			break;
 		}
 		/* A partial chunk (error mid-way) keeps what was read whole. */
@@ -361,6 +368,13 @@ static void want_trim(struct watch_hub *h)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Whether the writer reported every revision in (h->rev, target] and none
+ * wrote a key anybody wants (mu held). */
+static bool pend_clean_to(const struct watch_hub *h, int64_t target)
+{
+	return h->pend && h->pend_clean && h->pend_first <= h->rev + 1 && h->pend_upto >= target;
+}
+
 /* Whether the hub must run for the revisions up to notified (mu held): not
  * when every one is reported clean, nobody waits for the head, and the
  * compactor is not waiting for the hub to pass a revision. */
@@ -369,8 +383,7 @@ static bool due(struct watch_hub *h)
 	int64_t notified = atomic_load(&h->notified);
 	if (notified <= h->rev)
 		return false;
-	return !h->pend || !h->pend_clean || h->pend_first > h->rev + 1 || h->pend_upto < notified ||
-	       h->eager || atomic_load(&h->c->cwaiting);
+	return !pend_clean_to(h, notified) || h->eager || atomic_load(&h->c->cwaiting);
 }
 
 /* Pass revisions (h->rev, target] unread: no watcher wants any of them.
@@ -385,10 +398,7 @@ static void skip_to(struct watch_hub *h, int64_t target)
 			if (w->next_rev > h->rev && w->next_rev <= target)
 				w->next_rev = target + 1;
 		}
-	while (h->ring_n > 0)
-		ring_pop(h);
-	h->rev = target;
-	h->ring_lo = target + 1;
+	ring_restart(h, target);
 }
 
 /* ---- the hub thread ---- */
@@ -463,10 +473,7 @@ static void *hub_main(void *arg)
 			 * compaction may have removed what it needs (etcd moves
 			 * all watchers to unsynced after a snapshot, with the
 			 * same outcome). */
-			while (h->ring_n > 0)
-				ring_pop(h);
-			h->rev = mvcc_rev(h->c->mvcc);
-			h->ring_lo = h->rev + 1;
+			ring_restart(h, mvcc_rev(h->c->mvcc));
 			pthread_mutex_lock(&h->mu);
 			h->pend = false;
 			pthread_mutex_unlock(&h->mu);
@@ -485,8 +492,7 @@ static void *hub_main(void *arg)
 		atomic_store(&h->listening, listening);
 		pthread_mutex_lock(&h->mu);
 		int64_t target = atomic_load(&h->notified);
-		bool skip = target > h->rev && h->pend && h->pend_clean && h->pend_first <= h->rev + 1 &&
-			    h->pend_upto >= target;
+		bool skip = target > h->rev && pend_clean_to(h, target);
 		if (target > h->rev) {
 			h->pend = false; /* consumed, read or skipped */
 			if (target > h->pend_upto)
