@@ -1,7 +1,7 @@
 /*
  * storage/raftlog.h — the Raft log and Raft state on WiredTiger.
  *
- * Entries are stored in table `raft_log`, one row per append (raftlog.c);
+ * Entries are stored in table `raft_log`, a run of entries per row (raftlog.c);
  * hard state (term, vote, commit), conf state and snapshot metadata in
  * `raft_state`. The node driver (core/node.c) appends here before it sends
  * or applies. Appends are batched: one call writes many entries in the

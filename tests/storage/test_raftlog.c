@@ -2,8 +2,10 @@
  * tests/storage/test_raftlog.c — the Raft log: append, conflicting-suffix
  * truncation, bounds, reads with a byte budget, compaction, hard state and
  * blobs, all surviving a close and reopen; an append is stored as one row,
- * so truncation and compaction also cut inside rows.
+ * so truncation and compaction also cut inside rows; an append bigger than
+ * a row's budget is split over several.
  */
+#include "storage/db_internal.h"
 #include "storage/raftlog.h"
 #include "tests/storage/check.h"
 
@@ -123,6 +125,60 @@ static void rows(struct db_session *s)
 	check_entries(s, 105, 107, t + 5);
 }
 
+static int count_big(void *arg, const struct rlog_entry *e)
+{
+	uint64_t *n = arg;
+	char want = (char)('a' + e->index % 26);
+	CHECK_EQ(e->len, (size_t)1000);
+	CHECK(e->data[0] == want && e->data[999] == want);
+	CHECK_EQ(e->term, 10);
+	(*n)++;
+	return 0;
+}
+
+/* 60 entries of 1,000 bytes in one append: several rows of at most ~12 KiB
+ * each (storage/raftlog.c's ROW_BYTES), read back whole; a cut inside the
+ * second row keeps what precedes it. */
+static void big_append(struct db_session *s)
+{
+	static uint8_t data[60][1000];
+	struct rlog_entry e[60];
+	uint64_t first, last, n = 0;
+	CHECK_EQ(rlog_bounds(s, &first, &last), DB_OK);
+	for (int i = 0; i < 60; i++) {
+		uint64_t idx = last + 1 + (uint64_t)i;
+		memset(data[i], 'a' + (int)(idx % 26), sizeof(data[i]));
+		e[i] = (struct rlog_entry){.index = idx, .term = 10, .data = data[i], .len = 1000};
+	}
+	CHECK_EQ(rlog_append(s, e, 60), DB_OK);
+	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
+	int rows = 0, rv;
+	uint8_t kb[8];
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t)((last + 1) >> (56 - 8 * i));
+	WT_ITEM k = {.data = kb, .size = 8}, v;
+	c->set_key(c, &k);
+	int exact;
+	for (rv = c->search_near(c, &exact); rv == 0; rv = c->next(c)) {
+		CHECK_EQ(c->get_value(c, &v), 0);
+		if (exact >= 0 || rows > 0) {
+			CHECK(v.size <= 12 * 1024);
+			rows++;
+		}
+		exact = 1;
+	}
+	c->reset(c);
+	CHECK(rows >= 5 && rows <= 6);
+	CHECK_EQ(rlog_read(s, last + 1, last + 61, 1 << 20, count_big, &n), DB_OK);
+	CHECK_EQ(n, 60);
+	CHECK_EQ(rlog_truncate(s, last + 15), DB_OK);
+	n = 0;
+	CHECK_EQ(rlog_read(s, last + 1, last + 15, 1 << 20, count_big, &n), DB_OK);
+	CHECK_EQ(n, 14);
+	CHECK_EQ(rlog_bounds(s, &first, &n), DB_OK);
+	CHECK_EQ(n, last + 14);
+}
+
 int main(void)
 {
 	char dir[64], err[256];
@@ -237,6 +293,7 @@ int main(void)
 	CHECK_EQ(last, 107);
 	uint64_t nine[3] = {9, 9, 9};
 	check_entries(s, 105, 107, nine);
+	big_append(s);
 
 	db_session_close(s);
 	db_close(db);
