@@ -4,6 +4,11 @@ finishes it with no double action — checked from the watch history of the
 segment keys."""
 
 import json
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 from etcd3 import etcdrpc
@@ -25,6 +30,37 @@ def via_of(etcd, cluster):
     return [m for m in cluster.members if etcd in m._clients][0]
 
 
+@contextmanager
+def throttled(member, run_s=0.002, pause_s=0.008):
+    """Run member's process a fifth of the time (SIGSTOP/SIGCONT) while
+    inside: its controllers' reassignment then lasts several times longer
+    than this test takes to react, so the kill lands in its middle even on a
+    loaded machine. Pauses stay far below the election timeout."""
+    pid, stop = member.proc.pid, threading.Event()
+
+    def duty():
+        while not stop.is_set():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep(pause_s)
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                return
+            time.sleep(run_s)
+
+    t = threading.Thread(target=duty, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 def failover_with_leader_kill(cluster, etcd, nodes, victim, trigger):
     """Kill storage node victim and, as soon as the leader's controllers start
     acting on it, the leader. Returns how many segment changes the new
@@ -43,8 +79,9 @@ def failover_with_leader_kill(cluster, etcd, nodes, victim, trigger):
         # Kill the leader once its first change to a segment is seen.
         first, cancel_first = etcd.watch_prefix(SEGS, start_revision=start_rev)
         nodes[victim].stop()
-        next(iter(first))
-        leader.kill()
+        with throttled(leader):
+            next(iter(first))
+            leader.kill()
         cancel_first()
     else:
         # Kill it as soon as its controllers log that they start (before their
