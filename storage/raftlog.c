@@ -99,8 +99,9 @@ static int stored_first(struct db_session *s, uint64_t *first)
  * A row of raft_log holds a run of consecutive entries and is keyed by the
  * index of its last one, so the row holding index i is the first row whose
  * key is >= i, and the log's last index is the last row's key. An append
- * writes few rows (ROW_BYTES): a batch of ~100 proposals was ~100 inserts (appending in
- * batches of 93, with checkpoints: ~1.7 us of CPU per entry then, ~1.0 now).
+ * writes few rows (ROW_BYTES below): a batch of ~100 proposals was ~100
+ * inserts (appending in batches of 93, with checkpoints: ~1.7 us of CPU per
+ * entry then, ~1.0 with one row).
  * A row of one entry keeps the original layout (term >= 1 first, data to
  * the end), so logs written before rows held runs read the same.
  */

@@ -31,21 +31,19 @@ def via_of(etcd, cluster):
 
 
 @contextmanager
-def throttled(member, run_s=0.002, pause_s=0.008):
+def throttled_to_kill(member, run_s=0.002, pause_s=0.008):
     """Run member's process a fifth of the time (SIGSTOP/SIGCONT) while
-    inside: its controllers' reassignment then lasts several times longer
-    than this test takes to react, so the kill lands in its middle even on a
-    loaded machine. Pauses stay far below the election timeout."""
+    inside, and leave it stopped for the caller to kill: its controllers'
+    reassignment then lasts several times longer than this test takes to
+    react, so the kill lands in its middle even on a loaded machine. Pauses
+    stay far below the election timeout."""
     pid, stop = member.proc.pid, threading.Event()
 
     def duty():
         while not stop.is_set():
-            try:
-                os.kill(pid, signal.SIGSTOP)
-                time.sleep(pause_s)
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                return
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(pause_s)
+            os.kill(pid, signal.SIGCONT)
             time.sleep(run_s)
 
     t = threading.Thread(target=duty, daemon=True)
@@ -55,10 +53,7 @@ def throttled(member, run_s=0.002, pause_s=0.008):
     finally:
         stop.set()
         t.join()
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
+        os.kill(pid, signal.SIGSTOP)
 
 
 def failover_with_leader_kill(cluster, etcd, nodes, victim, trigger):
@@ -79,9 +74,9 @@ def failover_with_leader_kill(cluster, etcd, nodes, victim, trigger):
         # Kill the leader once its first change to a segment is seen.
         first, cancel_first = etcd.watch_prefix(SEGS, start_revision=start_rev)
         nodes[victim].stop()
-        with throttled(leader):
+        with throttled_to_kill(leader):
             next(iter(first))
-            leader.kill()
+        leader.kill()
         cancel_first()
     else:
         # Kill it as soon as its controllers log that they start (before their
