@@ -247,6 +247,20 @@ int node_open(struct core *c, char *err, size_t errlen)
 	rc.check_quorum = true;
 	rc.seed = (uint64_t)node_now_ns() ^ n->self;
 	rc.max_msg_bytes = 1u << 20;
+	/*
+	 * One append in flight per follower (etcd allows 512): while it is out,
+	 * new entries wait and leave together with the acknowledgement, so under
+	 * load each follower gets fewer, larger appends (fewer gRPC messages,
+	 * wake-ups, log commits and fsyncs on both sides) and a lone write
+	 * waits for nothing. 3 members, 1,000-client puts, alternating runs:
+	 * 58.4-69.1 us of CPU per put (all members, eleven runs) against
+	 * 65.1-77.9 with 256 in flight (2 in flight: no better than 256),
+	 * puts/s +4-15%.
+	 * The cost is on slow links: under continuous load an entry may wait up
+	 * to one round trip before it is sent, and a lagging follower receives
+	 * max_msg_bytes per round trip.
+	 */
+	rc.max_inflight_msgs = 1;
 	if (create(c, &rc, err, errlen) != 0)
 		return -1;
 	if (c->cfg.force_new_cluster && raft_conf(c->raft)->n_voters + raft_conf(c->raft)->n_learners > 1)
