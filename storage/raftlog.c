@@ -185,12 +185,19 @@ static int row_next(struct row *r, struct rlog_entry *e)
 	return 1;
 }
 
+/* Most bytes a row's value takes: its run header, then each entry's. */
+#define ROW_HEAD_MAX (2 * VARINT_MAX)
+static size_t entry_max(const struct rlog_entry *e)
+{
+	return 3 * VARINT_MAX + e->len;
+}
+
 /* Encode entries[0..n) as one row's value into b; *len its size. */
 static int row_encode(struct db_buf *b, const struct rlog_entry *entries, size_t n, size_t *len)
 {
-	size_t need = 2 * VARINT_MAX;
+	size_t need = ROW_HEAD_MAX;
 	for (size_t i = 0; i < n; i++)
-		need += 3 * VARINT_MAX + entries[i].len;
+		need += entry_max(&entries[i]);
 	int rv = db_buf_reserve(b, need);
 	if (rv != DB_OK)
 		return rv;
@@ -309,9 +316,9 @@ int rlog_append(struct db_session *s, const struct rlog_entry *entries, size_t n
 	rv = truncate_from(s, entries[0].index);
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
 	for (size_t i = 0, k; i < n && rv == DB_OK; i = k) {
-		size_t len = 0, bound = 2 * VARINT_MAX + 3 * VARINT_MAX + entries[i].len;
+		size_t len = 0, bound = ROW_HEAD_MAX + entry_max(&entries[i]);
 		for (k = i + 1; k < n; k++) {
-			bound += 3 * VARINT_MAX + entries[k].len;
+			bound += entry_max(&entries[k]);
 			if (bound > ROW_BYTES)
 				break;
 		}

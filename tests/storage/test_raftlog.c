@@ -5,6 +5,7 @@
  * stored as one row, so truncation and compaction also cut inside rows; an
  * append bigger than a row's budget is split over several.
  */
+#include "storage/codec_internal.h"
 #include "storage/db_internal.h"
 #include "storage/raftlog.h"
 #include "tests/storage/check.h"
@@ -154,8 +155,7 @@ static void big_append(struct db_session *s)
 	WT_CURSOR *c = db_cursor(s, DB_TBL_RAFT_LOG);
 	int rows = 0, rv;
 	uint8_t kb[8];
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t)((last + 1) >> (56 - 8 * i));
+	be64_put(kb, last + 1);
 	WT_ITEM k = {.data = kb, .size = 8}, v;
 	int exact;
 	c->set_key(c, &k);
