@@ -370,6 +370,7 @@ static void apply_all(struct core *c, struct node *n, const struct raft_ready *r
 		apply_entry(c, n, &rd->committed[i]);
 		bytes += rd->committed[i].len;
 	}
+	snap_serve_applied(c, last);
 	rv = mvcc_commit(c->mvcc, c->wsession, last, 0);
 	if (rv != DB_OK)
 		node_fatal("apply commit", db_strerror(rv));

@@ -29,6 +29,7 @@ struct snap_fetch {
 	uint64_t fed;            /* bytes fed to st */
 	int result;              /* 0: fetched and verified */
 	uint64_t index;
+	struct raft_snapshot_meta meta; /* Raft's at index, if the file says */
 	char err[512];
 };
 
@@ -70,6 +71,17 @@ static void fetched(struct core *c, struct node_op *op)
 			int rv = snap_stream_install(c, f->st);
 			if (rv != DB_OK)
 				node_fatal("snapshot install", db_strerror(rv));
+			/* Raft restores where the store now stands, when the
+			 * leader said what its snapshot there would be: the
+			 * entries between its own snapshot and the store are not
+			 * sent, stored and skipped. The term check keeps the
+			 * message one Raft accepts from this sender. */
+			struct raft_snapshot_meta *m = &f->meta;
+			if (m->index == f->index && m->index > want && m->term != 0 &&
+			    m->term <= f->msg.term && mvcc_consistent_index(c->mvcc) == m->index) {
+				f->msg.snapshot.meta = *m;
+				want = m->index;
+			}
 			core_log("info", "installed snapshot at index %llu; raft snapshot index %llu",
 				 (unsigned long long)f->index, (unsigned long long)want);
 			node_republish(c, c->node);
@@ -112,7 +124,7 @@ static void *fetch_main(void *arg)
 	else if (peer_fetch_snapshot(c->peers, (const char *const *)urls, n, FETCH_IDLE_MS,
 				     &c->fetch_stop, sink, f, f->err, sizeof(f->err)) == 0) {
 		int64_t t0 = node_now_ns();
-		f->result = f->st ? snap_stream_end(f->st, &f->index) : -1;
+		f->result = f->st ? snap_stream_end(f->st, &f->index, &f->meta) : -1;
 		if (f->result != 0)
 			snprintf(f->err, sizeof(f->err), "the fetched snapshot is damaged (hash mismatch)");
 		else

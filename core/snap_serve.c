@@ -18,12 +18,20 @@
 #include "core/node_internal.h"
 #include "core/snapshot.h"
 
+#define APPLIED_RING 16
+
 struct snap_maker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool busy;         /* a file is being made */
 	bool named;        /* ... and has its name: making */
 	char making[4200]; /* path of the growing file */
+	/* Raft's snapshot meta at the last indexes the store committed
+	 * (snap_serve_applied), so that a file can say where it stands in Raft
+	 * terms; under amu, apart from mu, which waits on makers. */
+	pthread_mutex_t amu;
+	struct raft_snapshot_meta applied[APPLIED_RING];
+	unsigned next;
 };
 
 /* Our files "<member>-<index>.snap": the newest, by index. */
@@ -164,12 +172,44 @@ int snap_file_state(void *arg, const char *path, uint64_t *size)
 	return stat(whole, &st) == 0 ? (*size = (uint64_t)st.st_size, 1) : -1;
 }
 
+/*
+ * The dump reads its consistent index in a transaction of its own, while
+ * the writer goes on committing: a few commits' worth of history lets it
+ * find the meta of the index it read. Recorded before the commit, so that
+ * no index a transaction can see is missing for the moment between.
+ */
+void snap_serve_applied(struct core *c, uint64_t index)
+{
+	struct snap_maker *mk = c->maker;
+	struct raft_snapshot_meta m;
+	if (mk == NULL || raft_snapshot_meta_at(c->raft, index, &m) != 0)
+		return;
+	pthread_mutex_lock(&mk->amu);
+	mk->applied[mk->next++ % APPLIED_RING] = m;
+	pthread_mutex_unlock(&mk->amu);
+}
+
+bool snap_serve_meta(struct core *c, uint64_t index, struct raft_snapshot_meta *m)
+{
+	struct snap_maker *mk = c->maker;
+	bool found = false;
+	pthread_mutex_lock(&mk->amu);
+	for (unsigned i = 0; i < APPLIED_RING && !found; i++)
+		if (mk->applied[i].index == index && index != 0) {
+			*m = mk->applied[i];
+			found = true;
+		}
+	pthread_mutex_unlock(&mk->amu);
+	return found;
+}
+
 int snap_maker_init(struct core *c)
 {
 	struct snap_maker *mk = calloc(1, sizeof(*mk));
 	if (mk == NULL)
 		return -1;
 	pthread_mutex_init(&mk->mu, NULL);
+	pthread_mutex_init(&mk->amu, NULL);
 	pthread_cond_init(&mk->cv, NULL);
 	c->maker = mk;
 	return 0;
@@ -181,6 +221,7 @@ void snap_maker_free(struct core *c)
 	if (mk == NULL)
 		return;
 	pthread_mutex_destroy(&mk->mu);
+	pthread_mutex_destroy(&mk->amu);
 	pthread_cond_destroy(&mk->cv);
 	free(mk);
 	c->maker = NULL;

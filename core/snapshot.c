@@ -2,12 +2,17 @@
  * core/snapshot.c — the store as a file: made by the leader for a member
  * too far behind its log, streamed into the member's store as it arrives.
  *
- * File: "METADSN1" | BE64 cluster id | dump records (storage/snapshot.h) |
- * BE64 consistent index | SHA-256 of every byte before it. The leader dumps
- * the store it has applied (index A), which is at or past the Raft snapshot
- * index S it told the member about; the member installs it and then takes
- * the Raft snapshot at S, and the entries S+1..A it is sent later are
- * skipped by apply, as any entry at or below the consistent index is.
+ * File: "METADSN2" | BE64 cluster id | dump records (storage/snapshot.h) |
+ * BE64 consistent index A | BE32 length | Raft snapshot meta at A
+ * (raft_snapshot_meta_encode, zero length when the leader no longer knew
+ * it), padded to META_CAP | SHA-256 of every byte before it. The leader
+ * dumps the store it has applied (index A), which is at or past the Raft
+ * snapshot index S it told the member about; the member installs it and
+ * then restores Raft at A with that meta, so the leader goes on from A+1.
+ * Without the meta (or from a "METADSN1" file, which ends at the index) it
+ * restores Raft at S, and the entries S+1..A it is sent later are stored in
+ * its log and skipped by apply, as any entry at or below the consistent
+ * index is: correct, but at a 1M-key store that is a second's work.
  *
  * The member loads the records into a new generation of its state tables
  * while they arrive (bulk loads, beside the live tables, which go on
@@ -35,9 +40,12 @@
 #include "storage/raftlog.h"
 #include "storage/snapshot.h"
 
-#define MAGIC "METADSN1"
+#define MAGIC "METADSN2"
+#define MAGIC_V1 "METADSN1" /* no meta: loaded, never made */
 #define HEAD_BYTES 16
-#define TAIL_BYTES (8 + 32)
+#define META_CAP (64 + 2 * RAFT_MAX_MEMBERS * 11) /* node_save_snapshot_meta's bound */
+#define TAIL_BYTES_V1 (8 + 32)
+#define TAIL_BYTES (8 + 4 + META_CAP + 32)
 #define INSTALL_BLOB "snap_install" /* raft_state: an older binary's install under way */
 #define INSTALL_FILE "install.snap" /* ... and its file */
 #define IO_BUF (1u << 20)
@@ -84,6 +92,7 @@ struct writer_ctx {
 	const uint64_t *ci;
 	snap_named_fn named;
 	void *named_arg;
+	uint8_t meta[4 + META_CAP]; /* the trailer's meta block */
 };
 
 static int flush_out(struct writer_ctx *w)
@@ -104,9 +113,23 @@ static int flush_out(struct writer_ctx *w)
 	return 0;
 }
 
-/* The index is known: the file gets its name, and a sender may start. */
+static void be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* The index is known: the file gets its name, and a sender may start.
+ * Raft's meta for the index is looked up now, while the writer still
+ * remembers it (the dump of a large store takes seconds). */
 static int name_it(struct writer_ctx *w)
 {
+	struct raft_snapshot_meta m;
+	size_t len = 0;
+	if (!snap_serve_meta(w->c, *w->ci, &m) ||
+	    raft_snapshot_meta_encode(&m, w->meta + 4, META_CAP, &len) != 0)
+		len = 0;
+	be32(w->meta, (uint32_t)len);
 	snprintf(w->making, sizeof(w->making), "%s/%016llx-%016llx.making", w->dir,
 		 (unsigned long long)w->c->member_id, (unsigned long long)*w->ci);
 	if (flush_out(w) != 0 || rename(w->tmp, w->making) != 0)
@@ -160,10 +183,12 @@ int snap_make(struct core *c, struct db_session *s, snap_named_fn named, void *a
 	uint8_t tail[TAIL_BYTES];
 	unsigned int mdlen = 0;
 	be64(tail, ci);
+	memcpy(tail + 8, w.meta, sizeof(w.meta));
+	uint8_t *sum = tail + TAIL_BYTES - 32;
 	if (rv == 0)
-		rv = write_out(&w, tail, 8) == 0 && flush_out(&w) == 0 &&
-			     EVP_DigestFinal_ex(w.md, tail + 8, &mdlen) == 1 && mdlen == 32 &&
-			     write(w.fd, tail + 8, 32) == 32
+		rv = write_out(&w, tail, TAIL_BYTES - 32) == 0 && flush_out(&w) == 0 &&
+			     EVP_DigestFinal_ex(w.md, sum, &mdlen) == 1 && mdlen == 32 &&
+			     write(w.fd, sum, 32) == 32
 			     ? 0 : -1;
 	if (w.fd >= 0 && close(w.fd) != 0)
 		rv = -1;
@@ -190,6 +215,7 @@ struct snap_stream {
 	EVP_MD_CTX *md;
 	uint8_t head[HEAD_BYTES], tail[TAIL_BYTES];
 	size_t headn, tailn;
+	size_t tail_bytes; /* by the head's magic */
 	bool ended; /* the dump's end record was fed: the trailer follows */
 	bool bad;
 };
@@ -218,9 +244,14 @@ int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len)
 			take = HEAD_BYTES - st->headn < len ? HEAD_BYTES - st->headn : len;
 			memcpy(st->head + st->headn, p, take);
 			st->headn += take;
-			st->bad = EVP_DigestUpdate(st->md, p, take) != 1 ||
-				  (st->headn == HEAD_BYTES &&
-				   (memcmp(st->head, MAGIC, 8) != 0 || get_be64(st->head + 8) != st->c->cluster_id));
+			st->bad = EVP_DigestUpdate(st->md, p, take) != 1;
+			if (!st->bad && st->headn == HEAD_BYTES) {
+				st->tail_bytes = memcmp(st->head, MAGIC, 8) == 0	   ? TAIL_BYTES
+						 : memcmp(st->head, MAGIC_V1, 8) == 0 ? TAIL_BYTES_V1
+										       : 0;
+				st->bad = st->tail_bytes == 0 ||
+					  get_be64(st->head + 8) != st->c->cluster_id;
+			}
 		} else if (!st->ended) {
 			int done = 0;
 			st->bad = snap_load_feed(st->load, p, len, &take, &done) != DB_OK ||
@@ -228,7 +259,7 @@ int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len)
 			st->ended = done;
 		} else {
 			/* The trailer, and nothing after it. */
-			take = TAIL_BYTES - st->tailn < len ? TAIL_BYTES - st->tailn : len;
+			take = st->tail_bytes - st->tailn < len ? st->tail_bytes - st->tailn : len;
 			memcpy(st->tail + st->tailn, p, take);
 			st->tailn += take;
 			st->bad = take == 0;
@@ -239,17 +270,26 @@ int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len)
 	return st->bad ? -1 : 0;
 }
 
-int snap_stream_end(struct snap_stream *st, uint64_t *index)
+int snap_stream_end(struct snap_stream *st, uint64_t *index, struct raft_snapshot_meta *meta)
 {
 	uint8_t sum[32];
 	unsigned int mdlen = 0;
-	if (st->bad || !st->ended || st->tailn != TAIL_BYTES ||
-	    EVP_DigestUpdate(st->md, st->tail, 8) != 1 || EVP_DigestFinal_ex(st->md, sum, &mdlen) != 1 ||
-	    mdlen != 32 || CRYPTO_memcmp(sum, st->tail + 8, 32) != 0) {
+	size_t body = st->tail_bytes - 32;
+	if (st->bad || !st->ended || st->tail_bytes == 0 || st->tailn != st->tail_bytes ||
+	    EVP_DigestUpdate(st->md, st->tail, body) != 1 || EVP_DigestFinal_ex(st->md, sum, &mdlen) != 1 ||
+	    mdlen != 32 || CRYPTO_memcmp(sum, st->tail + body, 32) != 0) {
 		st->bad = true;
 		return -1;
 	}
 	*index = get_be64(st->tail);
+	/* The meta is the leader's word for the index; any doubt and the
+	 * member restores Raft at the message's own index instead. */
+	memset(meta, 0, sizeof(*meta));
+	size_t len = body == 8 ? 0 : (size_t)st->tail[8] << 24 | (size_t)st->tail[9] << 16 |
+					     (size_t)st->tail[10] << 8 | st->tail[11];
+	if (len > META_CAP || (len > 0 && raft_snapshot_meta_decode(st->tail + 12, len, meta) != 0) ||
+	    meta->index != *index)
+		memset(meta, 0, sizeof(*meta));
 	/* Durable before the switch can name it. */
 	return snap_load_finish(st->load) == DB_OK ? 0 : -1;
 }

@@ -6,6 +6,7 @@
 #ifndef METAD_CORE_SNAPSHOT_H
 #define METAD_CORE_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,12 +34,13 @@ int snap_make(struct core *c, struct db_session *s, snap_named_fn named, void *a
  * tables beside the live store. new: NULL on failure. feed: the next bytes,
  * cut anywhere; -1 once they are not a snapshot of this cluster. end: the
  * whole file was fed; checks the hash, makes the load durable, *index is
- * the consistent index it holds; 0 or -1.
+ * the consistent index it holds and *meta Raft's snapshot meta there
+ * (meta->index 0: the file does not say); 0 or -1.
  */
 struct snap_stream;
 struct snap_stream *snap_stream_new(struct core *c);
 int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len);
-int snap_stream_end(struct snap_stream *st, uint64_t *index);
+int snap_stream_end(struct snap_stream *st, uint64_t *index, struct raft_snapshot_meta *meta);
 void snap_stream_free(struct snap_stream *st); /* drops the load unless installed */
 
 /* Node thread, after snap_stream_end: the loaded store becomes the store
@@ -61,6 +63,13 @@ int snap_serve(void *arg, const char *have_id, char **path);
 /* How far a file snap_serve gave has got: 1 whole (*size final), 0 still
  * growing (*size so far), -1 it never will be (its making failed). */
 int snap_file_state(void *arg, const char *path, uint64_t *size);
+/* Node thread, before the store commits index: what Raft would put in a
+ * snapshot there, kept for a while so that a file made at that index can
+ * carry it (a member then restores Raft at the store's index, not at the
+ * older Raft snapshot, and is not sent the entries between). */
+void snap_serve_applied(struct core *c, uint64_t index);
+/* Any thread: that meta for index, if still kept. */
+bool snap_serve_meta(struct core *c, uint64_t index, struct raft_snapshot_meta *m);
 /* The maker's state, before the transport starts / after it stopped and
  * snap_fetch_stop returned. */
 int snap_maker_init(struct core *c);

@@ -277,3 +277,18 @@ int raft_log_term(const struct raft *r, uint64_t index, uint64_t *term)
 {
 	return logTerm(&r->log, index, term);
 }
+
+int raft_snapshot_meta_at(const struct raft *r, uint64_t index, struct raft_snapshot_meta *meta)
+{
+	uint64_t term;
+	int rv = logTerm(&r->log, index, &term);
+	if (rv != 0) {
+		return rv;
+	}
+	/* The history's base is at or before the log's offset, so every index
+	 * logTerm knows has its configuration there. */
+	meta->index = index;
+	meta->term = term;
+	meta->conf = *confHistAt(&r->confs, index);
+	return 0;
+}

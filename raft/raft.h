@@ -376,6 +376,13 @@ RAFT_API int raft_log_entry(const struct raft *r, uint64_t index, const struct r
 /* Term of entry at index (snapshot index included). Errors as above. */
 RAFT_API int raft_log_term(const struct raft *r, uint64_t index, uint64_t *term);
 
+/* What a snapshot at index would carry: its term and the configuration in
+ * force there. The caller may hold a state-machine image at a later index
+ * than the library's snapshot and offer that instead (a member fetching the
+ * leader's store). Errors as above. */
+RAFT_API int raft_snapshot_meta_at(const struct raft *r, uint64_t index,
+				   struct raft_snapshot_meta *meta);
+
 /*--------------------------------------------------------------------------
  * Wire format (nanopb, raft/raft.proto). Decoders never trust input: sizes
  * are bounded and every malformed input yields RAFT_CORRUPT or RAFT_TOOBIG.

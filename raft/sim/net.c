@@ -136,6 +136,40 @@ void netSend(struct sim *s, int from_slot, const struct raft_message *m)
 	}
 }
 
+/*
+ * A member fetching the leader's store gets the store as it stands when
+ * the leader dumps it, past the Raft snapshot the message names, and may
+ * restore Raft there with the leader's raft_snapshot_meta_at (metad's
+ * snap_fetch.c). Here: the sender's state machine at its applied index
+ * replaces the message's image, under the same conditions. 0: unchanged.
+ */
+static int newerImage(struct sim *s, const struct snode *src, struct raft_message *m,
+		      struct ssnap *img)
+{
+	struct raft_status st;
+	struct raft_snapshot_meta meta;
+	bool ok = false;
+	if (src->r == NULL || !src->up || src->id != m->from) {
+		return 0;
+	}
+	raft_status(src->r, &st);
+	if (src->applied <= m->snapshot.meta.index || src->applied != st.applied ||
+	    raft_snapshot_meta_at(src->r, src->applied, &meta) != 0 || meta.term > m->term) {
+		return 0;
+	}
+	*img = (struct ssnap){src->applied, src->sm, pentryChainAt(src, src->applied, &ok)};
+	if (!ok) {
+		return 0;
+	}
+	m->snapshot.meta = meta;
+	m->snapshot.data = (const uint8_t *)img;
+	m->snapshot.len = sizeof(*img);
+	m->snapshot.batch = NULL; /* borrowed: the library copies it */
+	simTrace(s, "snap %llu->%llu carries the image at %llu", (unsigned long long)m->from,
+		 (unsigned long long)m->to, (unsigned long long)img->index);
+	return 1;
+}
+
 void netDeliverDue(struct sim *s)
 {
 	while (s->qn > 0 && s->q[0].at <= (uint64_t)s->now) {
@@ -171,6 +205,15 @@ void netDeliverDue(struct sim *s)
 			 (unsigned long long)m->index, (unsigned long long)m->log_term,
 			 (unsigned long long)m->commit, m->n_entries, m->reject ? " reject" : "",
 			 m->type == RAFT_MSG_SNAP ? " snap" : "");
+		struct raft_message newer;
+		struct ssnap img;
+		if (m->type == RAFT_MSG_SNAP && (s->o->faults & SIM_FAULT_SNAPSHOT) &&
+		    simChance(s, 500)) {
+			newer = *m; /* a copy: the held message keeps its own image */
+			if (newerImage(s, src, &newer, &img)) {
+				m = &newer;
+			}
+		}
 		int rv = raft_step(dst->r, m);
 		if (rv == RAFT_INVALID || rv == RAFT_CORRUPT) {
 			simViolation(s, "node %llu rejected %s: %s", (unsigned long long)dst->id,

@@ -214,6 +214,62 @@ static void testFollowerBehindCompactedLog(void)
 	hFree(&c);
 }
 
+/* The state machine may answer a snapshot message with a newer image than
+ * the library's snapshot (metad's store at the leader's applied index): the
+ * follower restores there, and the leader goes on from after it. */
+static void testFollowerTakesNewerImage(void)
+{
+	struct cluster c;
+	hInit(&c, 3);
+	hStartAll(&c);
+	elect(&c, 1);
+	hIsolate(&c, 3, true);
+	for (int i = 0; i < 50; i++) {
+		CHECK_EQ(hPropose(&c, 1, (uint64_t)i), 0);
+	}
+	hStabilize(&c);
+	CHECK_EQ(c.applied[1], 51);
+	CHECK_EQ(raft_snapshot_taken(c.r[1], 30, "state", 5, 0), 0);
+	struct raft_snapshot_meta at;
+	CHECK_EQ(raft_snapshot_meta_at(c.r[1], 29, &at), RAFT_COMPACTED);
+	CHECK_EQ(raft_snapshot_meta_at(c.r[1], 52, &at), RAFT_UNAVAILABLE);
+	CHECK_EQ(raft_snapshot_meta_at(c.r[1], 51, &at), 0);
+	CHECK_EQ(at.index, 51);
+	CHECK_EQ(at.term, 1);
+	CHECK_EQ(at.conf.n_voters, 3);
+	hIsolate(&c, 3, false);
+	int swapped = 0;
+	for (int round = 0; round < 20 && hStatus(&c, 3).commit < 51; round++) {
+		for (int i = 1; i <= 3; i++) {
+			raft_tick(c.r[i]);
+		}
+		hReady(&c);
+		for (size_t i = 0; i < c.qn; i++) {
+			struct raft_message *m = &c.q[i];
+			if (m->type == RAFT_MSG_SNAP && m->to == 3) {
+				CHECK_EQ(m->snapshot.meta.index, 30);
+				m->snapshot.meta = at;
+				swapped++;
+			}
+		}
+		hDeliver(&c);
+	}
+	hStabilize(&c);
+	CHECK(swapped > 0);
+	CHECK_EQ(c.snapshots[3], 1);
+	CHECK_EQ(hStatus(&c, 3).snapshot_index, 51);
+	CHECK_EQ(hStatus(&c, 3).first_index, 52);
+	uint64_t match = 0;
+	CHECK_EQ(raft_match(c.r[1], 3, &match), 0);
+	CHECK_EQ(match, 51);
+	CHECK_EQ(hPropose(&c, 1, 1000), 0);
+	hStabilize(&c);
+	hTickAll(&c, 2);
+	CHECK_EQ(hStatus(&c, 3).commit, 52);
+	CHECK(hSameLog(&c, 1, 3));
+	hFree(&c);
+}
+
 static void testOldLeaderComesBack(void)
 {
 	struct cluster c;
@@ -319,6 +375,7 @@ int main(void)
 	RUN(testMembershipGuards);
 	RUN(testUncommittedConfRollsBack);
 	RUN(testFollowerBehindCompactedLog);
+	RUN(testFollowerTakesNewerImage);
 	RUN(testOldLeaderComesBack);
 	RUN(testPreVoteNoDisruption);
 	RUN(testLeaderTransfer);
