@@ -184,17 +184,34 @@ static void testUncommittedConfRollsBack(void)
 	hFree(&c);
 }
 
+/* Node 3 cut off while node 1 commits 50 entries (applied 51 with its
+ * empty entry); and, once it is back, whether it follows a new one. */
+static void startWithLaggard(struct cluster *c)
+{
+	hInit(c, 3);
+	hStartAll(c);
+	elect(c, 1);
+	hIsolate(c, 3, true);
+	for (int i = 0; i < 50; i++) {
+		CHECK_EQ(hPropose(c, 1, (uint64_t)i), 0);
+	}
+	hStabilize(c);
+}
+
+static void checkLaggardFollows(struct cluster *c)
+{
+	CHECK_EQ(hPropose(c, 1, 1000), 0);
+	hStabilize(c);
+	hTickAll(c, 2);
+	CHECK_EQ(hStatus(c, 3).commit, 52);
+	CHECK(hSameLog(c, 1, 3));
+	hFree(c);
+}
+
 static void testFollowerBehindCompactedLog(void)
 {
 	struct cluster c;
-	hInit(&c, 3);
-	hStartAll(&c);
-	elect(&c, 1);
-	hIsolate(&c, 3, true);
-	for (int i = 0; i < 50; i++) {
-		CHECK_EQ(hPropose(&c, 1, (uint64_t)i), 0);
-	}
-	hStabilize(&c);
+	startWithLaggard(&c);
 	uint64_t applied = c.applied[1];
 	CHECK_EQ(applied, 51);
 	CHECK_EQ(raft_snapshot_taken(c.r[1], applied, "state", 5, 0), 0);
@@ -206,12 +223,7 @@ static void testFollowerBehindCompactedLog(void)
 	hTickAll(&c, 5);
 	CHECK_EQ(c.snapshots[3], 1);
 	CHECK_EQ(hStatus(&c, 3).commit, 51);
-	CHECK_EQ(hPropose(&c, 1, 1000), 0);
-	hStabilize(&c);
-	hTickAll(&c, 2);
-	CHECK_EQ(hStatus(&c, 3).commit, 52);
-	CHECK(hSameLog(&c, 1, 3));
-	hFree(&c);
+	checkLaggardFollows(&c);
 }
 
 /* The state machine may answer a snapshot message with a newer image than
@@ -220,14 +232,7 @@ static void testFollowerBehindCompactedLog(void)
 static void testFollowerTakesNewerImage(void)
 {
 	struct cluster c;
-	hInit(&c, 3);
-	hStartAll(&c);
-	elect(&c, 1);
-	hIsolate(&c, 3, true);
-	for (int i = 0; i < 50; i++) {
-		CHECK_EQ(hPropose(&c, 1, (uint64_t)i), 0);
-	}
-	hStabilize(&c);
+	startWithLaggard(&c);
 	CHECK_EQ(c.applied[1], 51);
 	CHECK_EQ(raft_snapshot_taken(c.r[1], 30, "state", 5, 0), 0);
 	struct raft_snapshot_meta at;
@@ -262,12 +267,7 @@ static void testFollowerTakesNewerImage(void)
 	uint64_t match = 0;
 	CHECK_EQ(raft_match(c.r[1], 3, &match), 0);
 	CHECK_EQ(match, 51);
-	CHECK_EQ(hPropose(&c, 1, 1000), 0);
-	hStabilize(&c);
-	hTickAll(&c, 2);
-	CHECK_EQ(hStatus(&c, 3).commit, 52);
-	CHECK(hSameLog(&c, 1, 3));
-	hFree(&c);
+	checkLaggardFollows(&c);
 }
 
 static void testOldLeaderComesBack(void)
