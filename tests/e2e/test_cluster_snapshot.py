@@ -153,7 +153,7 @@ def test_learner_added_after_compaction_catches_up_by_snapshot(cluster_factory):
     # Raft snapshot (every 40 entries here): the entries between are not
     # sent again. Nothing is written meanwhile, so the leader still knew
     # the meta of the index it dumped.
-    [(store, raft)] = _install_indexes(learner)
+    store, raft = _install_indexes(learner)[0]
     assert store == raft and store >= max(revs.values()), learner.log_tail()
     ids = {m["name"]: m for m in leader.ctl_json("member", "list")["members"]}
     out = harness.ctl_reconfig(leader, "member", "promote", "%x" % int(ids[learner.name]["ID"]))
