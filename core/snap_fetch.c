@@ -74,11 +74,12 @@ static void fetched(struct core *c, struct node_op *op)
 			/* Raft restores where the store now stands, when the
 			 * leader said what its snapshot there would be: the
 			 * entries between its own snapshot and the store are not
-			 * sent, stored and skipped. The term check keeps the
-			 * message one Raft accepts from this sender. */
+			 * sent, stored and skipped. snap_stream_end left the
+			 * meta only if it names the file's index. The term check
+			 * keeps the message one Raft accepts from this sender. */
 			struct raft_snapshot_meta *m = &f->meta;
-			if (m->index == f->index && m->index > want && m->term != 0 &&
-			    m->term <= f->msg.term && mvcc_consistent_index(c->mvcc) == m->index) {
+			if (m->index > want && m->term != 0 && m->term <= f->msg.term &&
+			    mvcc_consistent_index(c->mvcc) == m->index) {
 				f->msg.snapshot.meta = *m;
 				want = m->index;
 			}

@@ -66,6 +66,20 @@ static uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
+static void be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 int snap_dir(struct core *c, char *buf, size_t cap)
 {
 	int n = snprintf(buf, cap, "%s/snap", c->cfg.data_dir);
@@ -111,12 +125,6 @@ static int flush_out(struct writer_ctx *w)
 	}
 	w->len = 0;
 	return 0;
-}
-
-static void be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
 }
 
 /* The index is known: the file gets its name, and a sender may start.
@@ -285,8 +293,7 @@ int snap_stream_end(struct snap_stream *st, uint64_t *index, struct raft_snapsho
 	/* The meta is the leader's word for the index; any doubt and the
 	 * member restores Raft at the message's own index instead. */
 	memset(meta, 0, sizeof(*meta));
-	size_t len = body == 8 ? 0 : (size_t)st->tail[8] << 24 | (size_t)st->tail[9] << 16 |
-					     (size_t)st->tail[10] << 8 | st->tail[11];
+	size_t len = body == 8 ? 0 : get_be32(st->tail + 8);
 	if (len > META_CAP || (len > 0 && raft_snapshot_meta_decode(st->tail + 12, len, meta) != 0) ||
 	    meta->index != *index)
 		memset(meta, 0, sizeof(*meta));
