@@ -7,6 +7,7 @@ against a deadline.
 """
 
 import base64
+import fcntl
 import json
 import os
 import random
@@ -66,7 +67,28 @@ def _ephemeral_range():
 
 
 _EPHEMERAL = _ephemeral_range()
-_HANDED_OUT = set()
+_HANDED_OUT = {}
+# Test processes run in parallel (ctest -j) and each picks its ports alone: a
+# cluster picks all its members' ports before the first one binds, so a port
+# that was free at the probe could be handed to a server of another test
+# meanwhile (a CI run once saw a member refused by another test's cluster on
+# its peer port). A port is therefore also claimed across processes by an
+# flock on a file named for it, held until this process exits; the kernel
+# drops the lock when it does, however it ends.
+_PORT_LOCKS = os.path.join(tempfile.gettempdir(), "metad-test-ports")
+
+
+def _claim(port):
+    """True if no other test process holds port; then this one does."""
+    os.makedirs(_PORT_LOCKS, exist_ok=True)
+    fd = os.open(os.path.join(_PORT_LOCKS, str(port)), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _HANDED_OUT[port] = fd
+    return True
 
 
 def free_port():
@@ -74,23 +96,22 @@ def free_port():
     ephemeral range: servers are restarted on the same ports, and a port in
     that range can meanwhile become the local end of some other process's
     outgoing connection, which makes the restart's bind fail. Never the same
-    port twice in one test process: a port picked for a member that has not
-    bound it yet is still free, and was once handed to a second member of
-    the same cluster."""
+    port twice in one test process, nor one another test process claimed: a
+    port picked for a member that has not bound it yet is still free, and
+    was once handed to a second member of the same cluster."""
     rng = random.Random()
     lo = 10000
     hi = _EPHEMERAL[0] - 1 if _EPHEMERAL[0] > lo + 1000 else 30000
     while True:
         port = rng.randint(lo, hi)
         # never a real etcd's defaults, never one handed out already
-        if port in (2379, 2380) or port in _HANDED_OUT:
+        if port in (2379, 2380) or port in _HANDED_OUT or not _claim(port):
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
-                continue
-        _HANDED_OUT.add(port)
+                continue    # keep the claim: whoever holds it is not a test
         return port
 
 
