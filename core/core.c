@@ -155,6 +155,8 @@ static void free_core(struct core *c)
 {
 	peer_stop(c->peers); /* no more deliveries into the inbox */
 	c->peers = NULL;
+	core_poller_stop(c->poller); /* after every user of its queue */
+	c->poller = NULL;
 	writer_drain(c);
 	forward_close(c);
 	node_close(c);
@@ -284,10 +286,10 @@ static uint8_t *members_for_peer(void *arg, size_t *len)
 
 /* Listen on the peer URLs and know every other member's. Messages that
  * arrive before the writer starts wait in its inbox. A member alone starts
- * it only once a second member is added (core_peers_start): its completion
- * queue threads would otherwise take part in gRPC's polling of the client
- * connections too, costing a lone member's every request thread hops
- * (measured: ~60 us more server CPU per put from one client). */
+ * it only once a second member is added (core_peers_start). That once kept
+ * a second polling thread off a lone member's client connections (~60 us
+ * more server CPU per put from one client); since the transport shares the
+ * polling thread (poller.h) it only spares the transport's two threads. */
 int core_peers_start(struct core *c, char *err, size_t errlen)
 {
 	if (c->cfg.n_listen_peer_urls == 0 || c->peers != NULL)
@@ -302,6 +304,7 @@ int core_peers_start(struct core *c, char *err, size_t errlen)
 		.snapshot = snap_serve,
 		.hash = corrupt_serve_hash,
 		.snapshot_state = snap_file_state,
+		.poller = c->poller,
 	};
 	if (peer_start(&pc, node_recv, c, &c->peers, err, errlen) != 0)
 		return -1;
@@ -401,6 +404,11 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		free_core(c);
 		return CORE_ENOMEM;
+	}
+	if (core_poller_start(&c->poller) != 0) {
+		snprintf(err, errlen, "cannot start the polling thread");
+		free_core(c);
+		return CORE_EINTERNAL;
 	}
 	if (c->cfg.max_request_bytes == 0)
 		c->cfg.max_request_bytes = 1572864; /* etcd's default, 1.5 MiB */
@@ -505,6 +513,11 @@ void core_close(struct core *c)
 	core_log("info", "write path: %llu requests in %llu synced commits",
 		(unsigned long long)reqs, (unsigned long long)commits);
 	free_core(c);
+}
+
+struct grpc_completion_queue *core_polling_cq(const struct core *c)
+{
+	return core_poller_cq(c->poller);
 }
 
 const struct core_config *core_config(const struct core *c)

@@ -197,6 +197,10 @@ void core_status(struct core *c, struct core_status *st);
 void core_fill_header(struct core *c, Etcdserverpb__ResponseHeader *h, int64_t rev);
 
 const struct core_config *core_config(const struct core *c);
+/* The process's polling completion queue (core/poller.h): a front end
+ * registers it with its gRPC server and starts its calls on it, so that
+ * one thread reads every connection, clients' and peers'. */
+struct grpc_completion_queue *core_polling_cq(const struct core *c);
 
 /* Write-path counters (group commit): synced log commits and requests. */
 void core_write_stats(struct core *c, uint64_t *commits, uint64_t *requests);

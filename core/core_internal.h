@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "core/members.h"
 #include "core/node.h"
+#include "core/poller.h"
 #include "storage/db.h"
 #include "storage/mvcc.h"
 
@@ -94,6 +95,7 @@ struct core {
 	struct raft *raft;
 	struct node *node;
 	struct members members;
+	struct core_poller *poller; /* the process's polling queue (poller.h) */
 	struct peer_transport *peers;
 	struct forward *fwd;    /* calls to the leader (forward.c) */
 	int64_t req_timeout_ns; /* etcd's ReqTimeout: 5 s + 2 election timeouts */

@@ -1,5 +1,5 @@
 /*
- * core/peer.c — the peer transport's life: listen, CQ threads, stop.
+ * core/peer.c — the peer transport's life: listen, threads, stop.
  * Incoming streams are in peer_server.c, outgoing in peer_client.c, TLS in
  * peer_tls.c.
  */
@@ -63,42 +63,36 @@ void peer_live_drop_locked(struct peer_transport *t, long *counter)
 }
 
 /*
- * One thread and one polling queue carry both directions: the incoming
- * streams (so the recv callback runs here), the outgoing ones' completions
- * and the re-dial timers. gRPC's epoll engine lets any thread waiting on a
- * polling queue take the poller's turn and read whatever socket is ready,
- * client ones included, then wake the thread that owns what it read: with a
- * second polling thread for the outgoing streams, the leader of 3 members
- * took 62.6 us of CPU per put under 1,000 clients, 55.3 with one (four
- * alternating runs each, 2026-12-04). Sends still start on the caller's
+ * Completions of both directions (the incoming streams, so the recv
+ * callback runs there, and the outgoing ones) are handled on the process's
+ * one polling thread (core/poller.h). Sends still start on the caller's
  * thread (peer_send), so a recv callback never holds one up; the callback
- * only queues the message for the node.
+ * only queues the message for the node. This thread only re-dials: it
+ * wakes at the next re-dial (schedule_locked signals it) and at least
+ * every back-off maximum.
  */
-static void *cq_main(void *arg)
+static void *timer_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "metad-peer");
 	struct peer_transport *t = arg;
-	int64_t due = 0;
-	for (;;) {
-		/* Wake at the next re-dial, and at least every back-off maximum
-		 * so a timer set from another thread is never late by more. */
+	pthread_mutex_lock(&t->mu);
+	while (!t->stopping) {
 		int64_t now = peer_now_ms();
+		int64_t due = peer_client_timers_locked(t, now);
 		int64_t wait = PEER_BACKOFF_MAX_MS;
 		if (due != 0 && due - now < wait)
 			wait = due > now ? due - now : 0;
-		gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-						  gpr_time_from_millis(wait, GPR_TIMESPAN));
-		grpc_event ev = grpc_completion_queue_next(t->cq, until, NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type == GRPC_OP_COMPLETE) {
-			struct peer_tag *tag = ev.tag;
-			tag->fn(tag, ev.success != 0);
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += wait / 1000;
+		until.tv_nsec += (wait % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
 		}
-		pthread_mutex_lock(&t->mu);
-		due = peer_client_timers_locked(t, peer_now_ms());
-		pthread_mutex_unlock(&t->mu);
+		pthread_cond_timedwait(&t->timer_cv, &t->mu, &until);
 	}
+	pthread_mutex_unlock(&t->mu);
 	return NULL;
 }
 
@@ -170,31 +164,40 @@ static void destroy(struct peer_transport *t)
 		grpc_completion_queue_shutdown(t->shutdown_cq);
 		grpc_completion_queue_destroy(t->shutdown_cq);
 	}
-	grpc_completion_queue *cqs[] = {t->cq, t->snap_cq};
-	for (size_t i = 0; i < 2; i++) {
-		if (cqs[i] == NULL)
-			continue;
+	if (t->snap_cq != NULL) {
 		/* Drained already when its thread ran; otherwise (start failed
 		 * half-way) the leftover completions are handled here. */
-		grpc_completion_queue_shutdown(cqs[i]);
-		for (;;) {
-			grpc_event ev = grpc_completion_queue_next(cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-			if (ev.type == GRPC_QUEUE_SHUTDOWN)
-				break;
-			if (ev.type == GRPC_OP_COMPLETE)
-				((struct peer_tag *)ev.tag)->fn(ev.tag, ev.success != 0);
-		}
-		grpc_completion_queue_destroy(cqs[i]);
+		grpc_completion_queue_shutdown(t->snap_cq);
+		core_poller_run(t->snap_cq);
+		grpc_completion_queue_destroy(t->snap_cq);
 	}
 	peer_client_free_all(t);
 	free(t->cert_pem);
 	free(t->key_pem);
 	free(t->ca_pem);
 	free(t->ports);
+	pthread_cond_destroy(&t->timer_cv);
 	pthread_cond_destroy(&t->idle);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 	grpc_shutdown();
+}
+
+/* Join the threads peer_start started (the snapshot queue shuts down). */
+static void stop_threads(struct peer_transport *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->stopping = true;
+	pthread_cond_signal(&t->timer_cv);
+	pthread_mutex_unlock(&t->mu);
+	if (t->started)
+		pthread_join(t->thread, NULL);
+	t->started = false;
+	if (t->snap_cq != NULL)
+		grpc_completion_queue_shutdown(t->snap_cq);
+	if (t->snap_started)
+		pthread_join(t->snap_thread, NULL);
+	t->snap_started = false;
 }
 
 int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
@@ -208,6 +211,11 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	grpc_init();
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->idle, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->timer_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	t->recv = recv;
 	t->arg = arg;
 	t->self_id = cfg->self_id;
@@ -218,6 +226,10 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->snapshot = cfg->snapshot;
 	t->hash = cfg->hash;
 	t->snapshot_state = cfg->snapshot_state;
+	if (cfg->poller == NULL) {
+		snprintf(err, errlen, "no polling thread");
+		goto err;
+	}
 	if (peer_load_tls(t, &cfg->tls, err, errlen) != 0)
 		goto err;
 	t->server = make_server(t);
@@ -225,23 +237,30 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->method = grpc_server_register_method(t->server, PEER_METHOD, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
 	t->members_method = grpc_server_register_method(t->server, PEER_MEMBERS_METHOD, NULL,
 							GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-	t->cq = grpc_completion_queue_create_for_next(NULL);
+	t->cq = core_poller_cq(cfg->poller);
 	t->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
 	grpc_server_register_completion_queue(t->server, t->cq, NULL);
 	t->snap_method = grpc_server_register_method(t->server, PEER_SNAPSHOT_METHOD, NULL,
 						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 	t->hash_method = grpc_server_register_method(t->server, PEER_HASH_METHOD, NULL,
 						     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-	/* Non-polling: gRPC's epoll engine lets any thread waiting on a polling
-	 * CQ take the poller's turn, and this thread, idle but for snapshots,
-	 * then read the leader's client and peer sockets and woke the threads
-	 * owning what it read: 4.8 us of the leader's 56 per put with 1,000
-	 * clients on 3 members. Snapshot chunks are large, so the wake-up this
-	 * costs their completions is nothing; t->cq keeps the server polled. */
+	/* Non-polling (poller.h): snapshot chunks are large, so the wake-up
+	 * this costs their completions is nothing. */
 	grpc_completion_queue_attributes np = {GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT,
 					       GRPC_CQ_NON_POLLING, NULL};
 	t->snap_cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&np), &np, NULL);
 	grpc_server_register_completion_queue(t->server, t->snap_cq, NULL);
+	/* The threads first: once the server starts, calls need them. */
+	if (pthread_create(&t->thread, NULL, timer_main, t) != 0) {
+		snprintf(err, errlen, "cannot start the peer thread");
+		goto err;
+	}
+	t->started = true;
+	if (pthread_create(&t->snap_thread, NULL, peer_snap_main, t) != 0) {
+		snprintf(err, errlen, "cannot start the peer snapshot thread");
+		goto err;
+	}
+	t->snap_started = true;
 	if (add_ports(t, cfg, err, errlen) != 0)
 		goto err;
 	grpc_server_start(t->server);
@@ -250,23 +269,11 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	peer_members_arm(t);
 	peer_snap_arm(t);
 	peer_hash_arm(t);
-	if (pthread_create(&t->thread, NULL, cq_main, t) != 0) {
-		snprintf(err, errlen, "cannot start the peer thread");
-		goto err_after_start;
-	}
-	t->started = true;
-	if (pthread_create(&t->snap_thread, NULL, peer_snap_main, t) != 0) {
-		snprintf(err, errlen, "cannot start the peer snapshot thread");
-		goto err_after_start;
-	}
-	t->snap_started = true;
 	*out = t;
 	return 0;
 
-err_after_start:
-	peer_stop(t);
-	return -1;
 err:
+	stop_threads(t);
 	destroy(t);
 	return -1;
 }
@@ -287,24 +294,19 @@ void peer_stop(struct peer_transport *t)
 
 	/* Incoming streams never end on their own: cancel them at once (Raft
 	 * loses nothing it does not retransmit). Pending request_call tags
-	 * then complete with ok == false and are freed on the peer thread. */
+	 * then complete with ok == false and are freed on the polling thread. */
 	static int shutdown_tag;
 	grpc_server_shutdown_and_notify(t->server, t->shutdown_cq, &shutdown_tag);
 	grpc_server_cancel_all_calls(t->server);
 	grpc_completion_queue_pluck(t->shutdown_cq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
-	/* Every call's last completion must be handled before the queues shut
-	 * down: a batch started on a shut-down queue is a gRPC assertion. If a
-	 * thread never started, nobody drains its queue: do it here. */
+	/* Every call's last completion must be handled (on the polling thread
+	 * and the snapshot thread) before the snapshot queue shuts down: a
+	 * batch started on a shut-down queue is a gRPC assertion. */
 	pthread_mutex_lock(&t->mu);
-	while (t->live_in + t->live_out > 0 && t->started && t->snap_started)
+	while (t->live_in + t->live_out > 0)
 		pthread_cond_wait(&t->idle, &t->mu);
 	pthread_mutex_unlock(&t->mu);
-	grpc_completion_queue_shutdown(t->cq);
-	grpc_completion_queue_shutdown(t->snap_cq);
-	if (t->snap_started)
-		pthread_join(t->snap_thread, NULL);
-	if (t->started)
-		pthread_join(t->thread, NULL);
+	stop_threads(t);
 	destroy(t);
 }

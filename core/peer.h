@@ -64,17 +64,19 @@ struct peer_config {
 	 * there is streamed, and the rest as it comes); -1 it never will be.
 	 * NULL: every file is whole. */
 	int (*snapshot_state)(void *arg, const char *path, uint64_t *size);
+	/* The process's polling queue and thread (core/poller.h): required. */
+	struct core_poller *poller;
 };
 
 /* One received payload (borrowed for the call), from transport threads.
  *
- * Added: every call comes from the transport's one thread ("metad-peer"),
- * so calls never overlap, and payloads from one sender
+ * Added: every call comes from the process's polling thread ("metad-cq",
+ * core/poller.h), so calls never overlap, and payloads from one sender
  * arrive in the order that sender queued them on one stream (after a
  * re-dial a few of the old stream's last messages may interleave with or
  * follow the new one's; Raft tolerates that). Keep it quick: the same thread
- * completes this member's sends, so a slow callback holds up its own
- * streams as well as the senders' (their queues fill and drop).
+ * completes this member's sends and serves the client API, so a slow
+ * callback holds up all of them (and the senders' queues fill and drop).
  * The callback may call peer_send, peer_connected, peer_set and peer_remove;
  * it must not call peer_stop. */
 typedef void (*peer_recv_fn)(void *arg, uint64_t from, const uint8_t *data, size_t len);
@@ -85,8 +87,9 @@ struct peer_transport;
  * (bad URL, port taken, unreadable certificate).
  *
  * Added: cfg and its strings are borrowed for the call only (certificates
- * are read into memory here). Threads: "metad-peer" (incoming and outgoing
- * streams, recv, re-dial timers) and one for snapshot and HashKV calls. */
+ * are read into memory here). Threads: the polling one of cfg->poller
+ * (incoming and outgoing streams, recv), "metad-peer" (re-dials) and one
+ * for snapshot and HashKV calls. */
 int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	       struct peer_transport **out, char *err, size_t errlen);
 

@@ -51,9 +51,9 @@ struct peer_conn {
 	struct peer_out *p; /* non-NULL iff p->conn == this */
 	char *url;          /* dialled (the member's URLs may change meanwhile) */
 	grpc_call *call;
-	struct peer_tag ready_tag;  /* SEND_INITIAL_METADATA + RECV_INITIAL_METADATA */
-	struct peer_tag send_tag;   /* SEND_MESSAGE */
-	struct peer_tag status_tag; /* RECV_STATUS_ON_CLIENT */
+	struct core_tag ready_tag;  /* SEND_INITIAL_METADATA + RECV_INITIAL_METADATA */
+	struct core_tag send_tag;   /* SEND_MESSAGE */
+	struct core_tag status_tag; /* RECV_STATUS_ON_CLIENT */
 	int pending;
 	bool accepted;
 	bool finished;
@@ -65,9 +65,9 @@ struct peer_conn {
 	grpc_slice details;
 };
 
-static void on_ready(struct peer_tag *tag, bool ok);
-static void on_send(struct peer_tag *tag, bool ok);
-static void on_status(struct peer_tag *tag, bool ok);
+static void on_ready(struct core_tag *tag, bool ok);
+static void on_send(struct core_tag *tag, bool ok);
+static void on_status(struct core_tag *tag, bool ok);
 
 static void msg_free(struct peer_msg *m)
 {
@@ -99,7 +99,7 @@ static void conn_maybe_free_locked(struct peer_conn *c)
 	peer_live_drop_locked(t, &t->live_out);
 }
 
-static bool start_locked(struct peer_conn *c, const grpc_op *ops, size_t n, struct peer_tag *tag)
+static bool start_locked(struct peer_conn *c, const grpc_op *ops, size_t n, struct core_tag *tag)
 {
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
 	if (e != GRPC_CALL_OK) {
@@ -142,8 +142,10 @@ static void pump_locked(struct peer_out *p)
 static void schedule_locked(struct peer_transport *t, struct peer_out *p, int64_t at)
 {
 	p->redial_at = at;
-	if (t->next_due_ms == 0 || at < t->next_due_ms)
+	if (t->next_due_ms == 0 || at < t->next_due_ms) {
 		t->next_due_ms = at;
+		pthread_cond_signal(&t->timer_cv); /* the re-dial thread may sleep longer */
+	}
 }
 
 static grpc_channel *make_channel(struct peer_transport *t, const char *url)
@@ -253,7 +255,7 @@ static bool md_has(const grpc_metadata_array *md, const char *key)
 	return false;
 }
 
-static void on_ready(struct peer_tag *tag, bool ok)
+static void on_ready(struct core_tag *tag, bool ok)
 {
 	struct peer_conn *c = PEER_CONTAINER(tag, struct peer_conn, ready_tag);
 	struct peer_transport *t = c->t; /* c may be freed before the unlock */
@@ -276,7 +278,7 @@ static void on_ready(struct peer_tag *tag, bool ok)
 	pthread_mutex_unlock(&t->mu);
 }
 
-static void on_send(struct peer_tag *tag, bool ok)
+static void on_send(struct core_tag *tag, bool ok)
 {
 	struct peer_conn *c = PEER_CONTAINER(tag, struct peer_conn, send_tag);
 	struct peer_transport *t = c->t; /* c may be freed before the unlock */
@@ -291,7 +293,7 @@ static void on_send(struct peer_tag *tag, bool ok)
 	pthread_mutex_unlock(&t->mu);
 }
 
-static void on_status(struct peer_tag *tag, bool ok)
+static void on_status(struct core_tag *tag, bool ok)
 {
 	(void)ok; /* RECV_STATUS_ON_CLIENT always succeeds */
 	struct peer_conn *c = PEER_CONTAINER(tag, struct peer_conn, status_tag);

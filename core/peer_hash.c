@@ -19,7 +19,7 @@
 #include "core/peer_internal.h"
 
 struct hash_call {
-	struct peer_tag tag;
+	struct core_tag tag;
 	struct peer_transport *t;
 	bool answering;
 	grpc_call *call;
@@ -49,7 +49,7 @@ static void hc_free(struct hash_call *hc)
 }
 
 /* A HashKV call arrived (or the server is stopping): answer it. */
-static void on_event(struct peer_tag *tag, bool ok)
+static void on_event(struct core_tag *tag, bool ok)
 {
 	struct hash_call *hc = PEER_CONTAINER(tag, struct hash_call, tag);
 	struct peer_transport *t = hc->t;

@@ -1,16 +1,17 @@
 /*
  * core/peer_internal.h — what peer.c, peer_server.c and peer_client.c share.
  *
- * Threads: one polling completion queue, drained by one thread, carries the
- * incoming streams (so it runs the recv callback), the outgoing streams'
- * completions and the re-dial timers (peer.c says why one); snapshot and
- * HashKV calls have a non-polling queue and a thread of their own.
+ * Threads: the process's polling queue and its one thread (core/poller.h)
+ * carry the incoming streams (so that thread runs the recv callback) and the
+ * outgoing streams' completions; a thread of the transport's own re-dials;
+ * snapshot and HashKV calls have a non-polling queue and a thread of their
+ * own.
  *
  * Locking: one mutex, t->mu, guards the member table, every send queue and
  * every outgoing stream's state, and every grpc_call_start_batch on an
  * outgoing call (gRPC wants start_batch serialised per call; peer_send
  * starts sends from the caller's thread). Incoming calls are touched only by
- * the peer thread and need no lock, except for the live count.
+ * the polling thread and need no lock, except for the live count.
  */
 #ifndef METAD_CORE_PEER_INTERNAL_H
 #define METAD_CORE_PEER_INTERNAL_H
@@ -22,6 +23,7 @@
 
 #include "core/log.h" /* core_log */
 #include "core/peer.h"
+#include "core/poller.h" /* struct core_tag */
 
 #define PEER_METHOD "/metadpeer.Raft/Stream"
 /* Server streaming: a snapshot file, in chunks (peer_snap.c). */
@@ -52,10 +54,6 @@
 #define PEER_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* Every completion-queue tag of the transport starts with this. */
-struct peer_tag {
-	void (*fn)(struct peer_tag *tag, bool ok);
-};
-
 struct peer_out;
 
 struct peer_transport {
@@ -84,19 +82,21 @@ struct peer_transport {
 	grpc_completion_queue *snap_cq; /* snapshot calls: their own thread, not polling */
 	pthread_t snap_thread;
 	bool snap_started;
-	grpc_completion_queue *cq, *shutdown_cq;
-	pthread_t thread;
+	grpc_completion_queue *cq; /* the polling queue (core/poller.h), not ours */
+	grpc_completion_queue *shutdown_cq;
+	pthread_t thread; /* re-dials */
 	bool started;
 	int *ports;
 	size_t n_ports;
 
-	/* Peer thread only: refusals are logged at most every PEER_REFUSAL_LOG_MS
+	/* Polling thread only: refusals are logged at most every PEER_REFUSAL_LOG_MS
 	 * (a member of another cluster re-dials every second, forever). */
 	int64_t refusal_logged_ms;
 	unsigned long refusals_quiet;
 
 	pthread_mutex_t mu;
 	pthread_cond_t idle; /* live_in + live_out reached 0 */
+	pthread_cond_t timer_cv; /* a re-dial is due sooner, or stopping */
 	struct peer_out *peers;
 	long live_in;  /* incoming call structs alive (armed or serving) */
 	long live_out; /* outgoing call structs alive */
@@ -149,26 +149,26 @@ grpc_server_credentials *peer_server_creds(struct peer_transport *t);
  * --experimental-peer-skip-client-san-verification): with IP or DNS SANs,
  * the caller's address must be one of them (a DNS one by reverse lookup). */
 bool peer_call_san_ok(const struct peer_transport *t, grpc_call *call);
-/* The same check for the peer thread, which must not wait on DNS (every
+/* The same check for the polling thread, which must not wait on DNS (every
  * peer's messages go through it): 1 or 0 when decided at once; -1 when a
  * reverse lookup is needed, which runs on a thread of its own that then
  * stores the verdict in *ok and starts an empty batch on call with tag
  * (completed on the call's queue). Count that batch before calling. */
 int peer_call_san_ok_async(const struct peer_transport *t, grpc_call *call, bool *ok,
-			   struct peer_tag *tag);
+			   struct core_tag *tag);
 
-/* peer_members.c: keep one Members request_call armed (peer thread, or peer_start). */
+/* peer_members.c: keep one Members request_call armed (polling thread, or peer_start). */
 void peer_members_arm(struct peer_transport *t);
 
 /* peer_hash.c: keep one HashKV request_call armed (snapshot thread). */
 void peer_hash_arm(struct peer_transport *t);
 
 /* peer_snap.c: keep one Snapshot request_call armed; the thread that
- * serves them (files are made and read there, not on the peer thread). */
+ * serves them (files are made and read there, not on the polling thread). */
 void peer_snap_arm(struct peer_transport *t);
 void *peer_snap_main(void *arg);
 
-/* peer_server.c: keep one request_call armed (peer thread, or peer_start). */
+/* peer_server.c: keep one request_call armed (polling thread, or peer_start). */
 void peer_server_arm(struct peer_transport *t);
 
 /* peer_client.c */
@@ -178,7 +178,7 @@ int64_t peer_client_timers_locked(struct peer_transport *t, int64_t now);
 void peer_client_cancel_all_locked(struct peer_transport *t);
 /* A stream from member id was accepted: re-dial it now if ours is down. */
 void peer_client_heard(struct peer_transport *t, uint64_t id);
-/* Free every member (after the peer thread has stopped). */
+/* Free every member (once no call of the transport is left). */
 void peer_client_free_all(struct peer_transport *t);
 
 #endif

@@ -15,7 +15,7 @@
 #include "core/peer_internal.h"
 
 struct members_call {
-	struct peer_tag tag;
+	struct core_tag tag;
 	struct peer_transport *t;
 	bool answering;
 	bool judging; /* the SAN check's reverse lookup is under way */
@@ -44,7 +44,7 @@ static void mc_free(struct members_call *mc)
 	pthread_mutex_unlock(&t->mu);
 }
 
-static void on_event(struct peer_tag *tag, bool ok)
+static void on_event(struct core_tag *tag, bool ok)
 {
 	struct members_call *mc = PEER_CONTAINER(tag, struct members_call, tag);
 	struct peer_transport *t = mc->t;

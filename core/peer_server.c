@@ -1,9 +1,10 @@
 /*
  * core/peer_server.c — incoming peer streams: check the sender's cluster,
- * then hand each message to the recv callback, in order, on the peer thread.
+ * then hand each message to the recv callback, in order, on the polling
+ * thread (core/poller.h).
  *
  * A struct peer_in lives from its request_call until the last of its batches
- * has completed; only the peer thread touches it (gRPC idiom 10: the call's
+ * has completed; only the polling thread touches it (gRPC idiom 10: the call's
  * events all come to its one CQ), so it needs no lock. The one exception, a
  * SAN check that needs a reverse DNS lookup, runs on a thread of its own
  * (peer_tls.c) that writes san_ok and hands back through the queue.
@@ -20,11 +21,11 @@
 
 struct peer_in {
 	struct peer_transport *t;
-	struct peer_tag new_tag;   /* request_call */
-	struct peer_tag recv_tag;  /* RECV_MESSAGE, re-armed after each message */
-	struct peer_tag close_tag; /* SEND_INITIAL_METADATA + RECV_CLOSE_ON_SERVER (+ status) */
-	struct peer_tag status_tag; /* SEND_STATUS_FROM_SERVER after a half-close */
-	struct peer_tag san_tag;   /* the SAN check's reverse lookup is done */
+	struct core_tag new_tag;   /* request_call */
+	struct core_tag recv_tag;  /* RECV_MESSAGE, re-armed after each message */
+	struct core_tag close_tag; /* SEND_INITIAL_METADATA + RECV_CLOSE_ON_SERVER (+ status) */
+	struct core_tag status_tag; /* SEND_STATUS_FROM_SERVER after a half-close */
+	struct core_tag san_tag;   /* the SAN check's reverse lookup is done */
 	bool san_ok;
 	int pending;               /* batches started and not yet completed */
 	grpc_call *call;
@@ -37,11 +38,11 @@ struct peer_in {
 	uint64_t from;
 };
 
-static void on_new(struct peer_tag *tag, bool ok);
-static void on_recv(struct peer_tag *tag, bool ok);
-static void on_close(struct peer_tag *tag, bool ok);
-static void on_status(struct peer_tag *tag, bool ok);
-static void on_san(struct peer_tag *tag, bool ok);
+static void on_new(struct core_tag *tag, bool ok);
+static void on_recv(struct core_tag *tag, bool ok);
+static void on_close(struct core_tag *tag, bool ok);
+static void on_status(struct core_tag *tag, bool ok);
+static void on_san(struct core_tag *tag, bool ok);
 
 static void in_free(struct peer_in *in)
 {
@@ -65,7 +66,7 @@ static void in_done(struct peer_in *in)
 		in_free(in);
 }
 
-static bool start(struct peer_in *in, const grpc_op *ops, size_t n, struct peer_tag *tag)
+static bool start(struct peer_in *in, const grpc_op *ops, size_t n, struct core_tag *tag)
 {
 	grpc_call_error e = grpc_call_start_batch(in->call, ops, n, tag, NULL);
 	if (e != GRPC_CALL_OK) {
@@ -197,7 +198,7 @@ static void take_or_refuse(struct peer_in *in, bool san_ok)
 	in_done(in); /* the request_call's completion */
 }
 
-static void on_new(struct peer_tag *tag, bool ok)
+static void on_new(struct core_tag *tag, bool ok)
 {
 	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, new_tag);
 	struct peer_transport *t = in->t;
@@ -215,7 +216,7 @@ static void on_new(struct peer_tag *tag, bool ok)
 	take_or_refuse(in, san == 1);
 }
 
-static void on_san(struct peer_tag *tag, bool ok)
+static void on_san(struct core_tag *tag, bool ok)
 {
 	(void)ok; /* a cancelled call fails the batches started next */
 	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, san_tag);
@@ -223,7 +224,7 @@ static void on_san(struct peer_tag *tag, bool ok)
 	in_done(in); /* the lookup's batch */
 }
 
-static void on_recv(struct peer_tag *tag, bool ok)
+static void on_recv(struct core_tag *tag, bool ok)
 {
 	struct peer_in *in = PEER_CONTAINER(tag, struct peer_in, recv_tag);
 	grpc_byte_buffer *bb = in->buf;
@@ -253,13 +254,13 @@ static void on_recv(struct peer_tag *tag, bool ok)
 	in_done(in);
 }
 
-static void on_close(struct peer_tag *tag, bool ok)
+static void on_close(struct core_tag *tag, bool ok)
 {
 	(void)ok;
 	in_done(PEER_CONTAINER(tag, struct peer_in, close_tag));
 }
 
-static void on_status(struct peer_tag *tag, bool ok)
+static void on_status(struct core_tag *tag, bool ok)
 {
 	(void)ok;
 	in_done(PEER_CONTAINER(tag, struct peer_in, status_tag));

@@ -40,7 +40,7 @@
 enum { SC_ARMED, SC_SENDING, SC_FINISHING };
 
 struct snap_call {
-	struct peer_tag tag;
+	struct core_tag tag;
 	struct peer_transport *t;
 	int state;
 	bool last_sent;
@@ -215,7 +215,7 @@ static void start(struct snap_call *sc)
 	send_chunk(sc, true);
 }
 
-static void on_event(struct peer_tag *tag, bool ok)
+static void on_event(struct core_tag *tag, bool ok)
 {
 	struct snap_call *sc = PEER_CONTAINER(tag, struct snap_call, tag);
 	switch (sc->state) {
@@ -267,14 +267,7 @@ void *peer_snap_main(void *arg)
 {
 	struct peer_transport *t = arg;
 	pthread_setname_np(pthread_self(), "metad-peer-snap");
-	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(t->snap_cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-							   NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type == GRPC_OP_COMPLETE)
-			((struct peer_tag *)ev.tag)->fn(ev.tag, ev.success != 0);
-	}
+	core_poller_run(t->snap_cq);
 	return NULL;
 }
 

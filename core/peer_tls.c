@@ -268,7 +268,7 @@ struct san_job {
 	const struct peer_transport *t;
 	grpc_call *call;
 	bool *ok;
-	struct peer_tag *tag;
+	struct core_tag *tag;
 };
 
 static void *san_main(void *arg)
@@ -285,7 +285,7 @@ static void *san_main(void *arg)
 }
 
 int peer_call_san_ok_async(const struct peer_transport *t, grpc_call *call, bool *ok,
-			   struct peer_tag *tag)
+			   struct core_tag *tag)
 {
 	int v = san_verdict(t, call, false);
 	if (v >= 0)

@@ -16,7 +16,7 @@
 #include "etcdapi/stream_methods.h"
 #include "etcdapi/wire.h"
 
-static void call_event(struct api_tag *tag, int success);
+static void call_event(struct core_tag *tag, bool success);
 
 /*
  * Live api_call structs. gRPC's shutdown notification comes once every
@@ -282,7 +282,7 @@ static void serve(struct api_call *c)
 	m->fn(c, c->req);
 }
 
-static void call_event(struct api_tag *tag, int success)
+static void call_event(struct core_tag *tag, bool success)
 {
 	struct api_call *c = (struct api_call *)tag;
 	switch (c->state) {

@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "core/core.h"
+#include "core/poller.h"
 
 struct api_server;
 struct api_call;
@@ -32,13 +33,11 @@ struct api_method {
 };
 
 /*
- * Every completion-queue tag starts with this: the CQ thread calls fn with
- * the event's success flag. Streams (Watch, LeaseKeepAlive) define their own
- * tags; unary calls use the one embedded in struct api_call.
+ * Every completion-queue tag is a struct core_tag (core/poller.h): the CQ
+ * thread calls fn with the event's success flag. Streams (Watch,
+ * LeaseKeepAlive) define their own tags; unary calls use the one embedded
+ * in struct api_call.
  */
-struct api_tag {
-	void (*fn)(struct api_tag *tag, int success);
-};
 
 enum api_call_state { CALL_NEW, CALL_FINISHING };
 
@@ -49,7 +48,7 @@ enum api_call_state { CALL_NEW, CALL_FINISHING };
  * api_finish_status() or by freeing the call with api_call_free().
  */
 struct api_call {
-	struct api_tag tag; /* first: the CQ hands this back */
+	struct core_tag tag; /* first: the CQ hands this back */
 	enum api_call_state state;
 	struct api_server *srv;
 	grpc_completion_queue *cq;

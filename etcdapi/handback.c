@@ -26,13 +26,13 @@
 
 #include "etcdapi/handback.h"
 
-static void run(struct api_tag *tag, int success);
+static void run(struct core_tag *tag, bool success);
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct api_call *head, *tail;
-static struct api_tag doorbell = {run};
+static struct core_tag doorbell = {run};
 
-static void run(struct api_tag *tag, int success)
+static void run(struct core_tag *tag, bool success)
 {
 	(void)tag;
 	(void)success; /* an empty batch always succeeds */

@@ -34,7 +34,7 @@ void api_concurrency_done(void *arg, struct core_reply *reply)
  * carries the close op this one started first). ---- */
 
 struct lock_call {
-	struct api_tag close_tag, done_tag;
+	struct core_tag close_tag, done_tag;
 	struct api_call *call;
 	pthread_mutex_t mu;
 	int refs; /* close batch, final batch, core's answer */
@@ -57,7 +57,7 @@ static void lc_unref(struct lock_call *lc)
 	}
 }
 
-static void lc_closed(struct api_tag *t, int success)
+static void lc_closed(struct core_tag *t, bool success)
 {
 	(void)success;
 	struct lock_call *lc = (struct lock_call *)((char *)t - offsetof(struct lock_call, close_tag));
@@ -69,7 +69,7 @@ static void lc_closed(struct api_tag *t, int success)
 	lc_unref(lc);
 }
 
-static void lc_done_batch(struct api_tag *t, int success)
+static void lc_done_batch(struct core_tag *t, bool success)
 {
 	(void)success;
 	lc_unref((struct lock_call *)((char *)t - offsetof(struct lock_call, done_tag)));

@@ -24,8 +24,10 @@
 #define GRPC_OVERHEAD_BYTES (512 * 1024) /* etcd: receive limit = max request + 512 KiB */
 #define SHUTDOWN_GRACE_S 10
 /*
- * Two completion queues, each with one thread. CQ_CALLS polls the sockets
- * and serves every unary call; CQ_STREAMS is non-polling and carries the
+ * Two completion queues, each with one thread. CQ_CALLS is core's polling
+ * queue (core/poller.h: its thread also serves the peer transport), polls
+ * the sockets and serves every unary call; CQ_STREAMS is non-polling and
+ * carries the
  * streams (Watch, LeaseKeepAlive, Observe). gRPC's epoll engine has one
  * poller for all polling CQs, and a completion for a CQ whose thread is not
  * polling costs a kick (eventfd + futex) and two wake-ups: with one polling
@@ -39,8 +41,8 @@ enum { CQ_CALLS, CQ_STREAMS, N_CQ };
 struct api_server {
 	grpc_server *server;
 	struct core *core;
-	grpc_completion_queue *cqs[N_CQ];
-	pthread_t threads[N_CQ];
+	grpc_completion_queue *cqs[N_CQ]; /* CQ_CALLS is core's */
+	pthread_t streams_thread;
 	grpc_completion_queue *shutdown_cq;
 	int client_cert_auth; /* --client-cert-auth: a verified certificate's CN is a user */
 	pthread_t monitor;    /* monitor_main */
@@ -103,45 +105,11 @@ struct core *api_core_of(const struct api_server *srv)
 	return srv->core;
 }
 
-static void *cq_main(grpc_completion_queue *cq)
-{
-	for (;;) {
-		/* A write deferred by a handler (core_commit_inline) commits here
-		 * if nothing else is ready: a lone client's write never waits for
-		 * a thread wake-up. If another event was ready, the writer gets
-		 * it, so this thread keeps reading the writes that batch with it. */
-		bool pending = core_commit_pending();
-		gpr_timespec until = pending ? gpr_time_0(GPR_CLOCK_MONOTONIC)
-					     : gpr_inf_future(GPR_CLOCK_REALTIME);
-		grpc_event ev = grpc_completion_queue_next(cq, until, NULL);
-		if (ev.type == GRPC_QUEUE_TIMEOUT) {
-			core_commit_deferred(true);
-			continue;
-		}
-		if (ev.type == GRPC_QUEUE_SHUTDOWN) {
-			core_commit_deferred(false);
-			break;
-		}
-		if (ev.type == GRPC_OP_COMPLETE) {
-			struct api_tag *t = ev.tag;
-			t->fn(t, ev.success);
-		}
-		if (pending)
-			core_commit_deferred(false);
-	}
-	return NULL;
-}
-
-static void *calls_main(void *arg)
-{
-	pthread_setname_np(pthread_self(), "metad-cq");
-	return cq_main(arg);
-}
-
 static void *streams_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "metad-stream");
-	return cq_main(arg);
+	core_poller_run(arg);
+	return NULL;
 }
 
 /* With --client-crl-file or --client-cert-allowed-hostname: gRPC core's TLS
@@ -377,7 +345,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		s->cqs[i] = i == CQ_STREAMS ? grpc_completion_queue_create(
 						      grpc_completion_queue_factory_lookup(&streams),
 						      &streams, NULL)
-					    : grpc_completion_queue_create_for_next(NULL);
+					    : core_polling_cq(core);
 		grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
 	}
 	s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -396,8 +364,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 	if (rc != 0) {
 		api_listen_close(s->listen);
 		grpc_server_destroy(s->server);
-		for (int i = 0; i < N_CQ; i++)
-			grpc_completion_queue_destroy(s->cqs[i]);
+		grpc_completion_queue_destroy(s->cqs[CQ_STREAMS]);
 		grpc_completion_queue_destroy(s->shutdown_cq);
 		grpc_shutdown();
 		free(s);
@@ -415,9 +382,8 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		arm_all(s, i, api_health_methods);
 		for (int k = 0; k < 2 && i == CQ_CALLS; k++)
 			api_call_arm(s, s->cqs[i], NULL); /* unknown methods */
-		pthread_create(&s->threads[i], NULL, i == CQ_CALLS ? calls_main : streams_main,
-			       s->cqs[i]);
 	}
+	pthread_create(&s->streams_thread, NULL, streams_main, s->cqs[CQ_STREAMS]);
 	pthread_mutex_init(&s->mmu, NULL);
 	pthread_cond_init(&s->mcv, NULL);
 	s->monitor_started = pthread_create(&s->monitor, NULL, monitor_main, s) == 0;
@@ -513,13 +479,11 @@ void api_stop(struct api_server *s)
 	if (left > 0)
 		core_log("warn", "%ld calls still open at shutdown", left);
 	api_offload_stop();
-	for (int i = 0; i < N_CQ; i++)
-		grpc_completion_queue_shutdown(s->cqs[i]);
-	for (int i = 0; i < N_CQ; i++)
-		pthread_join(s->threads[i], NULL);
+	/* CQ_CALLS is core's: core_close stops it after the peers. */
+	grpc_completion_queue_shutdown(s->cqs[CQ_STREAMS]);
+	pthread_join(s->streams_thread, NULL);
 	grpc_server_destroy(s->server);
-	for (int i = 0; i < N_CQ; i++)
-		grpc_completion_queue_destroy(s->cqs[i]);
+	grpc_completion_queue_destroy(s->cqs[CQ_STREAMS]);
 	grpc_completion_queue_shutdown(s->shutdown_cq);
 	grpc_completion_queue_destroy(s->shutdown_cq);
 	grpc_shutdown();

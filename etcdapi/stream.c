@@ -27,10 +27,10 @@ static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct api_stream *all_head;
 static bool all_stopping;
 
-static void on_recv(struct api_tag *t, int success);
-static void on_send(struct api_tag *t, int success);
-static void on_close(struct api_tag *t, int success);
-static void on_status(struct api_tag *t, int success);
+static void on_recv(struct core_tag *t, bool success);
+static void on_send(struct core_tag *t, bool success);
+static void on_close(struct core_tag *t, bool success);
+static void on_status(struct core_tag *t, bool success);
 
 static void drop_ref_locked(struct api_stream *st, bool *last)
 {
@@ -318,7 +318,7 @@ static void end_recv(struct api_stream *st, bool eof)
 		st->ops->recv_end(st, eof);
 }
 
-static void on_recv(struct api_tag *t, int success)
+static void on_recv(struct core_tag *t, bool success)
 {
 	struct api_stream *st = ((struct api_stream_tag *)t)->st;
 	pthread_mutex_lock(&st->mu);
@@ -348,7 +348,7 @@ static void on_recv(struct api_tag *t, int success)
 	api_stream_unref(st);
 }
 
-static void on_send(struct api_tag *t, int success)
+static void on_send(struct core_tag *t, bool success)
 {
 	struct api_stream *st = ((struct api_stream_tag *)t)->st;
 	pthread_mutex_lock(&st->mu);
@@ -374,7 +374,7 @@ static void on_send(struct api_tag *t, int success)
 	api_stream_unref(st);
 }
 
-static void on_close(struct api_tag *t, int success)
+static void on_close(struct core_tag *t, bool success)
 {
 	(void)success;
 	struct api_stream *st = ((struct api_stream_tag *)t)->st;
@@ -390,7 +390,7 @@ static void on_close(struct api_tag *t, int success)
 	api_stream_unref(st);
 }
 
-static void on_status(struct api_tag *t, int success)
+static void on_status(struct core_tag *t, bool success)
 {
 	(void)success;
 	api_stream_unref(((struct api_stream_tag *)t)->st);

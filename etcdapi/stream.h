@@ -43,7 +43,7 @@ struct api_stream_ops {
 struct api_stream_msg;
 
 struct api_stream_tag {
-	struct api_tag tag;
+	struct core_tag tag;
 	struct api_stream *st;
 };
 

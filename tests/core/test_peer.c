@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/peer.h"
+#include "core/poller.h"
 #include "tests/expect.h"
 
 #define MAX_ID 16
@@ -189,6 +190,17 @@ static void node_init(struct node *n, uint64_t id, uint64_t cluster)
 	pthread_mutex_init(&n->mu, NULL);
 }
 
+/* The process's polling thread, as core_open starts one (core/poller.h). */
+static struct core_poller *poller(void)
+{
+	static struct core_poller *p;
+	if (p == NULL && core_poller_start(&p) != 0) {
+		fprintf(stderr, "cannot start the polling thread\n");
+		exit(1);
+	}
+	return p;
+}
+
 /* Start n's transport on port (0: any); https when tls != NULL. */
 static int node_start(struct node *n, int port, const struct peer_tls *tls, size_t queue_bytes)
 {
@@ -201,6 +213,7 @@ static int node_start(struct node *n, int port, const struct peer_tls *tls, size
 		.self_id = n->id,
 		.cluster_id = n->cluster,
 		.queue_bytes = queue_bytes,
+		.poller = poller(),
 	};
 	if (tls)
 		cfg.tls = *tls;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/peer.h"
+#include "core/poller.h"
 #include "tests/expect.h"
 
 #define FILE_BYTES (3u * 1024 * 1024 + 12345) /* four chunks, the last short */
@@ -106,6 +107,17 @@ static void on_recv(void *arg, uint64_t from, const uint8_t *data, size_t len)
 	(void)arg, (void)from, (void)data, (void)len;
 }
 
+/* The process's polling thread, as core_open starts one (core/poller.h). */
+static struct core_poller *poller(void)
+{
+	static struct core_poller *p;
+	if (p == NULL && core_poller_start(&p) != 0) {
+		fprintf(stderr, "cannot start the polling thread\n");
+		exit(1);
+	}
+	return p;
+}
+
 static struct peer_transport *start(uint64_t id, uint64_t cluster, bool serves, char *url,
 				    size_t cap)
 {
@@ -117,6 +129,7 @@ static struct peer_transport *start(uint64_t id, uint64_t cluster, bool serves, 
 		.cluster_id = cluster,
 		.snapshot = serves ? serve : NULL,
 		.snapshot_state = serves ? serve_state : NULL,
+		.poller = poller(),
 	};
 	struct peer_transport *t = NULL;
 	char err[256];
