@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/core_internal.h"
+#include "core/deadline.h"
 
 bool core_removed(struct core *c)
 {
@@ -24,14 +25,7 @@ bool core_has_leader(struct core *c)
 
 bool core_wait_ready(struct core *c, int64_t timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = core_deadline_ns(CLOCK_REALTIME, timeout_ms * 1000000LL);
 	pthread_mutex_lock(&c->mu);
 	while (!atomic_load(&c->published) &&
 	       pthread_cond_timedwait(&c->pcv, &c->mu, &until) == 0)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/core_internal.h"
+#include "core/deadline.h"
 #include "core/lease_internal.h"
 #include "storage/lease.h"
 
@@ -585,13 +586,7 @@ static void *expiry_main(void *arg)
 	int64_t *ids = malloc(per_tick * sizeof(*ids));
 	pthread_mutex_lock(&l->mu);
 	while (!l->stopping && ids != NULL) {
-		struct timespec dl;
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_nsec += EXPIRY_TICK_MS * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
+		struct timespec dl = core_deadline_ns(CLOCK_MONOTONIC, EXPIRY_TICK_MS * 1000000LL);
 		pthread_cond_timedwait(&l->cv, &l->mu, &dl);
 		if (l->stopping)
 			break;

@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 
 #include "core/core.h"
+#include "core/deadline.h"
 #include "core/peer_internal.h"
 
 #define DEFAULT_MAX_MSG_BYTES ((size_t)64 << 20)
@@ -82,14 +83,7 @@ static void *timer_main(void *arg)
 		int64_t wait = PEER_BACKOFF_MAX_MS;
 		if (due != 0 && due - now < wait)
 			wait = due > now ? due - now : 0;
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += wait / 1000;
-		until.tv_nsec += (wait % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = core_deadline_ns(CLOCK_MONOTONIC, wait * 1000000LL);
 		pthread_cond_timedwait(&t->timer_cv, &t->mu, &until);
 	}
 	pthread_mutex_unlock(&t->mu);

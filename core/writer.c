@@ -15,6 +15,7 @@
 
 #include "core/auth_internal.h"
 #include "core/core_internal.h"
+#include "core/deadline.h"
 
 #define BATCH_MAX_REQS 4096
 #define BATCH_MAX_BYTES (8u << 20)
@@ -222,17 +223,10 @@ static void *writer_main(void *arg)
 		while ((!has_work(c, now) || c->busy) && !c->stopping) {
 			/* Sleep until the next tick (CLOCK_REALTIME deadline for the
 			 * condition variable, computed from the monotonic gap). */
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
 			int64_t gap = c->next_tick_ns - now;
 			if (gap < 0 || c->busy)
 				gap = c->tick_ns;
-			until.tv_sec += gap / 1000000000LL;
-			until.tv_nsec += gap % 1000000000LL;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			struct timespec until = core_deadline_ns(CLOCK_REALTIME, gap);
 			pthread_cond_timedwait(&c->cv, &c->mu, &until);
 			now = node_now_ns();
 		}

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "core/peer.h"
-#include "core/poller.h"
+#include "tests/core/poller_once.h"
 #include "tests/expect.h"
 
 #define MAX_ID 16
@@ -188,17 +188,6 @@ static void node_init(struct node *n, uint64_t id, uint64_t cluster)
 	n->id = id;
 	n->cluster = cluster;
 	pthread_mutex_init(&n->mu, NULL);
-}
-
-/* The process's polling thread, as core_open starts one (core/poller.h). */
-static struct core_poller *poller(void)
-{
-	static struct core_poller *p;
-	if (p == NULL && core_poller_start(&p) != 0) {
-		fprintf(stderr, "cannot start the polling thread\n");
-		exit(1);
-	}
-	return p;
 }
 
 /* Start n's transport on port (0: any); https when tls != NULL. */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "core/peer.h"
-#include "core/poller.h"
+#include "tests/core/poller_once.h"
 #include "tests/expect.h"
 
 #define FILE_BYTES (3u * 1024 * 1024 + 12345) /* four chunks, the last short */
@@ -105,17 +105,6 @@ static int serve(void *arg, const char *have_id, char **path)
 static void on_recv(void *arg, uint64_t from, const uint8_t *data, size_t len)
 {
 	(void)arg, (void)from, (void)data, (void)len;
-}
-
-/* The process's polling thread, as core_open starts one (core/poller.h). */
-static struct core_poller *poller(void)
-{
-	static struct core_poller *p;
-	if (p == NULL && core_poller_start(&p) != 0) {
-		fprintf(stderr, "cannot start the polling thread\n");
-		exit(1);
-	}
-	return p;
 }
 
 static struct peer_transport *start(uint64_t id, uint64_t cluster, bool serves, char *url,
