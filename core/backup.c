@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/bytes.h"
 #include "core/alarm.h"
 #include "core/core_internal.h"
 #include "core/backup.h"
@@ -27,19 +28,11 @@
 #include "storage/bbolt.h"
 #include "storage/lease.h"
 
-static void be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 static void rev_bytes(uint8_t *p, int64_t main, int64_t sub)
 {
-	be64(p, (uint64_t)main);
+	core_put_be64(p, (uint64_t)main);
 	p[8] = '_';
-	be64(p + 9, (uint64_t)sub);
+	core_put_be64(p + 9, (uint64_t)sub);
 }
 
 struct kv_scan {
@@ -97,7 +90,7 @@ static int put_lease(void *arg, int64_t id, int64_t ttl)
 {
 	struct bbolt_writer *w = arg;
 	uint8_t key[8], val[32];
-	be64(key, (uint64_t)id);
+	core_put_be64(key, (uint64_t)id);
 	Leasepb__Lease l = LEASEPB__LEASE__INIT;
 	l.id = id;
 	l.ttl = ttl;
@@ -324,7 +317,7 @@ static int write_all(struct core_backup *b, struct bbolt_writer *w, bool dry, st
 		rv = bbolt_bucket_end(w);
 	if (rv == DB_OK && (rv = bbolt_bucket_begin(w, "meta")) == DB_OK) {
 		uint8_t v[17];
-		be64(v, b->ci);
+		core_put_be64(v, b->ci);
 		rv = bbolt_put(w, (const uint8_t *)"consistent_index", 16, v, 8);
 		if (rv == DB_OK && b->compact > 0) {
 			rev_bytes(v, b->compact, 0);

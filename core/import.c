@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/bytes.h"
 #include "core/auth_internal.h"
 #include "core/core_internal.h"
 #include "core/import.h"
@@ -41,14 +42,6 @@ struct imp {
 	bool auth_on; /* etcd's authEnabled */
 };
 
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int key_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
 	struct imp *im = arg;
@@ -57,7 +50,7 @@ static int key_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, s
 		snprintf(im->err, im->errlen, "etcd key bucket: unexpected revision key of %zu bytes", kl);
 		return im->rv = DB_CORRUPT;
 	}
-	int64_t main = (int64_t)be64(k), sub = (int64_t)be64(k + 9);
+	int64_t main = (int64_t)core_get_be64(k), sub = (int64_t)core_get_be64(k + 9);
 	Mvccpb__KeyValue *kv = mvccpb__key_value__unpack(NULL, vl, v);
 	if (kv == NULL || kv->key.len == 0) {
 		if (kv != NULL)
@@ -186,9 +179,9 @@ static int meta_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, 
 {
 	struct compact *c = arg;
 	if (vl >= 8 && kl == 18 && memcmp(k, "finishedCompactRev", 18) == 0)
-		c->finished = (int64_t)be64(v);
+		c->finished = (int64_t)core_get_be64(v);
 	else if (vl >= 8 && kl == 19 && memcmp(k, "scheduledCompactRev", 19) == 0)
-		c->scheduled = (int64_t)be64(v);
+		c->scheduled = (int64_t)core_get_be64(v);
 	return 0;
 }
 

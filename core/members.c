@@ -7,18 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bytes.h"
 #include "core/members.h"
 #include "storage/raftlog.h"
 
 #define BLOB "members"
-
-static uint64_t be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -52,7 +45,7 @@ uint64_t members_id(const char *const *peer_urls, size_t n, const char *token, i
 	ok = ok && EVP_DigestFinal_ex(ctx, md, NULL) == 1;
 	EVP_MD_CTX_free(ctx);
 	free(sorted);
-	return ok ? be64(md) : 0;
+	return ok ? core_get_be64(md) : 0;
 }
 
 uint64_t members_cluster_id(const uint64_t *ids, size_t n)
@@ -73,7 +66,7 @@ uint64_t members_cluster_id(const uint64_t *ids, size_t n)
 	int ok = EVP_Digest(b, 8 * n, md, NULL, EVP_sha1(), NULL) == 1;
 	free(sorted);
 	free(b);
-	return ok ? be64(md) : 0;
+	return ok ? core_get_be64(md) : 0;
 }
 
 /* ---- building the list from --initial-cluster ---- */

@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/bytes.h"
 #include "core/core_internal.h"
 #include "core/alarm_internal.h"
 #include "core/auth_internal.h"
@@ -51,34 +52,6 @@
 #define IO_BUF (1u << 20)
 
 static const char *const dumped_blobs[] = {"members"};
-
-static void be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 int snap_dir(struct core *c, char *buf, size_t cap)
 {
@@ -137,7 +110,7 @@ static int name_it(struct writer_ctx *w)
 	if (!snap_serve_meta(w->c, *w->ci, &m) ||
 	    raft_snapshot_meta_encode(&m, w->meta + 4, META_CAP, &len) != 0)
 		len = 0;
-	be32(w->meta, (uint32_t)len);
+	core_put_be32(w->meta, (uint32_t)len);
 	snprintf(w->making, sizeof(w->making), "%s/%016llx-%016llx.making", w->dir,
 		 (unsigned long long)w->c->member_id, (unsigned long long)*w->ci);
 	if (flush_out(w) != 0 || rename(w->tmp, w->making) != 0)
@@ -182,7 +155,7 @@ int snap_make(struct core *c, struct db_session *s, snap_named_fn named, void *a
 	int rv = w.fd >= 0 && w.md && w.buf && EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) == 1 ? 0 : -1;
 	uint8_t head[HEAD_BYTES];
 	memcpy(head, MAGIC, 8);
-	be64(head + 8, c->cluster_id);
+	core_put_be64(head + 8, c->cluster_id);
 	if (rv == 0)
 		rv = write_out(&w, head, sizeof(head));
 	if (rv == 0)
@@ -190,7 +163,7 @@ int snap_make(struct core *c, struct db_session *s, snap_named_fn named, void *a
 			       write_out, &w, &ci) == DB_OK ? 0 : -1;
 	uint8_t tail[TAIL_BYTES];
 	unsigned int mdlen = 0;
-	be64(tail, ci);
+	core_put_be64(tail, ci);
 	memcpy(tail + 8, w.meta, sizeof(w.meta));
 	uint8_t *sum = tail + TAIL_BYTES - 32;
 	if (rv == 0)
@@ -258,7 +231,7 @@ int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len)
 						 : memcmp(st->head, MAGIC_V1, 8) == 0 ? TAIL_BYTES_V1
 										       : 0;
 				st->bad = st->tail_bytes == 0 ||
-					  get_be64(st->head + 8) != st->c->cluster_id;
+					  core_get_be64(st->head + 8) != st->c->cluster_id;
 			}
 		} else if (!st->ended) {
 			int done = 0;
@@ -289,11 +262,11 @@ int snap_stream_end(struct snap_stream *st, uint64_t *index, struct raft_snapsho
 		st->bad = true;
 		return -1;
 	}
-	*index = get_be64(st->tail);
+	*index = core_get_be64(st->tail);
 	/* The meta is the leader's word for the index; any doubt and the
 	 * member restores Raft at the message's own index instead. */
 	memset(meta, 0, sizeof(*meta));
-	size_t len = body == 8 ? 0 : get_be32(st->tail + 8);
+	size_t len = body == 8 ? 0 : core_get_be32(st->tail + 8);
 	if (len > META_CAP || (len > 0 && raft_snapshot_meta_decode(st->tail + 12, len, meta) != 0) ||
 	    meta->index != *index)
 		memset(meta, 0, sizeof(*meta));
