@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# tools/bench/run.sh — `make bench`: the reference etcd and metad, in turn, on
-# this machine, under the same workloads driven by metad-bench, in one table.
+# tools/bench/run.sh — `make bench`: the reference etcd and metad on this
+# machine, under the same workloads driven by metad-bench, in one table.
 #
 # Each server gets free loopback ports (never 2379/2380), a fresh data dir
 # under $BUILD/bench-data (same medium for both) and the same quota. Phase A
-# runs the throughput/latency workloads; phase B loads N keys into a fresh
-# data dir, reads peak RSS and on-disk size, stops the server cleanly and
-# times a restart until the first Range answers. Every server started here is
-# killed on exit, whatever happens.
+# runs the throughput/latency workloads on both servers side by side (each
+# workload in two rounds per server, etcd metad metad etcd: see pair).
+# Phase B loads N keys into a fresh data dir, reads peak RSS and on-disk
+# size, stops the server cleanly and times a restart until the first Range
+# answers. Every server started here is killed on exit, whatever happens.
 #
-# Phase C starts a 3-member cluster of each (etcd's flags) and runs puts
-# against the leader and linearizable ranges against a follower, then loads
+# Phase C starts a 3-member cluster of each (etcd's flags), side by side,
+# and runs puts against the leader and linearizable ranges against a
+# follower in the same rounds, then, one cluster after the other, loads
 # the load phase's keys and times a new learner's catch-up. Every
 # workload also reports the servers' own CPU time per request (utime+stime
 # from /proc, all members summed): on this 2-core machine the load
@@ -176,39 +178,83 @@ etcd_fsyncs() {
 
 # quiesce: the previous phase's data dir goes and its dirty pages reach the
 # disk before the next server starts; otherwise their write-back competes
-# with the next phase's fsyncs. metad's put with 1 client runs right after
-# etcd's 1M-key load: 3,223 and 3,273 req/s in two runs without this, 3,524
-# with it (etcd's own figure, first in the run, 2,293-2,332 either way).
+# with the next phase's fsyncs. When the phases ran one server after the
+# other, metad's put with 1 client ran right after etcd's 1M-key load:
+# 3,223 and 3,273 req/s in two runs without this, 3,524 with it.
 quiesce() {
 	rm -rf "$WORK"/*-a "$WORK"/*-b "$WORK"/*-c[0-9] "$WORK"/*-auth
 	sync
 }
 
+# Phases a and c run etcd and metad side by side: both servers (or both
+# clusters) are up, and each workload runs on them in turn, in two rounds of
+# half the workload each, etcd metad metad etcd (metad etcd etcd metad for
+# the next workload), so a change of the shared machine's speed weighs on
+# both alike. Run one server after the other, minutes apart, the lone-client
+# put gave metad 1.07-1.21x etcd in three full runs of 5 Dec 2026, where
+# alternating runs in the same hours gave 1.42-1.80x: this machine's fsync
+# and wake-up costs move by a third from one quarter-minute to the next.
+declare -A KPORT KPIDS
+PAIRS=0
+
+# pair NAME ARGS...: `bench NAME.1` and `bench NAME.2` on each server
+# (KPORT, KPIDS) in ABBA order, then one result per server
+# (tools/bench/merge_rounds.py).
+pair() {
+	local name=$1 kind order
+	shift
+	PAIRS=$((PAIRS + 1))
+	order="etcd metad metad etcd"
+	((PAIRS % 2)) || order="metad etcd etcd metad"
+	local -A n=()
+	for kind in $order; do
+		n[$kind]=$((${n[$kind]:-0} + 1))
+		KIND=$kind SPORT=${KPORT[$kind]} SPIDS=${KPIDS[$kind]}
+		bench "$name.${n[$kind]}" "$@"
+	done
+	SPIDS=
+	for kind in etcd metad; do
+		"$PY" "$ROOT/tools/bench/merge_rounds.py" "$OUT/$kind-$name"
+	done
+}
+
+# start_pair PHASE: etcd and metad on fresh data dirs ($WORK/KIND-PHASE).
+start_pair() {
+	local kind t
+	for kind in etcd metad; do
+		rm -f "$WORK/$kind-$1.log"
+		SPORT= PPORT=
+		T_LAUNCH=$(date +%s%N)
+		start_server "$kind" "$WORK/$kind-$1" "$WORK/$kind-$1.log"
+		t=$(wait_answer "$SPORT" 60) || { log "$kind did not start ($t): see $WORK/$kind-$1.log"; return 1; }
+		log "$kind up on 127.0.0.1:$SPORT in $t ms"
+		KPORT[$kind]=$SPORT
+		KPIDS[$kind]=$SPID
+	done
+}
+
 phase_a() {
-	local dir=$WORK/$KIND-a logf=$WORK/$KIND-a.log
 	quiesce
-	rm -rf "$logf"
-	SPORT= PPORT=
-	T_LAUNCH=$(date +%s%N)
-	start_server "$KIND" "$dir" "$logf"
-	local t
-	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
-	log "$KIND up on 127.0.0.1:$SPORT in $t ms"
+	start_pair a || return 1
 	local kv="--key-size 8 --val-size 256 --key-space-size 100000"
 	local many="--clients 1000 --conns 100"
-	bench put1 put $kv --sequential-keys --clients 1 --conns 1 --total "$PUT1_TOTAL" --duration "$DUR"
+	local half=$(((DUR + 1) / 2)) big=$((BIG_TOTAL / 2))
+	pair put1 put $kv --sequential-keys --clients 1 --conns 1 --total $((PUT1_TOTAL / 2)) --duration "$half"
 	local f0
-	[[ $KIND = etcd ]] && f0=$(etcd_fsyncs)
-	bench put1000 put $kv $many --total "$BIG_TOTAL" --duration "$DUR"
-	[[ $KIND = etcd ]] && echo "$f0 $(etcd_fsyncs)" >"$OUT/etcd-fsyncs"
-	bench rangel range $many --consistency l --total "$BIG_TOTAL" --duration "$DUR"
-	bench ranges range $many --consistency s --total "$BIG_TOTAL" --duration "$DUR"
-	bench mixed txn-mixed $kv $many --rw-ratio 9 --total "$BIG_TOTAL" --duration "$DUR"
-	bench wlat watch-latency --key-size 32 --val-size 32 --streams 10 --watchers-per-stream 10 \
-		--rate 100 --total "$WL_TOTAL" --timeout 10 --watch-wait 3
-	bench status status $many --total "$BIG_TOTAL" --duration "$DUR"
-	stop_server || log "$KIND: had to SIGKILL (no clean exit in 60 s)"
-	grep -a "write path" "$logf" | tail -1 >"$OUT/$KIND-writepath" || true
+	f0=$(SPORT=${KPORT[etcd]} etcd_fsyncs)
+	pair put1000 put $kv $many --total "$big" --duration "$half"
+	echo "$f0 $(SPORT=${KPORT[etcd]} etcd_fsyncs)" >"$OUT/etcd-fsyncs"
+	pair rangel range $many --consistency l --total "$big" --duration "$half"
+	pair ranges range $many --consistency s --total "$big" --duration "$half"
+	pair mixed txn-mixed $kv $many --rw-ratio 9 --total "$big" --duration "$half"
+	pair wlat watch-latency --key-size 32 --val-size 32 --streams 10 --watchers-per-stream 10 \
+		--rate 100 --total $((WL_TOTAL / 2)) --timeout 10 --watch-wait 3
+	pair status status $many --total "$big" --duration "$half"
+	for KIND in etcd metad; do
+		SPID=${KPIDS[$KIND]}
+		stop_server || log "$KIND: had to SIGKILL (no clean exit in 60 s)"
+	done
+	grep -a "write path" "$WORK/metad-a.log" | tail -1 >"$OUT/metad-writepath" || true
 }
 
 phase_b() {
@@ -274,50 +320,83 @@ catchup() {
 	log "  $KIND: learner caught up with $LOAD_KEYS keys in $(cat "$OUT/$KIND-catchup") ms"
 }
 
-# phase_c: a 3-member cluster (etcd's flags); puts to the leader, linearizable
-# ranges on a follower; CPU summed over the members.
-phase_c() {
-	quiesce
-	local i cports=() pports=() spec="" bin=$METAD
-	[[ $KIND = etcd ]] && bin=$ETCD
+# start_cluster KIND: a 3-member cluster of KIND (etcd's flags) on fresh data
+# dirs; sets KPIDS[KIND], LEADER[KIND], FOLLOWER[KIND] and SPEC[KIND].
+declare -A LEADER FOLLOWER SPEC
+start_cluster() {
+	local kind=$1 i cports=() pports=() spec="" bin=$METAD pids="" t st
+	[[ $kind = etcd ]] && bin=$ETCD
 	for i in 0 1 2; do
 		cports+=("$(free_port)")
 		pports+=("$(free_port)")
 		spec+="${spec:+,}c$i=http://127.0.0.1:${pports[$i]}"
 	done
-	SPIDS=""
 	for i in 0 1 2; do
-		"$bin" --name "c$i" --data-dir "$WORK/$KIND-c$i" \
+		"$bin" --name "c$i" --data-dir "$WORK/$kind-c$i" \
 			--listen-client-urls "http://127.0.0.1:${cports[$i]}" \
 			--advertise-client-urls "http://127.0.0.1:${cports[$i]}" \
 			--listen-peer-urls "http://127.0.0.1:${pports[$i]}" \
 			--initial-advertise-peer-urls "http://127.0.0.1:${pports[$i]}" \
-			--initial-cluster "$spec" --initial-cluster-token "bench-$KIND" \
-			--quota-backend-bytes "$QUOTA" >>"$WORK/$KIND-c$i.log" 2>&1 &
+			--initial-cluster "$spec" --initial-cluster-token "bench-$kind" \
+			--quota-backend-bytes "$QUOTA" >>"$WORK/$kind-c$i.log" 2>&1 &
 		PIDS+=("$!")
-		SPIDS+="$! "
+		pids+="$! "
 	done
-	local t leader="" follower="" st
+	KPIDS[$kind]=$pids
+	SPEC[$kind]=$spec
+	LEADER[$kind]= FOLLOWER[$kind]=
 	for i in 0 1 2; do
-		SPID=$(echo $SPIDS | cut -d' ' -f$((i + 1)))
+		SPID=$(echo $pids | cut -d' ' -f$((i + 1)))
 		T_LAUNCH=$(date +%s%N)
-		t=$(wait_answer "${cports[$i]}" 60) || { log "$KIND cluster did not start ($t)"; return 1; }
+		t=$(wait_answer "${cports[$i]}" 60) || { log "$kind cluster did not start ($t)"; return 1; }
 	done
 	# The leader is the member whose Status names itself.
 	for i in 0 1 2; do
 		st=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${cports[$i]}" endpoint status -w json 2>/dev/null |
 			"$PY" -c 'import json,sys; s=json.load(sys.stdin)[0]["Status"]; print(int(s["leader"]==s["header"]["member_id"]))')
-		if [[ $st = 1 ]]; then leader=${cports[$i]}; else follower=${cports[$i]}; fi
+		if [[ $st = 1 ]]; then LEADER[$kind]=${cports[$i]}; else FOLLOWER[$kind]=${cports[$i]}; fi
 	done
-	[[ -n $leader && -n $follower ]] || { log "$KIND cluster: no leader found"; return 1; }
-	log "  $KIND cluster: leader on $leader, follower on $follower"
+	[[ -n ${LEADER[$kind]} && -n ${FOLLOWER[$kind]} ]] || { log "$kind cluster: no leader found"; return 1; }
+	log "  $kind cluster: leader on ${LEADER[$kind]}, follower on ${FOLLOWER[$kind]}"
+}
+
+# stop_clusters KIND...: SIGTERM to every member, then wait for each.
+stop_clusters() {
+	local kind pid
+	for kind in "$@"; do
+		for pid in ${KPIDS[$kind]}; do kill -TERM "$pid" 2>/dev/null || true; done
+	done
+	for kind in "$@"; do
+		for pid in ${KPIDS[$kind]}; do wait "$pid" 2>/dev/null || true; done
+	done
+}
+
+# phase_c: a 3-member cluster of each, side by side (pair): puts to the
+# leader, linearizable ranges on a follower, CPU summed over the members.
+# Then the catch-up, on a fresh cluster of each in turn with nothing else
+# running: measured beside the other cluster, just after it had loaded its
+# 1M keys, metad's took 4,489 ms where it takes 2.2-2.9 s alone.
+phase_c() {
+	quiesce
+	start_cluster etcd && start_cluster metad || { stop_clusters etcd metad; return 1; }
 	local kv="--key-size 8 --val-size 256 --key-space-size 100000"
 	local many="--clients 1000 --conns 100"
-	SPORT=$leader bench c3put1000 put $kv $many --total "$BIG_TOTAL" --duration "$DUR"
-	SPORT=$follower bench c3rangel range $many --consistency l --total "$BIG_TOTAL" --duration "$DUR"
-	catchup "$bin" "$leader" "$spec" || log "$KIND: catch-up not measured"
-	for pid in $SPIDS; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in $SPIDS; do wait "$pid" 2>/dev/null || true; done
+	local half=$(((DUR + 1) / 2)) big=$((BIG_TOTAL / 2)) bin
+	KPORT[etcd]=${LEADER[etcd]} KPORT[metad]=${LEADER[metad]}
+	pair c3put1000 put $kv $many --total "$big" --duration "$half"
+	KPORT[etcd]=${FOLLOWER[etcd]} KPORT[metad]=${FOLLOWER[metad]}
+	pair c3rangel range $many --consistency l --total "$big" --duration "$half"
+	stop_clusters etcd metad
+	for KIND in etcd metad; do
+		quiesce
+		start_cluster "$KIND" || { stop_clusters "$KIND"; continue; }
+		bin=$METAD
+		[[ $KIND = etcd ]] && bin=$ETCD
+		SPIDS=${KPIDS[$KIND]}
+		catchup "$bin" "${LEADER[$KIND]}" "${SPEC[$KIND]}" || log "$KIND: catch-up not measured"
+		KPIDS[$KIND]=$SPIDS
+		stop_clusters "$KIND"
+	done
 	SPIDS=""
 }
 
@@ -366,10 +445,10 @@ rm -f "$OUT"/*
 T0=$(date +%s)
 # shellcheck source=ops_phases.sh
 . "$ROOT/tools/bench/ops_phases.sh"
+want a && { log "== etcd and metad side by side: workloads (2 x $(((DUR + 1) / 2))s each)"; phase_a || true; }
+want c && { log "== etcd and metad side by side: 3-member clusters"; phase_c || true; }
 for KIND in etcd metad; do
-	want a && { log "== $KIND: workloads (${DUR}s each)"; phase_a || true; }
 	want b && { log "== $KIND: load, memory, disk, restart"; phase_b || true; }
-	want c && { log "== $KIND: 3-member cluster"; phase_c || true; }
 	want auth && { log "== $KIND: auth off and on (${AUTH_ROUNDS} round(s), ${DUR}s each)"; phase_auth || true; }
 	want hb && { log "== $KIND: 1,000 brokers heartbeating"; phase_hb || true; }
 	want snap && { log "== $KIND: snapshot save with writes going on"; phase_snap || true; }
