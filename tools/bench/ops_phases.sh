@@ -1,5 +1,5 @@
 # tools/bench/ops_phases.sh — the operational rows of `make bench`, sourced by
-# run.sh (its helpers: start_server, wait_answer, stop_server, bench,
+# run.sh (its helpers: launch, start_server, wait_answer, stop_server, bench,
 # cpu_ticks, quiesce, log; its settings: KIND, OUT, WORK, QUICK, PY).
 #
 #   phase_hb       1,000 brokers heartbeating: 1,000 connections, one lease
@@ -21,13 +21,9 @@ fi
 
 # fresh_server NAME: a new server of $KIND on a fresh data dir; waits for it.
 fresh_server() {
-	local dir=$WORK/$KIND-$1 logf=$WORK/$KIND-$1.log t
 	quiesce
-	rm -rf "$dir" "$logf"
-	SPORT= PPORT= SPIDS=
-	T_LAUNCH=$(date +%s%N)
-	start_server "$KIND" "$dir" "$logf"
-	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
+	SPIDS=
+	launch "$1"
 }
 
 phase_hb() {

@@ -69,6 +69,9 @@ else
 	LOAD_CAP=400
 	AUTH_ROUNDS=${AUTH_ROUNDS:-2}
 fi
+# Phases a and c run each workload in two rounds of half its length (pair).
+HALF_DUR=$(((DUR + 1) / 2))
+HALF_TOTAL=$((BIG_TOTAL / 2))
 PHASES=" ${BENCH_PHASES:-a b c auth hb snap metrics ctl} "
 want() { [[ $PHASES = *" $1 "* ]]; }
 
@@ -92,19 +95,33 @@ free_port() {
 	done
 }
 
+# server_bin KIND: the binary of etcd or metad.
+server_bin() {
+	if [[ $1 = etcd ]]; then echo "$ETCD"; else echo "$METAD"; fi
+}
+
 # start_server KIND DATADIR LOG: sets SPID and SPORT; does not wait.
 start_server() {
-	local kind=$1 dir=$2 logf=$3 bin
+	local kind=$1 dir=$2 logf=$3
 	[[ -n ${SPORT:-} && -n ${PPORT:-} ]] || { SPORT=$(free_port); PPORT=$(free_port); }
-	bin=$METAD
-	[[ $kind = etcd ]] && bin=$ETCD
-	"$bin" --name n1 --data-dir "$dir" \
+	"$(server_bin "$kind")" --name n1 --data-dir "$dir" \
 		--listen-client-urls "http://127.0.0.1:$SPORT" --advertise-client-urls "http://127.0.0.1:$SPORT" \
 		--listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
 		--initial-cluster "n1=http://127.0.0.1:$PPORT" --quota-backend-bytes "$QUOTA" \
 		>>"$logf" 2>&1 &
 	SPID=$!
 	PIDS+=("$SPID")
+}
+
+# launch NAME: a server of $KIND on a fresh $WORK/$KIND-NAME, its log beside
+# it; waits (60 s) until it answers and sets LAUNCH_MS to the time that took.
+launch() {
+	local dir=$WORK/$KIND-$1 logf=$WORK/$KIND-$1.log
+	rm -rf "$dir" "$logf"
+	SPORT= PPORT=
+	T_LAUNCH=$(date +%s%N)
+	start_server "$KIND" "$dir" "$logf"
+	LAUNCH_MS=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($LAUNCH_MS): see $logf"; return 1; }
 }
 
 # wait_answer PORT DEADLINE_S: polls until a Range answers; prints the ms it took.
@@ -220,16 +237,11 @@ pair() {
 
 # start_pair PHASE: etcd and metad on fresh data dirs ($WORK/KIND-PHASE).
 start_pair() {
-	local kind t
-	for kind in etcd metad; do
-		rm -f "$WORK/$kind-$1.log"
-		SPORT= PPORT=
-		T_LAUNCH=$(date +%s%N)
-		start_server "$kind" "$WORK/$kind-$1" "$WORK/$kind-$1.log"
-		t=$(wait_answer "$SPORT" 60) || { log "$kind did not start ($t): see $WORK/$kind-$1.log"; return 1; }
-		log "$kind up on 127.0.0.1:$SPORT in $t ms"
-		KPORT[$kind]=$SPORT
-		KPIDS[$kind]=$SPID
+	for KIND in etcd metad; do
+		launch "$1" || return 1
+		log "$KIND up on 127.0.0.1:$SPORT in $LAUNCH_MS ms"
+		KPORT[$KIND]=$SPORT
+		KPIDS[$KIND]=$SPID
 	done
 }
 
@@ -238,18 +250,18 @@ phase_a() {
 	start_pair a || return 1
 	local kv="--key-size 8 --val-size 256 --key-space-size 100000"
 	local many="--clients 1000 --conns 100"
-	local half=$(((DUR + 1) / 2)) big=$((BIG_TOTAL / 2))
-	pair put1 put $kv --sequential-keys --clients 1 --conns 1 --total $((PUT1_TOTAL / 2)) --duration "$half"
+	pair put1 put $kv --sequential-keys --clients 1 --conns 1 --total $((PUT1_TOTAL / 2)) \
+		--duration "$HALF_DUR"
 	local f0
 	f0=$(SPORT=${KPORT[etcd]} etcd_fsyncs)
-	pair put1000 put $kv $many --total "$big" --duration "$half"
+	pair put1000 put $kv $many --total "$HALF_TOTAL" --duration "$HALF_DUR"
 	echo "$f0 $(SPORT=${KPORT[etcd]} etcd_fsyncs)" >"$OUT/etcd-fsyncs"
-	pair rangel range $many --consistency l --total "$big" --duration "$half"
-	pair ranges range $many --consistency s --total "$big" --duration "$half"
-	pair mixed txn-mixed $kv $many --rw-ratio 9 --total "$big" --duration "$half"
+	pair rangel range $many --consistency l --total "$HALF_TOTAL" --duration "$HALF_DUR"
+	pair ranges range $many --consistency s --total "$HALF_TOTAL" --duration "$HALF_DUR"
+	pair mixed txn-mixed $kv $many --rw-ratio 9 --total "$HALF_TOTAL" --duration "$HALF_DUR"
 	pair wlat watch-latency --key-size 32 --val-size 32 --streams 10 --watchers-per-stream 10 \
 		--rate 100 --total $((WL_TOTAL / 2)) --timeout 10 --watch-wait 3
-	pair status status $many --total "$big" --duration "$half"
+	pair status status $many --total "$HALF_TOTAL" --duration "$HALF_DUR"
 	for KIND in etcd metad; do
 		SPID=${KPIDS[$KIND]}
 		stop_server || log "$KIND: had to SIGKILL (no clean exit in 60 s)"
@@ -258,14 +270,9 @@ phase_a() {
 }
 
 phase_b() {
-	local dir=$WORK/$KIND-b logf=$WORK/$KIND-b.log
+	local dir=$WORK/$KIND-b logf=$WORK/$KIND-b.log t
 	quiesce
-	rm -rf "$logf"
-	SPORT= PPORT=
-	T_LAUNCH=$(date +%s%N)
-	start_server "$KIND" "$dir" "$logf"
-	local t
-	t=$(wait_answer "$SPORT" 60) || { log "$KIND did not start ($t): see $logf"; return 1; }
+	launch b || return 1
 	log "  $KIND: load $LOAD_KEYS keys of 256 bytes"
 	bench load put --key-size 16 --val-size 256 --sequential-keys --key-space-size "$LOAD_KEYS" \
 		--total "$LOAD_KEYS" --clients 1000 --conns 100 --duration "$LOAD_CAP"
@@ -324,8 +331,8 @@ catchup() {
 # dirs; sets KPIDS[KIND], LEADER[KIND], FOLLOWER[KIND] and SPEC[KIND].
 declare -A LEADER FOLLOWER SPEC
 start_cluster() {
-	local kind=$1 i cports=() pports=() spec="" bin=$METAD pids="" t st
-	[[ $kind = etcd ]] && bin=$ETCD
+	local kind=$1 i cports=() pports=() spec="" bin pids="" t st
+	bin=$(server_bin "$kind")
 	for i in 0 1 2; do
 		cports+=("$(free_port)")
 		pports+=("$(free_port)")
@@ -381,19 +388,16 @@ phase_c() {
 	start_cluster etcd && start_cluster metad || { stop_clusters etcd metad; return 1; }
 	local kv="--key-size 8 --val-size 256 --key-space-size 100000"
 	local many="--clients 1000 --conns 100"
-	local half=$(((DUR + 1) / 2)) big=$((BIG_TOTAL / 2)) bin
 	KPORT[etcd]=${LEADER[etcd]} KPORT[metad]=${LEADER[metad]}
-	pair c3put1000 put $kv $many --total "$big" --duration "$half"
+	pair c3put1000 put $kv $many --total "$HALF_TOTAL" --duration "$HALF_DUR"
 	KPORT[etcd]=${FOLLOWER[etcd]} KPORT[metad]=${FOLLOWER[metad]}
-	pair c3rangel range $many --consistency l --total "$big" --duration "$half"
+	pair c3rangel range $many --consistency l --total "$HALF_TOTAL" --duration "$HALF_DUR"
 	stop_clusters etcd metad
 	for KIND in etcd metad; do
 		quiesce
 		start_cluster "$KIND" || { stop_clusters "$KIND"; continue; }
-		bin=$METAD
-		[[ $KIND = etcd ]] && bin=$ETCD
 		SPIDS=${KPIDS[$KIND]}
-		catchup "$bin" "${LEADER[$KIND]}" "${SPEC[$KIND]}" || log "$KIND: catch-up not measured"
+		catchup "$(server_bin "$KIND")" "${LEADER[$KIND]}" "${SPEC[$KIND]}" || log "$KIND: catch-up not measured"
 		KPIDS[$KIND]=$SPIDS
 		stop_clusters "$KIND"
 	done
@@ -445,7 +449,7 @@ rm -f "$OUT"/*
 T0=$(date +%s)
 # shellcheck source=ops_phases.sh
 . "$ROOT/tools/bench/ops_phases.sh"
-want a && { log "== etcd and metad side by side: workloads (2 x $(((DUR + 1) / 2))s each)"; phase_a || true; }
+want a && { log "== etcd and metad side by side: workloads (2 x ${HALF_DUR}s each)"; phase_a || true; }
 want c && { log "== etcd and metad side by side: 3-member clusters"; phase_c || true; }
 for KIND in etcd metad; do
 	want b && { log "== $KIND: load, memory, disk, restart"; phase_b || true; }
