@@ -285,12 +285,15 @@ static uint8_t *members_for_peer(void *arg, size_t *len)
 }
 
 /* Listen on the peer URLs and know every other member's. Messages that
- * arrive before the writer starts wait in its inbox. A member alone starts
- * it only once a second member is added (core_peers_start). That once kept
- * a second polling thread off a lone member's client connections (~60 us
- * more server CPU per put from one client); since the transport shares the
- * polling thread (poller.h) it only spares the transport's two threads. */
-int core_peers_start(struct core *c, char *err, size_t errlen)
+ * arrive before the writer starts wait in its inbox. A lone member starts
+ * it too, as etcd listens on its peer URLs from the start: a taken peer
+ * port then fails the start (server/main.c probes it even before the
+ * store opens), not the `member add --learner` that grows the cluster,
+ * whose learner would be committed and then never reached. It once
+ * cost a lone member ~60 us of CPU per put from one client, when the
+ * transport polled on threads of its own; it shares the polling thread
+ * now (poller.h), and idle it costs two sleeping threads. */
+static int core_peers_start(struct core *c, char *err, size_t errlen)
 {
 	if (c->cfg.n_listen_peer_urls == 0 || c->peers != NULL)
 		return 0;
@@ -460,10 +463,7 @@ int core_open(const struct core_config *cfg, struct core **out, char *err, size_
 		snprintf(err, errlen, "out of memory");
 	if (rv == DB_OK && node_open(c, err, errlen) != 0)
 		rv = DB_INVALID;
-	uint64_t ids[MEMBERS_MAX];
-	bool learner[MEMBERS_MAX];
-	if (rv == DB_OK && members_ids(&c->members, ids, learner, MEMBERS_MAX) > 1 &&
-	    core_peers_start(c, err, errlen) != 0)
+	if (rv == DB_OK && core_peers_start(c, err, errlen) != 0)
 		rv = DB_INVALID;
 	if (rv == DB_OK)
 		atomic_store(&c->db_size, db_size_bytes(c->db));

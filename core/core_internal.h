@@ -252,9 +252,6 @@ int forward_call(struct core *c, Metadpb__PeerCall *call, forward_done_fn done, 
 void forward_recv(struct core *c, uint64_t from, uint8_t kind, const uint8_t *data, size_t len);
 void forward_expire(struct core *c, int64_t now);
 
-/* Start the peer transport if it is not running (core.c). */
-int core_peers_start(struct core *c, char *err, size_t errlen);
-
 /* Membership (membership.c). */
 ProtobufCMessage *reply_unpack(struct reply *r, const ProtobufCMessageDescriptor *d,
 			       const uint8_t *buf, size_t len);

@@ -139,15 +139,9 @@ int apply_member_change(struct core *c, const Metadpb__InternalRequest *req)
 	members_free_member(cur);
 	if (rv != DB_OK)
 		return rv == DB_NOMEM ? CORE_ENOMEM : CORE_EINTERNAL;
-	if (in->id != c->member_id && c->peers == NULL) {
-		/* The first other member: a lone member starts its transport now
-		 * (it learns every member's URLs from the list). */
-		char err[256];
-		if (core_peers_start(c, err, sizeof(err)) != 0)
-			core_log("error", "cannot start the peer transport: %s", err);
-	} else if (in->id != c->member_id) {
+	/* The transport runs from the start (core.c core_peers_start). */
+	if (in->id != c->member_id && c->peers != NULL)
 		(void)peer_set(c->peers, in->id, (const char *const *)in->peerurls, in->n_peerurls);
-	}
 	return CORE_OK;
 }
 
@@ -255,7 +249,19 @@ static int do_add(struct core *c, struct member_op *mo, uint64_t *index)
 		return CORE_EMEMBER_BAD_URLS;
 	/* etcd's strict reconfig check (mayAddMember), before anything else:
 	 * the started voters must still be a quorum of the larger cluster, and
-	 * the leader must have been connected to every voter for a while. */
+	 * the leader must have been connected to every voter for a while.
+	 * ETCD-COMPAT: etcd also lets a lone member add a second voter
+	 * (IsReadyToAddVotingMember's one exception); metad refuses it, so
+	 * grow a lone member with `member add --learner` and `member promote`.
+	 * etcd's change takes effect when applied, so the lone member commits
+	 * it alone. Here Raft's configuration is in force once appended (the
+	 * single-server changes of Raft's dissertation): the new voter's
+	 * record would need the new member's vote to commit, and the new
+	 * member needs that record to find itself in the list it fetches:
+	 * the pair would wait for each other for good. So this one is refused
+	 * without --strict-reconfig-check too. */
+	if (!q->islearner && conf->n_voters == 1)
+		return CORE_ENOT_ENOUGH_STARTED;
 	if (c->cfg.strict_reconfig_check) {
 		if (!q->islearner && started_voters(c, conf, 0) < (conf->n_voters + 1) / 2 + 1)
 			return CORE_ENOT_ENOUGH_STARTED;

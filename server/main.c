@@ -333,6 +333,18 @@ static int run(struct flags *f)
 		core_log_kv("fatal", "cannot serve clients", "{s:s}", "error", err);
 		return 1;
 	}
+	/* etcd binds its peer listeners first of all: a taken peer port fails
+	 * the start before the data dir is made. The transport (gRPC's own
+	 * listener) binds for good in core_open; this probe only moves the
+	 * failure ahead of the store, for a lone member too. */
+	struct api_listen *peer_probe =
+		api_bind(f->listen_peer_urls, f->n_listen_peer_urls, err, sizeof(err));
+	if (peer_probe == NULL) {
+		core_log_kv("fatal", "cannot listen for peers", "{s:s}", "error", err);
+		api_unbind(bound);
+		return 1;
+	}
+	api_unbind(peer_probe);
 	if (core_open(&cc, &core, err, sizeof(err)) != CORE_OK) {
 		core_log_kv("fatal", "cannot open the data dir", "{s:s,s:s}", "data-dir", f->data_dir,
 			    "error", err);

@@ -332,8 +332,8 @@ def test_member_update_peer_urls(cluster_factory):
 
 
 def test_lone_member_grows_to_two(cluster_factory):
-    """A single member starts its peer transport only when a second member
-    is added; the new member fetches the list from it and catches up."""
+    """A learner added to a single member fetches the member list from it,
+    catches up and is promoted."""
     c = cluster_factory(1)
     c.members[0].ctl_ok("put", "solo", "1")
     learner = c.add_member(learner=True)
@@ -345,6 +345,23 @@ def test_lone_member_grows_to_two(cluster_factory):
     wait_for(lambda: learner.ctl("get", "solo")[0] == 0, what="the promoted member to serve")
     learner.ctl_ok("put", "pair", "2")
     assert "2" in c.members[0].ctl_ok("get", "pair")
+
+
+def test_lone_member_refuses_a_second_voter(cluster_factory):
+    """metad grows a lone member through a learner (test above), not etcd's
+    `member add` of a voter: the new voter would be needed to commit its
+    own record (core/membership.c). The refusal is etcd's strict-reconfig
+    error, given without that check too (the two would wait for each other
+    for good), and the lone member keeps serving."""
+    for extra in ((), ("--strict-reconfig-check=false",)):
+        c = cluster_factory(1, extra_args=extra)
+        m = c.members[0]
+        rc, msg = harness.ctl_error(m, "member", "add", "second",
+                                    "--peer-urls=http://127.0.0.1:%d" % harness.free_port())
+        assert rc != 0
+        assert msg == "etcdserver: re-configuration failed due to not enough started members", msg
+        m.ctl_ok("put", "still", "1")
+        assert len(m.ctl_json("member", "list")["members"]) == 1
 
 
 def test_force_new_cluster_recovers_a_member_from_a_dead_majority(cluster_factory):

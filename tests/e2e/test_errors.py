@@ -4,6 +4,7 @@ already taken. Every case checks the gRPC status code and etcd's message (or
 exit status), and that the server keeps serving with its data intact."""
 
 import re
+import socket
 import subprocess
 
 import grpc
@@ -240,6 +241,31 @@ def test_server_survives_a_barrage_of_bad_input(server, kv, etcd):
     # Still fully usable, by every client.
     assert etcd.put("after", "barrage").header.revision == before[0] + 1
     assert server.ctl_ok("get", "keep/4", "--print-value-only") == "value-4\n"
+
+
+def test_taken_peer_port_fails_the_start(tmp_path):
+    """A lone member listens on its peer URL from the start, as etcd does: a
+    taken peer port fails the start before the data dir is made, not a later
+    `member add --learner` (whose learner would be committed, never reached)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        url = "http://127.0.0.1:%d" % free_port()
+        peer = "http://127.0.0.1:%d" % taken.getsockname()[1]
+        argv = [harness.METAD_BIN, "--name", "lone", "--data-dir", str(tmp_path / "data"),
+                "--listen-client-urls", url, "--advertise-client-urls", url,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", "lone=" + peer]
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("a lone member on a taken peer port kept running")
+    finally:
+        taken.close()
+    assert p.returncode != 0
+    assert b"address already in use" in (p.stdout + p.stderr).lower()
+    assert not (tmp_path / "data").exists()
 
 
 def test_taken_client_port_is_not_shared(server, kv, tmp_path):
