@@ -133,7 +133,7 @@ static grpc_server *make_server(const struct peer_transport *t)
 		 {.integer = recv_max > INT_MAX ? INT_MAX : (int)recv_max}},
 		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
 		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = PEER_KEEPALIVE_MS}},
-		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = PEER_KEEPALIVE_TIMEOUT_MS}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = t->keepalive_timeout_ms}},
 		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
 		/* Senders ping every KEEPALIVE_MS, idle streams included: never
 		 * count that as abuse (gRPC's default GOAWAYs after 2 strikes),
@@ -216,6 +216,8 @@ int peer_start(const struct peer_config *cfg, peer_recv_fn recv, void *arg,
 	t->cluster_id = cfg->cluster_id;
 	t->max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES;
 	t->queue_bytes = cfg->queue_bytes ? cfg->queue_bytes : DEFAULT_QUEUE_BYTES;
+	t->keepalive_timeout_ms =
+		cfg->keepalive_timeout_ms > 0 ? cfg->keepalive_timeout_ms : PEER_KEEPALIVE_TIMEOUT_MS;
 	t->members = cfg->members;
 	t->snapshot = cfg->snapshot;
 	t->hash = cfg->hash;

@@ -43,6 +43,10 @@ struct peer_config {
 	uint64_t cluster_id;
 	size_t max_msg_bytes;   /* largest payload accepted; 0 = 64 MiB */
 	size_t queue_bytes;     /* per-peer send queue bound; 0 = 16 MiB */
+	/* How long a keepalive ping may go unanswered before the stream is
+	 * dropped; 0 = PEER_KEEPALIVE_TIMEOUT_MS (2 s). Tests moving hundreds
+	 * of MiB through one polling thread under sanitizers raise it. */
+	int keepalive_timeout_ms;
 	/* Answers the Members call of a joining member: a packed
 	 * etcdserverpb.MemberListResponse (header.cluster_id set), malloc'ed;
 	 * called on the receive thread. NULL: the call is refused. */

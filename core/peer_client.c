@@ -157,7 +157,7 @@ static grpc_channel *make_channel(struct peer_transport *t, const char *url)
 	grpc_arg args[] = {
 		{GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
 		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = PEER_KEEPALIVE_MS}},
-		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = PEER_KEEPALIVE_TIMEOUT_MS}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = t->keepalive_timeout_ms}},
 		{GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
 		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, {.integer = 0}},
 		/* The channel's own reconnect back-off (default 1 s growing to

@@ -64,6 +64,7 @@ struct peer_transport {
 	uint64_t cluster_id;
 	size_t max_msg_bytes;
 	size_t queue_bytes;
+	int keepalive_timeout_ms;
 	char *cert_pem; /* NULL: no certificate of ours */
 	char *key_pem;
 	char *ca_pem; /* NULL: no CA to verify peers with */
