@@ -248,22 +248,13 @@ static int do_add(struct core *c, struct member_op *mo, uint64_t *index)
 	if (!urls_valid(q->peerurls, q->n_peerurls))
 		return CORE_EMEMBER_BAD_URLS;
 	/* etcd's strict reconfig check (mayAddMember), before anything else:
-	 * the started voters must still be a quorum of the larger cluster, and
-	 * the leader must have been connected to every voter for a while.
-	 * ETCD-COMPAT: etcd also lets a lone member add a second voter
-	 * (IsReadyToAddVotingMember's one exception); metad refuses it, so
-	 * grow a lone member with `member add --learner` and `member promote`.
-	 * etcd's change takes effect when applied, so the lone member commits
-	 * it alone. Here Raft's configuration is in force once appended (the
-	 * single-server changes of Raft's dissertation): the new voter's
-	 * record would need the new member's vote to commit, and the new
-	 * member needs that record to find itself in the list it fetches:
-	 * the pair would wait for each other for good. So this one is refused
-	 * without --strict-reconfig-check too. */
-	if (!q->islearner && conf->n_voters == 1)
-		return CORE_ENOT_ENOUGH_STARTED;
+	 * the started voters must still be a quorum of the larger cluster
+	 * (except for a lone member's second voter, below), and the leader
+	 * must have been connected to every voter for a while. */
+	bool lone_voter = !q->islearner && conf->n_voters == 1;
 	if (c->cfg.strict_reconfig_check) {
-		if (!q->islearner && started_voters(c, conf, 0) < (conf->n_voters + 1) / 2 + 1)
+		if (!q->islearner && !lone_voter &&
+		    started_voters(c, conf, 0) < (conf->n_voters + 1) / 2 + 1)
 			return CORE_ENOT_ENOUGH_STARTED;
 		if (healthy_voters(c, conf, 0) < conf->n_voters)
 			return CORE_EUNHEALTHY;
@@ -272,6 +263,18 @@ static int do_add(struct core *c, struct member_op *mo, uint64_t *index)
 		return CORE_EPEER_URL_EXISTS;
 	if (q->islearner && conf->n_learners >= 1) /* etcd's --max-learners default */
 		return CORE_ETOO_MANY_LEARNERS;
+	/* ETCD-COMPAT: etcd lets a lone member add a second voter
+	 * (IsReadyToAddVotingMember's one exception); metad refuses it after
+	 * etcd's other checks, with etcd's strict-reconfig error, and with
+	 * or without that check. Grow a lone member with `member add
+	 * --learner` and `member promote`. etcd's change takes effect when
+	 * applied, so the lone member commits it alone. Here Raft's
+	 * configuration is in force once appended (the single-server changes
+	 * of Raft's dissertation): the new voter's record would need the new
+	 * member's vote to commit, and the new member needs that record to
+	 * find itself in the list it fetches. They would wait for good. */
+	if (lone_voter)
+		return CORE_ENOT_ENOUGH_STARTED;
 	/* A member added at runtime mixes the time into its id (etcd), so a
 	 * re-added peer URL never reuses a removed member's id. */
 	uint64_t id = members_id((const char *const *)q->peerurls, q->n_peerurls,

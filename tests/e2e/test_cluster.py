@@ -360,6 +360,9 @@ def test_lone_member_refuses_a_second_voter(cluster_factory):
                                     "--peer-urls=http://127.0.0.1:%d" % harness.free_port())
         assert rc != 0
         assert msg == "etcdserver: re-configuration failed due to not enough started members", msg
+        # etcd's other checks come first, as in etcd.
+        rc, msg = harness.ctl_error(m, "member", "add", "dup", "--peer-urls=%s" % m.peer_url)
+        assert rc != 0 and msg == "etcdserver: Peer URLs already exists", msg
         m.ctl_ok("put", "still", "1")
         assert len(m.ctl_json("member", "list")["members"]) == 1
 
