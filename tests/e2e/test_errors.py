@@ -243,6 +243,23 @@ def test_server_survives_a_barrage_of_bad_input(server, kv, etcd):
     assert server.ctl_ok("get", "keep/4", "--print-value-only") == "value-4\n"
 
 
+def start_refused_on_taken_port(name, url, peer, data_dir):
+    """Start a member on a port in use: it must exit with etcd's 'address
+    already in use' and, its listeners bound before the store opens, leave
+    no data dir behind."""
+    argv = [harness.METAD_BIN, "--name", name, "--data-dir", str(data_dir),
+            "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "%s=%s" % (name, peer)]
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a server on a taken port kept running")
+    assert p.returncode != 0
+    assert b"address already in use" in (p.stdout + p.stderr).lower()
+    assert not data_dir.exists()
+
+
 def test_taken_peer_port_fails_the_start(tmp_path):
     """A lone member listens on its peer URL from the start, as etcd does: a
     taken peer port fails the start before the data dir is made, not a later
@@ -251,41 +268,21 @@ def test_taken_peer_port_fails_the_start(tmp_path):
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)
     try:
-        url = "http://127.0.0.1:%d" % free_port()
-        peer = "http://127.0.0.1:%d" % taken.getsockname()[1]
-        argv = [harness.METAD_BIN, "--name", "lone", "--data-dir", str(tmp_path / "data"),
-                "--listen-client-urls", url, "--advertise-client-urls", url,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", "lone=" + peer]
-        try:
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-        except subprocess.TimeoutExpired:
-            pytest.fail("a lone member on a taken peer port kept running")
+        start_refused_on_taken_port("lone", "http://127.0.0.1:%d" % free_port(),
+                                    "http://127.0.0.1:%d" % taken.getsockname()[1],
+                                    tmp_path / "data")
     finally:
         taken.close()
-    assert p.returncode != 0
-    assert b"address already in use" in (p.stdout + p.stderr).lower()
-    assert not (tmp_path / "data").exists()
 
 
 def test_taken_client_port_is_not_shared(server, kv, tmp_path):
     """A second server on a client port in use fails to listen, as etcd does,
     instead of sharing the port (SO_REUSEPORT) and taking some of the first
     one's new connections."""
-    url, peer = server.client_url, "http://127.0.0.1:%d" % free_port()
-    argv = [harness.METAD_BIN, "--name", "second", "--data-dir", str(tmp_path / "data"),
-            "--listen-client-urls", url, "--advertise-client-urls", url,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "second=" + peer]
-    try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.fail("a second server on a taken port kept running")
-    assert p.returncode != 0
-    assert b"address already in use" in (p.stdout + p.stderr).lower()
     # The client port is bound before the store is opened, as etcd binds its
-    # listeners first: the refused start left no data dir behind.
-    assert not (tmp_path / "data").exists()
+    # listeners first: the refused start leaves no data dir behind.
+    start_refused_on_taken_port("second", server.client_url,
+                                "http://127.0.0.1:%d" % free_port(), tmp_path / "data")
     # Every new connection still reaches the first server and its data.
     rev = kv.Put(P(b"owner", b"first"), timeout=10).header.revision
     for _ in range(10):
