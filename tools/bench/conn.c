@@ -22,6 +22,11 @@ static const char *const method_path[BENCH_M__N] = {
 	[BENCH_M_LEASE_KEEPALIVE] = "/etcdserverpb.Lease/LeaseKeepAlive",
 };
 
+const char *bench_method_path(enum bench_method m)
+{
+	return method_path[m];
+}
+
 static char *read_file(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");

@@ -32,6 +32,9 @@ int bench_conns_open(struct bench_conns *c, const struct bench_opts *o, double t
 
 void bench_conns_close(struct bench_conns *c);
 
+/* etcd's gRPC path of method m, e.g. "/etcdserverpb.KV/Put". */
+const char *bench_method_path(enum bench_method m);
+
 /* A new call of method m on channel i (modulo n), bound to cq. Ownership of
  * the call moves to the caller (grpc_call_unref). timeout_s <= 0: no deadline. */
 grpc_call *bench_conns_call(struct bench_conns *c, int i, enum bench_method m,

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "cmds.h"
+#include "h2.h"
 #include "etcdapi/absl_quiet.h"
 #include "opts.h"
 #include "report.h"
@@ -82,7 +83,11 @@ int main(int argc, char **argv)
 	double connect_s = 10;
 	if (o.token != NULL)
 		bench_auth_set_token(o.token);
-	if (bench_conns_open(&conns, &o, connect_s, err, sizeof(err)) != 0) {
+	/* The KV workloads on the h2 engine open connections of their own. */
+	int own = bench_h2_eligible(&o) && strcmp(o.cmd, "watch") != 0 &&
+		  strcmp(o.cmd, "watch-latency") != 0 && strcmp(o.cmd, "lease-keepalive") != 0;
+	memset(&conns, 0, sizeof(conns));
+	if (!own && bench_conns_open(&conns, &o, connect_s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "metad-bench: %s\n", err);
 	} else if (o.user != NULL &&
 		   bench_auth_login(&conns, o.user, connect_s, err, sizeof(err)) != 0) {

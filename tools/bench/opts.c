@@ -18,7 +18,7 @@ enum {
 	OPT_KEY_PREFIX, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_JSON, OPT_NO_PROGRESS,
 	OPT_CONSISTENCY, OPT_LIMIT, OPT_COUNT_ONLY, OPT_RW_RATIO, OPT_TXN_OPS, OPT_STREAMS,
 	OPT_WATCHERS, OPT_WATCH_WAIT, OPT_TTL, OPT_PUT_RATE, OPT_PUT_TOTAL, OPT_USER, OPT_TOKEN,
-	OPT_REPLY_THREAD, OPT_HELP,
+	OPT_REPLY_THREAD, OPT_ENGINE, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +55,7 @@ static const struct option long_opts[] = {
 	{"put-rate", required_argument, 0, OPT_PUT_RATE},
 	{"put-total", required_argument, 0, OPT_PUT_TOTAL},
 	{"reply-thread", no_argument, 0, OPT_REPLY_THREAD},
+	{"engine", required_argument, 0, OPT_ENGINE},
 	{"help", no_argument, 0, OPT_HELP},
 	{0, 0, 0, 0},
 };
@@ -89,7 +90,8 @@ void bench_opts_usage(void)
 	    "  --no-progress      no progress bar even on a terminal\n"
 	    "  --streams N (10) --watchers-per-stream N (10) --watch-wait S (5)  watch\n"
 	    "  --ttl S (60)       lease-keepalive lease TTL\n"
-	    "  --reply-thread     serve-null answers from a second thread, as metad answers writes\n",
+	    "  --reply-thread     serve-null answers from a second thread, as metad answers writes\n"
+	    "  --engine h2|grpc   unary calls on nghttp2 (default, cleartext only) or gRPC core\n",
 	    stderr);
 }
 
@@ -272,6 +274,14 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_NO_PROGRESS: o->progress = 0; break;
 		case OPT_REPLY_THREAD: o->reply_thread = 1; break;
+		case OPT_ENGINE:
+			if (strcmp(optarg, "grpc") == 0 || strcmp(optarg, "h2") == 0) {
+				o->engine_grpc = strcmp(optarg, "grpc") == 0;
+			} else {
+				fprintf(stderr, "metad-bench: --engine: h2 or grpc, not %s\n", optarg);
+				rv = 1;
+			}
+			break;
 		case OPT_CONSISTENCY:
 			if (strcmp(optarg, "l") != 0 && strcmp(optarg, "s") != 0) {
 				fprintf(stderr, "metad-bench: --consistency is l or s\n");

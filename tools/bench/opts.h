@@ -38,6 +38,7 @@ struct bench_opts {
 	int json;                        /* one JSON object on stdout, nothing else */
 	int progress;                    /* 1: bar when stdout is a terminal; 0: never */
 	int reply_thread;                /* serve-null: answer from a second thread */
+	int engine_grpc;                 /* --engine grpc: unary calls on gRPC core (h2.h) */
 
 	char consistency;                /* 'l' linearizable, 's' serializable */
 	int64_t limit;                   /* range limit; -1: the command's default */

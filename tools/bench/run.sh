@@ -32,7 +32,8 @@
 #      ETCD (reference etcd binary, default /usr/bin/etcd),
 #      BENCH_PHASES (default "a b c auth hb snap metrics ctl": which phases
 #      run; e.g. BENCH_PHASES=auth for that row alone), AUTH_ROUNDS (off/on
-#      pairs in phase D; default 2, quick 1).
+#      pairs in phase D; default 2, quick 1), BENCH_ENGINE (metad-bench's
+#      unary engine: h2, the default, or grpc; tools/bench/h2.h).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,6 +43,7 @@ METAD=$BUILD/metad
 BENCH=$BUILD/metad-bench
 ETCD=${ETCD:-/usr/bin/etcd}
 QUICK=${BENCH_QUICK:-0}
+ENGINE=${BENCH_ENGINE:-h2}
 PY=/usr/bin/python3
 QUOTA=$((8 * 1024 * 1024 * 1024))
 WORK=$BUILD/bench-data
@@ -183,7 +185,8 @@ bench() {
 	local pids=(${SPIDS:-$SPID}) c0
 	log "  $KIND: $name"
 	c0=$(cpu_ticks "${pids[@]}")
-	"$BENCH" "$@" --endpoints "127.0.0.1:$SPORT" --json --no-progress >"$f" 2>"$f.err" || true
+	"$BENCH" "$@" --engine "$ENGINE" --endpoints "127.0.0.1:$SPORT" --json --no-progress \
+		>"$f" 2>"$f.err" || true
 	echo $(( $(cpu_ticks "${pids[@]}") - c0 )) "$(getconf CLK_TCK)" >"$OUT/$KIND-$name.cpu"
 	[[ -s $f ]] || echo '{"failed":true}' >"$f"
 }
@@ -420,6 +423,9 @@ phase_auth() {
 	} >>"$logf" 2>&1 || { log "$KIND: cannot set up users"; return 1; }
 	local kv="--key-size 8 --val-size 256 --key-space-size 100000 --key-prefix /b/"
 	local many="--clients 1000 --conns 100"
+	# --user runs on gRPC core's client (h2.h): auth off must too, or the
+	# on/off ratio would compare two clients.
+	local ENGINE=grpc
 	local r state order=""
 	for ((r = 1; r <= AUTH_ROUNDS; r++)); do
 		if ((r % 2)); then order+=" off:$r on:$r"; else order+=" on:$r off:$r"; fi

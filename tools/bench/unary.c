@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h2.h"
 #include "run.h"
 
 struct uclient {
@@ -140,6 +141,8 @@ int bench_unary_run(const struct bench_opts *o, struct bench_conns *c,
 		    const struct bench_workload *w, const char *label, int show_progress,
 		    struct bench_result *res)
 {
+	if (bench_h2_eligible(o))
+		return bench_h2_run(o, w, label, show_progress, res);
 	struct unary_ctx u = {.o = o, .conns = c, .nclients = o->clients};
 	u.clients = calloc((size_t)o->clients, sizeof(*u.clients));
 	if (u.clients == NULL)
