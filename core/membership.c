@@ -28,6 +28,7 @@ struct member_op {
 	int kind;
 	Metadpb__PeerCall *call; /* the request, unpacked (owned) */
 	Etcdserverpb__Member added;
+	bool lone; /* a lone member's second voter: its record first (do_add) */
 	core_done_fn cb;
 	void *arg;
 };
@@ -191,6 +192,34 @@ static int raft_err(int rv)
 	}
 }
 
+/* A lone member's second voter: its record is applied, the change follows.
+ * A crash between the two leaves a record that no list shows (they show
+ * the configuration in force) and whose peer URLs stay free to add again. */
+static void lone_record_applied(struct core *c, struct node_wait *w, int err)
+{
+	struct member_op *mo = (struct member_op *)((char *)w - offsetof(struct member_op, wait));
+	if (err == CORE_OK && (!atomic_load(&c->is_leader) || atomic_load(&c->removed)))
+		err = CORE_ENOT_LEADER;
+	if (err == CORE_OK && raft_conf(c->raft)->n_voters != 1)
+		err = CORE_EUNHEALTHY; /* another change came first */
+	uint64_t ci = 0;
+	if (err == CORE_OK) {
+		int rv = raft_propose_conf_change(c->raft, RAFT_CC_ADD_VOTER, mo->added.id, &ci);
+		if (rv != 0)
+			err = raft_err(rv);
+	}
+	if (err != CORE_OK) {
+		finish(mo, err);
+		return;
+	}
+	core_log("info", "added member %llx to cluster %llx", (unsigned long long)mo->added.id,
+		 (unsigned long long)c->cluster_id);
+	mo->wait.index = ci;
+	mo->wait.stored = true;
+	mo->wait.done = applied;
+	node_wait_applied(c, &mo->wait);
+}
+
 /* Voters that have started (published themselves) and are reachable. */
 static uint32_t started_voters(struct core *c, const struct raft_conf *conf, uint64_t except)
 {
@@ -263,28 +292,11 @@ static int do_add(struct core *c, struct member_op *mo, uint64_t *index)
 		return CORE_EPEER_URL_EXISTS;
 	if (q->islearner && conf->n_learners >= 1) /* etcd's --max-learners default */
 		return CORE_ETOO_MANY_LEARNERS;
-	/* ETCD-COMPAT: etcd lets a lone member add a second voter
-	 * (IsReadyToAddVotingMember's one exception); metad refuses it after
-	 * etcd's other checks, with etcd's strict-reconfig error, and with
-	 * or without that check. Grow a lone member with `member add
-	 * --learner` and `member promote`. etcd's change takes effect when
-	 * applied, so the lone member commits it alone. Here Raft's
-	 * configuration is in force once appended (the single-server changes
-	 * of Raft's dissertation): the new voter's record would need the new
-	 * member's vote to commit, and the new member needs that record to
-	 * find itself in the list it fetches. They would wait for good. */
-	if (lone_voter)
-		return CORE_ENOT_ENOUGH_STARTED;
 	/* A member added at runtime mixes the time into its id (etcd), so a
 	 * re-added peer URL never reuses a removed member's id. */
 	uint64_t id = members_id((const char *const *)q->peerurls, q->n_peerurls,
 				 c->cfg.cluster_token, (int64_t)time(NULL));
 	mo->added.id = id;
-	uint64_t ci;
-	int rv = raft_propose_conf_change(c->raft, q->islearner ? RAFT_CC_ADD_LEARNER : RAFT_CC_ADD_VOTER,
-					  id, &ci);
-	if (rv != 0)
-		return raft_err(rv);
 	Etcdserverpb__Member mb = ETCDSERVERPB__MEMBER__INIT;
 	mb.id = id;
 	mb.name = "";
@@ -294,6 +306,29 @@ static int do_add(struct core *c, struct member_op *mo, uint64_t *index)
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
 	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ADD;
 	ir.member_add = &mb;
+	/* ETCD-COMPAT: etcd lets a lone member add a second voter
+	 * (IsReadyToAddVotingMember's one exception): its change takes effect
+	 * when applied, so the lone member commits it alone, and the cluster
+	 * waits for the new member from then on. Here Raft's configuration is
+	 * in force once appended (the single-server changes of Raft's
+	 * dissertation), so the change would need the new member's vote to
+	 * commit, while the new member needs the record of itself to find
+	 * itself in the list it fetches. So the record goes first, committed
+	 * by the lone member alone; the change follows once it is applied
+	 * (lone_record_applied), and the answer comes when the change is in
+	 * the lone member's log on disk: in force, as etcd's is once applied. */
+	if (lone_voter) {
+		int rv = node_propose_internal(c, &ir, index);
+		if (rv != 0)
+			return raft_err(rv);
+		mo->lone = true;
+		return CORE_OK;
+	}
+	uint64_t ci;
+	int rv = raft_propose_conf_change(c->raft, q->islearner ? RAFT_CC_ADD_LEARNER : RAFT_CC_ADD_VOTER,
+					  id, &ci);
+	if (rv != 0)
+		return raft_err(rv);
 	rv = node_propose_internal(c, &ir, index);
 	if (rv != 0) {
 		*index = ci; /* the member is in; its record could not follow */
@@ -374,7 +409,7 @@ static void run(struct core *c, struct node_op *op)
 		return;
 	}
 	mo->wait.index = index;
-	mo->wait.done = applied;
+	mo->wait.done = mo->lone ? lone_record_applied : applied;
 	node_wait_applied(c, &mo->wait);
 }
 

@@ -486,12 +486,14 @@ void node_wait_applied(struct core *c, struct node_wait *w)
 	n->waits = w;
 }
 
-/* Finish waits reached by applied, or (now != 0) past their deadline. */
+/* Finish waits reached by applied (or the stored log), or (now != 0) past
+ * their deadline. A done callback may add a wait. */
 static void waits_check(struct core *c, struct node *n, uint64_t applied, int64_t now)
 {
+	uint64_t stored = atomic_load(&c->last_index);
 	for (struct node_wait **pw = &n->waits; *pw;) {
 		struct node_wait *w = *pw;
-		int err = w->index <= applied ? CORE_OK
+		int err = w->index <= (w->stored ? stored : applied) ? CORE_OK
 			  : (now != 0 && w->deadline_ns <= now) ? CORE_ETIMEOUT
 								 : -1;
 		if (err < 0) {

@@ -75,11 +75,13 @@ struct node_transfer {
 void node_transfer_start(struct core *c, struct node_op *op);
 
 /* Node thread only: call w->done once this member has applied w->index
- * (CORE_OK), or with CORE_ETIMEOUT after etcd's request timeout, or
- * CORE_ESTOPPED at close. */
+ * (CORE_OK), or with stored set, once its log holds w->index durably; or
+ * with CORE_ETIMEOUT after etcd's request timeout, or CORE_ESTOPPED at
+ * close. */
 struct node_wait {
 	struct node_wait *next;
 	uint64_t index;
+	bool stored;
 	int64_t deadline_ns;
 	void (*done)(struct core *c, struct node_wait *w, int err);
 };

@@ -7,7 +7,9 @@ Each test also passes against three reference etcd processes:
 METAD_BIN=/usr/bin/etcd /usr/bin/python3 -m pytest -q tests/e2e/test_cluster.py
 """
 
+import os
 import shutil
+import socket
 import threading
 import time
 
@@ -347,24 +349,70 @@ def test_lone_member_grows_to_two(cluster_factory):
     assert "2" in c.members[0].ctl_ok("get", "pair")
 
 
-def test_lone_member_refuses_a_second_voter(cluster_factory):
-    """metad grows a lone member through a learner (test above), not etcd's
-    `member add` of a voter: the new voter would be needed to commit its
-    own record (core/membership.c). The refusal is etcd's strict-reconfig
-    error, given without that check too (the two would wait for each other
-    for good), and the lone member keeps serving."""
+def test_lone_member_adds_a_second_voter(cluster_factory):
+    """etcd's own way to grow a single member: `member add` of a voter, then
+    the new member started with --initial-cluster-state existing (etcd's
+    IsReadyToAddVotingMember exception lets the add through its strict
+    check). The new member finds itself in the list it fetches, joins, and
+    both serve; the data and the hash agree."""
     for extra in ((), ("--strict-reconfig-check=false",)):
         c = cluster_factory(1, extra_args=extra)
-        m = c.members[0]
-        rc, msg = harness.ctl_error(m, "member", "add", "second",
-                                    "--peer-urls=http://127.0.0.1:%d" % harness.free_port())
-        assert rc != 0
-        assert msg == "etcdserver: re-configuration failed due to not enough started members", msg
+        a = c.members[0]
+        a.ctl_ok("put", "solo", "1")
         # etcd's other checks come first, as in etcd.
-        rc, msg = harness.ctl_error(m, "member", "add", "dup", "--peer-urls=%s" % m.peer_url)
+        rc, msg = harness.ctl_error(a, "member", "add", "dup", "--peer-urls=%s" % a.peer_url)
         assert rc != 0 and msg == "etcdserver: Peer URLs already exists", msg
-        m.ctl_ok("put", "still", "1")
-        assert len(m.ctl_json("member", "list")["members"]) == 1
+        b = c.add_member(learner=False)
+
+        def both_started():
+            ms = a.ctl_json("member", "list")["members"]
+            return len(ms) == 2 and all(x.get("name") for x in ms) and \
+                not any(x.get("isLearner") for x in ms)
+        wait_for(both_started, what="two started voters")
+        b.ctl_ok("put", "pair", "2")
+        assert "2" in a.ctl_ok("get", "pair")
+        assert "1" in b.ctl_ok("get", "solo")
+        rev = int(a.ctl_json("get", "pair")["header"]["revision"])
+        hashes = {m.maintenance().HashKV(etcdrpc.HashKVRequest(revision=rev), timeout=20).hash
+                  for m in (a, b)}
+        assert len(hashes) == 1, hashes
+
+
+def test_lone_members_second_voter_survives_a_crash(cluster_factory):
+    """The add is answered once the change is on the lone member's disk: a
+    kill -9 right after the answer loses it not, and the new member, started
+    only then, joins the restarted one."""
+    c = cluster_factory(1)
+    a = c.members[0]
+    a.ctl_ok("put", "solo", "1")
+    b = harness.Server(os.path.join(c.workdir, "m1"), name="m1", extra_args=list(a.extra_args))
+    os.makedirs(b.workdir, exist_ok=True)
+    b.pick_ports()
+    out = harness.ctl_reconfig(a, "member", "add", b.name, "--peer-urls=%s" % b.peer_url)
+    spec = [l.split("=", 1)[1].strip('"') for l in out.splitlines()
+            if l.startswith("ETCD_INITIAL_CLUSTER=")]
+    assert spec and b.peer_url in spec[0], out
+    a.kill()
+    a._spawn()
+
+    def peer_port_open():
+        # The new member fetches the list once at its start, as etcd's does.
+        try:
+            socket.create_connection(("127.0.0.1", a.peer_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_for(peer_port_open, what="the restarted member's peer port")
+    b.initial_cluster, b.cluster_state = spec[0], "existing"
+    c.members.append(b)
+    b._spawn()
+    b.wait_ready()
+    a.wait_ready()
+    ms = a.ctl_json("member", "list")["members"]
+    assert sorted(x["peerURLs"][0] for x in ms) == sorted([a.peer_url, b.peer_url]), ms
+    assert "1" in b.ctl_ok("get", "solo")
+    b.ctl_ok("put", "after", "2")
+    assert "2" in a.ctl_ok("get", "after")
 
 
 def test_force_new_cluster_recovers_a_member_from_a_dead_majority(cluster_factory):
