@@ -574,26 +574,11 @@ int bench_h2_run(const struct bench_opts *o, const struct bench_workload *w, con
 	if (rv == 0) {
 		r.label = label;
 		r.show_progress = show_progress;
-		r.t_start = bench_now_ns();
-		atomic_store(&r.running, nthreads);
-		int started = 0;
-		for (; started < nthreads; started++)
-			if (pthread_create(&r.threads[started].tid, NULL, thread_main,
-					   &threads[started]) != 0)
-				break;
-		if (started < nthreads) {
-			atomic_store(&r.stop, 1);
-			atomic_fetch_sub(&r.running, nthreads - started);
-			r.nthreads = started; /* bench_run_wait joins those */
-			rv = 1;
-		}
+		rv = bench_run_spawn(&r, thread_main, threads, sizeof(*threads));
+	}
+	if (rv == 0) {
 		bench_run_wait(&r, o->duration);
-		r.nthreads = nthreads;
-		bench_run_stats(&r, &res->stats);
-		res->seconds = (double)(r.t_end - r.t_start) / 1e9;
-		res->have_first_error = r.first_error.have;
-		res->first_code = r.first_error.code;
-		memcpy(res->first_msg, r.first_error.msg, sizeof(res->first_msg));
+		bench_run_result(&r, res);
 	}
 	for (int j = 0; conns != NULL && j < nconns; j++) {
 		if (conns[j].s != NULL)

@@ -356,11 +356,7 @@ int bench_cmd_lease(const struct bench_opts *o, struct bench_conns *conns, struc
 	}
 	if (rv == 0) {
 		bench_run_wait(&r, o->duration);
-		bench_run_stats(&r, &res->stats);
-		res->seconds = (double)(r.t_end - r.t_start) / 1e9;
-		res->have_first_error = r.first_error.have;
-		res->first_code = r.first_error.code;
-		memcpy(res->first_msg, r.first_error.msg, sizeof(res->first_msg));
+		bench_run_result(&r, res);
 	} else {
 		fprintf(stderr, "metad-bench: cannot start the run\n");
 	}

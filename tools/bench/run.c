@@ -156,10 +156,15 @@ static void *thread_main(void *arg)
 
 int bench_run_start(struct bench_run *r)
 {
+	return bench_run_spawn(r, thread_main, r->threads, sizeof(*r->threads));
+}
+
+int bench_run_spawn(struct bench_run *r, void *(*fn)(void *), void *args, size_t stride)
+{
 	r->t_start = bench_now_ns();
 	atomic_store(&r->running, r->nthreads);
 	for (int i = 0; i < r->nthreads; i++) {
-		if (pthread_create(&r->threads[i].tid, NULL, thread_main, &r->threads[i]) != 0) {
+		if (pthread_create(&r->threads[i].tid, NULL, fn, (char *)args + (size_t)i * stride) != 0) {
 			/* Threads already started run to the end on their own. */
 			atomic_store(&r->stop, 1);
 			atomic_fetch_sub(&r->running, r->nthreads - i);
@@ -227,6 +232,15 @@ void bench_run_stats(const struct bench_run *r, struct bench_stats *out)
 	bench_stats_init(out);
 	for (int i = 0; i < r->nthreads; i++)
 		bench_stats_merge(out, &r->threads[i].stats);
+}
+
+void bench_run_result(const struct bench_run *r, struct bench_result *res)
+{
+	bench_run_stats(r, &res->stats);
+	res->seconds = (double)(r->t_end - r->t_start) / 1e9;
+	res->have_first_error = r->first_error.have;
+	res->first_code = r->first_error.code;
+	memcpy(res->first_msg, r->first_error.msg, sizeof(res->first_msg));
 }
 
 void bench_run_close(struct bench_run *r)

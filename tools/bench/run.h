@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "opts.h"
+#include "report.h"
 #include "stats.h"
 
 struct bench_tag {
@@ -80,10 +81,19 @@ int bench_run_init(struct bench_run *r, const struct bench_opts *o, struct bench
 /* Starts the threads and returns at once; bench_run_wait joins them, drawing
  * the progress bar and enforcing --duration meanwhile. */
 int bench_run_start(struct bench_run *r);
+
+/* As bench_run_start, with threads of another loop: thread i runs fn on
+ * (char *)args + i * stride, and must end as the CQ loop does (set its
+ * bench_thread's t_end, then decrement r->running). */
+int bench_run_spawn(struct bench_run *r, void *(*fn)(void *), void *args, size_t stride);
 void bench_run_wait(struct bench_run *r, double duration_s);
 
 /* Merges every thread's stats into out. */
 void bench_run_stats(const struct bench_run *r, struct bench_stats *out);
+
+/* After bench_run_wait: the merged stats, the run's length and its first
+ * error, into res. */
+void bench_run_result(const struct bench_run *r, struct bench_result *res);
 
 void bench_run_close(struct bench_run *r);
 

@@ -165,11 +165,7 @@ int bench_unary_run(const struct bench_opts *o, struct bench_conns *c,
 	}
 	if (rv == 0) {
 		bench_run_wait(&r, o->duration);
-		bench_run_stats(&r, &res->stats);
-		res->seconds = (double)(r.t_end - r.t_start) / 1e9;
-		res->have_first_error = r.first_error.have;
-		res->first_code = r.first_error.code;
-		memcpy(res->first_msg, r.first_error.msg, sizeof(res->first_msg));
+		bench_run_result(&r, res);
 	}
 	bench_run_close(&r);
 	free(u.clients);
