@@ -483,6 +483,15 @@ class Cluster:
         the new member with --initial-cluster-state existing, as etcd's docs
         say. Returns the new Server (ready: serving at least serializable
         reads)."""
+        m = self.announce_member(learner=learner, via=via, user=user)
+        m._spawn()
+        m.wait_ready(serializable=learner)
+        return m
+
+    def announce_member(self, learner=True, via=None, user=None):
+        """The first half of add_member: `etcdctl member add` and the new
+        member's Server, set up to join (--initial-cluster from etcdctl's
+        ETCD_INITIAL_CLUSTER) but not started."""
         i = len(self.members)
         m = Server(os.path.join(self.workdir, "m%d" % i), name="m%d" % i,
                    extra_args=list(self.members[0].extra_args))
@@ -502,8 +511,6 @@ class Cluster:
         m.cluster_state = "existing"
         self.members.append(m)
         m._stopping = False
-        m._spawn()
-        m.wait_ready(serializable=learner)
         return m
 
     def endpoints(self, members=None):

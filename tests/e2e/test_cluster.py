@@ -7,7 +7,6 @@ Each test also passes against three reference etcd processes:
 METAD_BIN=/usr/bin/etcd /usr/bin/python3 -m pytest -q tests/e2e/test_cluster.py
 """
 
-import os
 import shutil
 import socket
 import threading
@@ -385,13 +384,8 @@ def test_lone_members_second_voter_survives_a_crash(cluster_factory):
     c = cluster_factory(1)
     a = c.members[0]
     a.ctl_ok("put", "solo", "1")
-    b = harness.Server(os.path.join(c.workdir, "m1"), name="m1", extra_args=list(a.extra_args))
-    os.makedirs(b.workdir, exist_ok=True)
-    b.pick_ports()
-    out = harness.ctl_reconfig(a, "member", "add", b.name, "--peer-urls=%s" % b.peer_url)
-    spec = [l.split("=", 1)[1].strip('"') for l in out.splitlines()
-            if l.startswith("ETCD_INITIAL_CLUSTER=")]
-    assert spec and b.peer_url in spec[0], out
+    b = c.announce_member(learner=False)
+    assert b.peer_url in b.initial_cluster, b.initial_cluster
     a.kill()
     a._spawn()
 
@@ -403,8 +397,6 @@ def test_lone_members_second_voter_survives_a_crash(cluster_factory):
         except OSError:
             return False
     wait_for(peer_port_open, what="the restarted member's peer port")
-    b.initial_cluster, b.cluster_state = spec[0], "existing"
-    c.members.append(b)
     b._spawn()
     b.wait_ready()
     a.wait_ready()
