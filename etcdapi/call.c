@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
 #include <grpc/support/alloc.h>
 
 #include "etcdapi/call.h"
@@ -184,6 +185,29 @@ static grpc_slice payload_slice(grpc_byte_buffer *bb)
 	return s;
 }
 
+bool api_recv_refused(const struct api_server *srv, grpc_byte_buffer *bb, grpc_status_code *code,
+		      char *msg, size_t len)
+{
+	size_t n = grpc_byte_buffer_length(bb), max = api_recv_max(srv);
+	if (n > max) {
+		*code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		snprintf(msg, len, "grpc: received message larger than max (%zu vs. %zu)", n, max);
+		return true;
+	}
+	/* gRPC core names the algorithm the message was compressed with;
+	 * etcd's server has no decompressor installed for any. */
+	grpc_compression_algorithm alg = bb->type == GRPC_BB_RAW ? bb->data.raw.compression
+								  : GRPC_COMPRESS_NONE;
+	if (alg != GRPC_COMPRESS_NONE) {
+		const char *name = "unknown";
+		grpc_compression_algorithm_name(alg, &name);
+		*code = GRPC_STATUS_UNIMPLEMENTED;
+		snprintf(msg, len, "grpc: Decompressor is not installed for grpc-encoding \"%s\"", name);
+		return true;
+	}
+	return false;
+}
+
 static void unknown_method(struct api_call *c)
 {
 	/* grpc-go's words, which etcd clients see for an unknown path. */
@@ -252,8 +276,15 @@ static void serve(struct api_call *c)
 		finish(c, GRPC_STATUS_INTERNAL, "grpc: error unmarshalling request: no payload");
 		return;
 	}
+	char refused[128];
+	grpc_status_code code;
+	if (api_recv_refused(c->srv, c->payload, &code, refused, sizeof(refused))) {
+		finish(c, code, refused);
+		return;
+	}
 	grpc_slice s = payload_slice(c->payload);
-	/* Size is checked by core on what is proposed, as etcd: reads are not limited. */
+	/* --max-request-bytes is checked by core on what is proposed, as
+	 * etcd: reads are not limited by it. */
 	size_t len = GRPC_SLICE_LENGTH(s);
 	c->req = protobuf_c_message_unpack(m->req, NULL, len, GRPC_SLICE_START_PTR(s));
 	if (c->req == NULL) {

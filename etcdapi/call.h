@@ -99,6 +99,13 @@ struct core *api_core_of(const struct api_server *srv);
 /* Whether --client-cert-auth is on (the client certificate's CN may name the user). */
 int api_client_cert_auth(const struct api_server *srv);
 grpc_server *api_grpc_server(const struct api_server *srv);
+/* The receive limit: --max-request-bytes + 512 KiB, as etcd gives grpc-go. */
+size_t api_recv_max(const struct api_server *srv);
+/* Whether a received message is refused before it is read, as grpc-go
+ * refuses it for etcd: over the receive limit, or compressed. If so, the
+ * status and grpc-go's message for it. */
+bool api_recv_refused(const struct api_server *srv, grpc_byte_buffer *bb, grpc_status_code *code,
+		      char *msg, size_t len);
 /* The completion queue whose thread polls the connections (server.c). */
 grpc_completion_queue *api_polling_cq(const struct api_server *srv);
 

@@ -326,11 +326,18 @@ static void on_recv(struct core_tag *t, bool success)
 	grpc_byte_buffer *bb = st->recv_buf;
 	st->recv_buf = NULL;
 	pthread_mutex_unlock(&st->mu);
+	char refused[128];
+	grpc_status_code code;
 	if (!success || bb == NULL) {
 		/* NULL message: the client half-closed. */
 		if (bb)
 			grpc_byte_buffer_destroy(bb);
 		end_recv(st, success && bb == NULL);
+	} else if (api_recv_refused(st->call->srv, bb, &code, refused, sizeof(refused))) {
+		/* grpc-go fails the stream's receive; etcd's handler returns it. */
+		grpc_byte_buffer_destroy(bb);
+		api_stream_finish(st, code, refused);
+		end_recv(st, false);
 	} else {
 		grpc_byte_buffer_reader rd;
 		grpc_slice s = grpc_empty_slice();

@@ -289,3 +289,36 @@ def test_taken_client_port_is_not_shared(server, kv, tmp_path):
         with server.new_channel() as ch:
             r = etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"owner"), timeout=10)
             assert r.kvs[0].value == b"first" and r.header.revision == rev
+
+
+def test_stream_message_above_grpc_limit(server_factory):
+    """On a stream (Watch) the receive limit ends the stream with gRPC's status;
+    the member keeps serving."""
+    srv = server_factory(extra_args=["--max-request-bytes", "1024"])
+    kv = srv.kv()
+    before = seed(kv)
+    watch = etcdrpc.WatchStub(srv.channel())
+    big = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"w" * (600 * KiB)))
+    with pytest.raises(grpc.RpcError) as e:
+        for _ in watch.Watch(iter([big]), timeout=10):
+            pass
+    assert_received_too_large(e.value.code(), e.value.details(), 1024 + GRPC_SLACK)
+    assert snapshot(kv) == before
+
+
+def test_compressed_requests_refused(server):
+    """etcd's server installs no decompressor: a compressed request, unary or
+    on a stream, is refused with grpc-go's words and nothing is applied."""
+    kv = server.kv()
+    before = seed(kv)
+    gz = grpc.Compression.Gzip
+    refused = (grpc.StatusCode.UNIMPLEMENTED,
+               'grpc: Decompressor is not installed for grpc-encoding "gzip"')
+    assert rpc_error(kv.Put, P(b"gz", b"z" * 900), compression=gz) == refused
+    watch = etcdrpc.WatchStub(server.channel())
+    create = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"w" * 900))
+    with pytest.raises(grpc.RpcError) as e:
+        for _ in watch.Watch(iter([create]), timeout=10, compression=gz):
+            pass
+    assert (e.value.code(), e.value.details()) == refused
+    assert snapshot(kv) == before
