@@ -624,7 +624,8 @@ void core_range(struct core *c, const Etcdserverpb__RangeRequest *req, core_done
 		core_linearize(c, &req->base, range_now, cb, arg);
 }
 
-void core_put(struct core *c, const Etcdserverpb__PutRequest *req, core_done_fn cb, void *arg)
+static void put(struct core *c, const Etcdserverpb__PutRequest *req, bool kept, core_done_fn cb,
+		void *arg)
 {
 	int err = validate_put(req);
 	if (err == CORE_OK && over_quota(c, req->key.len + req->value.len))
@@ -636,11 +637,16 @@ void core_put(struct core *c, const Etcdserverpb__PutRequest *req, core_done_fn 
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
 	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_PUT;
 	ir.put = (Etcdserverpb__PutRequest *)req;
-	writer_submit(c, &ir, cb, arg);
+	(kept ? writer_submit_kept : writer_submit)(c, &ir, cb, arg);
 }
 
-void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *req, core_done_fn cb,
-		       void *arg)
+void core_put(struct core *c, const Etcdserverpb__PutRequest *req, core_done_fn cb, void *arg)
+{
+	put(c, req, false, cb, arg);
+}
+
+static void delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *req, bool kept,
+			 core_done_fn cb, void *arg)
 {
 	int err = validate_delete(req);
 	if (err != CORE_OK) {
@@ -650,7 +656,13 @@ void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *r
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
 	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_DELETE_RANGE;
 	ir.delete_range = (Etcdserverpb__DeleteRangeRequest *)req;
-	writer_submit(c, &ir, cb, arg);
+	(kept ? writer_submit_kept : writer_submit)(c, &ir, cb, arg);
+}
+
+void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *req, core_done_fn cb,
+		       void *arg)
+{
+	delete_range(c, req, false, cb, arg);
 }
 
 static void txn_readonly(struct core *c, const ProtobufCMessage *m, core_done_fn cb, void *arg)
@@ -674,7 +686,8 @@ static void txn_readonly(struct core *c, const ProtobufCMessage *m, core_done_fn
 	reply_done(r, err, resp ? &resp->base : NULL, cb, arg);
 }
 
-void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn cb, void *arg)
+static void txn(struct core *c, const Etcdserverpb__TxnRequest *req, bool kept, core_done_fn cb,
+		void *arg)
 {
 	int err = validate_txn(req, c->cfg.max_txn_ops ? c->cfg.max_txn_ops : 128);
 	if (err != CORE_OK) {
@@ -695,7 +708,24 @@ void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn 
 	Metadpb__InternalRequest ir = METADPB__INTERNAL_REQUEST__INIT;
 	ir.request_case = METADPB__INTERNAL_REQUEST__REQUEST_TXN;
 	ir.txn = (Etcdserverpb__TxnRequest *)req;
-	writer_submit(c, &ir, cb, arg);
+	(kept ? writer_submit_kept : writer_submit)(c, &ir, cb, arg);
+}
+
+void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn cb, void *arg)
+{
+	txn(c, req, false, cb, arg);
+}
+
+void core_write_kept(struct core *c, const ProtobufCMessage *req, core_done_fn cb, void *arg)
+{
+	if (req->descriptor == &etcdserverpb__put_request__descriptor)
+		put(c, (const Etcdserverpb__PutRequest *)req, true, cb, arg);
+	else if (req->descriptor == &etcdserverpb__delete_range_request__descriptor)
+		delete_range(c, (const Etcdserverpb__DeleteRangeRequest *)req, true, cb, arg);
+	else if (req->descriptor == &etcdserverpb__txn_request__descriptor)
+		txn(c, (const Etcdserverpb__TxnRequest *)req, true, cb, arg);
+	else
+		reply_fail(cb, arg, CORE_EINTERNAL);
 }
 
 void core_compact(struct core *c, const Etcdserverpb__CompactionRequest *req, core_done_fn cb,

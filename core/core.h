@@ -109,6 +109,11 @@ void core_delete_range(struct core *c, const Etcdserverpb__DeleteRangeRequest *r
 void core_txn(struct core *c, const Etcdserverpb__TxnRequest *req, core_done_fn cb, void *arg);
 void core_compact(struct core *c, const Etcdserverpb__CompactionRequest *req, core_done_fn cb,
 		  void *arg);
+/* core_put, core_delete_range or core_txn (by req's type) for a request
+ * that stays valid and unchanged until cb has run, as a gRPC call's does:
+ * the member that proposed it applies it from req instead of unpacking
+ * the log entry it was packed into. */
+void core_write_kept(struct core *c, const ProtobufCMessage *req, core_done_fn cb, void *arg);
 
 /* Maintenance: HashKV at rev (<= 0: current; etcd's errors for compacted
  * or future revisions), and defragmentation of the backend. */

@@ -54,7 +54,10 @@ struct proposal {
 	void *arg;
 	int64_t compact_rev; /* set by apply when it recorded a compaction */
 	bool physical;       /* ... and the client waits for the history to go */
+	bool kept;           /* ir is what data holds (core_write_kept) */
 	struct reply *reply;
+	Metadpb__InternalRequest ir; /* when kept; its auth_user points into user */
+	char user[];
 };
 
 struct core_auth;
@@ -223,6 +226,10 @@ void writer_stop(struct core *c);
  * the writer never started). */
 void writer_drain(struct core *c);
 void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg);
+/* The same for a request whose parts stay valid until cb has run
+ * (core_write_kept): apply reads them instead of the packed entry. */
+void writer_submit_kept(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb,
+			void *arg);
 /* Queue a message from a peer for the node (any thread). */
 void writer_deliver(struct core *c, struct inmsg *m);
 /* Queue a linearizable read: w->run is called once it may be served. */

@@ -73,6 +73,43 @@ static struct proposal *pending_take(struct node *n, uint64_t id)
 	return NULL;
 }
 
+/* Remember that the entry at index in term is kept proposal id. */
+static void local_push(struct node *n, uint64_t index, uint64_t term, uint64_t id)
+{
+	if (n->local_len == n->local_cap) {
+		size_t cap = n->local_cap ? n->local_cap * 2 : 256;
+		struct node_local *l = malloc(cap * sizeof(*l));
+		if (l == NULL)
+			return; /* it is applied from its entry instead */
+		for (size_t i = 0; i < n->local_len; i++)
+			l[i] = n->local[(n->local_head + i) % n->local_cap];
+		free(n->local);
+		n->local = l;
+		n->local_cap = cap;
+		n->local_head = 0;
+	}
+	n->local[(n->local_head + n->local_len) % n->local_cap] = (struct node_local){index, term, id};
+	n->local_len++;
+}
+
+/* The pending kept proposal that entry e is, if any. Raft's log matching:
+ * one leader writes at most one entry per index in its term, so index and
+ * term name the entry this member appended. Older records are dropped: an
+ * entry overwritten by another leader is never applied. */
+static struct proposal *local_take(struct node *n, const struct raft_entry *e)
+{
+	while (n->local_len > 0) {
+		struct node_local l = n->local[n->local_head];
+		if (l.index > e->index)
+			return NULL;
+		n->local_head = (n->local_head + 1) % n->local_cap;
+		n->local_len--;
+		if (l.index == e->index && l.term == e->term)
+			return pending_take(n, l.id);
+	}
+	return NULL;
+}
+
 static void done(struct node *n, struct proposal *p)
 {
 	p->next = NULL;
@@ -300,13 +337,19 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 	}
 	if (e->type != RAFT_ENTRY_NORMAL || e->len == 0)
 		return; /* a leader's empty entry */
-	Metadpb__InternalRequest *req = metadpb__internal_request__unpack(NULL, e->len, e->data);
-	struct proposal *p = NULL;
-	if (req != NULL && req->origin == n->self)
-		p = pending_take(n, req->id);
+	/* A kept request is what the entry was packed from: no unpacking. */
+	struct proposal *p = local_take(n, e);
+	Metadpb__InternalRequest *owned = NULL;
+	const Metadpb__InternalRequest *req = p ? &p->ir : NULL;
+	if (p == NULL) {
+		owned = metadpb__internal_request__unpack(NULL, e->len, e->data);
+		req = owned;
+		if (req != NULL && req->origin == n->self)
+			p = pending_take(n, req->id);
+	}
 	if (req != NULL && req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ATTR) {
 		apply_member_attr(c, req->member_attr, p != NULL);
-		metadpb__internal_request__free_unpacked(req, NULL);
+		metadpb__internal_request__free_unpacked(owned, NULL);
 		if (p != NULL) {
 			p->reply->pub.err = CORE_OK;
 			done(n, p);
@@ -316,7 +359,7 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 	if (req != NULL && (req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ADD ||
 			    req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_UPDATE)) {
 		int err = apply_member_change(c, req);
-		metadpb__internal_request__free_unpacked(req, NULL);
+		metadpb__internal_request__free_unpacked(owned, NULL);
 		if (p != NULL) {
 			p->reply->pub.err = err;
 			p->reply->pub.msg = NULL;
@@ -343,7 +386,7 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 	} else if (err == CORE_OK && crev > 0) {
 		compactor_request(c, NULL);
 	}
-	metadpb__internal_request__free_unpacked(req, NULL);
+	metadpb__internal_request__free_unpacked(owned, NULL);
 	r->pub.err = err;
 	r->pub.msg = err == CORE_OK ? msg : NULL;
 	if (p != NULL)
@@ -635,8 +678,11 @@ static void propose(struct core *c, struct node *n, struct proposal *props, size
 	size_t i = 0;
 	for (struct proposal *p = props; p; p = p->next, i++)
 		n->bufs[i] = (struct raft_buffer){p->data, p->len};
-	int rv = raft_propose(c->raft, n->bufs, count, NULL);
-	for (struct proposal *p = props, *next; p; p = next) {
+	uint64_t index = 0, term = 0;
+	int rv = raft_propose(c->raft, n->bufs, count, &index);
+	if (rv == 0 && index != 0 && raft_log_term(c->raft, index, &term) != 0)
+		index = 0; /* forwarded to the leader: applied from the entry */
+	for (struct proposal *p = props, *next; p; p = next, index += index != 0) {
 		next = p->next;
 		free(p->data);
 		p->data = NULL;
@@ -648,6 +694,8 @@ static void propose(struct core *c, struct node *n, struct proposal *props, size
 		}
 		p->deadline_ns = now + n->req_timeout_ns;
 		pending_put(n, p);
+		if (p->kept && index != 0)
+			local_push(n, index, term, p->id);
 	}
 }
 

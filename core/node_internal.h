@@ -27,6 +27,12 @@ struct node {
 	size_t ents_cap;
 	struct raft_buffer *bufs;
 	size_t bufs_cap;
+	/* Kept proposals (core_write_kept) this leader appended, in order:
+	 * the entry at index in term is the one with InternalRequest.id id. */
+	struct node_local {
+		uint64_t index, term, id;
+	} *local;
+	size_t local_cap, local_head, local_len;
 	uint8_t *sendbuf;
 	size_t sendcap;
 	/* answered in this cycle, handed to the responder at its end */

@@ -298,6 +298,7 @@ void node_close(struct core *c)
 	c->raft = NULL;
 	free(n->ents);
 	free(n->bufs);
+	free(n->local);
 	free(n->sendbuf);
 	free(n);
 	c->node = NULL;

@@ -122,14 +122,26 @@ void writer_read(struct core *c, struct read_wait *w)
 	pthread_mutex_unlock(&c->mu);
 }
 
-void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
+static void submit(struct core *c, const Metadpb__InternalRequest *req, bool kept, core_done_fn cb,
+		   void *arg)
 {
-	struct reply *r = reply_new();
-	struct proposal *p = calloc(1, sizeof(*p));
 	Metadpb__InternalRequest ir = *req;
 	auth_stamp(&ir); /* who the client was checked as (auth_stamp.c) */
 	ir.id = atomic_fetch_add(&c->next_req_id, 1);
 	ir.origin = c->member_id;
+	/* The stamp is this thread's, rewritten by its next request: a kept
+	 * request keeps a copy. */
+	size_t user = kept && ir.auth_user ? strlen(ir.auth_user) + 1 : 0;
+	struct reply *r = reply_new();
+	struct proposal *p = calloc(1, sizeof(*p) + user);
+	if (p != NULL && kept) {
+		p->kept = true;
+		p->ir = ir;
+		if (user) {
+			memcpy(p->user, ir.auth_user, user);
+			p->ir.auth_user = p->user;
+		}
+	}
 	size_t len = metadpb__internal_request__get_packed_size(&ir);
 	/* etcd limits the proposed entry, not the client message. */
 	if (r != NULL && len > c->cfg.max_request_bytes) {
@@ -180,6 +192,17 @@ void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_don
 	pthread_mutex_unlock(&c->mu);
 }
 
+void writer_submit(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb, void *arg)
+{
+	submit(c, req, false, cb, arg);
+}
+
+void writer_submit_kept(struct core *c, const Metadpb__InternalRequest *req, core_done_fn cb,
+			void *arg)
+{
+	submit(c, req, true, cb, arg);
+}
+
 bool core_commit_pending(void)
 {
 	return deferred != NULL;
@@ -211,6 +234,7 @@ void core_commit_inline(bool on)
 {
 	may_commit_inline = on;
 }
+
 
 static void *writer_main(void *arg)
 {

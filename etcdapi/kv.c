@@ -28,13 +28,14 @@ static void kv_range(struct api_call *call, const ProtobufCMessage *req)
 }
 
 /* KV handlers hold no lock, so a lone write may commit on this thread
- * (core_commit_inline): one thread hand-off fewer on its path. */
+ * (core_commit_inline): one thread hand-off fewer on its path. The call's
+ * request lives until its answer is sent (core_write_kept). */
 static void kv_put(struct api_call *call, const ProtobufCMessage *req)
 {
 	if (!api_authz_put(call, (const Etcdserverpb__PutRequest *)req))
 		return;
 	core_commit_inline(true);
-	core_put(api_core(call), (const Etcdserverpb__PutRequest *)req, api_core_done, call);
+	core_write_kept(api_core(call), req, api_core_done, call);
 	core_commit_inline(false);
 	api_authz_end();
 }
@@ -44,8 +45,7 @@ static void kv_delete_range(struct api_call *call, const ProtobufCMessage *req)
 	if (!api_authz_delete(call, (const Etcdserverpb__DeleteRangeRequest *)req))
 		return;
 	core_commit_inline(true);
-	core_delete_range(api_core(call), (const Etcdserverpb__DeleteRangeRequest *)req, api_core_done,
-			  call);
+	core_write_kept(api_core(call), req, api_core_done, call);
 	core_commit_inline(false);
 	api_authz_end();
 }
@@ -55,7 +55,7 @@ static void kv_txn(struct api_call *call, const ProtobufCMessage *req)
 	if (!api_authz_txn(call, (const Etcdserverpb__TxnRequest *)req))
 		return;
 	core_commit_inline(true);
-	core_txn(api_core(call), (const Etcdserverpb__TxnRequest *)req, api_core_done, call);
+	core_write_kept(api_core(call), req, api_core_done, call);
 	core_commit_inline(false);
 	api_authz_end();
 }
