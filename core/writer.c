@@ -235,7 +235,6 @@ void core_commit_inline(bool on)
 	may_commit_inline = on;
 }
 
-
 static void *writer_main(void *arg)
 {
 	struct core *c = arg;
