@@ -331,8 +331,7 @@ int api_start(const struct api_config *cfg, struct core *core, struct api_server
 		 * fixed receive window that holds the largest request
 		 * (--max-request-bytes + overhead) instead of the one BDP grows. */
 		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_BDP_PROBE, {.integer = 0}},
-		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
-		 {.integer = recv_max > INT_MAX ? INT_MAX : (int)recv_max}},
+		{GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, {.integer = (int)s->recv_max}},
 		/* No channelz service is served: skip its per-call accounting. */
 		{GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_CHANNELZ, {.integer = 0}},
 		/* etcd owns its port. gRPC core's SO_REUSEPORT would let a second
