@@ -113,6 +113,7 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	int found = 0;
 	cur->set_key(cur, &k);
 	rv = cur->search(cur);
+	bool positioned = rv == 0;
 	if (rv == 0) {
 		if ((rv = cur->get_value(cur, &v)) != 0)
 			rv = db_wt_error(rv);
@@ -130,7 +131,7 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 	} else {
 		rv = rv == WT_NOTFOUND ? DB_OK : db_wt_error(rv);
 	}
-	/* No reset: the insert below reuses the leaf page the search pinned. */
+	/* No reset: the update below writes where the search stopped. */
 	if (rv != DB_OK) {
 		cur->reset(cur);
 		return rv;
@@ -154,7 +155,18 @@ int mvcc_put(struct mvcc *m, struct db_session *s, const uint8_t *key, size_t ke
 		return rv;
 	}
 	size_t vlen = mvcc_cur_val_encode(&kv, sub, b->p);
-	if ((rv = insert(cur, key, key_len, b->p, vlen)) != DB_OK)
+	if (positioned) {
+		/* The search left the cursor on the key's row: an update there
+		 * skips the second descent an insert would make (WiredTiger's
+		 * insert always searches from the root). */
+		WT_ITEM val = {.data = b->p, .size = vlen};
+		cur->set_value(cur, &val);
+		rv = db_wt_error(cur->update(cur));
+		cur->reset(cur);
+	} else {
+		rv = insert(cur, key, key_len, b->p, vlen);
+	}
+	if (rv != DB_OK)
 		return rv;
 	if ((rv = write_history(s, &kv, sub, 0, link)) != DB_OK)
 		return rv;
