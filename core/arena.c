@@ -37,6 +37,14 @@ void arena_free(struct arena *a)
 
 void *arena_alloc(struct arena *a, size_t n)
 {
+	void *p = arena_alloc_raw(a, n);
+	if (p != NULL)
+		memset(p, 0, n);
+	return p;
+}
+
+void *arena_alloc_raw(struct arena *a, size_t n)
+{
 	n = (n + 15) & ~(size_t)15;
 	if (a->head == NULL || a->cap - a->used < n) {
 		/* Grow geometrically so a large reply needs few chunks. */
@@ -53,7 +61,6 @@ void *arena_alloc(struct arena *a, size_t n)
 	}
 	void *p = a->head->data + a->used;
 	a->used += n;
-	memset(p, 0, n);
 	return p;
 }
 

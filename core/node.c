@@ -339,17 +339,14 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 		return; /* a leader's empty entry */
 	/* A kept request is what the entry was packed from: no unpacking. */
 	struct proposal *p = local_take(n, e);
-	Metadpb__InternalRequest *owned = NULL;
 	const Metadpb__InternalRequest *req = p ? &p->ir : NULL;
 	if (p == NULL) {
-		owned = metadpb__internal_request__unpack(NULL, e->len, e->data);
-		req = owned;
+		req = metadpb__internal_request__unpack(&n->unpack_alloc, e->len, e->data);
 		if (req != NULL && req->origin == n->self)
 			p = pending_take(n, req->id);
 	}
 	if (req != NULL && req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ATTR) {
 		apply_member_attr(c, req->member_attr, p != NULL);
-		metadpb__internal_request__free_unpacked(owned, NULL);
 		if (p != NULL) {
 			p->reply->pub.err = CORE_OK;
 			done(n, p);
@@ -359,7 +356,6 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 	if (req != NULL && (req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_ADD ||
 			    req->request_case == METADPB__INTERNAL_REQUEST__REQUEST_MEMBER_UPDATE)) {
 		int err = apply_member_change(c, req);
-		metadpb__internal_request__free_unpacked(owned, NULL);
 		if (p != NULL) {
 			p->reply->pub.err = err;
 			p->reply->pub.msg = NULL;
@@ -386,7 +382,6 @@ static void apply_entry(struct core *c, struct node *n, const struct raft_entry 
 	} else if (err == CORE_OK && crev > 0) {
 		compactor_request(c, NULL);
 	}
-	metadpb__internal_request__free_unpacked(owned, NULL);
 	r->pub.err = err;
 	r->pub.msg = err == CORE_OK ? msg : NULL;
 	if (p != NULL)
@@ -417,6 +412,7 @@ static void apply_all(struct core *c, struct node *n, const struct raft_ready *r
 	rv = mvcc_commit(c->mvcc, c->wsession, last, 0);
 	if (rv != DB_OK)
 		node_fatal("apply commit", db_strerror(rv));
+	arena_free(&n->unpacked);
 	atomic_fetch_add(&c->requests, rd->n_committed);
 	checkpointer_applied(c, bytes);
 	n->applied_any = true;

@@ -6,6 +6,7 @@
 #ifndef METAD_CORE_NODE_INTERNAL_H
 #define METAD_CORE_NODE_INTERNAL_H
 
+#include "core/arena.h"
 #include "core/core_internal.h"
 #include "storage/raftlog.h"
 
@@ -33,6 +34,10 @@ struct node {
 		uint64_t index, term, id;
 	} *local;
 	size_t local_cap, local_head, local_len;
+	/* The requests one apply batch unpacked (entries this member did not
+	 * propose itself), freed together when the batch has committed. */
+	struct arena unpacked;
+	ProtobufCAllocator unpack_alloc;
 	uint8_t *sendbuf;
 	size_t sendcap;
 	/* answered in this cycle, handed to the responder at its end */

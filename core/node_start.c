@@ -219,6 +219,18 @@ static int force_new_cluster(struct core *c, const struct raft_config *rc, char 
 	return create(c, rc, err, errlen);
 }
 
+/* protobuf-c's allocator over the apply batch's arena: frees nothing. */
+static void *unpack_alloc(void *arena, size_t size)
+{
+	return arena_alloc_raw(arena, size);
+}
+
+static void unpack_free(void *arena, void *p)
+{
+	(void)arena;
+	(void)p;
+}
+
 int node_open(struct core *c, char *err, size_t errlen)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -227,6 +239,8 @@ int node_open(struct core *c, char *err, size_t errlen)
 		return -1;
 	}
 	c->node = n;
+	arena_init(&n->unpacked);
+	n->unpack_alloc = (ProtobufCAllocator){unpack_alloc, unpack_free, &n->unpacked};
 	n->self = c->member_id;
 	int64_t tick_ms = c->cfg.heartbeat_ms > 0 ? c->cfg.heartbeat_ms : 100;
 	int64_t election_ms = c->cfg.election_ms > 0 ? c->cfg.election_ms : 1000;
@@ -299,6 +313,7 @@ void node_close(struct core *c)
 	free(n->ents);
 	free(n->bufs);
 	free(n->local);
+	arena_free(&n->unpacked);
 	free(n->sendbuf);
 	free(n);
 	c->node = NULL;
