@@ -28,6 +28,7 @@
 #include "storage/raftlog.h"
 
 #define READ_RETRY_NS (500LL * 1000000)  /* etcd's readIndexRetryTime */
+#define UNPACKED_MAX (1u << 20)           /* the apply arena's chunk at which it is freed */
 
 void node_fatal(const char *what, const char *why)
 {
@@ -407,6 +408,10 @@ static void apply_all(struct core *c, struct node *n, const struct raft_ready *r
 			continue;
 		apply_entry(c, n, &rd->committed[i]);
 		bytes += rd->committed[i].len;
+		/* Nothing keeps an unpacked request past its entry's apply: a
+		 * long batch (a replay, a follower catching up) frees as it goes. */
+		if (n->unpacked.cap >= UNPACKED_MAX)
+			arena_free(&n->unpacked);
 	}
 	snap_serve_applied(c, last);
 	rv = mvcc_commit(c->mvcc, c->wsession, last, 0);

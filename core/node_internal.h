@@ -34,8 +34,9 @@ struct node {
 		uint64_t index, term, id;
 	} *local;
 	size_t local_cap, local_head, local_len;
-	/* The requests one apply batch unpacked (entries this member did not
-	 * propose itself), freed together when the batch has committed. */
+	/* The requests apply unpacked (entries this member did not propose
+	 * itself), freed together when the batch has committed, or sooner in a
+	 * long one. */
 	struct arena unpacked;
 	ProtobufCAllocator unpack_alloc;
 	uint8_t *sendbuf;
