@@ -278,20 +278,54 @@ struct fetch {
 	uint64_t have;   /* bytes of it handed to the sink */
 	peer_snap_sink sink;
 	void *sink_arg;
+	/* A chunk's message in one piece, reused from chunk to chunk: a fresh
+	 * 1 MiB slice per chunk (grpc_byte_buffer_reader_readall) took 13% of
+	 * a learner's CPU loading 1M keys, most of it touching new pages. */
+	uint8_t *buf;
+	size_t cap;
 };
+
+/* The message bb holds, contiguous in f->buf; NULL when out of memory. */
+static const uint8_t *chunk_bytes(struct fetch *f, grpc_byte_buffer *bb, size_t *len)
+{
+	size_t n = grpc_byte_buffer_length(bb);
+	if (n > f->cap) {
+		uint8_t *b = realloc(f->buf, n);
+		if (b == NULL)
+			return NULL;
+		f->buf = b;
+		f->cap = n;
+	}
+	grpc_byte_buffer_reader rd;
+	if (!grpc_byte_buffer_reader_init(&rd, bb))
+		return NULL;
+	size_t at = 0;
+	grpc_slice s;
+	while (grpc_byte_buffer_reader_next(&rd, &s)) {
+		size_t sl = GRPC_SLICE_LENGTH(s);
+		if (sl > f->cap - at) { /* longer than it said: refuse it */
+			grpc_slice_unref(s);
+			grpc_byte_buffer_reader_destroy(&rd);
+			return NULL;
+		}
+		memcpy(f->buf + at, GRPC_SLICE_START_PTR(s), sl);
+		at += sl;
+		grpc_slice_unref(s);
+	}
+	grpc_byte_buffer_reader_destroy(&rd);
+	*len = at;
+	return f->buf;
+}
 
 /* One chunk to the sink; 1 when the file is whole, 0 for more, -1 for a
  * bad chunk, -2 when the sink refused it. */
 static int fetch_chunk(struct fetch *f, grpc_byte_buffer *bb)
 {
-	grpc_byte_buffer_reader rd;
-	if (!grpc_byte_buffer_reader_init(&rd, bb))
+	size_t len = 0;
+	const uint8_t *msg = chunk_bytes(f, bb, &len);
+	if (msg == NULL)
 		return -1;
-	grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
-	grpc_byte_buffer_reader_destroy(&rd);
-	Metadpb__SnapshotChunk *ch =
-		metadpb__snapshot_chunk__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
+	Metadpb__SnapshotChunk *ch = metadpb__snapshot_chunk__unpack(NULL, len, msg);
 	/* total is 0 until the sender knows it (the file is still made). */
 	if (ch == NULL || ch->id == NULL || strlen(ch->id) >= ID_MAX ||
 	    (ch->total != 0 && ch->offset + ch->data.len > ch->total)) {
@@ -460,5 +494,6 @@ int peer_fetch_snapshot(struct peer_transport *t, const char *const *urls, size_
 		err[0] = 0;
 		rv = fetch_one(t, urls[i], &f, idle_ms, stop, err, errlen);
 	}
+	free(f.buf);
 	return rv;
 }

@@ -116,7 +116,7 @@ static void *fetch_main(void *arg)
 {
 	struct snap_fetch *f = arg;
 	struct core *c = f->c;
-	pthread_setname_np(pthread_self(), "metad-snap-fetch");
+	pthread_setname_np(pthread_self(), "metad-snapfetch");
 	size_t n = 0;
 	char **urls = members_peer_urls(&c->members, f->msg.from, &n);
 	f->result = -1;

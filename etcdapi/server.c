@@ -62,7 +62,7 @@ struct api_server {
 static void *monitor_main(void *arg)
 {
 	struct api_server *s = arg;
-	pthread_setname_np(pthread_self(), "metad-leaderless");
+	pthread_setname_np(pthread_self(), "metad-noleader");
 	int64_t ms = core_config(s->core)->election_ms > 0 ? core_config(s->core)->election_ms : 1000;
 	int none = 0;
 	pthread_mutex_lock(&s->mmu);
