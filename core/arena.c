@@ -68,7 +68,7 @@ void *arena_dup(struct arena *a, const void *p, size_t n)
 {
 	if (n == 0)
 		return NULL;
-	void *q = arena_alloc(a, n);
+	void *q = arena_alloc_raw(a, n); /* overwritten whole: no zeroing */
 	if (q != NULL)
 		memcpy(q, p, n);
 	return q;
