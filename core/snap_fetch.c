@@ -25,8 +25,9 @@ struct snap_fetch {
 	struct node_op op; /* first: the op is the fetch */
 	struct core *c;
 	struct raft_message msg; /* the snapshot message, stepped once installed */
-	struct snap_stream *st;  /* the load of what was fetched so far */
-	uint64_t fed;            /* bytes fed to st */
+	struct snap_loader *loader; /* loads what is fetched, while fetching */
+	struct snap_stream *st;  /* the load, once the whole file was fed */
+	uint64_t fed;            /* bytes fed to the loader */
 	int result;              /* 0: fetched and verified */
 	uint64_t index;
 	struct raft_snapshot_meta meta; /* Raft's at index, if the file says */
@@ -95,18 +96,17 @@ static void fetched(struct core *c, struct node_op *op)
 	fetch_free(f);
 }
 
-/* Fetch thread: each chunk into the load; a fetch that starts again
+/* Fetch thread: each chunk to the loader; a fetch that starts again
  * starts the load again. */
 static int sink(void *arg, uint64_t off, const void *data, size_t len)
 {
 	struct snap_fetch *f = arg;
 	if (off == 0) { /* a load a failed try left, even at 0 bytes, may be broken */
-		snap_stream_free(f->st);
 		f->fed = 0;
-		if ((f->st = snap_stream_new(f->c)) == NULL)
+		if (snap_loader_reset(f->loader) != 0)
 			return -1;
 	}
-	if (off != f->fed || snap_stream_feed(f->st, data, len) != 0)
+	if (off != f->fed || snap_loader_feed(f->loader, data, len) != 0)
 		return -1;
 	f->fed += len;
 	return 0;
@@ -120,10 +120,19 @@ static void *fetch_main(void *arg)
 	size_t n = 0;
 	char **urls = members_peer_urls(&c->members, f->msg.from, &n);
 	f->result = -1;
+	bool fetched = false;
 	if (urls == NULL || n == 0)
 		snprintf(f->err, sizeof(f->err), "no peer URL for the leader");
-	else if (peer_fetch_snapshot(c->peers, (const char *const *)urls, n, FETCH_IDLE_MS,
-				     &c->fetch_stop, sink, f, f->err, sizeof(f->err)) == 0) {
+	else if ((f->loader = snap_loader_start(c)) == NULL)
+		snprintf(f->err, sizeof(f->err), "cannot start a loader thread");
+	else
+		fetched = peer_fetch_snapshot(c->peers, (const char *const *)urls, n, FETCH_IDLE_MS,
+					      &c->fetch_stop, sink, f, f->err, sizeof(f->err)) == 0;
+	if (f->loader) {
+		f->st = snap_loader_finish(f->loader); /* also when the fetch failed: joins */
+		f->loader = NULL;
+	}
+	if (fetched) {
 		int64_t t0 = node_now_ns();
 		f->result = f->st ? snap_stream_end(f->st, &f->index, &f->meta) : -1;
 		if (f->result != 0)

@@ -43,6 +43,21 @@ int snap_stream_feed(struct snap_stream *st, const void *buf, size_t len);
 int snap_stream_end(struct snap_stream *st, uint64_t *index, struct raft_snapshot_meta *meta);
 void snap_stream_free(struct snap_stream *st); /* drops the load unless installed */
 
+/*
+ * Member: a snap_stream fed on a thread of its own (snap_loader.c), by one
+ * fetching thread. start: NULL on failure. reset: a fresh stream, for a
+ * file fed from its start (again). feed: copies the bytes and queues them,
+ * waiting while the queue is full; -1 once the stream refused any (or the
+ * member is closing). finish: waits until all is fed, stops the thread and
+ * frees the loader; the stream (the caller's now, for snap_stream_end), or
+ * NULL if it failed.
+ */
+struct snap_loader;
+struct snap_loader *snap_loader_start(struct core *c);
+int snap_loader_reset(struct snap_loader *l);
+int snap_loader_feed(struct snap_loader *l, const void *buf, size_t len);
+struct snap_stream *snap_loader_finish(struct snap_loader *l);
+
 /* Node thread, after snap_stream_end: the loaded store becomes the store
  * (one synced switch) and what core keeps in memory is reloaded. DB_* code. */
 int snap_stream_install(struct core *c, struct snap_stream *st);
