@@ -2,7 +2,8 @@
 DEBS := cmake gcc make pkg-config openssl libgrpc-dev libprotobuf-c-dev protobuf-c-compiler \
         libnanopb-dev nanopb libwiredtiger-dev libssl-dev libjemalloc-dev etcd-client etcd-server \
         python3 python3-etcd3 python3-pytest python3-grpcio procps libcrypt-dev \
-        libmicrohttpd-dev libjansson-dev libgnutls28-dev curl libyaml-dev liburiparser-dev libnghttp2-dev
+        libmicrohttpd-dev libjansson-dev libgnutls28-dev curl libyaml-dev liburiparser-dev libnghttp2-dev \
+        libxxhash-dev
 # make fuzz only: clang with libFuzzer.
 FUZZ_DEBS := clang libclang-rt-14-dev
 JOBS ?= 2
