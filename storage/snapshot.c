@@ -8,7 +8,13 @@
  * 7 a raft_state blob (key = its name, as rlog_save_blob takes it), 0 the
  * end (no key or value).
  * Tables are dumped in key order, one after another, so a load appends
- * each with a bulk cursor into a new generation of the state tables.
+ * each with a bulk cursor into a new generation of the state tables; a
+ * load takes them in any order. kv goes last: a member loads the small
+ * rows of current (1M keys: ~64 MiB, 1M rows) slower than the leader dumps
+ * them, and kv's large rows faster, so the member makes up during kv what
+ * it lost during current instead of loading current after the dump ended
+ * (six alternating 1M-key catch-ups: 337-497 ms from the dump's end to the
+ * member's, against 389-879 with kv first).
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,8 +33,8 @@ static const struct {
 	uint8_t tag;
 	enum db_table table;
 } state_tables[] = {
-	{1, DB_TBL_KV},    {2, DB_TBL_CURRENT}, {3, DB_TBL_LEASE_KEYS},
-	{4, DB_TBL_META},  {5, DB_TBL_LEASE},   {6, DB_TBL_AUTH},
+	{2, DB_TBL_CURRENT}, {3, DB_TBL_LEASE_KEYS}, {4, DB_TBL_META},
+	{5, DB_TBL_LEASE},   {6, DB_TBL_AUTH},       {1, DB_TBL_KV},
 };
 #define N_STATE (sizeof(state_tables) / sizeof(state_tables[0]))
 

@@ -124,14 +124,16 @@ int main(void)
 	bad[0] = 99;
 	CHECK_EQ(load(&b, bad, m.len, 4096, &l), DB_CORRUPT);
 	snap_load_free(l);
-	/* Swap the first two kv rows (same sizes: keys are revisions). */
+	/* Swap the keys of the first two rows: current's (its keys here are
+	 * all 5 bytes long, "k0001" ...). */
 	memcpy(bad, m.p, m.len);
-	REQUIRE(bad[0] == 1 && bad[4] == 16); /* a kv row: tag, BE32 16, (main, sub) */
-	uint32_t r1 = 5 + 16 + 4 + ((uint32_t)bad[21] << 24 | (uint32_t)bad[22] << 16 | (uint32_t)bad[23] << 8 | bad[24]);
-	uint8_t tmpkey[16];
-	memcpy(tmpkey, bad + 5, 16);
-	memcpy(bad + 5, bad + r1 + 5, 16);
-	memcpy(bad + r1 + 5, tmpkey, 16);
+	REQUIRE(bad[0] == 2 && bad[4] == 5); /* a current row: tag, BE32 5, key */
+	uint32_t r1 = 5 + 5 + 4 + ((uint32_t)bad[10] << 24 | (uint32_t)bad[11] << 16 | (uint32_t)bad[12] << 8 | bad[13]);
+	REQUIRE(bad[r1] == 2 && bad[r1 + 4] == 5 && memcmp(bad + 5, bad + r1 + 5, 5) < 0);
+	uint8_t tmpkey[5];
+	memcpy(tmpkey, bad + 5, 5);
+	memcpy(bad + 5, bad + r1 + 5, 5);
+	memcpy(bad + r1 + 5, tmpkey, 5);
 	CHECK_EQ(load(&b, bad, m.len, 4096, &l), DB_CORRUPT);
 	snap_load_free(l);
 	free(bad);
