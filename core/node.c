@@ -248,6 +248,8 @@ static void apply_conf_change(struct core *c, struct node *n, const struct raft_
 	struct raft_conf_change cc;
 	if (raft_conf_change_decode(e->data, e->len, &cc) != 0)
 		return; /* Raft refused it at append too */
+	if (cc.type == RAFT_CC_ADD_LEARNER || cc.type == RAFT_CC_ADD_VOTER)
+		n->member_added = true;
 	if (cc.type != RAFT_CC_REMOVE)
 		return;
 	int rv = members_remove(&c->members, c->wsession, cc.node_id);
@@ -757,6 +759,18 @@ void node_cycle(struct core *c, struct node_in *in)
 			waits_check(c, n, mvcc_consistent_index(c->mvcc), 0);
 	}
 	maybe_snapshot(c, n);
+	/* A new member starts with an empty store, and a log that no longer
+	 * starts at 1 cannot bring it up: it will fetch the store. Making the
+	 * file now, once the addition is committed in the store, means much of
+	 * it is dumped by the time the member has started and asks (a 1M-key
+	 * learner: ~0.3 s of start-up, plus the operator's time). */
+	if (n->member_added) {
+		n->member_added = false;
+		struct raft_status st;
+		raft_status(c->raft, &st);
+		if (st.role == RAFT_LEADER && st.first_index > 1 && c->peers != NULL)
+			snap_prefetch(c);
+	}
 
 	if (n->done_head != NULL) {
 		responder_submit(c, n->done_head, n->n_done);

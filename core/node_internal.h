@@ -50,6 +50,7 @@ struct node {
 	struct raft_conf conf; /* as last given to members */
 	bool applied_any;
 	bool publishing;
+	bool member_added; /* a member was added in this cycle's apply */
 	uint64_t leader;
 	enum raft_role role;
 };

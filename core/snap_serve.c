@@ -154,6 +154,17 @@ int snap_serve(void *arg, const char *have_id, char **path)
 	return rv;
 }
 
+void snap_prefetch(struct core *c)
+{
+	struct snap_maker *mk = c->maker;
+	if (mk == NULL || atomic_load(&c->fetch_stop))
+		return;
+	pthread_mutex_lock(&mk->mu);
+	if (start_making(c, mk) != 0)
+		core_log("warn", "cannot start making a snapshot file for the new member");
+	pthread_mutex_unlock(&mk->mu);
+}
+
 int snap_file_state(void *arg, const char *path, uint64_t *size)
 {
 	(void)arg;

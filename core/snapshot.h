@@ -78,6 +78,9 @@ int snap_serve(void *arg, const char *have_id, char **path);
 /* How far a file snap_serve gave has got: 1 whole (*size final), 0 still
  * growing (*size so far), -1 it never will be (its making failed). */
 int snap_file_state(void *arg, const char *path, uint64_t *size);
+/* Leader, node thread: start making a file now (unless one is under way),
+ * for a member that will need one. */
+void snap_prefetch(struct core *c);
 /* Node thread, before the store commits index: what Raft would put in a
  * snapshot there, kept for a while so that a file made at that index can
  * carry it (a member then restores Raft at the store's index, not at the
