@@ -6,18 +6,17 @@
  * end by its hash; a cut file is refused; and a file in an older binary's
  * format ("METADSN2", SHA-256 at the end) still loads.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 
 #include "core/core.h"
 #include "core/core_internal.h"
 #include "core/snapshot.h"
+#include "tests/core/core_fixture.h"
 #include "tests/expect.h"
 
 #define MARKER "marker-value-0123456789"
@@ -26,40 +25,17 @@
 
 static struct core *c;
 
-struct waiter {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct core_reply *r;
-};
-
-static void done(void *arg, struct core_reply *r)
-{
-	struct waiter *w = arg;
-	pthread_mutex_lock(&w->mu);
-	w->r = r;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
 static int put(const char *key, const char *value)
 {
-	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL};
+	struct waiter w;
+	waiter_init(&w);
 	Etcdserverpb__PutRequest q = ETCDSERVERPB__PUT_REQUEST__INIT;
 	q.key.data = (uint8_t *)key;
 	q.key.len = strlen(key);
 	q.value.data = (uint8_t *)value;
 	q.value.len = strlen(value);
 	core_put(c, &q, done, &w);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 20;
-	pthread_mutex_lock(&w.mu);
-	while (w.r == NULL && pthread_cond_timedwait(&w.cv, &w.mu, &until) == 0)
-		;
-	pthread_mutex_unlock(&w.mu);
-	int err = w.r ? w.r->err : -1;
-	core_reply_free(w.r);
-	return err;
+	return wait_err(&w, false);
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -166,37 +142,7 @@ static void test_file(void)
 int main(void)
 {
 	char dir[] = "/tmp/metad-test-snapfile-XXXXXX";
-	EXPECT(mkdtemp(dir) != NULL);
-	const char *client[1] = {"http://127.0.0.1:2379"}, *peer[1] = {"http://127.0.0.1:2380"};
-	struct core_config cfg = {
-		.name = "t",
-		.data_dir = dir,
-		.client_urls = client,
-		.n_client_urls = 1,
-		.peer_urls = peer,
-		.n_peer_urls = 1,
-		.heartbeat_ms = 100,
-		.election_ms = 1000,
-		.snapshot_count = 100000,
-		.catchup_entries = 5000,
-		.max_request_bytes = 1572864,
-		.max_txn_ops = 128,
-		.cache_mb = 16,
-		.bcrypt_cost = 4,
-	};
-	char err[512] = "";
-	if (core_open(&cfg, &c, err, sizeof(err)) != CORE_OK) {
-		fprintf(stderr, "core_open: %s\n", err);
-		return 1;
-	}
-	EXPECT(core_wait_ready(c, 20000));
+	c = fixture_open(dir);
 	test_file();
-	core_close(c);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures != 0;
+	return fixture_close(c, dir, "test_snapshot_file", failures);
 }
