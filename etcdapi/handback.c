@@ -21,10 +21,93 @@
  * The doorbell rings with the list's lock held: the CQ thread takes the
  * list under that lock, so no send batch can start on the call (nor free
  * it) while its empty batch is being started.
+ *
+ * gRPC core writes each started batch to its connection at once: one
+ * sendmsg per answer (1.04 per put, 1,000 clients on 100 connections), and
+ * the client reads each answer as a segment of its own. So while a drained
+ * list is started, every connection with two or more answers in it is
+ * corked (TCP_CORK) and uncorked after the last send: the kernel sends its
+ * answers together. The connection is the call's peer, "fd:N" for a socket
+ * etcdapi/listen.c handed to gRPC; other peers (relayed TLS, the gateway's
+ * socketpair) are left alone, as is a socket that refuses the option. A
+ * stale fd number (its connection closed meanwhile) can only get a cork
+ * that is lifted before run() returns. 3-member puts, 1,000 clients, three
+ * alternating 8 s pairs: the leader's CQ thread 21.8-26.0 us per put
+ * instead of 26.8-30.0, the client's 4.4-5.1 instead of 9.2-10.4, puts/s
+ * +12-23%.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <grpc/support/alloc.h>
 
 #include "etcdapi/handback.h"
+
+#define CORK_SLOTS 256 /* connections tracked per drained list (a power of two) */
+
+enum { SEEN_ONCE = 1, CORKED, NOT_CORKABLE };
+
+/* The connections of one drained list: open addressing on the fd. */
+struct corks {
+	int fd[CORK_SLOTS];
+	unsigned char state[CORK_SLOTS];
+	int used;
+};
+
+/* The socket under call, or -1 when gRPC did not get it from listen.c. */
+static int peer_fd(grpc_call *call)
+{
+	char *peer = grpc_call_get_peer(call);
+	int fd = -1;
+	if (peer != NULL && strncmp(peer, "fd:", 3) == 0) {
+		char *end;
+		long v = strtol(peer + 3, &end, 10);
+		if (end != peer + 3 && *end == '\0' && v >= 0 && v < (1L << 30))
+			fd = (int)v;
+	}
+	gpr_free(peer);
+	return fd;
+}
+
+/* Count an answer on call's connection; cork it at the second. */
+static void cork_count(struct corks *t, grpc_call *call)
+{
+	int fd = peer_fd(call);
+	if (fd < 0)
+		return;
+	unsigned h = (unsigned)fd & (CORK_SLOTS - 1);
+	while (t->fd[h] != fd) {
+		if (t->fd[h] == -1) {
+			if (t->used >= CORK_SLOTS * 3 / 4)
+				return; /* full: this one goes uncorked */
+			t->fd[h] = fd;
+			t->state[h] = 0;
+			t->used++;
+			break;
+		}
+		h = (h + 1) & (CORK_SLOTS - 1);
+	}
+	if (t->state[h] == SEEN_ONCE) {
+		int one = 1;
+		t->state[h] = setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0
+				      ? CORKED
+				      : NOT_CORKABLE;
+	} else if (t->state[h] == 0) {
+		t->state[h] = SEEN_ONCE;
+	}
+}
+
+static void uncork_all(const struct corks *t)
+{
+	int zero = 0;
+	for (int i = 0; i < CORK_SLOTS; i++)
+		if (t->state[i] == CORKED && t->fd[i] != -1)
+			setsockopt(t->fd[i], IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+}
 
 static void run(struct core_tag *tag, bool success);
 
@@ -40,11 +123,22 @@ static void run(struct core_tag *tag, bool success)
 	struct api_call *list = head;
 	head = tail = NULL;
 	pthread_mutex_unlock(&mu);
+	struct corks t;
+	bool many = list != NULL && list->next != NULL;
+	if (many) {
+		memset(t.fd, 0xff, sizeof(t.fd)); /* every slot -1 */
+		memset(t.state, 0, sizeof(t.state));
+		t.used = 0;
+		for (struct api_call *c = list; c != NULL; c = c->next)
+			cork_count(&t, c->call);
+	}
 	while (list != NULL) {
 		struct api_call *c = list;
 		list = c->next;
 		api_call_send_finish(c);
 	}
+	if (many)
+		uncork_all(&t);
 }
 
 void api_handback(struct api_call *c)
