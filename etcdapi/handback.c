@@ -85,9 +85,9 @@ static void cork_count(struct corks *t, grpc_call *call)
 			if (t->used >= CORK_SLOTS * 3 / 4)
 				return; /* full: this one goes uncorked */
 			t->fd[h] = fd;
-			t->state[h] = 0;
+			t->state[h] = SEEN_ONCE;
 			t->used++;
-			break;
+			return;
 		}
 		h = (h + 1) & (CORK_SLOTS - 1);
 	}
@@ -96,8 +96,6 @@ static void cork_count(struct corks *t, grpc_call *call)
 		t->state[h] = setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0
 				      ? CORKED
 				      : NOT_CORKABLE;
-	} else if (t->state[h] == 0) {
-		t->state[h] = SEEN_ONCE;
 	}
 }
 
@@ -105,7 +103,7 @@ static void uncork_all(const struct corks *t)
 {
 	int zero = 0;
 	for (int i = 0; i < CORK_SLOTS; i++)
-		if (t->state[i] == CORKED && t->fd[i] != -1)
+		if (t->state[i] == CORKED)
 			setsockopt(t->fd[i], IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
 }
 
