@@ -748,8 +748,13 @@ void node_cycle(struct core *c, struct node_in *in)
 
 	struct raft_ready rd;
 	while (raft_ready(c->raft, &rd)) {
+		/* A leader's appends go out before its own synced write, so
+		 * the followers' disks and ours work at once (send_first). */
+		if (rd.send_first)
+			send_all(c, n, &rd);
 		persist(c, n, &rd);
-		send_all(c, n, &rd);
+		if (!rd.send_first)
+			send_all(c, n, &rd);
 		apply_all(c, n, &rd);
 		soft_state(c, n, &rd);
 		raft_advance(c->raft);

@@ -327,8 +327,14 @@ struct raft_ready {
 	const struct raft_snapshot *snapshot; /* received snapshot to persist and restore */
 	const struct raft_entry *entries;     /* to persist, consecutive indexes */
 	size_t n_entries;
-	struct raft_message *messages; /* to send after persisting */
+	struct raft_message *messages; /* to send after persisting... */
 	size_t n_messages;
+	/* ...or before, when this is set: the node leads in a term and with a
+	 * vote already durable, so its messages (appends, heartbeats) depend on
+	 * nothing this ready persists and the leader may write its log in
+	 * parallel with its followers (Raft thesis 10.2.1). It counts its own
+	 * entries only at raft_advance, so nothing commits on an unwritten log. */
+	bool send_first;
 	const struct raft_entry *committed; /* to apply, in order */
 	size_t n_committed;
 	const struct raft_read_state *read_states;

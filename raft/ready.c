@@ -49,6 +49,11 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
 	}
 	rd->messages = r->msgs;
 	rd->n_messages = r->n_msgs;
+	/* A leader elected with a term or vote not yet persisted (a lone voter
+	 * wins its campaign at once) must not be heard before they are: after
+	 * a crash it could lead that term again with another log. */
+	rd->send_first = r->role == RAFT_LEADER && r->term == r->prev_hs.term &&
+			 r->vote == r->prev_hs.vote;
 	if (r->log.committed > r->log.applied) {
 		rd->committed = logAt(&r->log, r->log.applied + 1);
 		rd->n_committed = (size_t)(r->log.committed - r->log.applied);

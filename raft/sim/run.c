@@ -96,7 +96,7 @@ static void stepOnce(struct sim *s, bool faulty)
 		/* A slow disk: a node may take a while to handle its ready, and a
 		 * crash meanwhile loses what it had not persisted. */
 		if (simRunning(s, &s->nodes[k]) && (!faulty || simChance(s, 750))) {
-			processReady(s, k);
+			processReady(s, k, faulty);
 		}
 	}
 	checkStep(s);

@@ -1,8 +1,10 @@
 /*
  * raft/sim/sim.c — the simulated cluster's nodes: driven exactly as a real
- * driver would (persist, then send, then apply, then advance), crashes that
- * keep only what was persisted, and the actions of clients and of the fault
- * schedule (proposals, reads, membership changes, transfers, snapshots).
+ * driver would (persist, then send — a leader may send first —, then apply,
+ * then advance), crashes that keep only what was persisted (one may fall
+ * between a leader's send and its persist), and the actions of clients and
+ * of the fault schedule (proposals, reads, membership changes, transfers,
+ * snapshots).
  * Everything is derived from the seed: same seed, same run.
  */
 #include <stdlib.h>
@@ -197,13 +199,27 @@ static void applyConfChange(struct sim *s, struct snode *n, const struct raft_en
 	}
 }
 
-/* Drive one ready exactly like a real node: persist, send, apply, advance. */
-void processReady(struct sim *s, int slot)
+/* Drive one ready exactly like a real node: persist, send, apply, advance;
+ * a leader sends first when the ready allows it, as core/node.c does, and
+ * may crash between that send and its persist. */
+void processReady(struct sim *s, int slot, bool faulty)
 {
 	struct snode *n = &s->nodes[slot];
 	struct raft_ready rd;
 	if (!raft_ready(n->r, &rd)) {
 		return;
+	}
+	if (rd.send_first) {
+		for (size_t i = 0; i < rd.n_messages; i++) {
+			netSend(s, slot, &rd.messages[i]);
+		}
+		if (faulty && (s->o->faults & SIM_FAULT_CRASH) &&
+		    simChance(s, s->o->crash_per_mille / 2)) {
+			simTrace(s, "node %llu crashes between its send and its persist",
+				 (unsigned long long)n->id);
+			nodeCrash(s, n, 5 + (int)(simRand(s) % 80));
+			return;
+		}
 	}
 	bool self_removed = false;
 	if (rd.snapshot != NULL) {
@@ -231,7 +247,7 @@ void processReady(struct sim *s, int slot)
 	if (rd.has_hard_state) {
 		n->hs = rd.hard_state;
 	}
-	for (size_t i = 0; i < rd.n_messages; i++) {
+	for (size_t i = 0; i < rd.n_messages && !rd.send_first; i++) {
 		netSend(s, slot, &rd.messages[i]);
 	}
 	for (size_t i = 0; i < rd.n_committed; i++) {

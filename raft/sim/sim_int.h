@@ -149,7 +149,7 @@ void nodeStart(struct sim *s, struct snode *n);
 void nodeCrash(struct sim *s, struct snode *n, int down_for);
 void nodeFree(struct sim *s, struct snode *n);
 void nodeNew(struct sim *s, struct snode *n, uint64_t id, const struct raft_conf *conf);
-void processReady(struct sim *s, int slot);
+void processReady(struct sim *s, int slot, bool faulty);
 int randomUpSlot(struct sim *s);
 int leaderSlot(struct sim *s);
 void propose(struct sim *s, int k);

@@ -367,6 +367,61 @@ static void testReadIndex(void)
 	hFree(&c);
 }
 
+/* Which readies a driver may send before persisting (raft_ready.send_first):
+ * a leader's, once its term and vote are durable; never a candidate's or a
+ * follower's, and not the one in which a lone voter wins its campaign. */
+static bool readySendFirst(struct cluster *c, int id)
+{
+	struct raft_ready rd;
+	if (!raft_ready(c->r[id], &rd)) {
+		return false;
+	}
+	bool sf = rd.send_first;
+	for (size_t i = 0; i < rd.n_messages; i++) {
+		if (c->qn == c->qcap) {
+			c->qcap = c->qcap ? 2 * c->qcap : 64;
+			c->q = realloc(c->q, c->qcap * sizeof(*c->q));
+		}
+		raft_message_hold(&c->q[c->qn++], &rd.messages[i]);
+	}
+	raft_advance(c->r[id]);
+	return sf;
+}
+
+static void testSendFirst(void)
+{
+	struct cluster c;
+	hInit(&c, 3);
+	hStartAll(&c);
+	raft_campaign(c.r[1]);
+	for (int round = 0; round < 4 && hStatus(&c, 1).role != RAFT_LEADER; round++) {
+		/* (Pre-)candidate and voters: terms and votes go to disk first. */
+		for (int id = 1; id <= 3; id++) {
+			CHECK(!readySendFirst(&c, id));
+		}
+		hDeliver(&c);
+	}
+	CHECK_EQ(hStatus(&c, 1).role, RAFT_LEADER);
+	CHECK(readySendFirst(&c, 1)); /* elected in a durable term */
+	hDeliver(&c);
+	CHECK(!readySendFirst(&c, 2)); /* acks wait for the append */
+	hStabilize(&c);
+	CHECK_EQ(hPropose(&c, 1, 7), 0);
+	CHECK(readySendFirst(&c, 1));
+	hStabilize(&c);
+	hFree(&c);
+
+	/* A lone voter wins at once: term, vote and leadership in one ready. */
+	hInit(&c, 1);
+	hStartAll(&c);
+	raft_campaign(c.r[1]);
+	CHECK_EQ(hStatus(&c, 1).role, RAFT_LEADER);
+	CHECK(!readySendFirst(&c, 1));
+	CHECK_EQ(hPropose(&c, 1, 7), 0);
+	CHECK(readySendFirst(&c, 1));
+	hFree(&c);
+}
+
 int main(void)
 {
 	RUN(testElectAndReplicate);
@@ -380,5 +435,6 @@ int main(void)
 	RUN(testPreVoteNoDisruption);
 	RUN(testLeaderTransfer);
 	RUN(testReadIndex);
+	RUN(testSendFirst);
 	return failures ? 1 : 0;
 }
