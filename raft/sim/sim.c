@@ -199,6 +199,13 @@ static void applyConfChange(struct sim *s, struct snode *n, const struct raft_en
 	}
 }
 
+static void sendReady(struct sim *s, int slot, const struct raft_ready *rd)
+{
+	for (size_t i = 0; i < rd->n_messages; i++) {
+		netSend(s, slot, &rd->messages[i]);
+	}
+}
+
 /* Drive one ready exactly like a real node: persist, send, apply, advance;
  * a leader sends first when the ready allows it, as core/node.c does, and
  * may crash between that send and its persist. */
@@ -210,9 +217,7 @@ void processReady(struct sim *s, int slot, bool faulty)
 		return;
 	}
 	if (rd.send_first) {
-		for (size_t i = 0; i < rd.n_messages; i++) {
-			netSend(s, slot, &rd.messages[i]);
-		}
+		sendReady(s, slot, &rd);
 		if (faulty && (s->o->faults & SIM_FAULT_CRASH) &&
 		    simChance(s, s->o->crash_per_mille / 2)) {
 			simTrace(s, "node %llu crashes between its send and its persist",
@@ -247,8 +252,8 @@ void processReady(struct sim *s, int slot, bool faulty)
 	if (rd.has_hard_state) {
 		n->hs = rd.hard_state;
 	}
-	for (size_t i = 0; i < rd.n_messages && !rd.send_first; i++) {
-		netSend(s, slot, &rd.messages[i]);
+	if (!rd.send_first) {
+		sendReady(s, slot, &rd);
 	}
 	for (size_t i = 0; i < rd.n_committed; i++) {
 		const struct raft_entry *e = &rd.committed[i];

@@ -52,6 +52,7 @@ struct cluster {
 	uint64_t applied[H_MAX + 1];
 	int reads[H_MAX + 1]; /* read states seen per node, last one below */
 	uint64_t read_ctx[H_MAX + 1], read_index[H_MAX + 1];
+	bool send_first[H_MAX + 1];     /* of the node's last ready */
 	struct raft_config cfg;         /* template (id overwritten) */
 };
 
@@ -114,6 +115,7 @@ static inline bool hReadyOne(struct cluster *c, int id)
 	if (c->r[id] == NULL || !raft_ready(c->r[id], &rd)) {
 		return false;
 	}
+	c->send_first[id] = rd.send_first;
 	if (rd.snapshot != NULL) {
 		c->snapshots[id]++;
 		c->applied[id] = rd.snapshot->meta.index;

@@ -372,20 +372,7 @@ static void testReadIndex(void)
  * follower's, and not the one in which a lone voter wins its campaign. */
 static bool readySendFirst(struct cluster *c, int id)
 {
-	struct raft_ready rd;
-	if (!raft_ready(c->r[id], &rd)) {
-		return false;
-	}
-	bool sf = rd.send_first;
-	for (size_t i = 0; i < rd.n_messages; i++) {
-		if (c->qn == c->qcap) {
-			c->qcap = c->qcap ? 2 * c->qcap : 64;
-			c->q = realloc(c->q, c->qcap * sizeof(*c->q));
-		}
-		raft_message_hold(&c->q[c->qn++], &rd.messages[i]);
-	}
-	raft_advance(c->r[id]);
-	return sf;
+	return hReadyOne(c, id) && c->send_first[id];
 }
 
 static void testSendFirst(void)
